@@ -1,0 +1,98 @@
+"""Settings of the model and its two training stages, and the named presets."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Dict, Union
+
+WINDOW_CHOICES = (3, 5, 7, 9, 11)
+
+
+@dataclass
+class ModelConfig:
+    """Sizes of the network. ``window`` is the largest window the encoder is trained for."""
+
+    window: int = 11
+    reduce_channels: int = 128   # band reduction (1x1 conv) output channels
+    dim: int = 128               # token width of the shared encoder
+    depth: int = 4
+    heads: int = 8
+    mlp_ratio: float = 2.0
+    decoder_dim: int = 128
+    decoder_depth: int = 3
+    text_width: int = 128
+    text_layers: int = 3
+    text_heads: int = 8
+    context_length: int = 77
+    vocab_size: int = 8192
+    embed_dim: int = 128         # joint image-text space
+
+
+@dataclass
+class PretrainConfig:
+    """Unsupervised masked-diffusion pretraining."""
+
+    epochs: int = 400
+    batch_size: int = 64
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    mask_ratio: float = 0.7
+    masked_loss_weight: float = 0.1
+    timesteps: int = 1000
+    sample_count: int = 5000
+    seed: int = 0
+
+
+@dataclass
+class FinetuneConfig:
+    """Few-shot language-driven fine-tuning. ``head='linear'`` replaces text by a linear classifier."""
+
+    epochs: int = 150
+    batch_size: int = 64
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    augment: bool = True
+    head: str = "text"
+    seed: int = 0
+
+
+@dataclass
+class Preset:
+    """A named bundle of settings. ``window`` is a fixed size or ``'auto'``."""
+
+    name: str
+    model: ModelConfig = field(default_factory=ModelConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    window: Union[int, str] = 11
+
+
+PRESETS: Dict[str, Preset] = {
+    "paper": Preset(name="paper", window=11),
+    "cpu": Preset(
+        name="cpu",
+        model=ModelConfig(window=7, reduce_channels=64, dim=64, depth=2, heads=4, decoder_dim=64,
+                          decoder_depth=1, text_width=64, text_layers=2, text_heads=4, embed_dim=64),
+        pretrain=PretrainConfig(epochs=30, batch_size=128, lr=1e-3, sample_count=3000),
+        finetune=FinetuneConfig(epochs=100, lr=1e-3),
+        window="auto",
+    ),
+}
+DEFAULT_PRESET = "cpu"
+
+
+def get_preset(name: str) -> Preset:
+    """A fresh copy of a named preset (``cpu`` or ``paper``)."""
+    if name not in PRESETS:
+        raise ValueError(f"Unknown preset {name!r}: choose one of {', '.join(PRESETS)}.")
+    p = PRESETS[name]
+    return replace(p, model=replace(p.model), pretrain=replace(p.pretrain), finetune=replace(p.finetune))
+
+
+def config_from_dict(cls, data: dict):
+    """Build a config dataclass from a dict, ignoring unknown keys (forward compatible)."""
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def config_to_dict(cfg) -> dict:
+    return asdict(cfg)

@@ -1,0 +1,212 @@
+"""The DiffCLIP network: per-modality stems, a shared encoder, per-modality decoders, a text encoder.
+
+Every modality's window becomes tokens (one per pixel) through its own band reduction and
+token embedding; one transformer encoder, shared by all modalities, turns each token
+sequence plus a class token into features. Per-modality decoders reconstruct the clean
+window (pretraining); the concatenated class tokens, projected and L2-normalised, are
+compared with the text embeddings of the class prompts (fine-tuning and prediction).
+"""
+from __future__ import annotations
+
+import math
+from typing import List, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ModelConfig
+
+
+def sincos_2d(window: int, dim: int) -> torch.Tensor:
+    """Fixed 2D sine-cosine embedding of positions relative to the window centre, (window**2, dim)."""
+    if dim % 4:
+        raise ValueError(f"Token width must be a multiple of 4 for 2D positions; got {dim}.")
+    r = window // 2
+    coords = torch.arange(-r, r + 1, dtype=torch.float32)
+    yy, xx = torch.meshgrid(coords, coords, indexing="ij")
+    quarter = dim // 4
+    freqs = 1.0 / (100.0 ** (torch.arange(quarter, dtype=torch.float32) / quarter))
+    parts = []
+    for c in (yy.reshape(-1), xx.reshape(-1)):
+        angles = c[:, None] * freqs[None, :]
+        parts += [angles.sin(), angles.cos()]
+    return torch.cat(parts, dim=1)
+
+
+def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal embedding of diffusion timesteps, (batch, dim)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
+    angles = t.float()[:, None] * freqs[None, :]
+    return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention through ``scaled_dot_product_attention``."""
+
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"Width {dim} must be divisible by the number of heads {heads}.")
+        self.heads = heads
+        self.qkv = nn.Linear(dim, dim * 3)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, causal: bool = False) -> torch.Tensor:
+        b, n, d = x.shape
+        q, k, v = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+        return self.proj(out.transpose(1, 2).reshape(b, n, d))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = Attention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+
+    def forward(self, x: torch.Tensor, causal: bool = False) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x), causal)
+        return x + self.mlp(self.norm2(x))
+
+
+class ModalityStem(nn.Module):
+    """Band reduction (1x1 conv, BN, ReLU, twice) and per-pixel token embedding of one modality."""
+
+    def __init__(self, bands: int, cfg: ModelConfig):
+        super().__init__()
+        c = cfg.reduce_channels
+        self.reduce = nn.Sequential(
+            nn.Conv2d(bands, c, 1), nn.BatchNorm2d(c), nn.ReLU(inplace=True),
+            nn.Conv2d(c, c, 1), nn.BatchNorm2d(c), nn.ReLU(inplace=True),
+        )
+        self.embed = nn.Conv2d(c, cfg.dim, 1)
+        self.mask_token = nn.Parameter(torch.zeros(cfg.dim))
+        nn.init.normal_(self.mask_token, std=0.02)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, bands, H, W) -> (B, dim, H, W): a per-pixel map, so it can run on whole tiles."""
+        return self.embed(self.reduce(x))
+
+
+class SharedEncoder(nn.Module):
+    """Transformer over one modality's window tokens plus a class token carrying the timestep."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.dim = cfg.dim
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, cfg.dim))
+        nn.init.normal_(self.cls_token, std=0.02)
+        self.time_mlp = nn.Sequential(nn.Linear(cfg.dim, cfg.dim), nn.SiLU(), nn.Linear(cfg.dim, cfg.dim))
+        self.blocks = nn.ModuleList(Block(cfg.dim, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth))
+        self.norm = nn.LayerNorm(cfg.dim)
+        self._pos_cache = {}
+
+    def positions(self, window: int, device, dtype) -> torch.Tensor:
+        key = (window, device, dtype)
+        if key not in self._pos_cache:
+            self._pos_cache[key] = sincos_2d(window, self.dim).to(device=device, dtype=dtype)
+        return self._pos_cache[key]
+
+    def forward(self, tokens: torch.Tensor, window: int, t: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """tokens (B, window**2, dim) in row-major window order -> features (B, 1 + window**2, dim)."""
+        b = tokens.shape[0]
+        if t is None:
+            t = torch.zeros(b, device=tokens.device)
+        cls = self.cls_token.expand(b, -1, -1) + self.time_mlp(timestep_embedding(t, self.dim)).to(tokens.dtype)[:, None]
+        x = torch.cat([cls, tokens + self.positions(window, tokens.device, tokens.dtype)], dim=1)
+        for block in self.blocks:
+            x = block(x)
+        return self.norm(x)
+
+
+class ModalityDecoder(nn.Module):
+    """Predicts the clean window of one modality, in its band space, from encoder features."""
+
+    def __init__(self, bands: int, cfg: ModelConfig):
+        super().__init__()
+        self.dim = cfg.decoder_dim
+        self.inp = nn.Linear(cfg.dim, cfg.decoder_dim)
+        self.blocks = nn.ModuleList(Block(cfg.decoder_dim, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.decoder_depth))
+        self.norm = nn.LayerNorm(cfg.decoder_dim)
+        self.expand = nn.Linear(cfg.decoder_dim, bands)
+
+    def forward(self, features: torch.Tensor, window: int) -> torch.Tensor:
+        """features (B, 1 + N, dim) -> reconstruction (B, N, bands)."""
+        x = self.inp(features)
+        x = torch.cat([x[:, :1], x[:, 1:] + sincos_2d(window, self.dim).to(x)], dim=1)
+        for block in self.blocks:
+            x = block(x)
+        return self.expand(self.norm(x)[:, 1:])
+
+
+class TextEncoder(nn.Module):
+    """A small causal transformer over prompt tokens, trained from scratch as in the paper."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.token_embedding = nn.Embedding(cfg.vocab_size, cfg.text_width)
+        self.positional_embedding = nn.Parameter(torch.zeros(cfg.context_length, cfg.text_width))
+        nn.init.normal_(self.token_embedding.weight, std=0.02)
+        nn.init.normal_(self.positional_embedding, std=0.01)
+        self.blocks = nn.ModuleList(Block(cfg.text_width, cfg.text_heads, 4.0) for _ in range(cfg.text_layers))
+        self.norm = nn.LayerNorm(cfg.text_width)
+        self.projection = nn.Linear(cfg.text_width, cfg.embed_dim, bias=False)
+
+    def forward(self, token_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """token_ids (K, context) and lengths (K,) -> unnormalised embeddings (K, embed_dim)."""
+        x = self.token_embedding(token_ids) + self.positional_embedding
+        for block in self.blocks:
+            x = block(x, causal=True)
+        x = self.norm(x)
+        end_of_text = x[torch.arange(x.shape[0], device=x.device), lengths - 1]
+        return self.projection(end_of_text)
+
+
+class DiffCLIP(nn.Module):
+    """The whole network for a given list of per-modality band counts."""
+
+    def __init__(self, band_counts: Sequence[int], cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.band_counts = list(band_counts)
+        self.stems = nn.ModuleList(ModalityStem(b, cfg) for b in self.band_counts)
+        self.encoder = SharedEncoder(cfg)
+        self.decoders = nn.ModuleList(ModalityDecoder(b, cfg) for b in self.band_counts)
+        self.text = TextEncoder(cfg)
+        self.image_projection = nn.Linear(cfg.dim * len(self.band_counts), cfg.embed_dim)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+        self.linear_head: Optional[nn.Linear] = None
+
+    def set_linear_head(self, n_classes: int) -> None:
+        """Use a plain linear classifier on the image embedding instead of text prompts (ablation)."""
+        self.linear_head = nn.Linear(self.cfg.embed_dim, n_classes)
+
+    def tokens_from_windows(self, m: int, windows: torch.Tensor) -> torch.Tensor:
+        """(B, bands, s, s) windows of modality m -> (B, s*s, dim) tokens."""
+        return self.stems[m](windows).flatten(2).transpose(1, 2)
+
+    def image_embedding(self, class_tokens: List[torch.Tensor]) -> torch.Tensor:
+        """Concatenated per-modality class tokens -> L2-normalised image embedding."""
+        return F.normalize(self.image_projection(torch.cat(class_tokens, dim=1)), dim=-1)
+
+    def embed_windows(self, windows: List[torch.Tensor]) -> torch.Tensor:
+        """Clean windows (t = 0), one (B, bands, s, s) tensor per modality -> image embeddings."""
+        window = windows[0].shape[-1]
+        cls = [self.encoder(self.tokens_from_windows(m, w), window)[:, 0] for m, w in enumerate(windows)]
+        return self.image_embedding(cls)
+
+    def text_embedding(self, token_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.text(token_ids, lengths), dim=-1)
+
+    def logits(self, image_emb: torch.Tensor, text_emb: Optional[torch.Tensor]) -> torch.Tensor:
+        """Class scores (B, K): scaled cosine similarity to the prompts, or the linear head."""
+        if self.linear_head is not None:
+            return self.linear_head(image_emb)
+        return self.logit_scale.clamp(max=math.log(100.0)).exp() * image_emb @ text_emb.t()

@@ -1,0 +1,52 @@
+"""Robust per-band scaling and the choice of usable bands."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional
+
+import numpy as np
+
+LOW_PERCENTILE, HIGH_PERCENTILE = 2.0, 98.0
+CLIP = 3.0
+
+
+@dataclass
+class BandStats:
+    """Which raster bands a modality uses and their 2nd/98th percentiles."""
+
+    bands: List[int]     # 0-based indices of the raster bands used
+    low: np.ndarray      # per used band
+    high: np.ndarray
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """(all bands, ...) raw values -> (used bands, ...) scaled to about [-1, 1], clipped to +-3; NaN kept."""
+        x = x[self.bands].astype(np.float32, copy=False)
+        shape = (-1,) + (1,) * (x.ndim - 1)
+        scale = (self.high - self.low).reshape(shape)
+        y = 2.0 * (x - self.low.reshape(shape)) / scale - 1.0
+        return np.clip(y, -CLIP, CLIP)
+
+    def as_dict(self) -> dict:
+        return {"bands": list(self.bands), "low": [float(v) for v in self.low], "high": [float(v) for v in self.high]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "BandStats":
+        return cls(list(d["bands"]), np.asarray(d["low"], np.float32), np.asarray(d["high"], np.float32))
+
+
+def usable_bands(pixels: np.ndarray, bad_bands: Optional[List[bool]] = None) -> List[int]:
+    """Bands with at least one finite value in ``pixels`` (bands, n) and not flagged bad."""
+    finite = np.isfinite(pixels).any(axis=1)
+    if bad_bands is not None and len(bad_bands) == len(finite):
+        finite &= ~np.asarray(bad_bands, dtype=bool)
+    return [int(i) for i in np.flatnonzero(finite)]
+
+
+def fit_stats(pixels: np.ndarray, bands: List[int]) -> BandStats:
+    """Percentile statistics of ``pixels`` (bands, n) over the given bands, from finite values only."""
+    sub = pixels[bands].astype(np.float64)
+    low = np.nanpercentile(sub, LOW_PERCENTILE, axis=1)
+    high = np.nanpercentile(sub, HIGH_PERCENTILE, axis=1)
+    flat = (high - low) <= 1e-6 * np.maximum(1.0, np.abs(high))
+    high = np.where(flat, low + 1.0, high)  # constant band: no scaling, just centring
+    return BandStats(bands, low.astype(np.float32), high.astype(np.float32))

@@ -1,0 +1,194 @@
+"""The two jobs users run: pretrain an encoder, and train a few-shot classifier.
+
+Both take a :class:`~.source.PixelSource`, so they work on numpy arrays and on GDAL
+rasters alike. Processing algorithms, the dock's task and the benchmark all call these.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+
+from .classes import ClassInfo
+from .config import WINDOW_CHOICES, Preset
+from .checkpoint import check_inputs
+from .finetune import finetune, prompt_tokens
+from .infer import classify_windows
+from .model import DiffCLIP
+from .pretrain import pretrain
+from .progress import SILENT, Callback
+from .source import ModalityInfo, PixelSource
+from .trained import ModalityMeta, TrainedModel
+from .windows import InputError, extract_windows, fit_input_stats, sample_valid_pixels
+
+
+def _metas(source: PixelSource, infos: Optional[Sequence[ModalityInfo]], stats) -> List[ModalityMeta]:
+    infos = infos or [ModalityInfo(f"modality {m + 1}") for m in range(len(source.band_counts))]
+    return [ModalityMeta(info.name, count, st, info.wavelengths)
+            for info, count, st in zip(infos, source.band_counts, stats)]
+
+
+def pretrain_encoder(source: PixelSource, preset: Preset, device: torch.device,
+                     infos: Optional[Sequence[ModalityInfo]] = None, callback: Callback = SILENT) -> TrainedModel:
+    """Masked-diffusion pretraining on windows sampled from the valid pixels of the whole input.
+
+    Sizes and schedule come from ``preset`` (``preset.model.window`` is the pretraining window).
+    """
+    t0 = time.perf_counter()
+    stats = fit_input_stats(source, infos, callback=callback)
+    cfg = preset.pretrain
+    window = preset.model.window
+    _check_window_fits(source, window)
+    rows, cols = sample_valid_pixels(source, stats, cfg.sample_count, cfg.seed)
+    windows, _ = extract_windows(source, stats, rows, cols, window)
+    callback.log(f"Pretraining on {len(rows)} unlabelled {window} x {window} windows, {cfg.epochs} epochs.")
+    torch.manual_seed(cfg.seed)
+    network = DiffCLIP([len(st.bands) for st in stats], preset.model)
+    history = pretrain(network, windows, cfg, device, callback) if cfg.epochs > 0 else []
+    seconds = time.perf_counter() - t0
+    callback.log(f"Pretraining took {seconds:.1f} s" + (f"; loss {history[0]:.4f} -> {history[-1]:.4f}." if history else "."))
+    return TrainedModel(network, _metas(source, infos, stats), pretrain_window=window,
+                        report={"pretrain_loss": history, "pretrain_seconds": seconds, "pretrain_samples": len(rows)})
+
+
+def _check_window_fits(source: PixelSource, window: int) -> None:
+    if window > min(source.height, source.width):
+        raise InputError(
+            f"The {window} x {window} window is larger than the raster ({source.height} x {source.width} px). "
+            "Choose a smaller window or a larger raster."
+        )
+
+
+def _center_crop(windows: List[np.ndarray], size: int) -> List[np.ndarray]:
+    full = windows[0].shape[-1]
+    o = (full - size) // 2
+    return [np.ascontiguousarray(w[..., o:o + size, o:o + size]) for w in windows]
+
+
+def _labels(class_ids: np.ndarray, classes: Sequence[ClassInfo]) -> np.ndarray:
+    index = {c.id: i for i, c in enumerate(classes)}
+    unknown = sorted(set(int(v) for v in class_ids) - set(index))
+    if unknown:
+        raise InputError(f"Samples use class ids {unknown} that are not in the class list. Add them to the class list.")
+    return np.array([index[int(v)] for v in class_ids], dtype=np.int64)
+
+
+def validate_samples(labels: np.ndarray, classes: Sequence[ClassInfo]) -> None:
+    """At least two classes, and every class with at least one valid sample."""
+    if len(classes) < 2:
+        raise InputError(f"At least 2 classes are needed; got {len(classes)}. Label samples of another class.")
+    counts = np.bincount(labels, minlength=len(classes))
+    empty = [c.name for c, n in zip(classes, counts) if n == 0]
+    if empty:
+        raise InputError(f"Class(es) {', '.join(empty)} have no valid samples (none on valid pixels of every input). "
+                         "Add samples on valid pixels or remove the class.")
+
+
+def fewshot_classifier(source: PixelSource, rows: np.ndarray, cols: np.ndarray, class_ids: np.ndarray,
+                       classes: Sequence[ClassInfo], preset: Preset, device: torch.device,
+                       infos: Optional[Sequence[ModalityInfo]] = None,
+                       pretrained: Optional[TrainedModel] = None, callback: Callback = SILENT) -> TrainedModel:
+    """Fine-tune a classifier on labelled pixels, pretraining first when no encoder is given.
+
+    ``preset.window`` is a size or ``'auto'``; with ``'auto'`` the size is chosen by
+    cross-validation on the labelled pixels alone. Set ``preset.pretrain.epochs = 0`` to
+    start from a randomly initialised encoder.
+    """
+    classes = list(classes)
+    labels = _labels(np.asarray(class_ids), classes)
+    validate_samples(labels, classes)
+    if pretrained is not None:
+        check_inputs(pretrained, source.band_counts, infos, warn=callback.log)
+        trained = TrainedModel(copy.deepcopy(pretrained.network), pretrained.modalities, pretrained.pretrain_window,
+                               report=dict(pretrained.report))
+        if trained.network.linear_head is not None:
+            trained.network.linear_head = None
+    else:
+        if preset.window != "auto":
+            preset.model.window = max(preset.model.window, int(preset.window))
+        trained = pretrain_encoder(source, preset, device, infos, callback)
+    max_window = trained.pretrain_window
+    if preset.window != "auto" and int(preset.window) > max_window:
+        raise InputError(f"The encoder was pretrained with {max_window} x {max_window} windows; choose a window of at most "
+                         f"{max_window}, or pretrain with a larger window.")
+    _check_window_fits(source, max_window if preset.window == "auto" else int(preset.window))
+
+    windows, valid = extract_windows(source, trained.stats, rows, cols, max_window)
+    if not valid.all():
+        callback.log(f"Skipped {int((~valid).sum())} sample(s) on nodata pixels.")
+    windows, labels = [w[valid] for w in windows], labels[valid]
+    validate_samples(labels, classes)
+    counts = np.bincount(labels, minlength=len(classes))
+    callback.log("Samples per class: " + ", ".join(f"{c.name} {n}" for c, n in zip(classes, counts)) + ".")
+    prompts = [c.prompt for c in classes]
+
+    t0 = time.perf_counter()
+    if preset.window == "auto":
+        candidates = [s for s in WINDOW_CHOICES if s <= min(max_window, source.height, source.width)]
+        window, scores = select_window(trained.network, windows, labels, prompts, candidates, preset, device, callback)
+        trained.report["window_scores"] = scores
+        callback.log("Window chosen by cross-validation on the samples: "
+                     + ", ".join(f"{s} x {s}: {100 * v:.1f}%" for s, v in scores.items()) + f" -> {window} x {window}.")
+    else:
+        window = int(preset.window)
+    trained.report["window_seconds"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    history = finetune(trained.network, _center_crop(windows, window), labels, prompts, preset.finetune, device, callback)
+    trained.report.update(finetune_loss=history, finetune_seconds=time.perf_counter() - t0,
+                          samples_per_class={c.name: int(n) for c, n in zip(classes, counts)})
+    callback.log(f"Fine-tuning took {trained.report['finetune_seconds']:.1f} s; loss {history[0]:.4f} -> {history[-1]:.4f}.")
+    trained.window, trained.classes = window, classes
+    return trained
+
+
+def select_window(network: DiffCLIP, windows: List[np.ndarray], labels: np.ndarray, prompts: Sequence[str],
+                  candidates: Sequence[int], preset: Preset, device: torch.device,
+                  callback: Callback = SILENT, folds: int = 3) -> Tuple[int, Dict[int, float]]:
+    """Pick the window size with the best cross-validated balanced accuracy on the labelled samples.
+
+    Each candidate is fine-tuned briefly (a third of the epochs) from the same encoder on
+    stratified folds. Ties (within one percentage point) go to the smaller, faster window.
+    """
+    counts = np.bincount(labels)
+    folds = int(min(folds, counts[counts > 0].min()))
+    if len(candidates) == 1 or folds < 2:
+        window = max(candidates) if folds < 2 else candidates[0]
+        callback.log(f"Too few samples per class to compare window sizes; using {window} x {window}.")
+        return window, {}
+    rng = np.random.default_rng(preset.finetune.seed)
+    fold_of = np.empty(len(labels), dtype=np.int64)
+    for k in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == k))
+        fold_of[idx] = np.arange(len(idx)) % folds
+    short = copy.copy(preset.finetune)
+    short.epochs = max(10, preset.finetune.epochs // 3)
+    scores: Dict[int, float] = {}
+    steps, done = len(candidates) * folds, 0
+    for size in candidates:
+        cropped = _center_crop(windows, size)
+        accs = []
+        for f in range(folds):
+            train, test = fold_of != f, fold_of == f
+            net = copy.deepcopy(network)
+            finetune(net, [w[train] for w in cropped], labels[train], prompts, short, device)
+            text = None
+            if net.linear_head is None:
+                with torch.inference_mode():
+                    text = net.text_embedding(*prompt_tokens(net, prompts, device))
+            pred, _ = classify_windows(net, text, [w[test] for w in cropped])
+            accs.append(balanced_accuracy(labels[test], pred))
+            done += 1
+            callback.check()
+            callback.progress("choosing window", done / steps, f"{size} x {size}, fold {f + 1}/{folds}")
+        scores[size] = float(np.mean(accs))
+    best = max(scores.values())
+    window = min(s for s, v in scores.items() if v >= best - 0.01)
+    return window, scores
+
+
+def balanced_accuracy(truth: np.ndarray, pred: np.ndarray) -> float:
+    """Mean per-class recall over the classes present in ``truth``."""
+    return float(np.mean([np.mean(pred[truth == k] == k) for k in np.unique(truth)]))

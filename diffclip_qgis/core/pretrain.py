@@ -1,0 +1,72 @@
+"""Unsupervised masked-diffusion pretraining of the stems, shared encoder and decoders."""
+from __future__ import annotations
+
+from typing import List
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .augment import dihedral
+from .config import PretrainConfig
+from .diffusion import NoiseSchedule
+from .model import DiffCLIP
+from .progress import SILENT, Callback
+from .training import batches, make_optimizer, seeded_generator
+
+
+def masked_diffusion_loss(model: DiffCLIP, windows: List[torch.Tensor], schedule: NoiseSchedule,
+                          cfg: PretrainConfig, generator: torch.Generator) -> torch.Tensor:
+    """MSE(visible) + w * MSE(masked) of the predicted clean windows, summed over modalities.
+
+    Visible tokens are noised by q(x_t | x_0) with one random t per sample (embedded in the
+    class token); masked tokens are replaced by the modality's learnable mask token.
+    """
+    b, window = windows[0].shape[0], windows[0].shape[-1]
+    n = window * window
+    device = windows[0].device
+    t = schedule.sample_timesteps(b, generator).to(device)
+    total = windows[0].new_zeros(())
+    n_masked = max(1, min(n - 1, int(round(cfg.mask_ratio * n))))
+    for m, x0 in enumerate(windows):
+        noise = torch.randn(x0.shape, generator=generator).to(device)
+        tokens = model.tokens_from_windows(m, schedule.q_sample(x0, t, noise))
+        masked = torch.rand(b, n, generator=generator).argsort(dim=1)[:, :n_masked].to(device)
+        mask = torch.zeros(b, n, dtype=torch.bool, device=device).scatter_(1, masked, True)
+        tokens = torch.where(mask[..., None], model.stems[m].mask_token.to(tokens.dtype), tokens)
+        recon = model.decoders[m](model.encoder(tokens, window, t), window)
+        target = x0.flatten(2).transpose(1, 2)
+        err = ((recon - target) ** 2).mean(dim=2)
+        total = total + err[~mask].mean() + cfg.masked_loss_weight * err[mask].mean()
+    return total
+
+
+def pretrain(model: DiffCLIP, windows: List[np.ndarray], cfg: PretrainConfig, device: torch.device,
+             callback: Callback = SILENT) -> List[float]:
+    """Train on unlabelled windows (one (N, bands, s, s) array per modality); returns the mean loss per epoch."""
+    generator = seeded_generator(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    schedule = NoiseSchedule(cfg.timesteps)
+    n = windows[0].shape[0]
+    steps_per_epoch = (n + cfg.batch_size - 1) // cfg.batch_size
+    params = [p for name, p in model.named_parameters() if not name.startswith(("text.", "image_projection", "logit_scale", "linear_head"))]
+    opt, sched = make_optimizer(params, cfg.lr, cfg.weight_decay, cfg.epochs * steps_per_epoch)
+    data = [torch.from_numpy(w) for w in windows]
+    model.to(device).train()
+    history = []
+    for epoch in range(cfg.epochs):
+        losses = []
+        for idx in batches(n, cfg.batch_size, rng):
+            callback.check()
+            idx_t = torch.from_numpy(idx)
+            batch = dihedral([d[idx_t] for d in data], generator)
+            loss = masked_diffusion_loss(model, [b.to(device) for b in batch], schedule, cfg, generator)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+        history.append(float(np.mean(losses)))
+        callback.progress("pretraining", (epoch + 1) / cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs}, loss {history[-1]:.4f}")
+    model.eval()
+    return history

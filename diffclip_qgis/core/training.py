@@ -1,0 +1,41 @@
+"""Shared pieces of the training loops: optimiser with cosine schedule, batches, seeding."""
+from __future__ import annotations
+
+import math
+from typing import Iterable, Iterator
+
+import numpy as np
+import torch
+
+
+def make_optimizer(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float, total_steps: int):
+    """AdamW (Adam when weight_decay is 0) with a short warm-up then cosine decay to 1% of ``lr``."""
+    params = [p for p in params if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    warmup = max(1, min(50, total_steps // 20))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def batches(n: int, batch_size: int, rng: np.random.Generator, weights: np.ndarray = None) -> Iterator[np.ndarray]:
+    """Index batches covering one epoch: a shuffle, or draws weighted by ``weights`` (class balance)."""
+    if weights is None:
+        order = rng.permutation(n)
+    else:
+        order = rng.choice(n, size=n, replace=True, p=weights / weights.sum())
+    for i in range(0, n, batch_size):
+        yield order[i:i + batch_size]
+
+
+def seeded_generator(seed: int) -> torch.Generator:
+    """Seed torch's global generator (dropout-free model, but init and BN order) and return a CPU generator."""
+    torch.manual_seed(seed)
+    g = torch.Generator()
+    g.manual_seed(seed)
+    return g

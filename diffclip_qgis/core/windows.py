@@ -1,0 +1,156 @@
+"""From a pixel source to normalised tiles and per-pixel windows.
+
+Every path (training windows, fast tiled prediction, naive reference prediction) reads
+through :func:`read_tile`, so they see exactly the same normalised, edge-padded values.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .normalize import BandStats, fit_stats, usable_bands
+from .progress import SILENT, Callback
+from .source import ModalityInfo, PixelSource
+
+TILE = 256
+
+
+class InputError(ValueError):
+    """Input data that cannot be used; the message names the problem and the fix."""
+
+
+@dataclass
+class Tile:
+    """Normalised modalities of one tile with a halo: arrays (bands, rows + 2*pad, cols + 2*pad), NaN -> 0."""
+
+    row0: int
+    col0: int
+    rows: int
+    cols: int
+    pad: int
+    arrays: List[np.ndarray]
+    valid: np.ndarray  # (rows, cols) True where every used band of every modality is finite
+
+
+def iter_boxes(height: int, width: int, tile: int = TILE) -> Iterator[Tuple[int, int, int, int]]:
+    """(row0, col0, rows, cols) boxes tiling the grid in row-major order."""
+    for r in range(0, height, tile):
+        for c in range(0, width, tile):
+            yield r, c, min(tile, height - r), min(tile, width - c)
+
+
+def read_tile(source: PixelSource, stats: Sequence[BandStats], row0: int, col0: int,
+              rows: int, cols: int, pad: int) -> Tile:
+    """Read a box plus a halo of ``pad`` pixels, normalise it and edge-pad beyond the grid."""
+    r0, c0 = max(0, row0 - pad), max(0, col0 - pad)
+    r1, c1 = min(source.height, row0 + rows + pad), min(source.width, col0 + cols + pad)
+    raw = source.read(r0, c0, r1 - r0, c1 - c0)
+    widths = ((0, 0), (r0 - (row0 - pad), row0 + rows + pad - r1), (c0 - (col0 - pad), col0 + cols + pad - c1))
+    arrays, valid = [], np.ones((rows, cols), dtype=bool)
+    for x, st in zip(raw, stats):
+        y = st.apply(x)
+        y = np.pad(y, widths, mode="edge") if any(w for pair in widths for w in pair) else y
+        finite = np.isfinite(y)
+        valid &= finite[:, pad:pad + rows, pad:pad + cols].all(axis=0)
+        arrays.append(np.where(finite, y, 0.0).astype(np.float32, copy=False))
+    return Tile(row0, col0, rows, cols, pad, arrays, valid)
+
+
+def fit_input_stats(source: PixelSource, infos: Optional[Sequence[ModalityInfo]] = None,
+                    max_tiles: int = 24, tile: int = 128, callback: Callback = SILENT) -> List[BandStats]:
+    """Choose usable bands and robust statistics per modality from tiles spread over the grid.
+
+    Bands without any finite value, or flagged bad in the metadata, are dropped with a log line.
+    """
+    boxes = list(iter_boxes(source.height, source.width, tile))
+    if len(boxes) > max_tiles:
+        boxes = [boxes[i] for i in np.linspace(0, len(boxes) - 1, max_tiles).round().astype(int)]
+    per_modality = [[] for _ in source.band_counts]
+    for r, c, h, w in boxes:
+        for m, x in enumerate(source.read(r, c, h, w)):
+            per_modality[m].append(x.reshape(x.shape[0], -1))
+    stats = []
+    for m, chunks in enumerate(per_modality):
+        pixels = np.concatenate(chunks, axis=1)
+        info = infos[m] if infos else None
+        name = info.name if info else f"modality {m + 1}"
+        bands = usable_bands(pixels, info.bad_bands if info else None)
+        dropped = [b + 1 for b in range(pixels.shape[0]) if b not in bands]
+        if not bands:
+            raise InputError(f"{name}: every band is nodata (or flagged bad). Check the nodata value and the file.")
+        if dropped:
+            callback.log(f"{name}: dropped {len(dropped)} band(s) that are empty or flagged bad: {_ranges(dropped)}.")
+        pixels = pixels[:, np.isfinite(pixels[bands]).all(axis=0)]
+        if pixels.shape[1] == 0:
+            raise InputError(f"{name}: no pixel has valid values in all bands. Check the nodata value and the file.")
+        stats.append(fit_stats(pixels, bands))
+    return stats
+
+
+def _ranges(numbers: List[int]) -> str:
+    out, start = [], numbers[0]
+    for prev, cur in zip(numbers, numbers[1:] + [None]):
+        if cur != prev + 1:
+            out.append(f"{start}" if start == prev else f"{start}-{prev}")
+            start = cur
+    return ", ".join(out)
+
+
+def window_offsets(window: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Row and column offsets of a window's pixels, row-major, relative to its centre."""
+    r = window // 2
+    dy, dx = np.meshgrid(np.arange(-r, r + 1), np.arange(-r, r + 1), indexing="ij")
+    return dy.ravel(), dx.ravel()
+
+
+def extract_windows(source: PixelSource, stats: Sequence[BandStats], rows: np.ndarray, cols: np.ndarray,
+                    window: int, tile: int = TILE) -> Tuple[List[np.ndarray], np.ndarray]:
+    """Windows around pixels: one (N, bands, window, window) array per modality, and validity (N,).
+
+    Reads tile by tile, so only tiles holding requested pixels are read.
+    """
+    rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+    if window > min(source.height, source.width) and window > 1:
+        raise InputError(
+            f"The {window} x {window} window is larger than the raster ({source.height} x {source.width} px). "
+            "Choose a smaller window."
+        )
+    n, pad = len(rows), window // 2
+    out = [np.zeros((n, len(st.bands), window, window), np.float32) for st in stats]
+    valid = np.zeros(n, dtype=bool)
+    tile_of = (rows // tile) * ((source.width + tile - 1) // tile) + cols // tile
+    dy, dx = window_offsets(window)
+    for t in np.unique(tile_of):
+        idx = np.flatnonzero(tile_of == t)
+        r0, c0 = int(rows[idx[0]] // tile * tile), int(cols[idx[0]] // tile * tile)
+        h, w = min(tile, source.height - r0), min(tile, source.width - c0)
+        tl = read_tile(source, stats, r0, c0, h, w, pad)
+        lr, lc = rows[idx] - r0, cols[idx] - c0
+        valid[idx] = tl.valid[lr, lc]
+        yy = (lr[:, None] + pad + dy[None]).reshape(-1)
+        xx = (lc[:, None] + pad + dx[None]).reshape(-1)
+        for m, a in enumerate(tl.arrays):
+            out[m][idx] = a[:, yy, xx].reshape(a.shape[0], len(idx), window, window).transpose(1, 0, 2, 3)
+    return out, valid
+
+
+def sample_valid_pixels(source: PixelSource, stats: Sequence[BandStats], count: int, seed: int = 0,
+                        attempts: int = 6) -> Tuple[np.ndarray, np.ndarray]:
+    """Up to ``count`` distinct random pixels that are valid in every modality (rows, cols)."""
+    rng = np.random.default_rng(seed)
+    total = source.height * source.width
+    chosen = np.empty(0, dtype=np.int64)
+    for _ in range(attempts):
+        need = count - len(chosen)
+        if need <= 0:
+            break
+        cand = rng.choice(total, size=min(total, 2 * need + 16), replace=False)
+        cand = np.setdiff1d(cand, chosen)
+        _, ok = extract_windows(source, stats, cand // source.width, cand % source.width, 1)
+        chosen = np.concatenate([chosen, rng.permutation(cand[ok])[:need]])
+    if len(chosen) == 0:
+        raise InputError("No valid pixel found in the inputs: every pixel is nodata in at least one modality.")
+    chosen = np.sort(chosen)
+    return chosen // source.width, chosen % source.width
