@@ -75,7 +75,10 @@ class _Modality:
         source, reader = datasets[0], datasets[-1]
         bands = [source.GetRasterBand(i + 1) for i in range(source.RasterCount)]
         self.datasets, self.reader = datasets, reader
-        self.nodata = [reader.GetRasterBand(i + 1).GetNoDataValue() for i in range(reader.RasterCount)]
+        reader_bands = [reader.GetRasterBand(i + 1) for i in range(reader.RasterCount)]
+        self.nodata = [b.GetNoDataValue() for b in reader_bands]
+        # Bands of different types (possible in VRTs) are read as float64 rather than band 1's type.
+        self.buf_type = gdal.GDT_Float64 if len({b.DataType for b in reader_bands}) > 1 else None
         scales = [b.GetScale() for b in bands]
         offsets = [b.GetOffset() for b in bands]
         self.scale = np.array([1.0 if s is None else s for s in scales], np.float32)[:, None, None]
@@ -83,7 +86,8 @@ class _Modality:
         self.scaled = bool(np.any(self.scale != 1) or np.any(self.offset != 0))
 
     def read(self, row0: int, col0: int, rows: int, cols: int) -> np.ndarray:
-        raw = self.reader.ReadAsArray(col0, row0, cols, rows).reshape(self.reader.RasterCount, rows, cols)
+        raw = self.reader.ReadAsArray(col0, row0, cols, rows, buf_type=self.buf_type)
+        raw = raw.reshape(self.reader.RasterCount, rows, cols)
         out = raw.astype(np.float32)
         with np.errstate(over="ignore", invalid="ignore"):
             for i, nodata in enumerate(self.nodata):
@@ -164,7 +168,8 @@ class RasterStack:
 
     def _placed(self, ds: gdal.Dataset, name: str) -> gdal.Dataset:
         """The dataset itself, or a VRT placing it as QGIS does when it has no georeferencing."""
-        if ds.GetGeoTransform(can_return_null=True) is not None:
+        gt = ds.GetGeoTransform(can_return_null=True)
+        if gt is not None and not (tuple(gt) == (0, 1, 0, 0, 0, 1) and ds.GetSpatialRef() is None):
             return ds
         self._log(f"{name} has no georeferencing; it is placed at pixel coordinates "
                   "(x = column, y = -row) as QGIS shows it.", False)

@@ -1,0 +1,271 @@
+"""Training samples: vector features with a class value turned into labelled pixels of a grid.
+
+Points give the pixel under them, lines every pixel they touch, polygons every pixel whose
+centre lies inside (or, for polygons smaller than a pixel, the pixels they touch).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from osgeo import gdal, ogr, osr
+
+from ..core.classes import ClassInfo
+
+gdal.UseExceptions()
+ogr.UseExceptions()
+osr.UseExceptions()
+
+Log = Callable[[str, bool], None]
+
+
+class SampleError(ValueError):
+    """Samples that cannot be used as given; the message says why and how to fix it."""
+
+
+@dataclass
+class SampleSet:
+    """Labelled pixels: ``rows[i], cols[i]`` of the grid belong to class ``class_ids[i]``.
+
+    ``classes`` holds the id and name of every class (colour and prompt empty);
+    ``skipped`` counts the features that gave no pixel on the grid.
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+    class_ids: np.ndarray
+    classes: List[ClassInfo]
+    skipped: int = 0
+
+
+def _no_log(message: str, warning: bool = False) -> None:
+    pass
+
+
+def _as_int(value) -> Optional[int]:
+    """The value as an int when it is an integer (number or digit string), else ``None``."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return int(value) if math.isfinite(value) and float(value).is_integer() else None
+    text = str(value).strip()
+    return int(text) if text.lstrip("+-").isdigit() else None
+
+
+def class_values_to_ids(values: Sequence) -> Tuple[List[int], Dict[int, str]]:
+    """Class ids (>= 1) for the class-field values of the samples, and ``{id: name}``.
+
+    Integer values are used as ids (name ``"class N"``); any other values are names, numbered
+    1..K in sorted order.
+    """
+    if not values:
+        raise SampleError("There are no sample features. Digitise points or polygons with a class value.")
+    empty = sum(1 for v in values if v is None or str(v).strip() == "")
+    if empty:
+        raise SampleError(
+            f"{empty} of {len(values)} sample features have an empty (NULL) class value. Fill in "
+            "the class field of every sample feature, or delete those features.")
+    ints = [_as_int(v) for v in values]
+    if all(i is not None for i in ints):
+        bad = sorted({i for i in ints if i < 1})
+        if bad:
+            raise SampleError(
+                f"Class value {bad[0]} is not allowed: class ids must be 1 or more, because 0 means "
+                "nodata (unclassified) in the output. Renumber the classes from 1.")
+        return ints, {i: f"class {i}" for i in sorted(set(ints))}
+    texts = [str(v).strip() for v in values]
+    ids = {name: n for n, name in enumerate(sorted(set(texts)), 1)}
+    return [ids[t] for t in texts], {n: name for name, n in ids.items()}
+
+
+def _transformation(source_crs: str, grid_crs: str, log: Log) -> Optional[osr.CoordinateTransformation]:
+    if not source_crs or not grid_crs:
+        if source_crs or grid_crs:
+            log("The samples or the raster have no CRS; assuming both use the same coordinates.", True)
+        return None
+    srs = []
+    for text in (source_crs, grid_crs):
+        s = osr.SpatialReference()
+        s.SetFromUserInput(text)
+        s.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+        srs.append(s)
+    return None if srs[0].IsSame(srs[1]) else osr.CoordinateTransformation(*srs)
+
+
+class _Grid:
+    """Pixel lookups on a grid given by its geotransform and size."""
+
+    def __init__(self, gt: Sequence[float], height: int, width: int):
+        self.gt, self.height, self.width = tuple(gt), height, width
+        self.inverse = gdal.InvGeoTransform(self.gt)
+        if self.inverse is None:
+            raise SampleError(f"The raster geotransform {self.gt} cannot be inverted (zero pixel size).")
+
+    def pixel(self, x: float, y: float) -> Tuple[float, float]:
+        """(column, row) as fractions."""
+        return gdal.ApplyGeoTransform(self.inverse, x, y)
+
+    def pixels(self, geom: ogr.Geometry) -> Tuple[np.ndarray, np.ndarray]:
+        """Rows and columns of the grid pixels a geometry (already in grid coordinates) covers."""
+        flat = ogr.GT_Flatten(geom.GetGeometryType())
+        if flat == ogr.wkbPoint:
+            col, row = self.pixel(geom.GetX(), geom.GetY())
+            col, row = math.floor(col), math.floor(row)
+            if 0 <= row < self.height and 0 <= col < self.width:
+                return np.array([row]), np.array([col])
+            return np.empty(0, int), np.empty(0, int)
+        if flat in (ogr.wkbMultiPoint, ogr.wkbGeometryCollection):
+            parts = [self.pixels(geom.GetGeometryRef(i)) for i in range(geom.GetGeometryCount())]
+            return (np.concatenate([p[0] for p in parts] or [np.empty(0, int)]),
+                    np.concatenate([p[1] for p in parts] or [np.empty(0, int)]))
+        if geom.HasCurveGeometry():
+            geom = geom.GetLinearGeometry()
+        is_area = ogr.GT_IsSubClassOf(flat, ogr.wkbCurvePolygon) or ogr.GT_IsSubClassOf(flat, ogr.wkbMultiSurface)
+        rows, cols = self._rasterize(geom, all_touched=not is_area)
+        if is_area and not rows.size:  # smaller than a pixel: take the pixels it touches
+            rows, cols = self._rasterize(geom, all_touched=True)
+        return rows, cols
+
+    def _rasterize(self, geom: ogr.Geometry, all_touched: bool) -> Tuple[np.ndarray, np.ndarray]:
+        xmin, xmax, ymin, ymax = geom.GetEnvelope()
+        corners = [self.pixel(x, y) for x in (xmin, xmax) for y in (ymin, ymax)]
+        col0 = max(0, math.floor(min(c for c, _ in corners)))
+        col1 = min(self.width, math.floor(max(c for c, _ in corners)) + 1)
+        row0 = max(0, math.floor(min(r for _, r in corners)))
+        row1 = min(self.height, math.floor(max(r for _, r in corners)) + 1)
+        if col1 <= col0 or row1 <= row0:
+            return np.empty(0, int), np.empty(0, int)
+        gt = self.gt
+        mask_ds = gdal.GetDriverByName("MEM").Create("", col1 - col0, row1 - row0, 1, gdal.GDT_Byte)
+        mask_ds.SetGeoTransform((gt[0] + col0 * gt[1] + row0 * gt[2], gt[1], gt[2],
+                                 gt[3] + col0 * gt[4] + row0 * gt[5], gt[4], gt[5]))
+        vector = ogr.GetDriverByName("Memory").CreateDataSource("")
+        layer = vector.CreateLayer("sample")
+        feature = ogr.Feature(layer.GetLayerDefn())
+        feature.SetGeometry(geom)
+        layer.CreateFeature(feature)
+        gdal.RasterizeLayer(mask_ds, [1], layer, burn_values=[1],
+                            options=["ALL_TOUCHED=TRUE"] if all_touched else [])
+        rows, cols = np.nonzero(mask_ds.ReadAsArray())
+        return rows + row0, cols + col0
+
+
+def samples_from_geometries(geometries_wkb: Sequence[Optional[bytes]], values: Sequence,
+                            grid_geotransform, grid_height: int, grid_width: int,
+                            source_crs_wkt: str = "", grid_crs_wkt: str = "",
+                            log: Optional[Log] = None) -> SampleSet:
+    """Labelled grid pixels from sample geometries (WKB) and their class-field values.
+
+    Geometries are reprojected from ``source_crs_wkt`` to ``grid_crs_wkt`` when these differ
+    (either may also be an ``EPSG:n`` code). Features with no pixel on the grid are skipped
+    with a warning; a pixel claimed by several classes keeps the first feature's class.
+    Raises :class:`SampleError` for empty or invalid class values, fewer than two classes,
+    or a class left without any pixel.
+    """
+    log = log or _no_log
+    if len(geometries_wkb) != len(values):
+        raise ValueError(f"{len(geometries_wkb)} geometries but {len(values)} class values.")
+    ids, names = class_values_to_ids(list(values))
+    if len(names) < 2:
+        raise SampleError(
+            f"The samples hold only one class ({next(iter(names.values()))}). Add samples of at least "
+            "one more class: classification needs two classes or more.")
+    grid = _Grid(grid_geotransform, grid_height, grid_width)
+    transformation = _transformation(source_crs_wkt, grid_crs_wkt, log)
+    rows, cols, classes, skipped = [], [], [], 0
+    for wkb, class_id in zip(geometries_wkb, ids):
+        r, c = _feature_pixels(wkb, grid, transformation)
+        if not r.size:
+            skipped += 1
+            continue
+        rows.append(r)
+        cols.append(c)
+        classes.append(np.full(r.size, class_id))
+    if skipped:
+        log(f"{skipped} of {len(ids)} sample features have no pixel on the raster (outside its extent "
+            "or without geometry) and were skipped.", True)
+    rows, cols, class_ids = _first_per_pixel(rows, cols, classes, grid_width, log)
+    for class_id, name in names.items():
+        if not np.any(class_ids == class_id):
+            count = ids.count(class_id)
+            raise SampleError(
+                f"Class '{name}' has no sample pixel on the raster: its {count} feature(s) lie outside "
+                "the raster extent (or only on pixels of other classes). Add samples of this class "
+                "inside the raster, or remove the class.")
+    return SampleSet(rows=rows, cols=cols, class_ids=class_ids,
+                     classes=[ClassInfo(id=i, name=n) for i, n in sorted(names.items())], skipped=skipped)
+
+
+def _feature_pixels(wkb: Optional[bytes], grid: _Grid,
+                    transformation: Optional[osr.CoordinateTransformation]) -> Tuple[np.ndarray, np.ndarray]:
+    empty = np.empty(0, int), np.empty(0, int)
+    if not wkb:
+        return empty
+    geom = ogr.CreateGeometryFromWkb(bytes(wkb))
+    if geom is None or geom.IsEmpty():
+        return empty
+    if transformation is not None:
+        try:
+            geom.Transform(transformation)
+        except RuntimeError:  # outside the area where the CRS conversion is defined
+            return empty
+    return grid.pixels(geom)
+
+
+def _first_per_pixel(rows: List[np.ndarray], cols: List[np.ndarray], classes: List[np.ndarray],
+                     width: int, log: Log) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Drop repeated pixels, keeping the first sample's class; warn when classes conflict."""
+    if not rows:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int64)
+    rows, cols, classes = (np.concatenate(a).astype(np.int64) for a in (rows, cols, classes))
+    keys = rows * width + cols
+    _, first = np.unique(keys, return_index=True)
+    first.sort()
+    pairs = np.unique(np.stack([keys, classes]), axis=1)
+    conflicts = len(pairs[0]) - len(first)
+    if conflicts:
+        log(f"{conflicts} pixel(s) are covered by samples of different classes; each keeps the class "
+            "of the first sample feature.", True)
+    return rows[first], cols[first], classes[first]
+
+
+def read_samples_file(path: str, class_field: str, grid_geotransform, grid_height: int, grid_width: int,
+                      grid_crs_wkt: str = "", layer_name: Optional[str] = None,
+                      log: Optional[Log] = None) -> SampleSet:
+    """Labelled grid pixels from a vector file (GeoPackage, shapefile, GeoJSON, ...) read with OGR.
+
+    ``layer_name`` picks a layer of a multi-layer file (default: the first layer).
+    See :func:`samples_from_geometries`.
+    """
+    try:
+        vector = ogr.Open(path)
+    except RuntimeError:
+        vector = None
+    if vector is None:
+        raise SampleError(f"Cannot open the sample file {path}. Choose an existing vector file "
+                          "(GeoPackage, shapefile, GeoJSON, ...).")
+    if vector.GetLayerCount() == 0:
+        raise SampleError(f"{path} holds no vector layer. Choose a file with sample points or polygons.")
+    layers = [vector.GetLayer(i).GetName() for i in range(vector.GetLayerCount())]
+    if layer_name is not None and layer_name not in layers:
+        raise SampleError(f"{path} has no layer '{layer_name}'; its layers are: {', '.join(layers)}.")
+    layer = vector.GetLayerByName(layer_name) if layer_name is not None else vector.GetLayer(0)
+    definition = layer.GetLayerDefn()
+    fields = [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
+    if class_field not in fields:
+        raise SampleError(f"The sample layer '{layer.GetName()}' has no field '{class_field}'. Choose the "
+                          f"class field among: {', '.join(fields) or '(no fields)'}.")
+    index = fields.index(class_field)
+    geometries, values = [], []
+    for feature in layer:
+        geom = feature.GetGeometryRef()
+        geometries.append(geom.ExportToIsoWkb() if geom is not None else None)
+        values.append(feature.GetField(index) if feature.IsFieldSetAndNotNull(index) else None)
+    srs = layer.GetSpatialRef()
+    return samples_from_geometries(geometries, values, grid_geotransform, grid_height, grid_width,
+                                   srs.ExportToWkt() if srs is not None else "", grid_crs_wkt, log)

@@ -1,0 +1,418 @@
+"""Benchmark: accuracy against classical baselines, fast-path speed, memory on large rasters.
+
+Run with ``make bench`` (CPU, about 20 minutes). Writes ``reports/benchmark.md`` and
+``reports/benchmark.json``. Every method sees the same K-shot draws, so differences are
+paired; each draw's encoder is pretrained once and reused for every shot count and ablation.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List
+
+import numpy as np
+import torch
+from osgeo import gdal
+from scipy.ndimage import uniform_filter
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "build"))
+from diffclip_qgis.core.classes import ClassInfo, complete_classes, load_class_list  # noqa: E402
+from diffclip_qgis.core.config import ModelConfig, get_preset  # noqa: E402
+from diffclip_qgis.core.infer import Predictor  # noqa: E402
+from diffclip_qgis.core.metrics import assess  # noqa: E402
+from diffclip_qgis.core.model import DiffCLIP  # noqa: E402
+from diffclip_qgis.core.normalize import BandStats  # noqa: E402
+from diffclip_qgis.core.pipeline import fewshot_classifier, pretrain_encoder  # noqa: E402
+from diffclip_qgis.core.progress import Callback  # noqa: E402
+from diffclip_qgis.core.source import ArraySource  # noqa: E402
+from diffclip_qgis.core.trained import ModalityMeta, TrainedModel  # noqa: E402
+from diffclip_qgis.core.windows import extract_windows  # noqa: E402
+from diffclip_qgis.gis.raster import RasterStack, write_classification  # noqa: E402
+
+gdal.UseExceptions()
+DEMO = os.path.join(ROOT, "build", "diffclip_qgis", "demo")
+SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
+EXCLUSION_WINDOW = 11   # test pixels outside every training pixel's 11 x 11 window
+SPATIAL_BASELINE_WINDOW = 5
+
+
+@dataclass
+class Scene:
+    name: str
+    source: object
+    infos: list
+    gt: np.ndarray
+    classes: List[ClassInfo]
+    arrays: List[np.ndarray] = field(default_factory=list)  # whole scene, for the SVM baselines
+
+
+def load_scene(name: str, paths: List[str], gt: np.ndarray, classes: List[ClassInfo]) -> Scene:
+    stack = RasterStack(paths)
+    arrays = stack.read(0, 0, stack.height, stack.width)
+    return Scene(name, ArraySource(arrays), stack.infos, gt, classes, arrays)
+
+
+def demo_scene() -> Scene:
+    gt = gdal.Open(os.path.join(DEMO, "demo_gt.tif")).ReadAsArray().astype(np.int64)
+    classes = complete_classes(load_class_list(os.path.join(DEMO, "demo_classes.json")))
+    return load_scene("demo (HSI + LiDAR)", [os.path.join(DEMO, "demo_hsi.tif"), os.path.join(DEMO, "demo_lidar.tif")], gt, classes)
+
+
+def _labels_with_names(path: str):
+    ds = gdal.Open(path)
+    gdal.Info(ds)  # GDAL 3.6 loads category names from .aux.xml lazily
+    gt = ds.ReadAsArray().astype(np.int64)
+    names = ds.GetRasterBand(1).GetCategoryNames() or []
+    ids = [int(v) for v in np.unique(gt) if v > 0]
+    return gt, complete_classes([ClassInfo(i, names[i] if i < len(names) and names[i] else f"class {i}") for i in ids])
+
+
+def real_scenes() -> List[Scene]:
+    if not os.path.isdir(SHARED):
+        return []
+    scenes = []
+    for folder, image, labels in [("indian_pines_subset", "indian_pines_subset.tif", "indian_pines_subset_gt.tif"),
+                                  ("jasper_ridge", "jasper_ridge.tif", "jasper_ridge_gt.tif")]:
+        gt, classes = _labels_with_names(os.path.join(SHARED, folder, labels))
+        scenes.append(load_scene(folder, [os.path.join(SHARED, folder, image)], gt, classes))
+    tiles = sorted(os.listdir(os.path.join(SHARED, "enmap_potsdam", "images")))
+    vrt = os.path.join(tempfile.mkdtemp(prefix="bench-enmap-"), "enmap_potsdam.vrt")
+    gdal.BuildVRT(vrt, [os.path.join(SHARED, "enmap_potsdam", "images", t) for t in tiles], srcNodata=-32768, VRTNodata=-32768)
+    ref = gdal.Open(vrt)
+    gt_ds = gdal.Warp("", os.path.join(SHARED, "enmap_potsdam", "enmap_landcover_unstyled.tif"), format="MEM",
+                      outputBounds=_bounds(ref), width=ref.RasterXSize, height=ref.RasterYSize, resampleAlg="near")
+    gt = gt_ds.ReadAsArray().astype(np.int64)
+    gt[gt < 0] = 0
+    names = {1: "roof", 2: "pavement", 3: "low vegetation", 4: "tree", 5: "soil", 6: "water"}
+    classes = complete_classes([ClassInfo(int(i), names.get(int(i), f"class {i}")) for i in np.unique(gt) if i > 0])
+    scene = load_scene("enmap_potsdam (VRT of 18 tiles)", [vrt], gt, classes)
+    scene.gt[~np.isfinite(scene.arrays[0]).all(axis=0)] = 0
+    scenes.append(scene)
+    return scenes
+
+
+def _bounds(ds):
+    g = ds.GetGeoTransform()
+    return (g[0], g[3] + g[5] * ds.RasterYSize, g[0] + g[1] * ds.RasterXSize, g[3])
+
+
+def draw(gt: np.ndarray, classes: List[ClassInfo], shots: int, seed: int):
+    """K pixels per class (fewer where a class has fewer), row/col/class arrays."""
+    rng = np.random.default_rng(seed)
+    rows, cols, ids = [], [], []
+    for c in classes:
+        yy, xx = np.nonzero(gt == c.id)
+        sel = rng.choice(len(yy), size=min(shots, len(yy)), replace=False)
+        rows += list(yy[sel]); cols += list(xx[sel]); ids += [c.id] * len(sel)
+    return np.array(rows), np.array(cols), np.array(ids)
+
+
+def test_masks(gt: np.ndarray, rows, cols):
+    """All other labelled pixels, and those outside every training pixel's window."""
+    train = np.zeros(gt.shape, bool)
+    train[rows, cols] = True
+    near = uniform_filter(train.astype(np.float32), size=EXCLUSION_WINDOW, mode="constant") > 0
+    labelled = gt > 0
+    return labelled & ~train, labelled & ~near
+
+
+def scores(gt, pred, mask) -> Dict[str, float]:
+    a = assess(gt[mask], pred[mask])
+    return {"oa": 100 * a.overall, "aa": 100 * a.average, "kappa": 100 * a.kappa}
+
+
+def svm_features(scene: Scene, spatial: bool) -> np.ndarray:
+    feats = []
+    for a in scene.arrays:
+        a = np.where(np.isfinite(a), a, np.nan)
+        a = a[np.isfinite(a).any(axis=(1, 2))]
+        a = np.where(np.isfinite(a), a, np.nanmean(a, axis=(1, 2), keepdims=True))
+        feats.append(a)
+        if spatial:
+            feats.append(np.stack([uniform_filter(b, SPATIAL_BASELINE_WINDOW, mode="nearest") for b in a]))
+    f = np.concatenate(feats)
+    return f.reshape(f.shape[0], -1).T
+
+
+def svm_predict(features: np.ndarray, scene: Scene, rows, cols, ids) -> np.ndarray:
+    train = rows * scene.gt.shape[1] + cols
+    shots = np.bincount(ids).max()
+    svm = make_pipeline(StandardScaler(), SVC(kernel="rbf", gamma="scale"))
+    folds = int(min(3, np.bincount(ids)[np.bincount(ids) > 0].min()))
+    if folds >= 2:
+        model = GridSearchCV(svm, {"svc__C": [1, 10, 100, 1000]}, cv=StratifiedKFold(folds, shuffle=True, random_state=0))
+    else:
+        model = svm.set_params(svc__C=100)
+    model.fit(features[train], ids)
+    return model.predict(features).reshape(scene.gt.shape)
+
+
+def method_predict(scene, encoder, preset_name, rows, cols, ids, ablation: str, seed: int, window="auto"):
+    preset = get_preset(preset_name)
+    preset.window = window
+    preset.finetune.seed = seed
+    pretrained = encoder
+    if ablation == "no pretraining":
+        pretrained, preset.pretrain.epochs = None, 0
+    if ablation == "no text (linear head)":
+        preset.finetune.head = "linear"
+    t0 = time.perf_counter()
+    trained = fewshot_classifier(scene.source, rows, cols, ids, scene.classes, preset, torch.device("cpu"),
+                                 scene.infos, pretrained=pretrained)
+    pred, _ = Predictor(trained, torch.device("cpu")).predict(scene.source)
+    return pred, trained.window, time.perf_counter() - t0
+
+
+def accuracy_section(scenes: List[Scene], preset_name: str, shot_list, draws_main: int, draws_other: int,
+                     methods: List[str], fixed_windows, log) -> list:
+    rows_out = []
+    for scene in scenes:
+        for d in range(draws_main):
+            preset = get_preset(preset_name)
+            preset.pretrain.seed = d
+            t0 = time.perf_counter()
+            encoder = pretrain_encoder(scene.source, preset, torch.device("cpu"), scene.infos)
+            pre_s = time.perf_counter() - t0
+            log(f"[{scene.name}] draw {d}: pretrained in {pre_s:.0f} s")
+            for shots in shot_list:
+                if shots != 8 and d >= draws_other:
+                    continue
+                r, c, ids = draw(scene.gt, scene.classes, shots, seed=1000 * d + shots)
+                all_mask, far_mask = test_masks(scene.gt, r, c)
+                runs = []
+                for m in methods:
+                    if m.startswith("SVM"):
+                        t1 = time.perf_counter()
+                        pred = svm_predict(svm_features(scene, "spatial" in m), scene, r, c, ids)
+                        runs.append((m, pred, None, time.perf_counter() - t1))
+                    else:
+                        windows = [("auto", m)] + ([(w, f"{m}, window {w}") for w in fixed_windows] if m == "DiffCLIP" and shots == 8 else [])
+                        for w, label in windows:
+                            pred, win, sec = method_predict(scene, encoder, preset_name, r, c, ids, m, d, w)
+                            runs.append((label, pred, win, sec + (pre_s if m != "no pretraining" else 0)))
+                for label, pred, win, sec in runs:
+                    row = {"scene": scene.name, "draw": d, "shots": shots, "method": label, "window": win,
+                           "seconds": sec, "all": scores(scene.gt, pred, all_mask), "far": scores(scene.gt, pred, far_mask),
+                           "far_fraction": float(far_mask.sum() / max(1, all_mask.sum()))}
+                    rows_out.append(row)
+                    log(f"  {shots}-shot {label:32s} win={win} OA {row['all']['oa']:.1f} (far {row['far']['oa']:.1f}) {sec:.0f} s")
+    return rows_out
+
+
+def throughput_section(log) -> list:
+    """Pixels per second of the fast tiled path and the naive per-window path, same weights."""
+    out = []
+    rng = np.random.default_rng(0)
+    arrays = [rng.normal(size=(64, 96, 96)).astype(np.float32), rng.normal(size=(2, 96, 96)).astype(np.float32)]
+    source = ArraySource(arrays)
+    for preset_name in ("cpu", "paper"):
+        preset = get_preset(preset_name)
+        window = 5 if preset_name == "cpu" else 11
+        trained = _random_classifier(preset.model, arrays, window)
+        predictor = Predictor(trained, torch.device("cpu"))
+        size = 96 if preset_name == "cpu" else 32
+        sub = ArraySource([a[:, :size, :size] for a in arrays])
+        t0 = time.perf_counter(); fast, _ = predictor.predict(sub); fast_s = time.perf_counter() - t0
+        yy, xx = np.mgrid[:size, :size]
+        t0 = time.perf_counter(); naive, _ = predictor.predict_pixels(sub, yy.ravel(), xx.ravel()); naive_s = time.perf_counter() - t0
+        row = {"preset": preset_name, "window": window, "pixels": size * size, "fast_px_s": size * size / fast_s,
+               "naive_px_s": size * size / naive_s, "same_result": bool((fast.ravel() == naive).all())}
+        out.append(row)
+        log(f"throughput {preset_name}: fast {row['fast_px_s']:.0f} px/s, naive {row['naive_px_s']:.0f} px/s, same {row['same_result']}")
+    return out
+
+
+def _random_classifier(cfg: ModelConfig, arrays, window: int) -> TrainedModel:
+    torch.manual_seed(0)
+    net = DiffCLIP([a.shape[0] for a in arrays], cfg).eval()
+    metas = [ModalityMeta(f"m{i}", a.shape[0], BandStats(list(range(a.shape[0])), np.full(a.shape[0], -2, np.float32),
+                                                           np.full(a.shape[0], 2, np.float32))) for i, a in enumerate(arrays)]
+    classes = complete_classes([ClassInfo(i, f"class {i}") for i in range(1, 9)])
+    return TrainedModel(net, metas, cfg.window, window, classes)
+
+
+SMALL_MODEL = ModelConfig(window=3, reduce_channels=16, dim=16, depth=1, heads=2, decoder_dim=16, decoder_depth=1,
+                          text_width=16, text_layers=1, text_heads=2, embed_dim=16)
+
+
+def memory_child(size: int, workdir: str) -> dict:
+    """Classify a size x size raster (64 + 2 bands, a VRT mosaic of one 500 px tile) through GDAL and the tiled path."""
+    paths = []
+    for name, bands in (("hsi", 64), ("lidar", 2)):
+        tile = os.path.join(workdir, f"{name}_tile.tif")
+        if not os.path.exists(tile):
+            ds = gdal.GetDriverByName("GTiff").Create(tile, 500, 500, bands, gdal.GDT_Float32, ["TILED=YES"])
+            ds.SetGeoTransform((0, 1, 0, 0, 0, -1))
+            rng = np.random.default_rng(bands)
+            for b in range(bands):
+                ds.GetRasterBand(b + 1).WriteArray(rng.normal(size=(500, 500)).astype(np.float32))
+            ds = None
+        vrt = os.path.join(workdir, f"{name}_{size}.vrt")
+        n = size // 500
+        _mosaic_vrt(vrt, tile, n, bands)
+        paths.append(vrt)
+    stack = RasterStack(paths)
+    trained = _random_classifier(SMALL_MODEL, [np.zeros((64, 1, 1)), np.zeros((2, 1, 1))], 3)
+    predictor = Predictor(trained, torch.device("cpu"))
+    t0 = time.perf_counter()
+    out = os.path.join(workdir, f"class_{size}.tif")
+    write_classification(out, predictor.iter_tiles(stack), stack.height, stack.width, stack.geotransform,
+                         stack.crs_wkt, trained.classes)
+    seconds = time.perf_counter() - t0
+    return {"size": size, "megapixels": size * size / 1e6, "seconds": seconds, "px_s": size * size / seconds,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def _mosaic_vrt(vrt: str, tile: str, n: int, bands: int) -> None:
+    size = 500 * n
+    parts = [f'<VRTDataset rasterXSize="{size}" rasterYSize="{size}"><GeoTransform>0, 1, 0, 0, 0, -1</GeoTransform>']
+    for b in range(1, bands + 1):
+        parts.append(f'<VRTRasterBand dataType="Float32" band="{b}">')
+        for i in range(n):
+            for j in range(n):
+                parts.append(f'<SimpleSource><SourceFilename relativeToVRT="0">{tile}</SourceFilename><SourceBand>{b}</SourceBand>'
+                             f'<SrcRect xOff="0" yOff="0" xSize="500" ySize="500"/><DstRect xOff="{j * 500}" yOff="{i * 500}" xSize="500" ySize="500"/></SimpleSource>')
+        parts.append("</VRTRasterBand>")
+    parts.append("</VRTDataset>")
+    with open(vrt, "w") as f:
+        f.write("".join(parts))
+
+
+def memory_section(sizes, log) -> list:
+    out = []
+    workdir = tempfile.mkdtemp(prefix="bench-memory-")
+    for size in sizes:
+        res = subprocess.run([sys.executable, __file__, "--memory-child", str(size), "--workdir", workdir],
+                             capture_output=True, text=True, check=True)
+        row = json.loads(res.stdout.strip().splitlines()[-1])
+        out.append(row)
+        log(f"memory {size} x {size}: peak RSS {row['peak_rss_mb']:.0f} MB, {row['seconds']:.0f} s, {row['px_s']:.0f} px/s")
+    return out
+
+
+def preset_timing_section(scene: Scene, log) -> list:
+    """End-to-end time of the default preset on the demo scene: pretrain + choose window + fine-tune + classify."""
+    out = []
+    r, c, ids = draw(scene.gt, scene.classes, 8, seed=8)
+    all_mask, far_mask = test_masks(scene.gt, r, c)
+    for name in ("cpu",):
+        preset = get_preset(name)
+        t0 = time.perf_counter()
+        trained = fewshot_classifier(scene.source, r, c, ids, scene.classes, preset, torch.device("cpu"), scene.infos)
+        pred, _ = Predictor(trained, torch.device("cpu")).predict(scene.source)
+        sec = time.perf_counter() - t0
+        row = {"preset": name, "seconds": sec, "window": trained.window, **scores(scene.gt, pred, all_mask)}
+        out.append(row)
+        log(f"preset {name}: {sec:.0f} s end to end, window {trained.window}, OA {row['oa']:.1f} AA {row['aa']:.1f} kappa {row['kappa']:.1f}")
+    return out
+
+
+def summarise(rows: list) -> list:
+    groups: Dict[tuple, list] = {}
+    for r in rows:
+        groups.setdefault((r["scene"], r["shots"], r["method"]), []).append(r)
+    out = []
+    for (scene, shots, method), rs in groups.items():
+        s = {"scene": scene, "shots": shots, "method": method, "draws": len(rs),
+             "seconds": float(np.mean([r["seconds"] for r in rs]))}
+        for part in ("all", "far"):
+            for k in ("oa", "aa", "kappa"):
+                v = [r[part][k] for r in rs]
+                s[f"{part}_{k}"] = (float(np.mean(v)), float(np.std(v)))
+        s["windows"] = sorted({r["window"] for r in rs if r["window"] is not None})
+        out.append(s)
+    return out
+
+
+def markdown(summary, throughput, memory, timing) -> str:
+    lines = ["# DiffCLIP for QGIS benchmark", "", f"Machine: {os.cpu_count()} CPU threads, torch {torch.__version__}, CPU only.", ""]
+    if timing:
+        lines += ["## Default preset, end to end on the demo scene (8 shots)", "", "| preset | time (s) | window | OA | AA | kappa |", "|---|---|---|---|---|---|"]
+        lines += [f"| {t['preset']} | {t['seconds']:.0f} | {t['window']} | {t['oa']:.1f} | {t['aa']:.1f} | {t['kappa']:.1f} |" for t in timing]
+        lines.append("")
+    if summary:
+        lines += ["## Accuracy (mean +- std over K-shot draws, percent)", "",
+                  "`all` = every other labelled pixel; `far` = labelled pixels outside every training pixel's 11 x 11 window.", "",
+                  "| scene | shots | method | draws | OA all | AA all | kappa all | OA far | AA far | kappa far | windows | s/run |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for s in summary:
+            f = lambda k: f"{s[k][0]:.1f} +- {s[k][1]:.1f}"  # noqa: E731
+            lines.append(f"| {s['scene']} | {s['shots']} | {s['method']} | {s['draws']} | {f('all_oa')} | {f('all_aa')} | {f('all_kappa')} | "
+                         f"{f('far_oa')} | {f('far_aa')} | {f('far_kappa')} | {','.join(map(str, s['windows']))} | {s['seconds']:.0f} |")
+        lines.append("")
+    if throughput:
+        lines += ["## Inference throughput (64 + 2 bands, same weights)", "", "| preset | window | fast tiled px/s | naive per-window px/s | speed-up | same result |", "|---|---|---|---|---|---|"]
+        lines += [f"| {t['preset']} | {t['window']} | {t['fast_px_s']:.0f} | {t['naive_px_s']:.0f} | {t['fast_px_s'] / t['naive_px_s']:.1f}x | {t['same_result']} |" for t in throughput]
+        lines.append("")
+    if memory:
+        lines += ["## Peak memory, tiled classification through GDAL (64 + 2 bands, small model, window 3)", "",
+                  "| raster | megapixels | peak RSS (MB) | time (s) | px/s |", "|---|---|---|---|---|"]
+        lines += [f"| {m['size']} x {m['size']} | {m['megapixels']:.0f} | {m['peak_rss_mb']:.0f} | {m['seconds']:.0f} | {m['px_s']:.0f} |" for m in memory]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--preset", default="cpu")
+    parser.add_argument("--draws", type=int, default=5, help="K-shot draws at 8 shots")
+    parser.add_argument("--draws-other", type=int, default=3, help="K-shot draws at 2 and 20 shots")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["accuracy", "real", "throughput", "memory", "timing"])
+    parser.add_argument("--memory-sizes", type=int, nargs="*", default=[1000, 4000])
+    parser.add_argument("--out", default=os.path.join(ROOT, "reports"))
+    parser.add_argument("--memory-child", type=int)
+    parser.add_argument("--workdir")
+    args = parser.parse_args()
+    if args.memory_child:
+        print(json.dumps(memory_child(args.memory_child, args.workdir)))
+        return
+    os.makedirs(args.out, exist_ok=True)
+    log_path = os.path.join(args.out, "benchmark.log")
+    logf = open(log_path, "w")
+
+    def log(msg):
+        print(msg, flush=True)
+        logf.write(msg + "\n"); logf.flush()
+
+    t_start = time.perf_counter()
+    result = {"preset": args.preset}
+    demo = demo_scene() if {"timing", "accuracy"} - set(args.skip) else None
+    if "timing" not in args.skip:
+        result["timing"] = preset_timing_section(demo, log)
+    rows = []
+    if "accuracy" not in args.skip:
+        methods = ["DiffCLIP", "no pretraining", "no text (linear head)", "SVM-RBF per pixel", "SVM-RBF bands + 5x5 mean"]
+        rows += accuracy_section([demo], args.preset, (2, 8, 20), args.draws, args.draws_other, methods, (3, 5, 7), log)
+    if "real" not in args.skip:
+        rows += accuracy_section(real_scenes(), args.preset, (8,), 3, 0,
+                                 ["DiffCLIP", "SVM-RBF per pixel", "SVM-RBF bands + 5x5 mean"], (), log)
+    result["runs"] = rows
+    result["summary"] = summarise(rows)
+    if "throughput" not in args.skip:
+        result["throughput"] = throughput_section(log)
+    if "memory" not in args.skip:
+        result["memory"] = memory_section(args.memory_sizes, log)
+    result["total_seconds"] = time.perf_counter() - t_start
+    with open(os.path.join(args.out, "benchmark.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    md = markdown(result["summary"], result.get("throughput"), result.get("memory"), result.get("timing"))
+    md += f"\nTotal benchmark time: {result['total_seconds'] / 60:.1f} min.\n"
+    with open(os.path.join(args.out, "benchmark.md"), "w") as f:
+        f.write(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
