@@ -8,7 +8,7 @@ cloth target panels. Every pixel spectrum is a random mixture of real ASD reflec
 spectra measured on the MUUFL Gulfport campus (scripts/demo_source/), resampled to 64
 bands (400-1000 nm), lit by the sun (slopes, cast shadows), blurred by the sensor's
 point spread function and noised. The LiDAR layers are a normalised DSM and an
-intensity image. Ground truth is the dominant class where its abundance is >= 0.6.
+intensity image. Ground truth is the class covering >= 60 % of a pixel's footprint.
 
     /usr/bin/python3 scripts/make_demo_scene.py [--out diffclip_qgis/demo]
 
@@ -34,13 +34,13 @@ DEFAULT_OUT = os.path.join(os.path.dirname(HERE), "diffclip_qgis", "demo")
 SEED = 2013
 N = 150                        # scene size, pixels of 1 m
 SS = 4                         # geometry supersampling (0.25 m)
-X0, Y0 = 290000.0, 3363000.0   # upper-left corner, EPSG:32616 (UTM 16N)
+X0, Y0 = 292400.0, 3359500.0   # upper-left corner, EPSG:32616: USM Gulf Park campus
 EPSG = 32616
 WAVELENGTHS = np.round(np.linspace(403.0, 997.0, 64), 1)
 FWHM = 10.0
-SUN_AZIMUTH, SUN_ELEVATION = 150.0, 45.0   # degrees: shadows fall to the NNW
-PSF_SIGMA = 0.5                # sensor point spread function, pixels
-MIN_ABUNDANCE = 0.6            # ground truth needs this abundance of the dominant class
+SUN_AZIMUTH, SUN_ELEVATION = 155.0, 40.0   # degrees, November late morning: shadows to NNW
+PSF_SIGMA = 0.7                # sensor point spread function, pixels
+MIN_ABUNDANCE = 0.6            # ground truth: share of the footprint the class must cover
 SHOTS = 8                      # sample points per class
 TEMPLATE = "a multimodal fusion patch of {}."
 
@@ -53,9 +53,8 @@ CLASSES = [
          extras=[(["LeavesBarkMixed"], 0.0, 0.5), (["Bark"], 0.0, 0.15)], lidar=0.45),
     dict(name="grass", colour="#a6d96a", prompt=TEMPLATE.format("grass"),
          main=["GrassByBuilding", "GrassClumpInSun", "DarkGreenByBuilding"],
-         extras=[(["DriedLeaves", "DeadWees"], 0.0, 0.35), (["Dirt"], 0.0, 0.1)]),
-    dict(name="shrubs", colour="#66c2a5",
-         prompt="low shrubs and flower beds, about one metre tall.",
+         extras=[(["DriedLeaves", "DeadWees"], 0.0, 0.6), (["Dirt"], 0.0, 0.15)]),
+    dict(name="shrubs", colour="#66c2a5", prompt=TEMPLATE.format("shrubs"),
          main=["LandHyacinth", "PsuedoGreenbyBldg", "DarkGreenByBuilding"],
          extras=[(["GroundLitter", "DriedLeaves"], 0.0, 0.3)], lidar=0.7),
     dict(name="asphalt road", colour="#404040", prompt=TEMPLATE.format("an asphalt road"),
@@ -65,25 +64,26 @@ CLASSES = [
          main=["Asphalt"], extras=[(["ConcreteAndMetalSquare"], 0.1, 0.5)], scale=0.75),
     dict(name="concrete roof", colour="#bdbdbd",
          prompt="a flat concrete building roof, several metres above ground.",
-         main=["Building"], extras=[(["Pillar"], 0.0, 0.2)]),
+         main=["Building"],
+         extras=[(["Pillar"], 0.0, 0.2), (["Asphalt", "ConcreteAndMetalSquare"], 0.0, 0.35)]),
     dict(name="sidewalk", colour="#9ecae1", prompt=TEMPLATE.format("a concrete sidewalk"),
          main=["Sidewalk"], extras=[(["Dirt"], 0.0, 0.1)]),
-    dict(name="yellow curb", colour="#ffd92f",
-         prompt="a thin yellow-painted curb along the edge of a road.",
+    dict(name="yellow curb", colour="#ffd92f", prompt=TEMPLATE.format("a yellow curb"),
          main=["YellowCurb"], extras=[(["Sidewalk"], 0.0, 0.3)]),
     dict(name="sand", colour="#f6e8c3", prompt=TEMPLATE.format("beach sand"),
-         main=["BeachSand", "SandInSun"], extras=[(["DriedLeaves", "Dirt"], 0.0, 0.15)]),
+         main=["BeachSand", "SandInSun"],
+         extras=[(["DriedLeaves", "Dirt", "GroundLitter"], 0.0, 0.35)]),
     dict(name="bare soil", colour="#a6761d", prompt=TEMPLATE.format("bare soil"),
          main=["Dirt", "GroundLitter"], extras=[(["DriedLeaves", "DeadWees"], 0.0, 0.4)]),
     dict(name="wooden deck", colour="#d95f02",
          prompt="a wooden boardwalk or deck, one to two metres above the ground.",
          main=["BeachStairWood"], extras=[(["BeachSand", "DriedLeaves"], 0.0, 0.2)]),
-    dict(name="cloth panel", colour="#e7298a",
-         prompt="a small coloured cloth target panel lying on the grass.",
+    dict(name="cloth panel", colour="#e7298a", prompt=TEMPLATE.format("a cloth target panel"),
          main=["RedCloth", "GreenCloth", "BlueCloth", "BlackCloth"], extras=[]),
 ]
 CLS = {c["name"]: i + 1 for i, c in enumerate(CLASSES)}
-MATERIALS = sorted({m for c in CLASSES for m in c["main"] + [n for e in c["extras"] for n in e[0]]})
+MATERIALS = sorted({m for c in CLASSES
+                    for m in c["main"] + [n for names, _, _ in c["extras"] for n in names]})
 
 
 def blur(a, sigma):
@@ -134,7 +134,7 @@ class Scene:
         self.label = np.full(self.x.shape, CLS["grass"], np.int16)
         self.height = np.zeros(self.x.shape)
         self.obj = np.zeros(self.x.shape, np.int32)
-        self.objects = [dict(cls=CLS["grass"], bright=1.0, pool=None)]
+        self.objects = [dict(bright=1.0, pool=None)]    # object 0: the lawn
 
     def add(self, mask, name, height=0.0, zbuffer=False, bright=None, pool=None):
         """Paint one object; with zbuffer only where it is higher than what is there."""
@@ -146,9 +146,10 @@ class Scene:
         self.obj[mask] = len(self.objects)
         if bright is None:
             bright = self.rng.uniform(0.85, 1.15)
-        self.objects.append(dict(cls=CLS[name], bright=bright, pool=pool))
+        self.objects.append(dict(bright=bright, pool=pool))
 
     def rect(self, x0, y0, x1, y1):
+        """An axis-aligned rectangle, in metres east and south of the corner."""
         return (self.x >= x0) & (self.x < x1) & (self.y >= y0) & (self.y < y1)
 
     def capsule(self, p, q, width):
@@ -180,7 +181,7 @@ class Scene:
 def build_geometry(rng, lib):
     """Lay out the campus: ground cover first, then raised objects with a z-buffer."""
     s = Scene(rng)
-    building = lib["Building"]        # four measurement series: 0.3, 1.1, 0.25, 0.55 at 550 nm
+    building = lib["Building"]   # four series of 10 (550 nm: about 0.28, 1.0, 0.23, 0.48)
     # Beach south of the boulevard, with a few dune-grass tufts.
     shore = 124 + 2 * np.sin(s.x / 11) + 3 * (smooth_field(rng, s.x.shape, 24) - 0.5)
     s.add(s.y > shore, "sand")
@@ -190,7 +191,7 @@ def build_geometry(rng, lib):
     # Bare soil: worn footpaths and a patch being landscaped.
     s.add(s.capsule((0, 46), (51, 38), 2.0), "bare soil")
     s.add(s.capsule((36, 66), (51, 66), 1.8), "bare soil")
-    s.add(s.blob(138, 95, 6)[0], "bare soil")
+    s.add(s.blob(139, 94, 7)[0], "bare soil")
     # Roads: boulevard (10 m), north-south street (8 m), service road (6 m).
     s.add(s.rect(0, 104, 150, 114), "asphalt road")
     s.add(s.rect(52, 0, 60, 104), "asphalt road")
@@ -203,10 +204,10 @@ def build_geometry(rng, lib):
                  s.rect(51, 0, 52, 100), s.rect(60, 0, 61, 100) & ((s.y < 35) | (s.y >= 42)),
                  s.rect(63, 35, 150, 36)]:
         s.add(mask, "yellow curb", 0.15)
-    # Cloth panels (3 m, off the pixel grid) and two 1 m panels that no pixel resolves.
+    # Cloth panels of 3 m (two of them off the pixel grid) and two sub-pixel 1 m panels.
     cloths = ["RedCloth", "GreenCloth", "BlueCloth", "BlackCloth"]
-    panels = [(x, 85.5) for x in (3.5, 9.5, 15.5, 21.5, 27.5, 33.5)]
-    panels += [(113.5, 68.5), (119.5, 68.5), (113.5, 74.5), (119.5, 74.5), (66.5, 88.5)]
+    panels = [(x, 80) for x in (2, 8, 14, 20, 26)] + [(66.5, 88.5), (44.5, 46.5)]
+    panels += [(113, 68), (119, 68), (113, 74), (119, 74)]
     for i, (x, y) in enumerate(panels):
         s.add(s.rect(x, y, x + 3, y + 3), "cloth panel", 0.02, pool=lib[cloths[i % 4]])
     for i, (x, y) in enumerate([(40.25, 93.25), (124.25, 79.25)]):
@@ -227,7 +228,7 @@ def build_geometry(rng, lib):
     s.add(s.rect(8, 6, 40, 28), "concrete roof", 7.0, zbuffer=True, bright=0.7,
           pool=building[10:20])
     s.add(s.rect(112, 4, 142, 28), "concrete roof", 12.0, zbuffer=True, pool=building[20:30])
-    for x, y in [(78, 54), (95, 70), (118, 52)]:              # rooftop plant
+    for x, y in [(78, 54), (95, 70), (118, 52)]:     # rooftop plant, part of the roof class
         s.add(s.rect(x, y, x + 3, y + 2), "concrete roof", 11.7, zbuffer=True,
               pool=lib["ConcreteAndMetalSquare"])
     s.gable(72, 6, 100, 26, 5.0, 8.5, along_x=True)
@@ -236,7 +237,7 @@ def build_geometry(rng, lib):
     # Live oaks: broad crowns, 8-15 m, some overhanging sidewalks, roads and roofs.
     leafy = smooth_field(rng, s.x.shape, 3) - 0.5
     trees = [(8, 93, 6, 11), (30, 92, 7, 13), (76, 93, 6.5, 12), (121, 95, 6, 10),
-             (146, 91, 5.5, 9), (6, 40, 6, 12), (21, 44, 7, 14), (38, 40, 5, 10),
+             (6, 40, 6, 12), (21, 44, 7, 14), (38, 40, 5, 10),
              (44, 57, 5.5, 11), (42, 78, 6, 12), (66, 29, 4.5, 9), (105, 31, 4, 8),
              (140, 53, 6, 12), (146, 44, 5, 9), (20, 121, 5, 8), (130, 121, 5, 9),
              (63, 130, 4, 7)]
@@ -247,6 +248,15 @@ def build_geometry(rng, lib):
     return s
 
 
+def shifted(a, dr, dc):
+    """The value of a[r + dr, c + dc] at (r, c); zero where that is outside a."""
+    out = np.zeros_like(a)
+    h, w = a.shape
+    out[max(-dr, 0):h - max(dr, 0), max(-dc, 0):w - max(dc, 0)] = \
+        a[max(dr, 0):h + min(dr, 0), max(dc, 0):w + min(dc, 0)]
+    return out
+
+
 def illumination(s):
     """Direct-sun factor per subpixel: 0 in cast shadow, cos(incidence) / sin(elevation)."""
     az, el = np.radians(SUN_AZIMUTH), np.radians(SUN_ELEVATION)
@@ -254,10 +264,7 @@ def illumination(s):
     shadow = np.zeros(h.shape, bool)
     for step in range(1, int(np.ceil(h.max() / np.tan(el) * SS)) + 1):
         dr, dc = int(round(-np.cos(az) * step)), int(round(np.sin(az) * step))
-        toward_sun = np.zeros_like(h)
-        rows, cols = slice(max(dr, 0), h.shape[0] + min(dr, 0)), slice(max(dc, 0), h.shape[1] + min(dc, 0))
-        toward_sun[max(-dr, 0):h.shape[0] - max(dr, 0), max(-dc, 0):h.shape[1] - max(dc, 0)] = h[rows, cols]
-        shadow |= toward_sun > h + step / SS * np.tan(el) + 0.3
+        shadow |= shifted(h, dr, dc) > h + step / SS * np.tan(el) + 0.3
     gy, gx = np.gradient(blur(h, 2.0), 1 / SS)   # gy points south
     sun = np.array([np.sin(az) * np.cos(el), np.cos(az) * np.cos(el), np.sin(el)])
     cos_i = (-gx * sun[0] + gy * sun[1] + sun[2]) / np.sqrt(gx ** 2 + gy ** 2 + 1)
@@ -267,7 +274,8 @@ def illumination(s):
 
 
 def render(s, lib, rng):
-    """Hyperspectral cube (bands, N, N), nDSM, LiDAR intensity and abundances (K, N, N)."""
+    """Hyperspectral cube (bands, N, N), nDSM, LiDAR intensity and the classes' shares
+    of each pixel's footprint (K, N, N)."""
     direct = illumination(s)
     diffuse = 0.10 + 0.12 * (450 / WAVELENGTHS) ** 4       # skylight share of irradiance
     bright = np.array([o["bright"] for o in s.objects])
@@ -288,7 +296,8 @@ def render(s, lib, rng):
             if pool is None:   # each object uses its own random share of the measurements
                 pool = main[rng.permutation(len(main))[:max(1, int(0.6 * len(main)))]]
             pick = rng.integers(0, len(pool), (sel.sum(), 3))
-            spectra[sel] = np.einsum("pk,pkb->pb", rng.dirichlet(np.ones(3), sel.sum()), pool[pick])
+            weights = rng.dirichlet(np.ones(3), sel.sum())
+            spectra[sel] = np.einsum("pk,pkb->pb", weights, pool[pick])
         for names, lo, hi in c["extras"]:
             extra = np.concatenate([lib[m] for m in names])
             field = smooth_field(rng, (N, N), 3).ravel()[pix]
@@ -296,17 +305,18 @@ def render(s, lib, rng):
             mix = extra[rng.integers(0, len(extra), pix.size)]
             spectra = (1 - f[:, None]) * spectra + f[:, None] * mix
         spectra *= c.get("scale", 1.0) * bright[owner][:, None]
-        spectra *= 1 + 0.03 * rng.normal(size=(pix.size, 1))
+        spectra *= 1 + 0.05 * rng.normal(size=(pix.size, 1))
         irradiance = (1 - diffuse) * lit[pix, None] + diffuse * area[pix, None]
         radiance[pix] += spectra * irradiance
+        # LiDAR intensity: the 997 nm band stands in for the 1064 nm laser.
         intensity[pix] += area[pix] * c.get("lidar", 1.0) * spectra[:, -1]
     cube = blur(radiance.T.reshape(-1, N, N), PSF_SIGMA)
-    abundance = blur(abundance, PSF_SIGMA)
+    cube *= np.linspace(0.9, 1.1, N)   # view-angle (BRDF) brightness across the flight line
     # Sensor noise: signal dependent, worse at the band ends, a little correlated.
     ends = 1 + 1.5 * ((WAVELENGTHS - 700) / 300) ** 4
-    sd = np.sqrt(0.0015 ** 2 + (cube / 150) ** 2) * ends[:, None, None]
+    sd = np.sqrt(0.002 ** 2 + (cube / 100) ** 2) * ends[:, None, None]
     noise = rng.normal(size=cube.shape)
-    noise = (0.5 * noise + 0.25 * np.roll(noise, 1, 0) + 0.25 * np.roll(noise, -1, 0)) / np.sqrt(0.375)
+    noise = (2 * noise + np.roll(noise, 1, 0) + np.roll(noise, -1, 0)) / np.sqrt(6)
     cube = np.clip(cube + sd * noise, 0, None)
     # LiDAR: first-return nDSM with canopy gaps and height noise; noisy intensity.
     ndsm = block_mean(s.height)
@@ -319,7 +329,7 @@ def render(s, lib, rng):
 
 
 def ground_truth(abundance):
-    """Dominant class id where its abundance >= MIN_ABUNDANCE, else 0 (unlabelled)."""
+    """Dominant class id where it covers >= MIN_ABUNDANCE of the footprint, else 0."""
     gt = abundance.argmax(axis=0).astype(np.uint8) + 1
     gt[abundance.max(axis=0) < MIN_ABUNDANCE] = 0
     return gt
@@ -327,11 +337,14 @@ def ground_truth(abundance):
 
 def pick_samples(gt, abundance, rng):
     """SHOTS pixels per class, as a person would click: interior pixels, spread out."""
+    purity = blur(abundance, PSF_SIGMA)     # share of the class in the pixel's spectrum
     picks = []
     for k in range(len(CLASSES)):
-        a = abundance[k]
+        a = purity[k]
         ok = (gt == k + 1) & (a >= 0.95 * a[gt == k + 1].max())
         ok[:2], ok[-2:], ok[:, :2], ok[:, -2:] = False, False, False, False
+        if ok.sum() < SHOTS:
+            raise RuntimeError(f"{CLASSES[k]['name']}: too few interior pixels to sample")
         cand = np.argwhere(ok)[rng.permutation(int(ok.sum()))]
         spacing, chosen = 30.0, []
         while len(chosen) < SHOTS:
