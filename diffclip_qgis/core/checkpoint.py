@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import pickle
 import tempfile
 from typing import Callable, List, Optional, Sequence
 
@@ -68,7 +67,7 @@ def load_model(path: str, map_location: str = "cpu") -> TrainedModel:
         raise ModelFileError(f"Model file not found: {path}. Choose a .pt file written by DiffCLIP Pretrain or Few-shot Classify.")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as e:
+    except Exception as e:  # noqa: BLE001 - nothing from the file has run; any failure means "not our file"
         raise ModelFileError(
             f"{path} is not a DiffCLIP model file, or it holds more than tensors and plain data ({e.__class__.__name__}). "
             "Use a .pt file written by DiffCLIP Pretrain or Few-shot Classify."
@@ -80,6 +79,16 @@ def load_model(path: str, map_location: str = "cpu") -> TrainedModel:
             f"{path} was written by a newer DiffCLIP plugin (format {payload['version']}, this one reads up to {VERSION}). "
             "Update the plugin from the Plugin Manager."
         )
+    try:
+        return _from_payload(payload)
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise ModelFileError(
+            f"{path} is a damaged or incompatible DiffCLIP model file ({e.__class__.__name__}: {e}). "
+            "Train the model again or use another copy of the file."
+        ) from None
+
+
+def _from_payload(payload: dict) -> TrainedModel:
     cfg = config_from_dict(ModelConfig, payload["model_config"])
     net = DiffCLIP(payload["band_counts"], cfg)
     classes = [ClassInfo(**c) for c in payload.get("classes", [])]

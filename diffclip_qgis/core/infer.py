@@ -11,6 +11,7 @@ from typing import Iterator, List, Optional, Tuple
 import numpy as np
 import torch
 
+from .checkpoint import check_inputs
 from .finetune import prompt_tokens
 from .progress import SILENT, Callback
 from .source import PixelSource
@@ -86,6 +87,7 @@ class Predictor:
     def iter_tiles(self, source: PixelSource, tile: int = TILE,
                    callback: Callback = SILENT) -> Iterator[Tuple[int, int, np.ndarray, np.ndarray]]:
         """(row0, col0, class ids, confidence) per tile; memory is bounded by the tile size."""
+        check_inputs(self.trained, source.band_counts)
         boxes = list(iter_boxes(source.height, source.width, tile))
         for i, (r, c, h, w) in enumerate(boxes):
             callback.check()
@@ -108,6 +110,7 @@ class Predictor:
 
         Slow; used to check the fast path and to measure its speed-up.
         """
+        check_inputs(self.trained, source.band_counts)
         windows, valid = extract_windows(source, self.trained.stats, rows, cols, self.window)
         ids = np.zeros(len(rows), dtype=np.int64)
         conf = np.full(len(rows), np.nan, dtype=np.float32)

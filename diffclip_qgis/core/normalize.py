@@ -48,5 +48,5 @@ def fit_stats(pixels: np.ndarray, bands: List[int]) -> BandStats:
     low = np.nanpercentile(sub, LOW_PERCENTILE, axis=1)
     high = np.nanpercentile(sub, HIGH_PERCENTILE, axis=1)
     flat = (high - low) <= 1e-6 * np.maximum(1.0, np.abs(high))
-    high = np.where(flat, low + 1.0, high)  # constant band: no scaling, just centring
+    low, high = np.where(flat, low - 1.0, low), np.where(flat, low + 1.0, high)  # constant band -> 0
     return BandStats(bands, low.astype(np.float32), high.astype(np.float32))

@@ -62,6 +62,12 @@ def _check_window_fits(source: PixelSource, window: int) -> None:
         )
 
 
+def _largest_window(source: PixelSource) -> int:
+    """The largest odd window that fits inside the raster."""
+    side = min(source.height, source.width)
+    return side if side % 2 else side - 1
+
+
 def _center_crop(windows: List[np.ndarray], size: int) -> List[np.ndarray]:
     full = windows[0].shape[-1]
     o = (full - size) // 2
@@ -100,23 +106,32 @@ def fewshot_classifier(source: PixelSource, rows: np.ndarray, cols: np.ndarray, 
     classes = list(classes)
     labels = _labels(np.asarray(class_ids), classes)
     validate_samples(labels, classes)
+    preset = copy.deepcopy(preset)
+    limit = _largest_window(source)
+    if preset.window != "auto" and int(preset.window) > limit:
+        raise InputError(f"The {preset.window} x {preset.window} window is larger than the raster "
+                         f"({source.height} x {source.width} px). Choose a smaller window.")
     if pretrained is not None:
         check_inputs(pretrained, source.band_counts, infos, warn=callback.log)
         trained = TrainedModel(copy.deepcopy(pretrained.network), pretrained.modalities, pretrained.pretrain_window,
                                report=dict(pretrained.report))
-        if trained.network.linear_head is not None:
-            trained.network.linear_head = None
+        trained.network.linear_head = None
     else:
         if preset.window != "auto":
-            preset.model.window = max(preset.model.window, int(preset.window))
+            preset.model.window = int(preset.window)
+        preset.model.window = min(preset.model.window, limit)
         trained = pretrain_encoder(source, preset, device, infos, callback)
     max_window = trained.pretrain_window
-    if preset.window != "auto" and int(preset.window) > max_window:
-        raise InputError(f"The encoder was pretrained with {max_window} x {max_window} windows; choose a window of at most "
-                         f"{max_window}, or pretrain with a larger window.")
-    _check_window_fits(source, max_window if preset.window == "auto" else int(preset.window))
+    if preset.window == "auto":
+        candidates = [s for s in WINDOW_CHOICES if s <= min(max_window, limit)] or [min(max_window, limit)]
+        extract = max(candidates)
+    else:
+        extract = int(preset.window)
+        if extract > max_window:
+            raise InputError(f"The encoder was pretrained with {max_window} x {max_window} windows; choose a window of "
+                             f"at most {max_window}, or pretrain with a larger window.")
 
-    windows, valid = extract_windows(source, trained.stats, rows, cols, max_window)
+    windows, valid = extract_windows(source, trained.stats, rows, cols, extract)
     if not valid.all():
         callback.log(f"Skipped {int((~valid).sum())} sample(s) on nodata pixels.")
     windows, labels = [w[valid] for w in windows], labels[valid]
@@ -127,7 +142,6 @@ def fewshot_classifier(source: PixelSource, rows: np.ndarray, cols: np.ndarray, 
 
     t0 = time.perf_counter()
     if preset.window == "auto":
-        candidates = [s for s in WINDOW_CHOICES if s <= min(max_window, source.height, source.width)]
         window, scores = select_window(trained.network, windows, labels, prompts, candidates, preset, device, callback)
         trained.report["window_scores"] = scores
         callback.log("Window chosen by cross-validation on the samples: "

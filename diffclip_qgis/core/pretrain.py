@@ -19,8 +19,10 @@ def masked_diffusion_loss(model: DiffCLIP, windows: List[torch.Tensor], schedule
                           cfg: PretrainConfig, generator: torch.Generator) -> torch.Tensor:
     """MSE(visible) + w * MSE(masked) of the predicted clean windows, summed over modalities.
 
-    Visible tokens are noised by q(x_t | x_0) with one random t per sample (embedded in the
-    class token); masked tokens are replaced by the modality's learnable mask token.
+    The clean window is embedded into tokens; visible tokens are noised by q(x_t | x_0) with
+    one random t per sample (embedded in the class token); masked tokens are replaced by
+    the modality's learnable mask token. Noising tokens rather than raw bands keeps the
+    band reduction trained on clean spectra, as it sees them at prediction time.
     """
     b, window = windows[0].shape[0], windows[0].shape[-1]
     n = window * window
@@ -29,8 +31,9 @@ def masked_diffusion_loss(model: DiffCLIP, windows: List[torch.Tensor], schedule
     total = windows[0].new_zeros(())
     n_masked = max(1, min(n - 1, int(round(cfg.mask_ratio * n))))
     for m, x0 in enumerate(windows):
-        noise = torch.randn(x0.shape, generator=generator).to(device)
-        tokens = model.tokens_from_windows(m, schedule.q_sample(x0, t, noise))
+        clean = model.tokens_from_windows(m, x0)
+        noise = torch.randn(clean.shape, generator=generator).to(device)
+        tokens = schedule.q_sample(clean, t, noise)
         masked = torch.rand(b, n, generator=generator).argsort(dim=1)[:, :n_masked].to(device)
         mask = torch.zeros(b, n, dtype=torch.bool, device=device).scatter_(1, masked, True)
         tokens = torch.where(mask[..., None], model.stems[m].mask_token.to(tokens.dtype), tokens)

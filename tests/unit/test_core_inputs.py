@@ -1,0 +1,171 @@
+"""Bad inputs give clear errors; empty and flagged-bad bands are dropped without blanking pixels."""
+import numpy as np
+import pytest
+
+from diffclip_qgis.core.checkpoint import ModelFileError, load_model, save_model
+from diffclip_qgis.core.infer import Predictor
+from diffclip_qgis.core.pipeline import fewshot_classifier, pretrain_encoder
+from diffclip_qgis.core.progress import Callback
+from diffclip_qgis.core.source import ArraySource, ModalityInfo
+from diffclip_qgis.core.windows import InputError, fit_input_stats, sample_valid_pixels
+
+from core_fixtures import (CLASSES, CPU, multimodal_scene, pick_shots,  # noqa: F401
+                           single_thread, tiny_preset)
+
+
+@pytest.fixture(scope="module")
+def scene():
+    spectral, height, labels = multimodal_scene(seed=5)
+    rows, cols, ids = pick_shots(labels, 3, seed=5)
+    return spectral, height, labels, (rows, cols, ids)
+
+
+def _quick(**kw):
+    """A preset that fails or finishes fast: no pretraining epochs, two fine-tuning epochs."""
+    kw.setdefault("pretrain_epochs", 0)
+    kw.setdefault("finetune_epochs", 2)
+    kw.setdefault("sample_count", 32)
+    return tiny_preset(**kw)
+
+
+# --------------------------------------------------------------------------- sources and samples
+
+def test_array_source_checks_shapes():
+    with pytest.raises(ValueError, match="at least one"):
+        ArraySource([])
+    with pytest.raises(ValueError, match="one grid.*Resample"):
+        ArraySource([np.zeros((3, 10, 10)), np.zeros((1, 10, 11))])
+    assert ArraySource([np.zeros((10, 12))]).band_counts == [1]   # a 2D array is one band
+
+
+def test_all_nodata_input():
+    spectral = np.full((6, 24, 24), np.nan, np.float32)
+    with pytest.raises(InputError, match="every band is nodata"):
+        fit_input_stats(ArraySource([spectral]), [ModalityInfo("hyperspectral")])
+    with pytest.raises(InputError, match="modality 2: every band is nodata"):
+        pretrain_encoder(ArraySource([np.ones((2, 24, 24)), spectral]), _quick(), CPU)
+
+
+def test_no_pixel_valid_in_all_bands_of_a_modality():
+    x = np.ones((2, 24, 24), np.float32)
+    x[0, :, :12] = np.nan
+    x[1, :, 12:] = np.nan
+    with pytest.raises(InputError, match="no pixel has valid values in all bands"):
+        fit_input_stats(ArraySource([x]))
+
+
+def test_no_pixel_valid_in_every_modality():
+    a, b = np.ones((2, 24, 24), np.float32), np.ones((1, 24, 24), np.float32)
+    a[:, :, :12] = np.nan
+    b[:, :, 12:] = np.nan
+    source = ArraySource([a, b])
+    stats = fit_input_stats(source)        # each modality alone is fine
+    with pytest.raises(InputError, match="No valid pixel found"):
+        sample_valid_pixels(source, stats, 10)
+
+
+def test_a_class_without_samples(scene):
+    spectral, height, _, (rows, cols, ids) = scene
+    keep = ids != 3
+    with pytest.raises(InputError, match="water have no valid samples"):
+        fewshot_classifier(ArraySource([spectral, height]), rows[keep], cols[keep], ids[keep], CLASSES, _quick(), CPU)
+
+
+def test_a_single_class(scene):
+    spectral, height, _, (rows, cols, ids) = scene
+    keep = ids == 1
+    with pytest.raises(InputError, match="At least 2 classes are needed; got 1"):
+        fewshot_classifier(ArraySource([spectral, height]), rows[keep], cols[keep], ids[keep], CLASSES[:1],
+                           _quick(), CPU)
+
+
+def test_samples_of_an_unknown_class(scene):
+    spectral, height, _, (rows, cols, ids) = scene
+    ids = ids.copy()
+    ids[0] = 42
+    with pytest.raises(InputError, match=r"class ids \[42\] that are not in the class list"):
+        fewshot_classifier(ArraySource([spectral, height]), rows, cols, ids, CLASSES, _quick(), CPU)
+
+
+def test_window_larger_than_the_raster(scene):
+    spectral, height, _, (rows, cols, ids) = scene
+    source = ArraySource([spectral, height])
+    with pytest.raises(InputError, match=r"31 x 31 window is larger than the raster \(24 x 24 px\)"):
+        fewshot_classifier(source, rows, cols, ids, CLASSES, _quick(window=31), CPU)
+    tiny = ArraySource([spectral[:, :4, :4], height[:, :4, :4]])
+    with pytest.raises(InputError, match=r"5 x 5 window is larger than the raster \(4 x 4 px\)"):
+        pretrain_encoder(tiny, _quick(model_window=5), CPU)
+
+
+def test_window_larger_than_the_pretrained_encoder(scene):
+    spectral, height, _, (rows, cols, ids) = scene
+    source = ArraySource([spectral, height])
+    pretrained = pretrain_encoder(source, _quick(model_window=3), CPU)
+    with pytest.raises(InputError, match="pretrained with 3 x 3 windows; choose a window of at most 3"):
+        fewshot_classifier(source, rows, cols, ids, CLASSES, _quick(window=5), CPU, pretrained=pretrained)
+
+
+@pytest.mark.parametrize("window", [5, "auto"])
+def test_fine_tuning_on_a_raster_smaller_than_the_pretraining_window(scene, window):
+    spectral, height, _, _ = scene
+    pretrained = pretrain_encoder(ArraySource([spectral, height]), _quick(model_window=11), CPU)
+    small = ArraySource([spectral[:, :9, :9], height[:, :9, :9]])
+    labels = multimodal_scene(seed=5)[2][:9, :9]
+    rows, cols, ids = pick_shots(labels, 3, seed=5)
+    trained = fewshot_classifier(small, rows, cols, ids, CLASSES, _quick(window=window), CPU, pretrained=pretrained)
+    assert trained.window == 5 if window == 5 else trained.window <= 9
+
+
+def test_samples_only_on_nodata_pixels(scene):
+    spectral, height, _, (rows, cols, ids) = scene
+    height = height.copy()
+    water = ids == 3
+    height[0, rows[water], cols[water]] = np.nan          # every water sample lies on a nodata pixel
+    messages = []
+    with pytest.raises(InputError, match="water have no valid samples.*valid pixels"):
+        fewshot_classifier(ArraySource([spectral, height]), rows, cols, ids, CLASSES, _quick(), CPU,
+                           callback=Callback(log=messages.append))
+    assert any(f"Skipped {water.sum()} sample(s) on nodata pixels" in m for m in messages)
+
+
+def test_wrong_band_count_for_a_pretrained_encoder(scene, tmp_path):
+    spectral, height, _, (rows, cols, ids) = scene
+    pretrained = pretrain_encoder(ArraySource([spectral, height]), _quick(), CPU,
+                                  [ModalityInfo("hyperspectral"), ModalityInfo("lidar")])
+    save_model(pretrained, str(tmp_path / "enc.pt"))
+    pretrained = load_model(str(tmp_path / "enc.pt"))
+    with pytest.raises(ModelFileError, match=r"expects 2 input raster\(s\) with \[6, 1\] bands \(hyperspectral: 6 "
+                                             r"bands, lidar: 1 bands\), but the inputs have \[5, 1\] bands"):
+        fewshot_classifier(ArraySource([spectral[:5], height]), rows, cols, ids, CLASSES, _quick(), CPU,
+                           pretrained=pretrained)
+
+
+# --------------------------------------------------------------------------- dropped bands
+
+def test_empty_and_flagged_bands_are_dropped_and_do_not_blank_pixels(scene, tmp_path):
+    spectral, height, labels, (rows, cols, ids) = scene
+    rng = np.random.default_rng(0)
+    hsi = np.concatenate([spectral[:2], np.full((1, 24, 24), np.nan, np.float32), spectral[2:4],
+                          rng.normal(size=(1, 24, 24)).astype(np.float32), spectral[4:]])   # 8 bands
+    hsi[5, ::3, ::3] = np.nan          # the flagged band also has holes: it would blank pixels if used
+    infos = [ModalityInfo("hyperspectral", bad_bands=[False, False, False, False, False, True, False, False]),
+             ModalityInfo("lidar")]
+    messages = []
+    source = ArraySource([hsi, height])
+    trained = fewshot_classifier(source, rows, cols, ids, CLASSES, _quick(), CPU, infos,
+                                 callback=Callback(log=messages.append))
+    assert trained.modalities[0].stats.bands == [0, 1, 3, 4, 6, 7]
+    assert trained.modalities[0].band_count == 8 and trained.network.band_counts == [6, 1]
+    assert any("hyperspectral: dropped 2 band(s) that are empty or flagged bad: 3, 6." in m for m in messages)
+    ids_out, conf = Predictor(trained, CPU).predict(source, tile=7)
+    assert (ids_out > 0).all() and np.isfinite(conf).all()
+    # the dropped bands are not read: other values there change nothing, also after save/load
+    hsi2 = hsi.copy()
+    hsi2[2] = 1e6
+    hsi2[5] = np.nan
+    save_model(trained, str(tmp_path / "m.pt"))
+    loaded = load_model(str(tmp_path / "m.pt"))
+    assert loaded.modalities[0].stats.bands == [0, 1, 3, 4, 6, 7]
+    ids2, conf2 = Predictor(loaded, CPU).predict(ArraySource([hsi2, height]), tile=7)
+    np.testing.assert_array_equal(ids2, ids_out)
+    np.testing.assert_array_equal(conf2, conf)
