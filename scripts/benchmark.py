@@ -192,16 +192,22 @@ def accuracy_section(scenes: List[Scene], preset_name: str, shot_list, draws_mai
                 r, c, ids = draw(scene.gt, scene.classes, shots, seed=1000 * d + shots)
                 all_mask, far_mask = test_masks(scene.gt, r, c)
                 runs = []
+                chosen = None
                 for m in methods:
                     if m.startswith("SVM"):
                         t1 = time.perf_counter()
-                        pred = svm_predict(svm_features(scene, "spatial" in m), scene, r, c, ids)
+                        pred = svm_predict(svm_features(scene, "mean" in m), scene, r, c, ids)
                         runs.append((m, pred, None, time.perf_counter() - t1))
-                    else:
-                        windows = [("auto", m)] + ([(w, f"{m}, window {w}") for w in fixed_windows] if m == "DiffCLIP" and shots == 8 else [])
-                        for w, label in windows:
+                        continue
+                    # ablations reuse the window the full method chose for this draw (no second search)
+                    window = "auto" if m == "DiffCLIP" else chosen
+                    pred, win, sec = method_predict(scene, encoder, preset_name, r, c, ids, m, d, window)
+                    chosen = chosen or win
+                    runs.append((m, pred, win, sec + (pre_s if m != "no pretraining" else 0)))
+                    if m == "DiffCLIP" and shots == 8:
+                        for w in fixed_windows:
                             pred, win, sec = method_predict(scene, encoder, preset_name, r, c, ids, m, d, w)
-                            runs.append((label, pred, win, sec + (pre_s if m != "no pretraining" else 0)))
+                            runs.append((f"DiffCLIP, window {w}", pred, win, sec + pre_s))
                 for label, pred, win, sec in runs:
                     row = {"scene": scene.name, "draw": d, "shots": shots, "method": label, "window": win,
                            "seconds": sec, "all": scores(scene.gt, pred, all_mask), "far": scores(scene.gt, pred, far_mask),

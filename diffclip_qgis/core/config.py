@@ -68,11 +68,13 @@ class Preset:
 
 PRESETS: Dict[str, Preset] = {
     "paper": Preset(name="paper", window=11),
+    # Chosen by measurement on the demo scene (see README, `make bench`): about a minute
+    # end to end on 2 CPU cores for the 150 x 150 px demo scene.
     "cpu": Preset(
         name="cpu",
         model=ModelConfig(window=7, reduce_channels=64, dim=64, depth=2, heads=4, decoder_dim=64,
                           decoder_depth=1, text_width=64, text_layers=2, text_heads=4, embed_dim=64),
-        pretrain=PretrainConfig(epochs=30, batch_size=128, lr=1e-3, sample_count=3000),
+        pretrain=PretrainConfig(epochs=5, batch_size=128, lr=1e-3, sample_count=2000),
         finetune=FinetuneConfig(epochs=100, lr=1e-3),
         window="auto",
     ),
