@@ -1,0 +1,307 @@
+"""The class list: a table model (id, name, colour, prompt, sample count) and its panel."""
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+from qgis.core import Qgis, QgsApplication
+from qgis.gui import QgsColorDialog
+from qgis.PyQt.QtCore import QAbstractTableModel, QModelIndex, Qt, pyqtSignal
+from qgis.PyQt.QtGui import QColor
+from qgis.PyQt.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QMessageBox,
+                                 QPlainTextEdit, QTableView, QToolButton, QVBoxLayout, QWidget)
+
+from ..core.classes import (DEFAULT_PROMPT_TEMPLATE, ClassInfo, ClassListError, complete_classes, fill_prompt,
+                            load_class_list, palette_colour, save_class_list)
+from . import tr
+
+COLOUR, ID, NAME, PROMPT, SAMPLES = range(5)
+
+
+def prompt_note() -> str:
+    """Why prompt wording does not matter here (shown as a label and tooltips)."""
+    return tr("The text encoder is trained from scratch on these prompts, so each prompt acts as a label for its "
+              "class: the wording carries no prior meaning. Keep the prompts of different classes distinct.")
+
+
+class ClassTableModel(QAbstractTableModel):
+    """Classes as rows; ``classRenamed(id, name)`` and ``classesEdited()`` report user changes."""
+
+    classRenamed = pyqtSignal(int, str)
+    classesEdited = pyqtSignal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._classes: List[ClassInfo] = []
+        self._counts: Dict[int, int] = {}
+
+    # -- Qt model -------------------------------------------------------------------------
+    def rowCount(self, parent=QModelIndex()):  # noqa: N802 (Qt API)
+        return 0 if parent.isValid() else len(self._classes)
+
+    def columnCount(self, parent=QModelIndex()):  # noqa: N802
+        return 0 if parent.isValid() else 5
+
+    def headerData(self, section, orientation, role=Qt.DisplayRole):  # noqa: N802
+        if orientation == Qt.Horizontal and role == Qt.DisplayRole:
+            return [tr("Colour"), tr("Id"), tr("Name"), tr("Prompt"), tr("Samples")][section]
+        if orientation == Qt.Horizontal and role == Qt.ToolTipRole and section == PROMPT:
+            return prompt_note()
+        return None
+
+    def flags(self, index):
+        base = Qt.ItemIsEnabled | Qt.ItemIsSelectable
+        if index.column() in (NAME, PROMPT) or (index.column() == ID and not self.count(self._classes[index.row()].id)):
+            return base | Qt.ItemIsEditable
+        return base
+
+    def data(self, index, role=Qt.DisplayRole):
+        if not index.isValid():
+            return None
+        c, col = self._classes[index.row()], index.column()
+        if role == Qt.DecorationRole and col == COLOUR:
+            return QColor(c.colour)
+        if role in (Qt.DisplayRole, Qt.EditRole):
+            return {ID: c.id, NAME: c.name, PROMPT: c.prompt, SAMPLES: self.count(c.id)}.get(col)
+        if role == Qt.ToolTipRole:
+            return {COLOUR: tr("Double-click to change the colour"), PROMPT: c.prompt,
+                    ID: tr("Value of this class in the output raster")}.get(col)
+        if role == Qt.TextAlignmentRole and col in (ID, SAMPLES):
+            return int(Qt.AlignRight | Qt.AlignVCenter)
+        return None
+
+    def setData(self, index, value, role=Qt.EditRole):  # noqa: N802
+        if not index.isValid() or role != Qt.EditRole:
+            return False
+        row, col = index.row(), index.column()
+        c = self._classes[row]
+        if col == NAME:
+            return self.rename(row, str(value))
+        if col == PROMPT:
+            c.prompt = str(value).strip() or fill_prompt(c.name)
+        elif col == COLOUR:
+            if not QColor(str(value)).isValid():
+                return False
+            c.colour = QColor(str(value)).name()
+        elif col == ID:
+            try:
+                new = int(value)
+            except (TypeError, ValueError):
+                return False
+            if new < 1 or new > 65535 or self.count(c.id) or any(o.id == new for o in self._classes if o is not c):
+                return False
+            c.id = new
+        else:
+            return False
+        self.dataChanged.emit(self.index(row, 0), self.index(row, SAMPLES))
+        self.classesEdited.emit()
+        return True
+
+    # -- class list -------------------------------------------------------------------------
+    def classes(self) -> List[ClassInfo]:
+        return [ClassInfo(c.id, c.name, c.colour, c.prompt) for c in self._classes]
+
+    def set_classes(self, classes: List[ClassInfo]) -> None:
+        """Replace the list (colours and prompts completed); does not emit ``classesEdited``."""
+        self.beginResetModel()
+        self._classes = complete_classes(classes)
+        self.endResetModel()
+
+    def class_at(self, row: int) -> Optional[ClassInfo]:
+        return self._classes[row] if 0 <= row < len(self._classes) else None
+
+    def row_of(self, class_id: int) -> int:
+        return next((i for i, c in enumerate(self._classes) if c.id == class_id), -1)
+
+    def add_class(self, name: str = "") -> int:
+        """Append a class with the next free id, a palette colour and the template prompt; returns its row."""
+        new_id = max((c.id for c in self._classes), default=0) + 1
+        name = name or tr("class {n}").format(n=new_id)
+        row = len(self._classes)
+        self.beginInsertRows(QModelIndex(), row, row)
+        self._classes.append(ClassInfo(new_id, name, palette_colour(row), fill_prompt(name)))
+        self.endInsertRows()
+        self.classesEdited.emit()
+        return row
+
+    def remove_row(self, row: int) -> ClassInfo:
+        self.beginRemoveRows(QModelIndex(), row, row)
+        removed = self._classes.pop(row)
+        self.endRemoveRows()
+        self.classesEdited.emit()
+        return removed
+
+    def rename(self, row: int, name: str) -> bool:
+        """Rename a class; a prompt still equal to the template follows the new name."""
+        name, c = name.strip(), self._classes[row]
+        if not name or any(o.name == name for o in self._classes if o is not c):
+            return False
+        if c.prompt == fill_prompt(c.name):
+            c.prompt = fill_prompt(name)
+        c.name = name
+        self.dataChanged.emit(self.index(row, 0), self.index(row, SAMPLES))
+        self.classRenamed.emit(c.id, name)
+        self.classesEdited.emit()
+        return True
+
+    def count(self, class_id: int) -> int:
+        return self._counts.get(class_id, 0)
+
+    def set_counts(self, counts: Dict[int, int]) -> None:
+        self._counts = dict(counts)
+        if self._classes:
+            self.dataChanged.emit(self.index(0, ID), self.index(len(self._classes) - 1, SAMPLES))
+
+
+class ClassPanel(QWidget):
+    """Table of classes with add/remove/load/save buttons and a prompt editor for the selected class.
+
+    ``classRemoved(id)`` asks the owner to delete that class's samples; ``notice(text, level)``
+    carries messages for the message bar.
+    """
+
+    classRemoved = pyqtSignal(int)
+    notice = pyqtSignal(str, int)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.model = ClassTableModel(self)
+        self.view = QTableView()
+        self.view.setModel(self.model)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.view.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.view.verticalHeader().hide()
+        header = self.view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeToContents)
+        header.setSectionResizeMode(PROMPT, QHeaderView.Stretch)
+        self.view.doubleClicked.connect(self._double_clicked)
+        self.view.selectionModel().currentRowChanged.connect(self._show_prompt)
+        self.model.modelReset.connect(lambda: self._show_prompt(self.view.currentIndex()))
+
+        self.prompt_edit = QPlainTextEdit()
+        self.prompt_edit.setPlaceholderText(tr("Prompt of the selected class"))
+        self.prompt_edit.setMaximumHeight(60)
+        self.prompt_edit.setToolTip(prompt_note())
+        self.prompt_edit.textChanged.connect(self._prompt_typed)
+        self.template_button = self._button("/mActionEditHelpContent.svg", tr("Template"),
+                                            tr("Set the prompt to the template: {t}").format(t=DEFAULT_PROMPT_TEMPLATE),
+                                            self.apply_template)
+        self.template_button.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        note = QLabel(prompt_note())
+        note.setWordWrap(True)
+        note.setStyleSheet("font-style: italic;")
+
+        buttons = QHBoxLayout()
+        for icon, text, slot in (("/symbologyAdd.svg", tr("Add a class"), lambda: self.add_class()),
+                                 ("/symbologyRemove.svg", tr("Remove the selected class and its samples"),
+                                  self.remove_selected),
+                                 ("/mActionFileOpen.svg", tr("Load a class list (JSON or CSV)"), self._load_clicked),
+                                 ("/mActionFileSave.svg", tr("Save the class list as JSON (for the PROMPTS parameter)"),
+                                  self._save_clicked)):
+            buttons.addWidget(self._button(icon, "", text, slot))
+        buttons.addStretch(1)
+        prompt_row = QHBoxLayout()
+        prompt_row.addWidget(self.prompt_edit, 1)
+        prompt_row.addWidget(self.template_button, 0, Qt.AlignTop)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(buttons)
+        layout.addWidget(self.view)
+        layout.addLayout(prompt_row)
+        layout.addWidget(note)
+        self._show_prompt(QModelIndex())
+
+    def _button(self, icon: str, text: str, tooltip: str, slot) -> QToolButton:
+        button = QToolButton()
+        button.setIcon(QgsApplication.getThemeIcon(icon))
+        button.setText(text)
+        button.setToolTip(tooltip)
+        button.clicked.connect(slot)
+        return button
+
+    # -- selection and prompt editor ------------------------------------------------------------
+    def current_class(self) -> Optional[ClassInfo]:
+        return self.model.class_at(self.view.currentIndex().row())
+
+    def select_class(self, class_id: int) -> None:
+        row = self.model.row_of(class_id)
+        if row >= 0:
+            self.view.setCurrentIndex(self.model.index(row, NAME))
+
+    def _show_prompt(self, index) -> None:
+        c = self.model.class_at(index.row()) if index.isValid() else None
+        self.prompt_edit.blockSignals(True)
+        self.prompt_edit.setPlainText(c.prompt if c else "")
+        self.prompt_edit.blockSignals(False)
+        self.prompt_edit.setEnabled(c is not None)
+        self.template_button.setEnabled(c is not None)
+
+    def _prompt_typed(self) -> None:
+        row = self.view.currentIndex().row()
+        if row >= 0 and self.prompt_edit.toPlainText().strip():
+            self.model.setData(self.model.index(row, PROMPT), self.prompt_edit.toPlainText())
+
+    def apply_template(self) -> None:
+        c = self.current_class()
+        if c is not None:
+            self.prompt_edit.setPlainText(fill_prompt(c.name))
+
+    def _double_clicked(self, index) -> None:
+        if index.column() == COLOUR:
+            colour = QgsColorDialog.getColor(QColor(self.model.class_at(index.row()).colour), self, tr("Class colour"))
+            if colour.isValid():
+                self.model.setData(index, colour.name())
+
+    # -- add / remove / load / save ---------------------------------------------------------------
+    def add_class(self, name: str = "") -> int:
+        row = self.model.add_class(name)
+        self.view.setCurrentIndex(self.model.index(row, NAME))
+        return row
+
+    def remove_selected(self) -> None:
+        c = self.current_class()
+        if c is None:
+            return
+        n = self.model.count(c.id)
+        if n and QMessageBox.question(
+                self, tr("Remove class"),
+                tr("Class '{name}' has {n} sample(s). Remove the class and delete its samples?")
+                .format(name=c.name, n=n),
+        ) != QMessageBox.Yes:
+            return
+        self.model.remove_row(self.model.row_of(c.id))
+        if n:
+            self.classRemoved.emit(c.id)
+
+    def load_file(self, path: str) -> bool:
+        try:
+            classes = load_class_list(path)
+        except ClassListError as e:
+            self.notice.emit(str(e), Qgis.Critical)
+            return False
+        if any(c.id < 1 for c in classes):  # names without ids (CSV): number them in order
+            classes = [ClassInfo(i, c.name, c.colour, c.prompt) for i, c in enumerate(classes, 1)]
+        self.model.set_classes(classes)
+        self.model.classesEdited.emit()
+        if self.model.rowCount():
+            self.view.setCurrentIndex(self.model.index(0, NAME))
+        return True
+
+    def save_file(self, path: str) -> bool:
+        try:
+            save_class_list(path, self.model.classes())
+        except OSError as e:
+            self.notice.emit(tr("Cannot save the class list: {e}").format(e=e), Qgis.Critical)
+            return False
+        self.notice.emit(tr("Class list saved to {path}").format(path=path), Qgis.Success)
+        return True
+
+    def _load_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, tr("Load class list"), "", tr("Class lists (*.json *.csv)"))
+        if path:
+            self.load_file(path)
+
+    def _save_clicked(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, tr("Save class list"), "classes.json", tr("JSON (*.json)"))
+        if path:
+            self.save_file(path if path.lower().endswith(".json") else path + ".json")

@@ -1,0 +1,380 @@
+"""The DiffCLIP dock: inputs, classes and prompts, click-to-label samples, settings, background run.
+
+Classes, ticked inputs and settings are stored in the project (``DiffCLIP`` entries), samples
+in the project's sample layer, so everything comes back when the project is reopened.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Optional
+
+from qgis.core import Qgis, QgsApplication, QgsProject, QgsRasterLayer
+from qgis.gui import QgsCollapsibleGroupBox, QgsDockWidget
+from qgis.PyQt.QtCore import Qt, QTimer
+from qgis.PyQt.QtGui import QIcon
+from qgis.PyQt.QtWidgets import (QAction, QGroupBox, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
+                                 QScrollArea, QToolButton, QVBoxLayout, QWidget)
+
+from ..core.classes import ClassInfo
+from . import tr
+from .class_table import ClassPanel
+from .dependencies import torch_status
+from .inputs import InputList
+from .run_progress import PhaseClock, format_seconds
+from .sample_layer import CLASS_ID, CLASS_NAME, SampleLayerError, SampleStore
+from .sample_tool import SampleMapTool
+from .settings_panel import SettingsPanel
+from .torch_panel import TorchMissingPanel
+
+SCOPE = "DiffCLIP"
+RESOURCES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources")
+
+
+def phase_name(phase: str) -> str:
+    return {"reading": tr("reading the inputs"), "pretraining": tr("pretraining"),
+            "choosing window": tr("choosing the window size"), "fine-tuning": tr("fine-tuning"),
+            "classifying": tr("classifying")}.get(phase, phase)
+
+
+class DiffClipDock(QgsDockWidget):
+    """Everything for a few-shot classification from the map: see the module docstring."""
+
+    def __init__(self, iface, project: Optional[QgsProject] = None):
+        super().__init__(tr("DiffCLIP Few-shot Classification"))
+        self.iface, self.project = iface, project or QgsProject.instance()
+        self.torch = torch_status()
+        self.task = None
+        self._loading = False
+        self._style = []
+        self._clock = PhaseClock()
+        self.canvas = iface.mapCanvas()
+
+        self.inputs = InputList(self.project)
+        self.classes = ClassPanel()
+        self.store = SampleStore(self.project, self)
+        self.settings = SettingsPanel(self.torch.available)
+        self.tool = SampleMapTool(self.canvas, self.store, self.grid_layer, self.classes.current_class,
+                                  self.classes.model.classes, self.notify)
+        self.tool_action = QAction(QIcon(os.path.join(RESOURCES, "sample_tool.svg")), tr("Label samples"), self)
+        self.tool_action.setCheckable(True)
+        self.tool_action.setToolTip(tr("Left click: label the pixel with the selected class. Right click: remove the "
+                                       "nearest sample. Ctrl+Z: undo."))
+        self.tool_action.toggled.connect(self._toggle_tool)
+        self.tool.setAction(self.tool_action)
+
+        self._build_ui()
+        self.classes.model.classesEdited.connect(self._classes_edited)
+        self.classes.model.classRenamed.connect(self._rename_samples)
+        self.classes.classRemoved.connect(self._delete_samples)
+        self.classes.notice.connect(self.notify)
+        self.store.changed.connect(self._samples_changed)
+        self.inputs.changed.connect(self._save_to_project)
+        self.settings.changed.connect(self._save_to_project)
+        self.project.readProject.connect(self.load_from_project)
+        self.project.cleared.connect(self.load_from_project)
+        self.load_from_project()
+
+    # -- layout -------------------------------------------------------------------------------------
+    def _build_ui(self) -> None:
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        if not self.torch.available:
+            self.torch_panel = TorchMissingPanel(self.torch)
+            layout.addWidget(self.torch_panel)
+        layout.addWidget(self._group(tr("Input rasters"), self.inputs))
+        layout.addWidget(self._group(tr("Classes and prompts"), self.classes))
+        layout.addWidget(self._group(tr("Samples"), self._samples_box()))
+        settings = self._group(tr("Settings"), self.settings, collapsible=True)
+        layout.addWidget(settings)
+        layout.addWidget(self._run_box())
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(2000)
+        log_group = self._group(tr("Log"), self.log, collapsible=True)
+        log_group.setCollapsed(True)
+        layout.addWidget(log_group)
+        layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(380)  # room for the class table's columns
+        scroll.setWidget(body)
+        self.setWidget(scroll)
+
+    @staticmethod
+    def _group(title: str, widget: QWidget, collapsible: bool = False) -> QGroupBox:
+        group = QgsCollapsibleGroupBox(title) if collapsible else QGroupBox(title)
+        QVBoxLayout(group).addWidget(widget)
+        return group
+
+    def _samples_box(self) -> QWidget:
+        box = QWidget()
+        tool_button = QToolButton()
+        tool_button.setDefaultAction(self.tool_action)
+        tool_button.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        self.undo_button = QToolButton()
+        self.undo_button.setIcon(QgsApplication.getThemeIcon("/mActionUndo.svg"))
+        self.undo_button.setText(tr("Undo"))
+        self.undo_button.setToolTip(tr("Undo the last added or removed sample (Ctrl+Z on the map)"))
+        self.undo_button.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        self.undo_button.clicked.connect(self.tool.undo)
+        self.samples_label = QLabel()
+        self.samples_label.setWordWrap(True)
+        self.samples_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        row = QHBoxLayout()
+        row.addWidget(tool_button)
+        row.addWidget(self.undo_button)
+        row.addStretch(1)
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(row)
+        layout.addWidget(self.samples_label)
+        return box
+
+    def _run_box(self) -> QWidget:
+        box = QWidget()
+        self.run_button = QPushButton(QgsApplication.getThemeIcon("/mActionStart.svg"), tr("Run"))
+        self.run_button.setToolTip(tr("Train on the samples and classify the inputs, in the background"))
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button = QPushButton(QgsApplication.getThemeIcon("/mTaskCancel.svg"), tr("Cancel"))
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.phase_label = QLabel()
+        self.phase_label.setWordWrap(True)
+        row = QHBoxLayout()
+        row.addWidget(self.run_button, 1)
+        row.addWidget(self.cancel_button)
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(row)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.phase_label)
+        self._set_running(False)
+        return box
+
+    # -- messages -------------------------------------------------------------------------------------
+    def notify(self, text: str, level: int = Qgis.Info) -> None:
+        """A message bar entry (errors and results stay until closed)."""
+        duration = 0 if level in (Qgis.Critical, Qgis.Success) else 6
+        self.iface.messageBar().pushMessage("DiffCLIP", text, level, duration)
+        self._append_log(text)
+
+    def _append_log(self, text: str) -> None:
+        self.log.appendPlainText(text)
+
+    # -- project state -----------------------------------------------------------------------------------
+    def load_from_project(self, *_) -> None:
+        """Classes, ticked inputs and settings from the project; classes from the sample layer if none saved."""
+        self._loading = True
+        try:
+            try:
+                classes = [ClassInfo(**c) for c in self._entry("classes", [])] or self._classes_from_samples()
+            except TypeError:
+                classes = self._classes_from_samples()
+            self.classes.model.set_classes(classes)
+            if classes:
+                self.classes.select_class(self.classes.model.classes()[0].id)
+            self.inputs.refresh()
+            self.inputs.set_checked(self.project.readListEntry(SCOPE, "inputs", [])[0])
+            settings = self._entry("settings", {})
+            self.settings.set_values(settings if isinstance(settings, dict) else {})
+            self._style = [(c.id, c.name, c.colour) for c in self.classes.model.classes()]
+            self.store.restyle(self.classes.model.classes())
+        finally:
+            self._loading = False
+        self._samples_changed()
+
+    def _entry(self, key: str, default):
+        """A JSON value stored in the project, or ``default``."""
+        text, _ = self.project.readEntry(SCOPE, key, "")
+        try:
+            return json.loads(text) if text else default
+        except ValueError:
+            return default
+
+    def _classes_from_samples(self):
+        layer = self.store.layer()
+        if layer is None:
+            return []
+        names = {f[CLASS_ID]: f[CLASS_NAME] for f in layer.getFeatures() if f[CLASS_ID] is not None}
+        return [ClassInfo(int(i), str(n or "")) for i, n in sorted(names.items())]
+
+    def _save_to_project(self) -> None:
+        if self._loading:
+            return
+        self.project.writeEntry(SCOPE, "classes", json.dumps([c.as_dict() for c in self.classes.model.classes()]))
+        self.project.writeEntry(SCOPE, "inputs", self.inputs.checked_ids())
+        self.project.writeEntry(SCOPE, "settings", json.dumps(self.settings.values()))
+
+    def _classes_edited(self) -> None:
+        classes = self.classes.model.classes()
+        style = [(c.id, c.name, c.colour) for c in classes]
+        if style != self._style:  # not on every keystroke in the prompt editor
+            self._style = style
+            self.store.restyle(classes)
+        self._save_to_project()
+
+    def _rename_samples(self, class_id: int, name: str) -> None:
+        try:
+            self.store.rename_class(class_id, name)
+        except SampleLayerError as e:
+            self.notify(str(e), Qgis.Critical)
+
+    def _delete_samples(self, class_id: int) -> None:
+        try:
+            self.store.delete_class(class_id)
+        except SampleLayerError as e:
+            self.notify(str(e), Qgis.Critical)
+
+    def _samples_changed(self) -> None:
+        counts = self.store.counts()
+        self.classes.model.set_counts(counts)
+        self.undo_button.setEnabled(self.store.can_undo())
+        layer = self.store.layer()
+        if layer is None:
+            self.samples_label.setText(tr("No samples yet. Tick the input rasters, add classes, then press "
+                                          "'Label samples' and click on the map."))
+        else:
+            self.samples_label.setText(tr("{n} samples in {path}").format(
+                n=sum(counts.values()), path=layer.source().split("|")[0]))
+
+    # -- samples ----------------------------------------------------------------------------------------
+    def grid_layer(self) -> Optional[QgsRasterLayer]:
+        """The first ticked input: samples sit on its pixel centres."""
+        layers = self.inputs.checked_layers()
+        return layers[0] if layers else None
+
+    def _toggle_tool(self, on: bool) -> None:
+        if on and self.canvas.mapTool() is not self.tool:
+            self.canvas.setMapTool(self.tool)
+        elif not on and self.canvas.mapTool() is self.tool:
+            self.canvas.unsetMapTool(self.tool)
+
+    # -- run -----------------------------------------------------------------------------------------------
+    def run(self) -> bool:
+        """Start the background run; False (with a message) when something is missing."""
+        if self.task is not None:
+            return False
+        try:
+            request = self._request()
+        except ValueError as e:
+            self.notify(str(e), Qgis.Warning)
+            return False
+        from .task import ClassifyTask
+
+        task = ClassifyTask(request)
+        task.phaseChanged.connect(self._phase)
+        task.logMessage.connect(self._append_log)
+        task.progressChanged.connect(self._task_progress)
+        task.done.connect(self._task_done)
+        self.task = task
+        self._clock = PhaseClock()
+        self._set_running(True)
+        self._append_log(tr("Run {n:03d} started; outputs go to {folder}.").format(
+            n=request.outputs.number, folder=request.outputs.folder))
+        QgsApplication.taskManager().addTask(task)
+        return True
+
+    def _request(self):
+        """The run's inputs as plain data; ValueError with a message when something is missing."""
+        if not self.torch.available:
+            raise ValueError(tr("PyTorch is missing: install it with the command shown in the dock, then restart "
+                                "QGIS."))
+        layers = self.inputs.checked_layers()
+        if not layers:
+            raise ValueError(tr("Tick at least one input raster."))
+        classes = self.classes.model.classes()
+        if len(classes) < 2:
+            raise ValueError(tr("Add at least two classes."))
+        wkbs, ids, crs = self.store.samples()
+        counts = self.store.counts()
+        empty = [c.name for c in classes if not counts.get(c.id)]
+        if empty:
+            raise ValueError(tr("No samples for: {names}. Label at least one pixel of every class, or remove the "
+                                "class.").format(names=", ".join(empty)))
+        known = {c.id for c in classes}
+        keep = [i for i, cid in enumerate(ids) if cid in known]
+        if len(keep) < len(ids):
+            self._append_log(tr("{n} samples of classes not in the table are left out.").format(n=len(ids) - len(keep)))
+        values = self.settings.values()
+        pretrained = values["pretrained_path"]
+        if pretrained and not os.path.isfile(pretrained):
+            raise ValueError(tr("The pretrained model file does not exist: {path}").format(path=pretrained))
+        from .task import RunRequest, next_outputs
+
+        folder = values["output_folder"] or self.default_output_folder()
+        return RunRequest(raster_paths=[l.source() for l in layers], sample_wkbs=[wkbs[i] for i in keep],
+                          sample_ids=[ids[i] for i in keep], samples_crs_wkt=crs, classes=classes,
+                          outputs=next_outputs(folder), preset=values["preset"],
+                          pretrain_epochs=values["pretrain_epochs"], finetune_epochs=values["finetune_epochs"],
+                          window=values["window"], device=values["device"], pretrained_path=values["pretrained_path"])
+
+    def default_output_folder(self) -> str:
+        """``diffclip_output`` next to the project file, or in the home folder for an unsaved project."""
+        home = self.project.absolutePath() or os.path.expanduser("~")
+        return os.path.join(home, "diffclip_output")
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            self.phase_label.setText(tr("Cancelling..."))
+
+    def _set_running(self, running: bool) -> None:
+        self.run_button.setEnabled(not running and self.torch.available)
+        self.cancel_button.setEnabled(running)
+        self.progress.setVisible(running)
+        if running:
+            self.progress.setValue(0)
+            self.phase_label.setText(tr("Starting..."))
+
+    def _task_progress(self, percent: float) -> None:
+        self.progress.setValue(int(percent))
+
+    def _phase(self, phase: str, fraction: float, message: str) -> None:
+        left = self._clock.update(phase, fraction)
+        text = phase_name(phase) + (f": {message}" if message else "")
+        if left is not None:
+            text += " " + tr("(about {t} left in this phase)").format(t=format_seconds(left))
+        self.phase_label.setText(text)
+
+    def _task_done(self, ok: bool) -> None:
+        task, self.task = self.task, None
+        self._set_running(False)
+        if ok:
+            from .results import add_result_layers, success_message
+
+            add_result_layers(self.project, task.request.outputs, task.request.classes, self.store.layer())
+            self.phase_label.setText(tr("Done."))
+            text, level = success_message(task.result, task.request.outputs), Qgis.Success
+        elif task.isCanceled():
+            self.phase_label.setText(tr("Cancelled."))
+            text, level = tr("Classification cancelled; nothing was written."), Qgis.Info
+        else:
+            self.phase_label.setText(tr("Failed."))
+            text, level = tr("Classification failed: {error}").format(error=task.error), Qgis.Critical
+        # After QGIS's own "Task complete" notice (shown in the message bar where there is no system tray).
+        QTimer.singleShot(0, lambda: self.notify(text, level))
+
+    # -- unload ---------------------------------------------------------------------------------------------
+    def shutdown(self, timeout_ms: int = 30000) -> None:
+        """Cancel a running task, release the map tool, remove canvas items and project connections."""
+        if self.task is not None:
+            task, self.task = self.task, None
+            try:
+                for signal, slot in ((task.done, self._task_done), (task.phaseChanged, self._phase),
+                                     (task.logMessage, self._append_log), (task.progressChanged, self._task_progress)):
+                    signal.disconnect(slot)
+                task.cancel()
+                task.waitForFinished(timeout_ms)
+            except RuntimeError:  # the task object is already deleted
+                pass
+        if self.canvas.mapTool() is self.tool:
+            self.canvas.unsetMapTool(self.tool)
+        self.tool.setAction(None)
+        self.tool.remove_canvas_items()
+        self.tool.setParent(None)  # off the canvas (which outlives the plugin): it goes with the dock
+        self.project.readProject.disconnect(self.load_from_project)
+        self.project.cleared.disconnect(self.load_from_project)
+        self.inputs.disconnect_project()
+        self.store.disconnect_project()

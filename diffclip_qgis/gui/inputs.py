@@ -1,0 +1,126 @@
+"""The input modalities: a checkable, reorderable list of the project's raster layers."""
+from __future__ import annotations
+
+from typing import List, Optional, Sequence
+
+from qgis.core import QgsProject, QgsRasterLayer, QgsUnitTypes
+from qgis.PyQt.QtCore import Qt, pyqtSignal
+from qgis.PyQt.QtWidgets import QAbstractItemView, QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+
+from . import tr
+
+OUTPUT_PROPERTY = "diffclip/output"  # set on the layers a run adds
+
+
+def describe(layer: QgsRasterLayer) -> str:
+    """'64 bands · EPSG:32616 · 1 x 1 m · 150 x 150 px'."""
+    units = QgsUnitTypes.toAbbreviatedString(layer.crs().mapUnits()) if layer.crs().isValid() else ""
+    crs = layer.crs().authid() or (layer.crs().description() if layer.crs().isValid() else tr("no CRS"))
+    return tr("{bands} bands · {crs} · {dx:g} x {dy:g} {units} · {w} x {h} px").format(
+        bands=layer.bandCount(), crs=crs, dx=layer.rasterUnitsPerPixelX(), dy=layer.rasterUnitsPerPixelY(),
+        units=units, w=layer.width(), h=layer.height())
+
+
+def grid_difference(layer: QgsRasterLayer, reference: QgsRasterLayer) -> str:
+    """Empty when both rasters share one pixel grid, else what differs."""
+    if layer.crs() != reference.crs():
+        return tr("another CRS")
+    size = abs(reference.rasterUnitsPerPixelX()) * 1e-6
+    if (abs(layer.rasterUnitsPerPixelX() - reference.rasterUnitsPerPixelX()) > size
+            or abs(layer.rasterUnitsPerPixelY() - reference.rasterUnitsPerPixelY()) > size):
+        return tr("another pixel size")
+    a, b = layer.extent(), reference.extent()
+    if (layer.width(), layer.height()) != (reference.width(), reference.height()) or \
+            abs(a.xMinimum() - b.xMinimum()) > 1e-3 * reference.rasterUnitsPerPixelX() or \
+            abs(a.yMaximum() - b.yMaximum()) > 1e-3 * reference.rasterUnitsPerPixelY():
+        return tr("another extent")
+    return ""
+
+
+class InputList(QWidget):
+    """Tick the rasters to use as modalities; drag to reorder (the first one defines the pixel grid).
+
+    ``changed`` follows ticks, moves and :meth:`set_checked`, not the refreshes after project changes.
+    """
+
+    changed = pyqtSignal()
+
+    def __init__(self, project: Optional[QgsProject] = None, parent=None):
+        super().__init__(parent)
+        self.project = project or QgsProject.instance()
+        self.list = QListWidget()
+        self.list.setDragDropMode(QAbstractItemView.InternalMove)
+        self.list.setToolTip(tr("Tick the rasters to classify together (e.g. hyperspectral and LiDAR). Drag to "
+                                "reorder: the first raster defines the pixel grid of samples and outputs."))
+        self.list.itemChanged.connect(self._user_changed)
+        self.list.model().rowsMoved.connect(self._user_changed)
+        self.list.setMaximumHeight(110)
+        self.warning = QLabel()
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet("color: #b35900;")
+        self.warning.hide()
+        self.empty = QLabel(tr("No raster layer in the project: add the rasters to classify (Layer > Add Layer)."))
+        self.empty.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.empty)
+        layout.addWidget(self.list)
+        layout.addWidget(self.warning)
+        self.project.layersAdded.connect(self.refresh)
+        self.project.layersRemoved.connect(self.refresh)
+        self.refresh()
+
+    def disconnect_project(self) -> None:
+        self.project.layersAdded.disconnect(self.refresh)
+        self.project.layersRemoved.disconnect(self.refresh)
+
+    def refresh(self, *_) -> None:
+        """List the project's file rasters (not DiffCLIP outputs), keeping the order and ticks already there."""
+        order = [self.list.item(i).data(Qt.UserRole) for i in range(self.list.count())]
+        checked = set(self.checked_ids())
+        layers = [l for l in self.project.mapLayers().values() if isinstance(l, QgsRasterLayer)
+                  and l.providerType() == "gdal" and l.isValid() and not l.customProperty(OUTPUT_PROPERTY)]
+        layers.sort(key=lambda l: (order.index(l.id()) if l.id() in order else len(order), l.name()))
+        self._fill(layers, checked)
+
+    def _fill(self, layers: Sequence[QgsRasterLayer], checked) -> None:
+        self.list.blockSignals(True)
+        self.list.clear()
+        for layer in layers:
+            item = QListWidgetItem(f"{layer.name()}\n{describe(layer)}")
+            item.setData(Qt.UserRole, layer.id())
+            item.setToolTip(f"{layer.name()}\n{describe(layer)}\n{layer.source()}")
+            item.setFlags((item.flags() | Qt.ItemIsUserCheckable) & ~Qt.ItemIsDropEnabled)
+            item.setCheckState(Qt.Checked if layer.id() in checked else Qt.Unchecked)
+            self.list.addItem(item)
+        self.list.blockSignals(False)
+        self.empty.setVisible(not layers)
+        self.list.setVisible(bool(layers))
+        self._update_warning()
+
+    def checked_ids(self) -> List[str]:
+        return [self.list.item(i).data(Qt.UserRole) for i in range(self.list.count())
+                if self.list.item(i).checkState() == Qt.Checked]
+
+    def checked_layers(self) -> List[QgsRasterLayer]:
+        return [l for l in (self.project.mapLayer(i) for i in self.checked_ids()) if l is not None]
+
+    def set_checked(self, layer_ids: Sequence[str]) -> None:
+        """Tick these layers (in this order, first) and untick the others."""
+        ids = list(layer_ids)
+        layers = [self.project.mapLayer(self.list.item(i).data(Qt.UserRole)) for i in range(self.list.count())]
+        layers.sort(key=lambda l: ids.index(l.id()) if l.id() in ids else len(ids))
+        self._fill(layers, set(ids))
+        self.changed.emit()
+
+    def _user_changed(self, *_) -> None:
+        self._update_warning()
+        self.changed.emit()
+
+    def _update_warning(self) -> None:
+        layers = self.checked_layers()
+        notes = [tr("{name}: {difference}").format(name=l.name(), difference=d)
+                 for l in layers[1:] for d in [grid_difference(l, layers[0])] if d]
+        self.warning.setText(tr("Not on the pixel grid of {first}, so resampled onto it (bilinear): {list}.")
+                             .format(first=layers[0].name(), list="; ".join(notes)) if notes else "")
+        self.warning.setVisible(bool(notes))

@@ -1,0 +1,288 @@
+"""The training samples: a GeoPackage point layer (``class_id``, ``class_name``) kept in the project.
+
+The same layer feeds ``diffclip:fewshotclassify`` (SAMPLES, CLASS_FIELD=class_id). It lives
+next to the project file (``<project>_diffclip_samples.gpkg``), or in the temp folder until the
+project is first saved, when it moves next to the project. Edits go straight to the file
+(no edit session), with an undo stack of this session's additions and deletions.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from qgis.core import (QgsCategorizedSymbolRenderer, QgsCoordinateReferenceSystem, QgsDataProvider, QgsFeature,
+                       QgsFeatureRequest, QgsField, QgsFields, QgsGeometry, QgsMarkerSymbol, QgsPointXY,
+                       QgsProject, QgsRectangle, QgsRendererCategory, QgsVectorFileWriter, QgsVectorLayer,
+                       QgsWkbTypes)
+from qgis.PyQt.QtCore import QObject, QTimer, QVariant, pyqtSignal
+
+from ..core.classes import ClassInfo
+from . import tr
+
+LAYER_NAME = "diffclip_samples"
+PROPERTY = "diffclip/samples"
+CLASS_ID, CLASS_NAME = "class_id", "class_name"
+TEMP_FOLDER = os.path.join(tempfile.gettempdir(), "diffclip_samples")
+MAX_UNDO = 200
+
+
+class SampleLayerError(RuntimeError):
+    """The sample layer cannot be created or written; the message says why."""
+
+
+def sample_fields() -> QgsFields:
+    fields = QgsFields()
+    fields.append(QgsField(CLASS_ID, QVariant.Int))
+    fields.append(QgsField(CLASS_NAME, QVariant.String, len=100))
+    return fields
+
+
+def default_sample_path(project: QgsProject) -> str:
+    """``<project>_diffclip_samples.gpkg`` next to a saved project, else a new file in the temp folder."""
+    project_file = project.absoluteFilePath()
+    if project_file:
+        return os.path.splitext(project_file)[0] + "_diffclip_samples.gpkg"
+    os.makedirs(TEMP_FOLDER, exist_ok=True)
+    return os.path.join(TEMP_FOLDER, f"samples_{uuid.uuid4().hex[:8]}.gpkg")
+
+
+def _source(path: str) -> str:
+    return f"{path}|layername={LAYER_NAME}"
+
+
+def _file_of(layer: QgsVectorLayer) -> str:
+    return layer.source().split("|")[0]
+
+
+def _inside(path: str, folder: str) -> bool:
+    path, folder = (os.path.normcase(os.path.abspath(p)) for p in (path, folder))
+    return path.startswith(folder + os.sep)
+
+
+class SampleStore(QObject):
+    """Finds or creates the project's sample layer and edits it; ``changed`` follows every edit."""
+
+    changed = pyqtSignal()
+
+    def __init__(self, project: Optional[QgsProject] = None, parent=None):
+        super().__init__(parent)
+        self.project = project or QgsProject.instance()
+        self._undo: List[Tuple[List[int], List[QgsFeature]]] = []
+        self.project.projectSaved.connect(self._move_next_to_project)
+        self.project.layersRemoved.connect(self._layers_removed)
+
+    def disconnect_project(self) -> None:
+        self.project.projectSaved.disconnect(self._move_next_to_project)
+        self.project.layersRemoved.disconnect(self._layers_removed)
+
+    # -- the layer ---------------------------------------------------------------------------------
+    def layer(self) -> Optional[QgsVectorLayer]:
+        """The project's sample layer (marked with a custom property), if any."""
+        for layer in self.project.mapLayers().values():
+            if isinstance(layer, QgsVectorLayer) and layer.customProperty(PROPERTY) and layer.isValid():
+                return layer
+        return None
+
+    def ensure_layer(self, crs: QgsCoordinateReferenceSystem, classes: Sequence[ClassInfo]) -> QgsVectorLayer:
+        """The sample layer, reusing the default file when it exists, else a new GeoPackage in ``crs``."""
+        layer = self.layer()
+        if layer is not None:
+            return layer
+        path = default_sample_path(self.project)
+        if not os.path.exists(path):
+            self._create(path, crs)
+        layer = QgsVectorLayer(_source(path), tr("DiffCLIP samples"), "ogr")
+        if not layer.isValid() or layer.fields().indexOf(CLASS_ID) < 0:
+            raise SampleLayerError(tr("{path} is not a DiffCLIP sample layer (a point layer '{layer}' with a field "
+                                      "'class_id'). Move it away or save the project under another name.")
+                                   .format(path=path, layer=LAYER_NAME))
+        layer.setCustomProperty(PROPERTY, True)
+        self.restyle(classes, layer)
+        self.project.addMapLayer(layer)
+        return layer
+
+    def _create(self, path: str, crs: QgsCoordinateReferenceSystem) -> None:
+        options = QgsVectorFileWriter.SaveVectorOptions()
+        options.driverName, options.layerName = "GPKG", LAYER_NAME
+        writer = QgsVectorFileWriter.create(path, sample_fields(), QgsWkbTypes.Point, crs,
+                                            self.project.transformContext(), options)
+        error = writer.errorMessage() if writer.hasError() else ""
+        del writer  # closes the file
+        if error:
+            raise SampleLayerError(tr("Cannot create the sample file {path}: {error}").format(path=path, error=error))
+
+    def restyle(self, classes: Sequence[ClassInfo], layer: Optional[QgsVectorLayer] = None) -> None:
+        """Categorized circles in the class colours; the legend names the classes."""
+        layer = layer or self.layer()
+        if layer is None:
+            return
+        categories = []
+        for c in classes:
+            symbol = QgsMarkerSymbol.createSimple({"name": "circle", "color": c.colour, "size": "2.6",
+                                                   "outline_color": "#ffffff", "outline_width": "0.4"})
+            categories.append(QgsRendererCategory(c.id, symbol, c.name))
+        layer.setRenderer(QgsCategorizedSymbolRenderer(CLASS_ID, categories))
+        layer.triggerRepaint()
+
+    # -- edits ---------------------------------------------------------------------------------------
+    def _writable(self) -> QgsVectorLayer:
+        layer = self.layer()
+        if layer is None:
+            raise SampleLayerError(tr("There is no sample layer in the project."))
+        if layer.isEditable():
+            raise SampleLayerError(tr("The sample layer is in edit mode: save or discard its edits first."))
+        return layer
+
+    def apply(self, points: Sequence[Tuple[QgsPointXY, int, str]], delete: Sequence[int] = ()) -> List[int]:
+        """Delete features ``delete`` and add ``(point in layer CRS, class id, class name)``, as one undo step."""
+        layer = self._writable()
+        removed = self._delete(layer, delete)
+        added = self._add(layer, [self._feature(layer, QgsGeometry.fromPointXY(p), i, n) for p, i, n in points])
+        self._undo.append((added, removed))
+        del self._undo[:-MAX_UNDO]
+        self._edited(layer)
+        return added
+
+    def undo(self) -> bool:
+        """Revert the last :meth:`apply`; False when there is nothing to undo."""
+        if not self._undo:
+            return False
+        layer = self._writable()
+        added, removed = self._undo.pop()
+        self._delete(layer, added)
+        restored = self._add(layer, [self._feature(layer, f.geometry(), f[CLASS_ID], f[CLASS_NAME]) for f in removed])
+        new_fid = {f.id(): fid for f, fid in zip(removed, restored)}
+        for older_added, _ in self._undo:  # restored features got new ids: older steps must refer to those
+            older_added[:] = [new_fid.get(fid, fid) for fid in older_added]
+        self._edited(layer)
+        return True
+
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    def delete_class(self, class_id: int) -> None:
+        """Delete every sample of a class (not undoable: the class itself is gone)."""
+        layer = self.layer()
+        if layer is None:
+            return
+        self._delete(self._writable(), [f.id() for f in layer.getFeatures(_attributes_request(layer))
+                                         if f[CLASS_ID] == class_id])
+        self._undo.clear()
+        self._edited(layer)
+
+    def rename_class(self, class_id: int, name: str) -> None:
+        layer = self.layer()
+        if layer is None:
+            return
+        index = layer.fields().indexOf(CLASS_NAME)
+        changes = {f.id(): {index: name} for f in layer.getFeatures(_attributes_request(layer))
+                   if f[CLASS_ID] == class_id}
+        if changes and not self._writable().dataProvider().changeAttributeValues(changes):
+            raise SampleLayerError(tr("Cannot write to the sample layer: {error}").format(error=_last_error(layer)))
+        self._edited(layer)
+
+    @staticmethod
+    def _feature(layer: QgsVectorLayer, geometry: QgsGeometry, class_id: int, name: str) -> QgsFeature:
+        feature = QgsFeature(layer.fields())
+        feature.setGeometry(geometry)
+        feature[CLASS_ID] = int(class_id)
+        feature[CLASS_NAME] = name
+        return feature
+
+    @staticmethod
+    def _add(layer: QgsVectorLayer, features: List[QgsFeature]) -> List[int]:
+        if not features:
+            return []
+        ok, written = layer.dataProvider().addFeatures(features)
+        if not ok:
+            raise SampleLayerError(tr("Cannot write to the sample layer: {error}").format(error=_last_error(layer)))
+        return [f.id() for f in written]
+
+    @staticmethod
+    def _delete(layer: QgsVectorLayer, fids: Sequence[int]) -> List[QgsFeature]:
+        if not fids:
+            return []
+        removed = list(layer.getFeatures(QgsFeatureRequest().setFilterFids(list(fids))))
+        if removed and not layer.dataProvider().deleteFeatures([f.id() for f in removed]):
+            raise SampleLayerError(tr("Cannot write to the sample layer: {error}").format(error=_last_error(layer)))
+        return removed
+
+    def _edited(self, layer: QgsVectorLayer) -> None:
+        layer.updateExtents()
+        layer.triggerRepaint()
+        self.changed.emit()
+
+    # -- queries ---------------------------------------------------------------------------------------
+    def in_rect(self, rect: QgsRectangle) -> List[QgsFeature]:
+        """Samples inside a rectangle in the layer CRS."""
+        layer = self.layer()
+        return [] if layer is None else list(layer.getFeatures(QgsFeatureRequest().setFilterRect(rect)))
+
+    def nearest(self, point: QgsPointXY, tolerance: float) -> Optional[int]:
+        """Id of the sample closest to ``point`` within ``tolerance`` (layer CRS units)."""
+        rect = QgsRectangle(point.x() - tolerance, point.y() - tolerance, point.x() + tolerance, point.y() + tolerance)
+        best, best_d = None, tolerance ** 2
+        for f in self.in_rect(rect):
+            d = f.geometry().asPoint().sqrDist(point)
+            if d <= best_d:
+                best, best_d = f.id(), d
+        return best
+
+    def counts(self) -> Dict[int, int]:
+        layer = self.layer()
+        counts: Dict[int, int] = {}
+        if layer is not None:
+            for f in layer.getFeatures(_attributes_request(layer)):
+                counts[f[CLASS_ID]] = counts.get(f[CLASS_ID], 0) + 1
+        return counts
+
+    def samples(self) -> Tuple[List[bytes], List[int], str]:
+        """Geometries (WKB), class ids and the layer CRS (WKT) of every sample, for the worker thread."""
+        layer = self.layer()
+        if layer is None:
+            return [], [], ""
+        wkbs, ids = [], []
+        for f in layer.getFeatures():
+            if f.hasGeometry() and f[CLASS_ID] is not None:
+                wkbs.append(bytes(f.geometry().asWkb()))
+                ids.append(int(f[CLASS_ID]))
+        return wkbs, ids, layer.crs().toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL)
+
+    # -- project life cycle ------------------------------------------------------------------------------
+    def _layers_removed(self, layer_ids) -> None:
+        if self.layer() is None:
+            self._undo.clear()
+            self.changed.emit()
+
+    def _move_next_to_project(self) -> None:
+        """After the first save of the project, move samples kept in the temp folder next to it."""
+        layer = self.layer()
+        if layer is None or not _inside(_file_of(layer), TEMP_FOLDER):
+            return
+        target = default_sample_path(self.project)
+        if os.path.exists(target):
+            base, n = os.path.splitext(target)[0], 2
+            while os.path.exists(f"{base}_{n}.gpkg"):
+                n += 1
+            target = f"{base}_{n}.gpkg"
+        options = QgsVectorFileWriter.SaveVectorOptions()
+        options.driverName, options.layerName = "GPKG", LAYER_NAME
+        error, message, _, _ = QgsVectorFileWriter.writeAsVectorFormatV3(layer, target, self.project.transformContext(),
+                                                                         options)
+        if error != QgsVectorFileWriter.NoError:
+            return  # the samples stay in the temp folder; the next save tries again
+        layer.setDataSource(_source(target), layer.name(), "ogr", QgsDataProvider.ProviderOptions())
+        self._undo.clear()
+        QTimer.singleShot(0, self.project.write)  # save again so that the project points at the moved file
+
+
+def _attributes_request(layer: QgsVectorLayer) -> QgsFeatureRequest:
+    return (QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry)
+            .setSubsetOfAttributes([CLASS_ID, CLASS_NAME], layer.fields()))
+
+
+def _last_error(layer: QgsVectorLayer) -> str:
+    errors = layer.dataProvider().errors()
+    return errors[-1] if errors else tr("unknown error")

@@ -1,0 +1,173 @@
+"""Point-and-click labelling: left click labels the clicked pixel with the selected class,
+right click removes the nearest sample, Ctrl+Z undoes. The pixel under the cursor is outlined
+in the class colour."""
+from __future__ import annotations
+
+import math
+from typing import Callable, List, Optional, Tuple
+
+from qgis.core import (Qgis, QgsApplication, QgsCoordinateTransform, QgsCsException, QgsGeometry, QgsPointXY,
+                       QgsRasterLayer, QgsRectangle, QgsWkbTypes)
+from qgis.gui import QgsMapCanvas, QgsMapMouseEvent, QgsMapTool, QgsRubberBand
+from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtGui import QColor
+
+from ..core.classes import ClassInfo
+from . import tr
+from .sample_layer import SampleLayerError, SampleStore
+
+Notify = Callable[[str, int], None]
+
+
+class PixelGrid:
+    """The pixel grid of a raster layer: which pixel a point falls in, its centre and outline (layer CRS)."""
+
+    def __init__(self, layer: QgsRasterLayer):
+        self.layer, extent = layer, layer.extent()
+        self.x0, self.y0 = extent.xMinimum(), extent.yMaximum()
+        self.rows, self.cols = layer.height(), layer.width()
+        self.dx, self.dy = extent.width() / self.cols, extent.height() / self.rows
+
+    def pixel(self, point: QgsPointXY) -> Optional[Tuple[int, int]]:
+        row = math.floor((self.y0 - point.y()) / self.dy)
+        col = math.floor((point.x() - self.x0) / self.dx)
+        return (row, col) if 0 <= row < self.rows and 0 <= col < self.cols else None
+
+    def centre(self, row: int, col: int) -> QgsPointXY:
+        return QgsPointXY(self.x0 + (col + 0.5) * self.dx, self.y0 - (row + 0.5) * self.dy)
+
+    def rect(self, row: int, col: int, shrink: float = 0.0) -> QgsRectangle:
+        x, y = self.x0 + col * self.dx, self.y0 - row * self.dy
+        sx, sy = shrink * self.dx, shrink * self.dy
+        return QgsRectangle(x + sx, y - self.dy + sy, x + self.dx - sx, y - sy)
+
+
+class SampleMapTool(QgsMapTool):
+    """Labels pixels of ``grid_layer()`` with ``current_class()`` in the sample ``store``."""
+
+    def __init__(self, canvas: QgsMapCanvas, store: SampleStore, grid_layer: Callable[[], Optional[QgsRasterLayer]],
+                 current_class: Callable[[], Optional[ClassInfo]], classes: Callable[[], List[ClassInfo]],
+                 notify: Notify):
+        super().__init__(canvas)
+        self.store, self.grid_layer, self.current_class, self.classes, self.notify = (
+            store, grid_layer, current_class, classes, notify)
+        self.setCursor(QgsApplication.getThemeCursor(QgsApplication.CapturePoint))
+        self.band: Optional[QgsRubberBand] = None
+
+    # -- geometry helpers ---------------------------------------------------------------------
+    def _to_layer(self, layer, point: QgsPointXY) -> QgsPointXY:
+        transform = QgsCoordinateTransform(self.canvas().mapSettings().destinationCrs(), layer.crs(),
+                                           self.canvas().mapSettings().transformContext())
+        return transform.transform(point)
+
+    def _hit(self, map_point: QgsPointXY):
+        """(grid, row, col) of the pixel of the first input under ``map_point``, or None."""
+        raster = self.grid_layer()
+        if raster is None:
+            return None
+        grid = PixelGrid(raster)
+        try:
+            pixel = grid.pixel(self._to_layer(raster, map_point))
+        except QgsCsException:  # outside the area where the CRS conversion is defined
+            return None
+        return None if pixel is None else (grid, *pixel)
+
+    # -- events ---------------------------------------------------------------------------------
+    def canvasMoveEvent(self, event: QgsMapMouseEvent):  # noqa: N802 (QGIS API)
+        hit, cls = self._hit(event.mapPoint()), self.current_class()
+        if hit is None or cls is None:
+            if self.band is not None:
+                self.band.hide()
+            return
+        grid, row, col = hit
+        if self.band is None:
+            self.band = QgsRubberBand(self.canvas(), QgsWkbTypes.PolygonGeometry)
+            self.band.setWidth(2)
+        colour = QColor(cls.colour)
+        self.band.setStrokeColor(colour)
+        colour.setAlpha(70)
+        self.band.setFillColor(colour)
+        self.band.setToGeometry(QgsGeometry.fromRect(grid.rect(row, col)), grid.layer.crs())
+        self.band.show()
+
+    def canvasReleaseEvent(self, event: QgsMapMouseEvent):  # noqa: N802
+        try:
+            if event.button() == Qt.LeftButton:
+                self.add_at(event.mapPoint())
+            elif event.button() == Qt.RightButton:
+                self.remove_near(event.mapPoint())
+        except SampleLayerError as e:
+            self.notify(str(e), Qgis.Critical)
+
+    def keyPressEvent(self, event):  # noqa: N802
+        if event.key() == Qt.Key_Z and event.modifiers() & Qt.ControlModifier:
+            event.accept()
+            self.undo()
+        else:
+            event.ignore()
+
+    def deactivate(self):
+        if self.band is not None:
+            self.band.hide()
+        super().deactivate()
+
+    # -- actions --------------------------------------------------------------------------------
+    def add_at(self, map_point: QgsPointXY) -> bool:
+        """Label the pixel under ``map_point`` (canvas CRS); a sample already there is replaced."""
+        cls = self.current_class()
+        if cls is None:
+            self.notify(tr("Add a class and select it in the class table first."), Qgis.Warning)
+            return False
+        if self.grid_layer() is None:
+            self.notify(tr("Tick an input raster first: samples are placed on its pixels."), Qgis.Warning)
+            return False
+        hit = self._hit(map_point)
+        if hit is None:
+            self.notify(tr("The click is outside the first input raster."), Qgis.Info)
+            return False
+        grid, row, col = hit
+        layer = self.store.ensure_layer(grid.layer.crs(), self.classes())
+        to_samples = QgsCoordinateTransform(grid.layer.crs(), layer.crs(),
+                                            self.canvas().mapSettings().transformContext())
+        centre = to_samples.transform(grid.centre(row, col))
+        inside = self.store.in_rect(to_samples.transformBoundingBox(grid.rect(row, col, shrink=0.01)))
+        self.store.apply([(centre, cls.id, cls.name)], delete=[f.id() for f in inside])
+        return True
+
+    def remove_near(self, map_point: QgsPointXY) -> bool:
+        """Delete the sample nearest to ``map_point`` within the click tolerance (or one pixel)."""
+        layer = self.store.layer()
+        if layer is None:
+            return False
+        radius = self.searchRadiusMU(self.canvas())
+        rect = QgsRectangle(map_point.x() - radius, map_point.y() - radius,
+                            map_point.x() + radius, map_point.y() + radius)
+        to_layer = QgsCoordinateTransform(self.canvas().mapSettings().destinationCrs(), layer.crs(),
+                                          self.canvas().mapSettings().transformContext())
+        tolerance = to_layer.transformBoundingBox(rect).width() / 2
+        raster = self.grid_layer()
+        if raster is not None and raster.crs() == layer.crs():
+            tolerance = max(tolerance, raster.rasterUnitsPerPixelX())
+        fid = self.store.nearest(to_layer.transform(map_point), tolerance)
+        if fid is None:
+            self.notify(tr("No sample near the click to remove."), Qgis.Info)
+            return False
+        self.store.apply([], delete=[fid])
+        return True
+
+    def undo(self) -> bool:
+        try:
+            if self.store.undo():
+                return True
+        except SampleLayerError as e:
+            self.notify(str(e), Qgis.Critical)
+            return False
+        self.notify(tr("Nothing to undo."), Qgis.Info)
+        return False
+
+    def remove_canvas_items(self) -> None:
+        """Take the pixel outline off the canvas (on shutdown)."""
+        if self.band is not None:
+            self.band.reset()
+            self.canvas().scene().removeItem(self.band)
+            self.band = None

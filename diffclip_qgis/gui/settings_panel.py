@@ -1,0 +1,113 @@
+"""Run settings: preset, epochs, window, device, optional pretrained model and output folder."""
+from __future__ import annotations
+
+from qgis.gui import QgsFileWidget
+from qgis.PyQt.QtCore import pyqtSignal
+from qgis.PyQt.QtWidgets import QComboBox, QFormLayout, QLabel, QSpinBox, QWidget
+
+from ..core.config import PRESETS, WINDOW_CHOICES
+from . import tr
+
+
+def detected_device(torch_available: bool) -> str:
+    """'GPU: <name>' when torch sees a CUDA device, else 'CPU only' (or why torch cannot tell)."""
+    if not torch_available:
+        return tr("unknown (PyTorch is missing)")
+    import torch
+
+    if torch.cuda.is_available():
+        return tr("GPU: {name}").format(name=torch.cuda.get_device_name(0))
+    return tr("CPU only")
+
+
+def narrow(combo: QComboBox) -> QComboBox:
+    """Let a combo box with long entries shrink with a narrow dock."""
+    combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(8)
+    return combo
+
+
+class SettingsPanel(QWidget):
+    """The form; :meth:`values` and :meth:`set_values` exchange a plain dict (saved with the project)."""
+
+    changed = pyqtSignal()
+
+    def __init__(self, torch_available: bool, parent=None):
+        super().__init__(parent)
+        self.preset = QComboBox()
+        self.preset.addItem(tr("cpu: small model, minutes on a CPU"), "cpu")
+        self.preset.addItem(tr("paper: the paper's model (a GPU is recommended)"), "paper")
+        self.pretrain_epochs = self._spin(0, tr("Masked-diffusion pretraining on unlabelled pixels; 0 = none. "
+                                                "Ignored when a pretrained model is given."))
+        self.finetune_epochs = self._spin(1, tr("Few-shot fine-tuning on the labelled samples."))
+        self.window = QComboBox()
+        self.window.addItem(tr("auto (cross-validated on the samples)"), "auto")
+        for size in WINDOW_CHOICES:
+            self.window.addItem(f"{size} x {size}", str(size))
+        self.device = QComboBox()
+        for text, value in ((tr("auto"), "auto"), ("CPU", "cpu"), ("CUDA", "cuda")):
+            self.device.addItem(text, value)
+        self.detected = QLabel(tr("Detected: {device}").format(device=detected_device(torch_available)))
+        self.pretrained = QgsFileWidget()
+        self.pretrained.setFilter(tr("DiffCLIP models (*.pt)"))
+        self.pretrained.setToolTip(tr("Optional: an encoder from DiffCLIP Pretrain (or an earlier run) for the same "
+                                      "sensors, instead of pretraining here."))
+        self.output = QgsFileWidget()
+        self.output.setStorageMode(QgsFileWidget.GetDirectory)
+        self.output.setToolTip(tr("Runs write numbered files here (diffclip_classification_001.tif, ...), "
+                                  "never overwriting earlier runs."))
+        self.detected.setWordWrap(True)
+        for combo in (self.preset, self.window, self.device):
+            narrow(combo)
+        self.pretrained.fileChanged.connect(self._pretrained_changed)
+        self.preset.currentIndexChanged.connect(self._preset_changed)
+        for signal in (self.pretrain_epochs.valueChanged, self.finetune_epochs.valueChanged, self.output.fileChanged,
+                       self.window.currentIndexChanged, self.device.currentIndexChanged):
+            signal.connect(lambda *_: self.changed.emit())
+
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow(tr("Preset"), self.preset)
+        form.addRow(tr("Pretraining epochs"), self.pretrain_epochs)
+        form.addRow(tr("Fine-tuning epochs"), self.finetune_epochs)
+        form.addRow(tr("Window"), self.window)
+        form.addRow(tr("Device"), self.device)
+        form.addRow("", self.detected)
+        form.addRow(tr("Pretrained model"), self.pretrained)
+        form.addRow(tr("Output folder"), self.output)
+        self._preset_changed()
+
+    @staticmethod
+    def _spin(minimum: int, tooltip: str) -> QSpinBox:
+        spin = QSpinBox()
+        spin.setRange(minimum, 10000)
+        spin.setToolTip(tooltip)
+        return spin
+
+    def _preset_changed(self) -> None:
+        preset = PRESETS[self.preset.currentData()]
+        self.pretrain_epochs.setValue(preset.pretrain.epochs)
+        self.finetune_epochs.setValue(preset.finetune.epochs)
+        self.changed.emit()
+
+    def _pretrained_changed(self) -> None:
+        self.pretrain_epochs.setEnabled(not self.pretrained.filePath())
+        self.changed.emit()
+
+    def values(self) -> dict:
+        return {"preset": self.preset.currentData(), "pretrain_epochs": self.pretrain_epochs.value(),
+                "finetune_epochs": self.finetune_epochs.value(), "window": self.window.currentData(),
+                "device": self.device.currentData(), "pretrained_path": self.pretrained.filePath(),
+                "output_folder": self.output.filePath()}
+
+    def set_values(self, values: dict) -> None:
+        """Apply saved values (unknown or missing keys are ignored)."""
+        for combo, key in ((self.preset, "preset"), (self.window, "window"), (self.device, "device")):
+            index = combo.findData(values.get(key))
+            if index >= 0:
+                combo.setCurrentIndex(index)
+        for spin, key in ((self.pretrain_epochs, "pretrain_epochs"), (self.finetune_epochs, "finetune_epochs")):
+            if isinstance(values.get(key), int):
+                spin.setValue(values[key])
+        self.pretrained.setFilePath(values.get("pretrained_path") or "")
+        self.output.setFilePath(values.get("output_folder") or "")

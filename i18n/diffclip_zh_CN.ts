@@ -1,0 +1,482 @@
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
+<TS version="2.1" language="zh_CN" sourcelanguage="en">
+<context>
+    <name>DiffClipDock</name>
+    <message>
+        <source>(about {t} left in this phase)</source>
+        <translation>（本阶段约剩 {t}）</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;PyTorch is not available in QGIS's Python&lt;/b&gt;, so DiffCLIP cannot train or classify. Classes and samples can still be prepared.</source>
+        <translation>&lt;b&gt;QGIS 的 Python 中没有可用的 PyTorch&lt;/b&gt;，因此 DiffCLIP 无法训练或分类。仍可准备类别和样本。</translation>
+    </message>
+    <message>
+        <source>Add a class</source>
+        <translation>添加类别</translation>
+    </message>
+    <message>
+        <source>Add a class and select it in the class table first.</source>
+        <translation>请先添加一个类别并在类别表中选中它。</translation>
+    </message>
+    <message>
+        <source>Add at least two classes.</source>
+        <translation>请至少添加两个类别。</translation>
+    </message>
+    <message>
+        <source>CPU build</source>
+        <translation>CPU 版本</translation>
+    </message>
+    <message>
+        <source>CPU only</source>
+        <translation>仅 CPU</translation>
+    </message>
+    <message>
+        <source>CUDA 12.1 build (NVIDIA GPU)</source>
+        <translation>CUDA 12.1 版本（NVIDIA GPU）</translation>
+    </message>
+    <message>
+        <source>Cancel</source>
+        <translation>取消</translation>
+    </message>
+    <message>
+        <source>Cancelled.</source>
+        <translation>已取消。</translation>
+    </message>
+    <message>
+        <source>Cancelling...</source>
+        <translation>正在取消……</translation>
+    </message>
+    <message>
+        <source>Cannot create the sample file {path}: {error}</source>
+        <translation>无法创建样本文件 {path}：{error}</translation>
+    </message>
+    <message>
+        <source>Cannot save the class list: {e}</source>
+        <translation>无法保存类别列表：{e}</translation>
+    </message>
+    <message>
+        <source>Cannot write to the sample layer: {error}</source>
+        <translation>无法写入样本图层：{error}</translation>
+    </message>
+    <message>
+        <source>Class '{name}' has {n} sample(s). Remove the class and delete its samples?</source>
+        <translation>类别“{name}”有 {n} 个样本。删除该类别并删除其样本吗？</translation>
+    </message>
+    <message>
+        <source>Class colour</source>
+        <translation>类别颜色</translation>
+    </message>
+    <message>
+        <source>Class list saved to {path}</source>
+        <translation>类别列表已保存到 {path}</translation>
+    </message>
+    <message>
+        <source>Class lists (*.json *.csv)</source>
+        <translation>类别列表 (*.json *.csv)</translation>
+    </message>
+    <message>
+        <source>Classes and prompts</source>
+        <translation>类别与提示词</translation>
+    </message>
+    <message>
+        <source>Classification cancelled; nothing was written.</source>
+        <translation>分类已取消；未写入任何文件。</translation>
+    </message>
+    <message>
+        <source>Classification done in {s:.0f} s. {accuracy} Files written to {folder}: {files}.</source>
+        <translation>分类完成，用时 {s:.0f} 秒。{accuracy} 文件已写入 {folder}：{files}。</translation>
+    </message>
+    <message>
+        <source>Classification failed: {error}</source>
+        <translation>分类失败：{error}</translation>
+    </message>
+    <message>
+        <source>Close QGIS, open Terminal and run (QGIS's own Python):</source>
+        <translation>关闭 QGIS，打开“终端”并运行（使用 QGIS 自带的 Python）：</translation>
+    </message>
+    <message>
+        <source>Close QGIS, open the OSGeo4W Shell (Start menu, as administrator) and run:</source>
+        <translation>关闭 QGIS，（以管理员身份从开始菜单）打开 OSGeo4W Shell 并运行：</translation>
+    </message>
+    <message>
+        <source>Colour</source>
+        <translation>颜色</translation>
+    </message>
+    <message>
+        <source>Copy command</source>
+        <translation>复制命令</translation>
+    </message>
+    <message>
+        <source>Cross-validated balanced accuracy on your samples (held-out folds, {w} x {w} window): {a:.1f} %.</source>
+        <translation>在您的样本上交叉验证得到的平衡精度（留出折，{w} x {w} 窗口）：{a:.1f} %。</translation>
+    </message>
+    <message>
+        <source>Detected: {device}</source>
+        <translation>检测到：{device}</translation>
+    </message>
+    <message>
+        <source>Device</source>
+        <translation>设备</translation>
+    </message>
+    <message>
+        <source>DiffCLIP Few-shot Classification</source>
+        <translation>DiffCLIP 小样本分类</translation>
+    </message>
+    <message>
+        <source>DiffCLIP classification {n:03d}</source>
+        <translation>DiffCLIP 分类结果 {n:03d}</translation>
+    </message>
+    <message>
+        <source>DiffCLIP confidence {n:03d}</source>
+        <translation>DiffCLIP 置信度 {n:03d}</translation>
+    </message>
+    <message>
+        <source>DiffCLIP few-shot classification</source>
+        <translation>DiffCLIP 小样本分类</translation>
+    </message>
+    <message>
+        <source>DiffCLIP models (*.pt)</source>
+        <translation>DiffCLIP 模型 (*.pt)</translation>
+    </message>
+    <message>
+        <source>DiffCLIP samples</source>
+        <translation>DiffCLIP 样本</translation>
+    </message>
+    <message>
+        <source>Done.</source>
+        <translation>完成。</translation>
+    </message>
+    <message>
+        <source>Double-click to change the colour</source>
+        <translation>双击更改颜色</translation>
+    </message>
+    <message>
+        <source>Failed.</source>
+        <translation>失败。</translation>
+    </message>
+    <message>
+        <source>Few-shot fine-tuning on the labelled samples.</source>
+        <translation>在已标注样本上进行小样本微调。</translation>
+    </message>
+    <message>
+        <source>Fine-tuning epochs</source>
+        <translation>微调轮数</translation>
+    </message>
+    <message>
+        <source>GPU: {name}</source>
+        <translation>GPU：{name}</translation>
+    </message>
+    <message>
+        <source>Id</source>
+        <translation>编号</translation>
+    </message>
+    <message>
+        <source>Import error: {error}</source>
+        <translation>导入错误：{error}</translation>
+    </message>
+    <message>
+        <source>Input rasters</source>
+        <translation>输入栅格</translation>
+    </message>
+    <message>
+        <source>JSON (*.json)</source>
+        <translation>JSON (*.json)</translation>
+    </message>
+    <message>
+        <source>Label samples</source>
+        <translation>标注样本</translation>
+    </message>
+    <message>
+        <source>Left click: label the pixel with the selected class. Right click: remove the nearest sample. Ctrl+Z: undo.</source>
+        <translation>左键单击：用所选类别标注该像元。右键单击：删除最近的样本。Ctrl+Z：撤销。</translation>
+    </message>
+    <message>
+        <source>Load a class list (JSON or CSV)</source>
+        <translation>加载类别列表（JSON 或 CSV）</translation>
+    </message>
+    <message>
+        <source>Load class list</source>
+        <translation>加载类别列表</translation>
+    </message>
+    <message>
+        <source>Log</source>
+        <translation>日志</translation>
+    </message>
+    <message>
+        <source>Masked-diffusion pretraining on unlabelled pixels; 0 = none. Ignored when a pretrained model is given.</source>
+        <translation>在未标注像元上进行掩码扩散预训练；0 表示不预训练。给定预训练模型时忽略此项。</translation>
+    </message>
+    <message>
+        <source>Name</source>
+        <translation>名称</translation>
+    </message>
+    <message>
+        <source>No held-out accuracy estimate: the window was fixed, or there were too few samples per class for cross-validation.</source>
+        <translation>没有留出精度估计：窗口大小是固定的，或每个类别的样本太少，无法进行交叉验证。</translation>
+    </message>
+    <message>
+        <source>No raster layer in the project: add the rasters to classify (Layer &gt; Add Layer).</source>
+        <translation>项目中没有栅格图层：请添加要分类的栅格（图层 &gt; 添加图层）。</translation>
+    </message>
+    <message>
+        <source>No sample near the click to remove.</source>
+        <translation>单击位置附近没有可删除的样本。</translation>
+    </message>
+    <message>
+        <source>No samples for: {names}. Label at least one pixel of every class, or remove the class.</source>
+        <translation>以下类别没有样本：{names}。请为每个类别至少标注一个像元，或删除该类别。</translation>
+    </message>
+    <message>
+        <source>No samples yet. Tick the input rasters, add classes, then press 'Label samples' and click on the map.</source>
+        <translation>尚无样本。请勾选输入栅格、添加类别，然后按“标注样本”并在地图上单击。</translation>
+    </message>
+    <message>
+        <source>Not on the pixel grid of {first}, so resampled onto it (bilinear): {list}.</source>
+        <translation>与 {first} 的像元网格不一致，将重采样到该网格（双线性）：{list}。</translation>
+    </message>
+    <message>
+        <source>Nothing to undo.</source>
+        <translation>没有可撤销的操作。</translation>
+    </message>
+    <message>
+        <source>Open a terminal and run this command (it installs into the Python that QGIS uses):</source>
+        <translation>打开终端并运行此命令（安装到 QGIS 使用的 Python 中）：</translation>
+    </message>
+    <message>
+        <source>Optional: an encoder from DiffCLIP Pretrain (or an earlier run) for the same sensors, instead of pretraining here.</source>
+        <translation>可选：来自 DiffCLIP 预训练（或之前的运行）、针对相同传感器的编码器，用于代替在此处预训练。</translation>
+    </message>
+    <message>
+        <source>Output folder</source>
+        <translation>输出文件夹</translation>
+    </message>
+    <message>
+        <source>Preset</source>
+        <translation>预设</translation>
+    </message>
+    <message>
+        <source>Pretrained model</source>
+        <translation>预训练模型</translation>
+    </message>
+    <message>
+        <source>Pretraining epochs</source>
+        <translation>预训练轮数</translation>
+    </message>
+    <message>
+        <source>Prompt</source>
+        <translation>提示词</translation>
+    </message>
+    <message>
+        <source>Prompt of the selected class</source>
+        <translation>所选类别的提示词</translation>
+    </message>
+    <message>
+        <source>PyTorch is missing: install it with the command shown in the dock, then restart QGIS.</source>
+        <translation>缺少 PyTorch：请使用面板中显示的命令安装，然后重启 QGIS。</translation>
+    </message>
+    <message>
+        <source>Remove class</source>
+        <translation>删除类别</translation>
+    </message>
+    <message>
+        <source>Remove the selected class and its samples</source>
+        <translation>删除所选类别及其样本</translation>
+    </message>
+    <message>
+        <source>Restart QGIS after the installation.</source>
+        <translation>安装后请重启 QGIS。</translation>
+    </message>
+    <message>
+        <source>Run</source>
+        <translation>运行</translation>
+    </message>
+    <message>
+        <source>Run {n:03d} started; outputs go to {folder}.</source>
+        <translation>第 {n:03d} 次运行已开始；输出保存到 {folder}。</translation>
+    </message>
+    <message>
+        <source>Runs write numbered files here (diffclip_classification_001.tif, ...), never overwriting earlier runs.</source>
+        <translation>每次运行在此写入带编号的文件（diffclip_classification_001.tif 等），不会覆盖之前的结果。</translation>
+    </message>
+    <message>
+        <source>Samples</source>
+        <translation>样本</translation>
+    </message>
+    <message>
+        <source>Save class list</source>
+        <translation>保存类别列表</translation>
+    </message>
+    <message>
+        <source>Save the class list as JSON (for the PROMPTS parameter)</source>
+        <translation>将类别列表保存为 JSON（用于 PROMPTS 参数）</translation>
+    </message>
+    <message>
+        <source>Set the prompt to the template: {t}</source>
+        <translation>将提示词设为模板：{t}</translation>
+    </message>
+    <message>
+        <source>Settings</source>
+        <translation>设置</translation>
+    </message>
+    <message>
+        <source>Starting...</source>
+        <translation>正在启动……</translation>
+    </message>
+    <message>
+        <source>Template</source>
+        <translation>模板</translation>
+    </message>
+    <message>
+        <source>The click is outside the first input raster.</source>
+        <translation>单击位置在第一个输入栅格之外。</translation>
+    </message>
+    <message>
+        <source>The pretrained model file does not exist: {path}</source>
+        <translation>预训练模型文件不存在：{path}</translation>
+    </message>
+    <message>
+        <source>The sample layer is in edit mode: save or discard its edits first.</source>
+        <translation>样本图层处于编辑模式：请先保存或放弃其编辑。</translation>
+    </message>
+    <message>
+        <source>The text encoder is trained from scratch on these prompts, so each prompt acts as a label for its class: the wording carries no prior meaning. Keep the prompts of different classes distinct.</source>
+        <translation>文本编码器在这些提示词上从零开始训练，因此每个提示词只是其类别的标签：措辞本身不带任何先验含义。请让不同类别的提示词互不相同。</translation>
+    </message>
+    <message>
+        <source>There is no sample layer in the project.</source>
+        <translation>项目中没有样本图层。</translation>
+    </message>
+    <message>
+        <source>Tick an input raster first: samples are placed on its pixels.</source>
+        <translation>请先勾选一个输入栅格：样本将放置在其像元上。</translation>
+    </message>
+    <message>
+        <source>Tick at least one input raster.</source>
+        <translation>请至少勾选一个输入栅格。</translation>
+    </message>
+    <message>
+        <source>Tick the rasters to classify together (e.g. hyperspectral and LiDAR). Drag to reorder: the first raster defines the pixel grid of samples and outputs.</source>
+        <translation>勾选要一起分类的栅格（例如高光谱和激光雷达）。拖动可调整顺序：第一个栅格决定样本和输出的像元网格。</translation>
+    </message>
+    <message>
+        <source>Train on the samples and classify the inputs, in the background</source>
+        <translation>在后台用样本训练并对输入进行分类</translation>
+    </message>
+    <message>
+        <source>Undo</source>
+        <translation>撤销</translation>
+    </message>
+    <message>
+        <source>Undo the last added or removed sample (Ctrl+Z on the map)</source>
+        <translation>撤销上一次添加或删除的样本（在地图上按 Ctrl+Z）</translation>
+    </message>
+    <message>
+        <source>Value of this class in the output raster</source>
+        <translation>该类别在输出栅格中的像元值</translation>
+    </message>
+    <message>
+        <source>Window</source>
+        <translation>窗口</translation>
+    </message>
+    <message>
+        <source>another CRS</source>
+        <translation>坐标参考系不同</translation>
+    </message>
+    <message>
+        <source>another extent</source>
+        <translation>范围不同</translation>
+    </message>
+    <message>
+        <source>another pixel size</source>
+        <translation>像元大小不同</translation>
+    </message>
+    <message>
+        <source>auto</source>
+        <translation>自动</translation>
+    </message>
+    <message>
+        <source>auto (cross-validated on the samples)</source>
+        <translation>自动（在样本上交叉验证）</translation>
+    </message>
+    <message>
+        <source>choosing the window size</source>
+        <translation>选择窗口大小</translation>
+    </message>
+    <message>
+        <source>class {n}</source>
+        <translation>类别 {n}</translation>
+    </message>
+    <message>
+        <source>classifying</source>
+        <translation>分类</translation>
+    </message>
+    <message>
+        <source>cpu: small model, minutes on a CPU</source>
+        <translation>cpu：小模型，在 CPU 上需数分钟</translation>
+    </message>
+    <message>
+        <source>fine-tuning</source>
+        <translation>微调</translation>
+    </message>
+    <message>
+        <source>no CRS</source>
+        <translation>无坐标参考系</translation>
+    </message>
+    <message>
+        <source>or, in a virtual environment that keeps QGIS's packages, then start QGIS from it:</source>
+        <translation>或者，在保留 QGIS 软件包的虚拟环境中安装，然后从该环境启动 QGIS：</translation>
+    </message>
+    <message>
+        <source>paper: the paper's model (a GPU is recommended)</source>
+        <translation>paper：论文中的模型（建议使用 GPU）</translation>
+    </message>
+    <message>
+        <source>pretraining</source>
+        <translation>预训练</translation>
+    </message>
+    <message>
+        <source>reading the inputs</source>
+        <translation>读取输入</translation>
+    </message>
+    <message>
+        <source>unknown (PyTorch is missing)</source>
+        <translation>未知（缺少 PyTorch）</translation>
+    </message>
+    <message>
+        <source>unknown error</source>
+        <translation>未知错误</translation>
+    </message>
+    <message>
+        <source>{bands} bands · {crs} · {dx:g} x {dy:g} {units} · {w} x {h} px</source>
+        <translation>{bands} 个波段 · {crs} · {dx:g} x {dy:g} {units} · {w} x {h} 像元</translation>
+    </message>
+    <message>
+        <source>{name}: {difference}</source>
+        <translation>{name}：{difference}</translation>
+    </message>
+    <message>
+        <source>{n} samples in {path}</source>
+        <translation>{path} 中有 {n} 个样本</translation>
+    </message>
+    <message>
+        <source>{n} samples of classes not in the table are left out.</source>
+        <translation>已忽略 {n} 个不属于表中类别的样本。</translation>
+    </message>
+    <message>
+        <source>{path} is not a DiffCLIP sample layer (a point layer '{layer}' with a field 'class_id'). Move it away or save the project under another name.</source>
+        <translation>{path} 不是 DiffCLIP 样本图层（应为包含字段“class_id”的点图层“{layer}”）。请移走该文件，或将项目另存为其他名称。</translation>
+    </message>
+</context>
+<context>
+    <name>DiffClipPlugin</name>
+    <message>
+        <source>DiffCLIP Few-shot Classification</source>
+        <translation>DiffCLIP 小样本分类</translation>
+    </message>
+    <message>
+        <source>Show the DiffCLIP dock: click samples, edit class prompts and classify</source>
+        <translation>显示 DiffCLIP 面板：点击标注样本、编辑类别提示词并分类</translation>
+    </message>
+</context>
+</TS>

@@ -1,0 +1,211 @@
+"""The dock without training: classes and prompts, class-list JSON, inputs, and labelling by map clicks."""
+import json
+import os
+
+from qgis.core import QgsCategorizedSymbolRenderer, QgsProject, QgsRasterLayer
+from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtTest import QTest
+from qgis.PyQt.QtWidgets import QMessageBox
+
+from test_dock_support import (X0, Y0, add_rasters, click, dock, iface, label_scene, pixel_centre,  # noqa: F401
+                               process_events, scene, truth_grid, write_raster)
+
+from diffclip_qgis.core.classes import DEFAULT_PROMPT_TEMPLATE, load_class_list
+from diffclip_qgis.gui.class_table import COLOUR, NAME, PROMPT
+
+
+def sample_layer(dock):
+    layer = dock.store.layer()
+    assert layer is not None
+    return layer
+
+
+def samples(dock):
+    """(row, col, class_id, class_name) of every sample, sorted."""
+    out = []
+    for f in sample_layer(dock).getFeatures():
+        p = f.geometry().asPoint()
+        out.append((int(Y0 - p.y()), int(p.x() - X0), f["class_id"], f["class_name"]))
+    return sorted(out)
+
+
+def test_classes_are_added_renamed_recoloured_and_prompted(dock):
+    model = dock.classes.model
+    dock.classes.add_class("water")
+    dock.classes.add_class()
+    assert [(c.id, c.name) for c in model.classes()] == [(1, "water"), (2, "class 2")]
+    assert model.classes()[0].prompt == DEFAULT_PROMPT_TEMPLATE.format(name="water")
+    assert model.classes()[0].colour != model.classes()[1].colour
+
+    assert model.setData(model.index(1, NAME), "forest")
+    assert model.classes()[1].prompt == "a multimodal fusion patch of a forest."  # template prompt follows the name
+    assert not model.setData(model.index(1, NAME), "water")  # names stay unique
+
+    dock.classes.select_class(2)
+    dock.classes.prompt_edit.setPlainText("tall trees, several metres above ground.")
+    assert model.classes()[1].prompt == "tall trees, several metres above ground."
+    dock.classes.apply_template()
+    assert model.classes()[1].prompt == "a multimodal fusion patch of a forest."
+    assert "trained from scratch" in dock.classes.prompt_edit.toolTip()
+
+    assert model.setData(model.index(0, COLOUR), "#123456")
+    assert model.data(model.index(0, COLOUR), Qt.DecorationRole).name() == "#123456"
+    assert model.setData(model.index(0, PROMPT), "open water")
+
+    saved = json.loads(QgsProject.instance().readEntry("DiffCLIP", "classes", "")[0])
+    assert saved[0] == {"id": 1, "name": "water", "colour": "#123456", "prompt": "open water"}
+
+    dock.classes.select_class(1)
+    dock.classes.remove_selected()
+    assert [c.name for c in model.classes()] == ["forest"]
+
+
+def test_class_list_json_round_trip(dock, tmp_path):
+    source = tmp_path / "classes.json"
+    source.write_text(json.dumps({"classes": [
+        {"id": 3, "name": "road", "colour": "#404040", "prompt": "an asphalt road"},
+        {"id": 7, "name": "tree", "prompt": ""}]}), encoding="utf-8")
+    assert dock.classes.load_file(str(source))
+    classes = dock.classes.model.classes()
+    assert [(c.id, c.name) for c in classes] == [(3, "road"), (7, "tree")]
+    assert classes[1].prompt == "a multimodal fusion patch of a tree." and classes[1].colour
+
+    target = tmp_path / "saved.json"
+    assert dock.classes.save_file(str(target))
+    assert load_class_list(str(target)) == classes
+    assert json.loads(target.read_text(encoding="utf-8"))["format"] == "diffclip-classes"
+
+    assert not dock.classes.load_file(str(tmp_path / "missing.json"))
+    assert "not found" in dock.iface.messages()[0]
+
+
+def test_inputs_show_band_count_crs_resolution_and_warn_about_grids(dock, iface, scene, tmp_path):
+    import numpy as np
+
+    coarse = str(tmp_path / "coarse.tif")
+    write_raster(coarse, np.zeros((1, 24, 24)))
+    from osgeo import gdal
+
+    ds = gdal.Open(coarse, gdal.GA_Update)
+    ds.SetGeoTransform((X0, 2.0, 0.0, Y0, 0.0, -2.0))
+    ds = None
+    add_rasters(iface, list(scene["paths"]) + [coarse])
+    texts = [dock.inputs.list.item(i).text() for i in range(dock.inputs.list.count())]
+    assert any("optical" in t and "4 bands" in t and "EPSG:32616" in t and "1 x 1 m" in t and "24 x 24 px" in t
+               for t in texts)
+    ids = {l.name(): l.id() for l in QgsProject.instance().mapLayers().values()}
+    dock.inputs.set_checked([ids["optical"], ids["lidar"]])
+    assert dock.inputs.warning.isHidden()
+    dock.inputs.set_checked([ids["optical"], ids["coarse"]])
+    assert not dock.inputs.warning.isHidden() and "coarse" in dock.inputs.warning.text()
+    assert dock.grid_layer().name() == "optical"
+    assert QgsProject.instance().readListEntry("DiffCLIP", "inputs", [])[0] == [ids["optical"], ids["coarse"]]
+
+
+def test_map_clicks_add_remove_and_undo_samples(dock, iface, scene):
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=2)
+    layer = sample_layer(dock)
+    assert layer.featureCount() == 6
+    assert [f.name() for f in layer.fields()][-2:] == ["class_id", "class_name"]
+    assert {s[2:] for s in samples(dock)} == {(1, "field"), (2, "roof"), (3, "tree")}
+    assert [dock.classes.model.count(i) for i in (1, 2, 3)] == [2, 2, 2]
+    assert layer.source().endswith("|layername=diffclip_samples") and ".gpkg" in layer.source()
+
+    renderer = layer.renderer()
+    assert isinstance(renderer, QgsCategorizedSymbolRenderer) and renderer.classAttribute() == "class_id"
+    colours = {c.id: c.colour for c in dock.classes.model.classes()}
+    assert {int(c.value()): c.symbol().color().name() for c in renderer.categories()} == colours
+
+    # A left click lands on the pixel centre; clicking a labelled pixel relabels it.
+    dock.classes.select_class(1)
+    click(iface.canvas, X0 + 20.9, Y0 - 3.2)
+    assert (3, 20, 1, "field") in samples(dock)
+    dock.classes.select_class(2)
+    click(iface.canvas, X0 + 20.1, Y0 - 3.8)
+    assert (3, 20, 2, "roof") in samples(dock) and (3, 20, 1, "field") not in samples(dock)
+    p = next(f.geometry().asPoint() for f in layer.getFeatures() if f["class_id"] == 2
+             and int(f.geometry().asPoint().x() - X0) == 20)
+    assert (p.x(), p.y()) == pixel_centre(3, 20)
+
+    # Right click removes the nearest sample; Ctrl+Z on the canvas and the Undo button restore.
+    before = samples(dock)
+    click(iface.canvas, X0 + 20.6, Y0 - 3.4, Qt.RightButton)
+    assert len(samples(dock)) == len(before) - 1
+    iface.canvas.setFocus()
+    QTest.keyClick(iface.canvas, Qt.Key_Z, Qt.ControlModifier)
+    process_events()
+    assert samples(dock) == before
+    dock.undo_button.click()  # undoes the relabelling: the field sample is back
+    assert (3, 20, 1, "field") in samples(dock)
+    assert dock.classes.model.count(1) == 3
+
+    # Renaming a class renames its samples; removing it (confirmed) deletes them.
+    dock.classes.model.setData(dock.classes.model.index(0, NAME), "meadow")
+    assert {s[3] for s in samples(dock) if s[2] == 1} == {"meadow"}
+    dock.classes.select_class(1)
+    QMessageBox.question, original = (lambda *a, **k: QMessageBox.Yes), QMessageBox.question
+    try:
+        dock.classes.remove_selected()
+    finally:
+        QMessageBox.question = original
+    assert {s[2] for s in samples(dock)} == {2, 3}
+
+    # Clicks outside the raster do nothing but say why.
+    dock.classes.select_class(2)
+    count = layer.featureCount()
+    click(iface.canvas, X0 - 5, Y0 + 5)
+    assert layer.featureCount() == count
+
+
+def test_tool_hover_outlines_the_pixel_in_the_class_colour(dock, iface, scene):
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=1)
+    dock.classes.select_class(2)
+    from qgis.core import QgsPointXY
+
+    device = iface.canvas.getCoordinateTransform().transform(QgsPointXY(*pixel_centre(5, 6)))
+    from qgis.PyQt.QtCore import QPoint
+
+    QTest.mouseMove(iface.canvas.viewport(), QPoint(round(device.x()), round(device.y())))
+    process_events()
+    band = dock.tool.band
+    assert band is not None and band.isVisible()
+    assert band.strokeColor().name() == dock.classes.model.classes()[1].colour
+    box = band.asGeometry().boundingBox()
+    assert (round(box.xMinimum() - X0), round(Y0 - box.yMaximum()), round(box.width())) == (6, 5, 1)
+
+
+def test_samples_survive_saving_and_reopening_the_project(dock, iface, scene, tmp_path):
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=1)
+    first = sample_layer(dock).source().split("|")[0]
+    assert os.path.dirname(first) == str(tmp_path / "unsaved_samples")  # unsaved project: the temp folder
+    project_path = str(tmp_path / "survey.qgz")
+    assert QgsProject.instance().write(project_path)
+    process_events(0.3)  # the dock moves the samples next to the project and saves again
+    moved = sample_layer(dock).source().split("|")[0]
+    assert moved == str(tmp_path / "survey_diffclip_samples.gpkg")
+    assert sample_layer(dock).featureCount() == 3
+
+    QgsProject.instance().clear()
+    process_events()
+    assert dock.classes.model.rowCount() == 0
+    assert QgsProject.instance().read(project_path)
+    process_events()
+    assert [c.name for c in dock.classes.model.classes()] == ["field", "roof", "tree"]
+    assert sample_layer(dock).source().split("|")[0] == moved
+    assert [dock.classes.model.count(i) for i in (1, 2, 3)] == [1, 1, 1]
+    assert [l.name() for l in dock.inputs.checked_layers()] == ["optical", "lidar"]
+    assert isinstance(dock.grid_layer(), QgsRasterLayer)
+
+
+def test_run_refuses_with_a_message_when_something_is_missing(dock, iface, scene):
+    assert not dock.run()
+    assert "input raster" in iface.messages()[0]
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=1)
+    dock.classes.add_class("water")
+    assert not dock.run()
+    assert "No samples for: water" in iface.messages()[0]
+    assert dock.task is None

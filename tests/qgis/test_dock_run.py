@@ -1,0 +1,141 @@
+"""Runs from the dock: a background QgsTask on tiny rasters, results in the project, failure and cancel."""
+import os
+
+from qgis.core import QgsApplication, QgsPalettedRasterRenderer, QgsProject
+
+from test_dock_support import (add_rasters, dock, iface, label_scene, process_events, scene, truth_grid,  # noqa: F401
+                               wait_for)
+
+TINY = {"preset": "cpu", "pretrain_epochs": 1, "finetune_epochs": 10, "window": "auto", "device": "cpu"}
+
+
+def configure(dock, folder, **overrides):
+    dock.settings.set_values(dict(TINY, output_folder=folder, **overrides))
+
+
+def wait_for_run(dock, timeout=300):
+    """Until the task has finished and the dock has posted its message."""
+    wait_for(lambda: dock.task is None, timeout=timeout)
+    process_events(0.1)
+
+
+def no_diffclip_task_running():
+    return not any(t.description().startswith("DiffCLIP") for t in QgsApplication.taskManager().activeTasks())
+
+
+def test_run_adds_styled_layers_and_reports_held_out_accuracy(dock, iface, scene, tmp_path):
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=5)
+    out = str(tmp_path / "out")
+    configure(dock, out)
+    assert dock.run()
+    assert dock.task is not None and not dock.run_button.isEnabled() and dock.cancel_button.isEnabled()
+    assert any(t is dock.task for t in QgsApplication.taskManager().activeTasks())
+    wait_for_run(dock, timeout=300)
+
+    assert sorted(os.listdir(out)) == ["diffclip_classification_001.qml", "diffclip_classification_001.tif",
+                                       "diffclip_classification_001.tif.aux.xml", "diffclip_confidence_001.tif",
+                                       "diffclip_model_001.pt"]
+    order = [node.layer() for node in QgsProject.instance().layerTreeRoot().findLayers()]
+    assert [l.name() for l in order[:3]] == ["DiffCLIP samples", "DiffCLIP classification 001",
+                                             "DiffCLIP confidence 001"]
+    renderer = order[1].renderer()
+    assert isinstance(renderer, QgsPalettedRasterRenderer)
+    classes = dock.classes.model.classes()
+    assert [(e.value, e.color.name(), e.label) for e in renderer.classes()] == [(c.id, c.colour, c.name)
+                                                                              for c in classes]
+    message = iface.messages()[0]
+    assert "Cross-validated balanced accuracy" in message and out in message
+    assert "diffclip_model_001.pt" in message
+    assert dock.run_button.isEnabled() and not dock.cancel_button.isEnabled()
+
+    # A second run never overwrites the first.
+    configure(dock, out, window="3")
+    assert dock.run()
+    wait_for_run(dock, timeout=300)
+    assert os.path.isfile(os.path.join(out, "diffclip_classification_002.tif"))
+    assert os.path.isfile(os.path.join(out, "diffclip_model_002.pt"))
+    assert "No held-out accuracy estimate" in iface.messages()[0]
+    assert len([l for l in QgsProject.instance().mapLayers().values() if l.name().startswith("DiffCLIP class")]) == 2
+
+
+def test_failed_run_reports_the_reason_and_leaves_no_files(dock, iface, scene, tmp_path):
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=2)
+    import torch
+
+    bogus = tmp_path / "not_a_model.pt"
+    torch.save({"weights": torch.zeros(2)}, str(bogus))
+    out = str(tmp_path / "out")
+    configure(dock, out, pretrained_path=str(bogus))
+    assert dock.run()
+    wait_for_run(dock, timeout=120)
+    assert iface.messages()[0].startswith("Classification failed:")
+    assert "not a DiffCLIP model file" in iface.messages()[0]
+    assert not os.path.isdir(out) or os.listdir(out) == []
+    assert dock.phase_label.text() == "Failed."
+
+
+def test_cancel_stops_the_task_and_writes_nothing(dock, iface, scene, tmp_path):
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=2)
+    out = str(tmp_path / "out")
+    configure(dock, out, pretrain_epochs=5000)
+    assert dock.run()
+    wait_for(lambda: "pretraining" in dock.phase_label.text(), timeout=120)
+    dock.cancel()
+    wait_for_run(dock, timeout=60)
+    wait_for(no_diffclip_task_running, timeout=10)
+    assert "cancelled" in iface.messages()[0]
+    assert os.listdir(out) == []
+    assert not [l for l in QgsProject.instance().mapLayers().values() if l.name().startswith("DiffCLIP class")]
+
+
+def test_dock_samples_and_class_list_feed_the_processing_algorithm(dock, iface, scene, tmp_path):
+    """The sample layer (CLASS_FIELD=class_id) and the saved class list work as SAMPLES and PROMPTS."""
+    import processing
+    import torch
+    from qgis.core import QgsRasterLayer
+
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=3)
+    prompts = str(tmp_path / "classes.json")
+    assert dock.classes.save_file(prompts)
+    output = str(tmp_path / "processing.tif")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the dock's task does on a 2-core machine: far faster when cores are busy
+    try:
+        result = processing.run("diffclip:fewshotclassify", {
+            "INPUTS": list(scene["paths"]), "SAMPLES": dock.store.layer(), "CLASS_FIELD": "class_id",
+            "PROMPTS": prompts, "PRETRAIN_EPOCHS": 0, "EPOCHS": 5, "WINDOW": "3", "DEVICE": "cpu", "OUTPUT": output})
+    finally:
+        torch.set_num_threads(threads)
+    layer = QgsRasterLayer(result["OUTPUT"], "out")
+    assert layer.isValid() and layer.width() == 24
+    assert isinstance(layer.renderer(), QgsPalettedRasterRenderer)  # its .qml, with the dock's class names
+    assert {e.value: e.label for e in layer.renderer().classes()} == {1: "field", 2: "roof", 3: "tree"}
+
+
+def test_output_numbering_progress_and_time_left(tmp_path):
+    from diffclip_qgis.gui.run_progress import PhaseClock, RunProgress, format_seconds
+    from diffclip_qgis.gui.task import next_outputs
+
+    assert next_outputs(str(tmp_path / "new")).number == 1
+    (tmp_path / "diffclip_model_007.pt").write_bytes(b"")
+    (tmp_path / "my_notes_099.txt").write_bytes(b"")
+    outputs = next_outputs(str(tmp_path))
+    assert outputs.number == 8 and outputs.classification.endswith("diffclip_classification_008.tif")
+
+    full = RunProgress(pretrain=True, choose_window=True)
+    finetune_only = RunProgress(pretrain=False, choose_window=False)
+    assert full.percent("pretraining", 0.0) == 0 and round(full.percent("classifying", 1.0)) == 100
+    assert full.percent("fine-tuning", 0.5) < full.percent("classifying", 0.0)
+    assert finetune_only.percent("pretraining", 0.5) is None and finetune_only.percent("fine-tuning", 0.0) == 0
+
+    now = [0.0]
+    clock = PhaseClock(lambda: now[0])
+    assert clock.update("fine-tuning", 0.1) is None  # the rate is not known yet
+    now[0] = 10.0
+    assert clock.update("fine-tuning", 0.3) == 35.0  # 0.2 in 10 s: 0.7 left takes 35 s
+    assert clock.update("classifying", 0.1) is None
+    assert [format_seconds(s) for s in (45, 185, 3725)] == ["45 s", "3 min 05 s", "1 h 02 min"]
