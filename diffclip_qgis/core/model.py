@@ -87,12 +87,17 @@ class ModalityStem(nn.Module):
             nn.Conv2d(c, c, 1), nn.BatchNorm2d(c), nn.ReLU(inplace=True),
         )
         self.embed = nn.Conv2d(c, cfg.dim, 1)
+        self.norm = nn.LayerNorm(cfg.dim)
         self.mask_token = nn.Parameter(torch.zeros(cfg.dim))
         nn.init.normal_(self.mask_token, std=0.02)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, bands, H, W) -> (B, dim, H, W): a per-pixel map, so it can run on whole tiles."""
-        return self.embed(self.reduce(x))
+        """(B, bands, H, W) -> (B, dim, H, W): a per-pixel map, so it can run on whole tiles.
+
+        Tokens are layer-normalised per pixel, so their scale stays comparable to the
+        position embedding and to the diffusion noise (pretraining cannot win by inflating them).
+        """
+        return self.norm(self.embed(self.reduce(x)).movedim(1, -1)).movedim(-1, 1)
 
 
 class SharedEncoder(nn.Module):
