@@ -54,7 +54,7 @@ demo: plugin  ## the main job on the bundled demo scene, through qgis_process
 	$(PLUGIN_ENV) $(PY) scripts/run_demo.py
 
 bench: plugin  ## accuracy / speed / memory benchmark, report under reports/
-	$(PLUGIN_ENV) $(PY) scripts/benchmark.py
+	$(PLUGIN_ENV) OMP_WAIT_POLICY=PASSIVE $(PY) scripts/benchmark.py
 
 e2e: plugin  ## the plugin in the real QGIS desktop under Xvfb, with a screenshot under reports/
 	$(PLUGIN_ENV) $(PY) tests/desktop/run_desktop_e2e.py
