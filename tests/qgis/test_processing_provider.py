@@ -1,0 +1,109 @@
+"""The DiffCLIP provider: ids, parameters, static-string enums, help, and loading without torch."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+ALGORITHMS = {
+    "diffclip:fewshotclassify": (
+        "DiffCLIP Few-shot Classify",
+        ["INPUTS", "SAMPLES", "CLASS_FIELD", "PROMPTS", "PROMPT_TEMPLATE", "PRETRAINED", "PRESET", "WINDOW",
+         "PRETRAIN_EPOCHS", "EPOCHS", "DEVICE", "SEED", "EXTENT", "SMOOTHING", "OUTPUT", "OUTPUT_CONFIDENCE",
+         "OUTPUT_MODEL"]),
+    "diffclip:pretrain": (
+        "DiffCLIP Pretrain Encoder",
+        ["INPUTS", "PRESET", "WINDOW", "EPOCHS", "MASK_RATIO", "SAMPLE_COUNT", "DEVICE", "SEED", "OUTPUT_MODEL"]),
+    "diffclip:applymodel": (
+        "DiffCLIP Apply Model",
+        ["INPUTS", "MODEL", "DEVICE", "EXTENT", "SMOOTHING", "OUTPUT", "OUTPUT_CONFIDENCE"]),
+    "diffclip:accuracy": (
+        "DiffCLIP Accuracy Assessment",
+        ["CLASSIFICATION", "REFERENCE", "REFERENCE_FIELD", "OUTPUT_HTML", "OUTPUT_CSV"]),
+}
+ENUMS = {"PRESET": (["cpu", "paper"], "cpu"), "WINDOW": (["auto", "3", "5", "7", "9", "11"], "auto"),
+         "DEVICE": (["auto", "cpu", "cuda"], "auto")}
+
+
+def registry():
+    from qgis.core import QgsApplication
+
+    return QgsApplication.processingRegistry()
+
+
+def test_provider_registered(qgis_app):
+    provider = registry().providerById("diffclip")
+    assert provider is not None
+    assert provider.name() == "DiffCLIP"
+    assert not provider.icon().isNull()
+    assert os.path.isfile(provider.svgIconPath())
+    assert sorted(a.id() for a in provider.algorithms()) == sorted(ALGORITHMS)
+
+
+@pytest.mark.parametrize("alg_id", sorted(ALGORITHMS))
+def test_parameters_and_help(qgis_app, alg_id):
+    alg = registry().algorithmById(alg_id)
+    display, names = ALGORITHMS[alg_id]
+    assert alg.displayName() == display
+    assert [p.name() for p in alg.parameterDefinitions()] == names
+    assert alg.group() and alg.groupId()
+    help_text = alg.shortHelpString()
+    for name in names:
+        assert f"({name}" in help_text, f"{alg_id} help does not describe {name}"
+    assert not alg.icon().isNull()
+    assert alg.flags() & alg.FlagSupportsBatch
+    assert not alg.flags() & alg.FlagNoThreading
+
+
+@pytest.mark.parametrize("alg_id", sorted(ALGORITHMS))
+def test_enums_use_static_strings(qgis_app, alg_id):
+    from qgis.core import QgsProcessingParameterEnum
+
+    alg = registry().algorithmById(alg_id)
+    for param in alg.parameterDefinitions():
+        if isinstance(param, QgsProcessingParameterEnum):
+            options, default = ENUMS[param.name()]
+            assert param.usesStaticStrings(), param.name()
+            assert param.options() == options
+            assert param.defaultValue() == default
+
+
+def test_outputs(qgis_app):
+    acc = registry().algorithmById("diffclip:accuracy")
+    assert {"OA", "AA", "KAPPA", "OUTPUT_HTML"} <= {o.name() for o in acc.outputDefinitions()}
+    few = registry().algorithmById("diffclip:fewshotclassify")
+    assert {"OUTPUT", "OUTPUT_CONFIDENCE", "OUTPUT_MODEL"} <= {o.name() for o in few.outputDefinitions()}
+    for name in ("OUTPUT_CONFIDENCE", "OUTPUT_MODEL"):
+        param = few.parameterDefinition(name)
+        assert param.flags() & param.FlagOptional and not param.createByDefault()
+
+
+def test_processing_modules_do_not_import_torch():
+    """Importing the provider and creating every algorithm must not load torch or the compute core."""
+    code = textwrap.dedent("""
+        import sys
+        sys.modules["torch"] = None  # any 'import torch' raises ImportError
+        from qgis.core import QgsApplication
+        app = QgsApplication([], False); app.initQgis()
+        from diffclip_qgis.processing.provider import DiffClipProvider
+        p = DiffClipProvider()
+        QgsApplication.processingRegistry().addProvider(p)
+        assert len(p.algorithms()) == 4
+        loaded = [m for m in sys.modules if m.startswith(("diffclip_qgis.core", "diffclip_qgis.gis"))]
+        assert not loaded, loaded
+        from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProcessingException
+        alg = QgsApplication.processingRegistry().createAlgorithmById("diffclip:pretrain")
+        try:
+            alg.processAlgorithm({}, QgsProcessingContext(), QgsProcessingFeedback())
+        except QgsProcessingException as e:
+            print("MESSAGE", e)
+    """)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    path = os.pathsep.join([os.path.join(root, "build")] + extra)
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=path)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=root)
+    assert out.returncode == 0, out.stderr
+    assert "MESSAGE PyTorch is not installed" in out.stdout
+    assert "pip install" in out.stdout
