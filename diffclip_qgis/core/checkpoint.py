@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 import torch
 
 from .classes import ClassInfo
+from .files import temp_file_beside
 from .config import ModelConfig, config_from_dict, config_to_dict
 from .model import DiffCLIP
 from .source import ModalityInfo
@@ -38,9 +38,7 @@ def save_model(trained: TrainedModel, path: str) -> None:
         "report": _plain(trained.report),
         "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
     }
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".diffclip-", suffix=".pt.tmp", dir=folder)
-    os.close(fd)
+    tmp = temp_file_beside(path, ".pt.tmp")
     try:
         torch.save(payload, tmp)
         os.replace(tmp, path)

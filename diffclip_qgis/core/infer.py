@@ -47,8 +47,11 @@ class Predictor:
         return best, conf
 
     @torch.inference_mode()
-    def predict_tile(self, tile: Tile) -> Tuple[np.ndarray, np.ndarray]:
-        """Class ids (rows, cols; 0 = nodata) and confidence (NaN where nodata) of one tile."""
+    def predict_tile(self, tile: Tile, callback: Callback = SILENT) -> Tuple[np.ndarray, np.ndarray]:
+        """Class ids (rows, cols; 0 = nodata) and confidence (NaN where nodata) of one tile.
+
+        Cancellation is checked before every batch, so a slow model stops within one batch.
+        """
         s, pad = self.window, tile.pad
         net = self.network
         with self._autocast():
@@ -63,6 +66,7 @@ class Predictor:
         conf = torch.empty(len(centres), dtype=torch.float32, device=self.device)
         start = 0
         while start < len(centres):
+            callback.check()
             stop = min(len(centres), start + self.batch_size)
             try:
                 idx = centres[start:stop, None] + offsets[None]
@@ -91,7 +95,7 @@ class Predictor:
         boxes = list(iter_boxes(source.height, source.width, tile))
         for i, (r, c, h, w) in enumerate(boxes):
             callback.check()
-            ids, conf = self.predict_tile(read_tile(source, self.trained.stats, r, c, h, w, self.window // 2))
+            ids, conf = self.predict_tile(read_tile(source, self.trained.stats, r, c, h, w, self.window // 2), callback)
             yield r, c, ids, conf
             callback.progress("classifying", (i + 1) / len(boxes), f"tile {i + 1}/{len(boxes)}")
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import xml.etree.ElementTree as ET
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 from osgeo import gdal, osr
 
+from ..core.files import temp_file_beside
 from ..core.classes import ClassInfo, palette_colour
 from ..core.source import ModalityInfo
 from .metadata import modality_info
@@ -337,10 +337,7 @@ def _temp_path(path: str, suffix: str) -> str:
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise RasterInputError(f"The output folder {directory} does not exist. Choose an existing folder.")
-    stem = os.path.splitext(os.path.basename(path))[0]
-    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.tmp-", suffix=suffix, dir=directory)
-    os.close(fd)
-    return tmp
+    return temp_file_beside(path, suffix)
 
 
 def _remove_temp(tmp: str) -> None:

@@ -27,6 +27,8 @@ def qgis_app():
     from diffclip_qgis.processing.provider import DiffClipProvider
 
     registry = QgsApplication.processingRegistry()
-    if registry.providerById("diffclip") is None:
-        registry.addProvider(DiffClipProvider())
+    provider = registry.providerById("diffclip")
+    if provider is None:
+        provider = DiffClipProvider()  # keep a Python reference for the whole session
+        registry.addProvider(provider)
     yield app
