@@ -12,7 +12,7 @@ from .config import FinetuneConfig
 from .model import DiffCLIP
 from .progress import SILENT, Callback
 from .tokenizer import encode
-from .training import batches, make_optimizer, seeded_generator
+from .training import batches, make_optimizer, optimise, seeded_generator
 
 
 def clip_loss(logits: torch.Tensor, labels: torch.Tensor, class_weights: torch.Tensor) -> torch.Tensor:
@@ -75,11 +75,7 @@ def finetune(model: DiffCLIP, windows: List[np.ndarray], labels: np.ndarray, pro
                 loss = F.cross_entropy(logits, target, weight=class_weights)
             else:
                 loss = clip_loss(logits, target, class_weights)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
+            losses.append(optimise(opt, sched, loss))
         history.append(float(np.mean(losses)))
         callback.progress("fine-tuning", (epoch + 1) / cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs}, loss {history[-1]:.4f}")
     model.eval()

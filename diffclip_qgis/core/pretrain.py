@@ -5,14 +5,13 @@ from typing import List
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .augment import dihedral
 from .config import PretrainConfig
 from .diffusion import NoiseSchedule
 from .model import DiffCLIP
 from .progress import SILENT, Callback
-from .training import batches, make_optimizer, seeded_generator
+from .training import batches, make_optimizer, optimise, seeded_generator
 
 
 def masked_diffusion_loss(model: DiffCLIP, windows: List[torch.Tensor], schedule: NoiseSchedule,
@@ -64,11 +63,7 @@ def pretrain(model: DiffCLIP, windows: List[np.ndarray], cfg: PretrainConfig, de
             idx_t = torch.from_numpy(idx)
             batch = dihedral([d[idx_t] for d in data], generator)
             loss = masked_diffusion_loss(model, [b.to(device) for b in batch], schedule, cfg, generator)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
+            losses.append(optimise(opt, sched, loss))
         history.append(float(np.mean(losses)))
         callback.progress("pretraining", (epoch + 1) / cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs}, loss {history[-1]:.4f}")
     model.eval()

@@ -39,3 +39,12 @@ def seeded_generator(seed: int) -> torch.Generator:
     g = torch.Generator()
     g.manual_seed(seed)
     return g
+
+
+def optimise(opt, sched, loss: torch.Tensor) -> float:
+    """One optimiser and schedule step on ``loss``; returns its value."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    sched.step()
+    return loss.item()
