@@ -44,7 +44,8 @@ deploy: plugin  ## install into a QGIS profile (QGIS_PROFILE=...)
 translations:  ## compile i18n/*.ts to .qm
 	@for ts in i18n/*.ts; do [ -e "$$ts" ] && lrelease -silent "$$ts" -qm "$${ts%.ts}.qm" || true; done
 
-test: plugin  ## the whole test suite against the assembled plugin folder
+test: plugin  ## the real QGIS desktop under Xvfb (screenshot in reports/), then the whole pytest suite, against the assembled plugin folder
+	$(PLUGIN_ENV) $(PY) tests/desktop/run_desktop_e2e.py
 	$(PLUGIN_ENV) $(PY) -m pytest -q tests
 
 test-core: plugin  ## core and GDAL tests only (fast)
