@@ -256,6 +256,7 @@ SMALL_MODEL = ModelConfig(window=3, reduce_channels=16, dim=16, depth=1, heads=2
 
 def memory_child(size: int, workdir: str) -> dict:
     """Classify a size x size raster (64 + 2 bands, a VRT mosaic of one 500 px tile) through GDAL and the tiled path."""
+    gdal.SetCacheMax(GDAL_CACHE_MB * 1024 * 1024)
     paths = []
     for name, bands in (("hsi", 64), ("lidar", 2)):
         tile = os.path.join(workdir, f"{name}_tile.tif")
@@ -270,7 +271,6 @@ def memory_child(size: int, workdir: str) -> dict:
         n = size // 500
         _mosaic_vrt(vrt, tile, n, bands)
         paths.append(vrt)
-    gdal.SetCacheMax(GDAL_CACHE_MB * 1024 * 1024)
     stack = RasterStack(paths)
     trained = _random_classifier(SMALL_MODEL, [np.zeros((64, 1, 1)), np.zeros((2, 1, 1))], 3)
     predictor = Predictor(trained, torch.device("cpu"))
