@@ -17,7 +17,8 @@ class PixelSource(Protocol):
 
     ``read(row0, col0, rows, cols)`` returns one float32 array per modality, shaped
     (bands, rows, cols); nodata is non-finite (NaN). The box always lies inside
-    the grid; the core pads at the borders itself.
+    the grid, widened by the optional ``margins`` (top, left, bottom, right) a source
+    may declare; the core edge-pads beyond that.
     """
 
     height: int

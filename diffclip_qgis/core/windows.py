@@ -43,9 +43,14 @@ def iter_boxes(height: int, width: int, tile: int = TILE) -> Iterator[Tuple[int,
 
 def read_tile(source: PixelSource, stats: Sequence[BandStats], row0: int, col0: int,
               rows: int, cols: int, pad: int) -> Tile:
-    """Read a box plus a halo of ``pad`` pixels, normalise it and edge-pad beyond the grid."""
-    r0, c0 = max(0, row0 - pad), max(0, col0 - pad)
-    r1, c1 = min(source.height, row0 + rows + pad), min(source.width, col0 + cols + pad)
+    """Read a box plus a halo of ``pad`` pixels, normalise it and edge-pad beyond the grid.
+
+    A source with ``margins`` (top, left, bottom, right) can serve pixels that far outside
+    its box (a subset of a larger raster): the halo then holds real neighbours.
+    """
+    top, left, bottom, right = getattr(source, "margins", (0, 0, 0, 0))
+    r0, c0 = max(-top, row0 - pad), max(-left, col0 - pad)
+    r1, c1 = min(source.height + bottom, row0 + rows + pad), min(source.width + right, col0 + cols + pad)
     raw = source.read(r0, c0, r1 - r0, c1 - c0)
     widths = ((0, 0), (r0 - (row0 - pad), row0 + rows + pad - r1), (c0 - (col0 - pad), col0 + cols + pad - c1))
     arrays, valid = [], np.ones((rows, cols), dtype=bool)

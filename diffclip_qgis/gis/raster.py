@@ -288,6 +288,8 @@ class SubsetSource:
                              f"inside the {source.height} x {source.width} source.")
         self.source, self.row0, self.col0 = source, row0, col0
         self.height, self.width = rows, cols
+        # pixels of the parent around the subset, read as real neighbours for windows at its edges
+        self.margins = (row0, col0, source.height - row0 - rows, source.width - col0 - cols)
         self.band_counts = list(source.band_counts)
         self.infos = getattr(source, "infos", None)
         self.crs_wkt = getattr(source, "crs_wkt", "")
@@ -297,9 +299,10 @@ class SubsetSource:
             gt[3] + col0 * gt[4] + row0 * gt[5], gt[4], gt[5])
 
     def read(self, row0: int, col0: int, rows: int, cols: int) -> List[np.ndarray]:
-        if row0 < 0 or col0 < 0 or row0 + rows > self.height or col0 + cols > self.width:
+        top, left, bottom, right = self.margins
+        if row0 < -top or col0 < -left or row0 + rows > self.height + bottom or col0 + cols > self.width + right:
             raise ValueError(f"Window rows {row0}:{row0 + rows}, columns {col0}:{col0 + cols} is not "
-                             f"inside the {self.height} x {self.width} subset.")
+                             f"inside the {self.height} x {self.width} subset or its parent raster.")
         return self.source.read(self.row0 + row0, self.col0 + col0, rows, cols)
 
 
