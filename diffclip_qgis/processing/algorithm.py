@@ -331,6 +331,14 @@ class DiffClipAlgorithm(QgsProcessingAlgorithm):
         value = self.parameterAsInt(parameters, name, context)
         return None if value < 0 else value
 
+    def positive_or_preset(self, parameters, name: str, context, preset_value: int) -> int:
+        """A count of at least 1, or ``preset_value`` when empty or negative; 0 is an error."""
+        value = self.optional_int(parameters, name, context)
+        if value == 0:
+            raise QgsProcessingException(tr("{0} must be at least 1 (or -1 for the preset's {1}).")
+                                         .format(name, preset_value))
+        return preset_value if value is None else value
+
     def raster_paths(self, parameters, context) -> Tuple[List[str], list]:
         """File paths (GDAL data source names) of the input raster layers, and the layers."""
         layers = self.parameterAsLayerList(parameters, self.INPUTS, context)

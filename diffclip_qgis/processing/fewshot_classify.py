@@ -152,12 +152,7 @@ class FewShotClassifyAlgorithm(DiffClipAlgorithm):
         pretrain_epochs = self.optional_int(parameters, self.PRETRAIN_EPOCHS, context)
         if pretrain_epochs is not None:
             preset.pretrain.epochs = pretrain_epochs
-        epochs = self.optional_int(parameters, self.EPOCHS, context)
-        if epochs == 0:
-            raise QgsProcessingException(tr("EPOCHS must be at least 1 (or -1 for the preset's {0}).")
-                                         .format(preset.finetune.epochs))
-        if epochs is not None:
-            preset.finetune.epochs = epochs
+        preset.finetune.epochs = self.positive_or_preset(parameters, self.EPOCHS, context, preset.finetune.epochs)
         pretraining = not pretrained_path and preset.pretrain.epochs > 0
 
         ranges = ({"reading": (0, 2), "pretraining": (2, 45), "choosing window": (45, 60),

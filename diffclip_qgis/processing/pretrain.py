@@ -71,12 +71,8 @@ class PretrainAlgorithm(DiffClipAlgorithm):
         epochs = self.optional_int(parameters, self.EPOCHS, context)
         if epochs is not None:
             preset.pretrain.epochs = epochs
-        count = self.optional_int(parameters, self.SAMPLE_COUNT, context)
-        if count == 0:
-            raise QgsProcessingException(tr("SAMPLE_COUNT must be at least 1 (or -1 for the preset's {0}).")
-                                         .format(preset.pretrain.sample_count))
-        if count is not None:
-            preset.pretrain.sample_count = count
+        preset.pretrain.sample_count = self.positive_or_preset(parameters, self.SAMPLE_COUNT, context,
+                                                               preset.pretrain.sample_count)
         preset.pretrain.mask_ratio = self.parameterAsDouble(parameters, self.MASK_RATIO, context)
         preset.pretrain.seed = self.parameterAsInt(parameters, self.SEED, context)
 

@@ -4,7 +4,7 @@ import os
 import pytest
 from osgeo import gdal, ogr
 from test_processing_helpers import (  # noqa: F401  (scene and torch_threads are fixtures)
-    FAST,
+    classify,
     LogFeedback,
     run_alg,
     scene,
@@ -13,16 +13,7 @@ from test_processing_helpers import (  # noqa: F401  (scene and torch_threads ar
     write_raster,
 )
 
-QUICK = dict(FAST, PRETRAIN_EPOCHS=0, EPOCHS=5)
-
 pytestmark = pytest.mark.usefixtures("torch_threads")
-
-
-def classify(scene, tmp_path, feedback=None, **params):
-    base = dict(QUICK, INPUTS=[scene.hsi, scene.lidar], SAMPLES=scene.samples, CLASS_FIELD="class_id",
-                OUTPUT=str(tmp_path / "class.tif"))
-    base.update(params)
-    return run_alg("diffclip:fewshotclassify", base, feedback)
 
 
 def raises(match):
@@ -195,3 +186,12 @@ def test_reference_names_must_match(qgis_app, scene, tmp_path):
     with raises(r"'lake' are not class names of the classification"):
         run_alg("diffclip:accuracy", dict(CLASSIFICATION=out["OUTPUT"], REFERENCE=ref, REFERENCE_FIELD="name",
                                           OUTPUT_HTML=str(tmp_path / "r.html")))
+
+
+def test_zero_counts_are_errors(qgis_app, scene, tmp_path):
+    with raises(r"EPOCHS must be at least 1 \(or -1 for the preset's 100\)"):
+        classify(scene, tmp_path, EPOCHS=0)
+    with raises(r"SAMPLE_COUNT must be at least 1 \(or -1 for the preset's 2000\)"):
+        run_alg("diffclip:pretrain", dict(INPUTS=[scene.hsi, scene.lidar], SAMPLE_COUNT=0, DEVICE="cpu",
+                                          OUTPUT_MODEL=str(tmp_path / "m.pt")))
+    assert outputs_left(tmp_path) == []

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 from osgeo import gdal
 from test_processing_helpers import (  # noqa: F401  (scene and torch_threads are fixtures)
+    QUICK,
+    classify,
     EPSG,
-    FAST,
     NAMES,
     PIXEL,
     X0,
@@ -20,16 +21,7 @@ from test_processing_helpers import (  # noqa: F401  (scene and torch_threads ar
     write_raster,
 )
 
-QUICK = dict(FAST, PRETRAIN_EPOCHS=0, EPOCHS=4)  # tests that check accuracy train for longer
-
 pytestmark = pytest.mark.usefixtures("torch_threads")
-
-
-def classify(scene, tmp_path, feedback=None, **params):
-    base = dict(QUICK, INPUTS=[scene.hsi, scene.lidar], SAMPLES=scene.samples, CLASS_FIELD="class_id",
-                OUTPUT=str(tmp_path / "class.tif"))
-    base.update(params)
-    return run_alg("diffclip:fewshotclassify", base, feedback)
 
 
 def test_fewshot_writes_styled_classification(qgis_app, scene, tmp_path):

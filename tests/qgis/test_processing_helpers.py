@@ -144,6 +144,17 @@ def run_alg(alg_id, params, feedback=None):
     return processing.run(alg_id, params, feedback=feedback or QgsProcessingFeedback())
 
 
+QUICK = dict(FAST, PRETRAIN_EPOCHS=0)  # tests that check accuracy train for longer
+
+
+def classify(scene, tmp_path, feedback=None, **params):
+    """diffclip:fewshotclassify on a test scene with quick settings; ``params`` override them."""
+    base = dict(QUICK, INPUTS=[scene.hsi, scene.lidar], SAMPLES=scene.samples, CLASS_FIELD="class_id",
+                OUTPUT=str(tmp_path / "class.tif"))
+    base.update(params)
+    return run_alg("diffclip:fewshotclassify", base, feedback)
+
+
 class LogFeedback:
     """A QgsProcessingFeedback that records what the algorithm logs."""
 
