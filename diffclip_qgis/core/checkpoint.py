@@ -15,7 +15,7 @@ from .source import ModalityInfo
 from .trained import ModalityMeta, TrainedModel
 
 FORMAT = "diffclip-qgis-model"
-VERSION = 1
+VERSION = 2   # 2: spectral stems also see the brightness-free shape of the bands
 
 
 class ModelFileError(ValueError):
@@ -76,6 +76,11 @@ def load_model(path: str, map_location: str = "cpu") -> TrainedModel:
         raise ModelFileError(
             f"{path} was written by a newer DiffCLIP plugin (format {payload['version']}, this one reads up to {VERSION}). "
             "Update the plugin from the Plugin Manager."
+        )
+    if int(payload.get("version", 0)) < VERSION:
+        raise ModelFileError(
+            f"{path} was written by an earlier DiffCLIP plugin (format {payload.get('version')}), whose network "
+            f"differs from this one's (format {VERSION}). Train the model again with this version."
         )
     try:
         return _from_payload(payload)

@@ -76,14 +76,34 @@ class Block(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
+SHAPE_MIN_BANDS = 4   # modalities with this many bands or more are spectral: they get shape channels
+
+
+def spectral_shape(x: torch.Tensor) -> torch.Tensor:
+    """Brightness-free spectral shape of scaled bands (B, bands, H, W): centred log of ``x + 1``.
+
+    Scaled bands are about ``2 x / (high - low) - 1`` with ``low`` near zero for reflectance or
+    radiance, so ``x + 1`` is proportional to the signal per band. A shadow or a slope multiplies
+    every band of a pixel by one factor, which centring the log across bands removes: shaded
+    grass keeps the shape of grass.
+    """
+    logs = torch.log(x.clamp(min=-0.98) + 1.0)
+    return logs - logs.mean(dim=1, keepdim=True)
+
+
 class ModalityStem(nn.Module):
-    """Band reduction (1x1 conv, BN, ReLU, twice) and per-pixel token embedding of one modality."""
+    """Band reduction (1x1 conv, BN, ReLU, twice) and per-pixel token embedding of one modality.
+
+    Spectral modalities (at least ``SHAPE_MIN_BANDS`` bands) see their bands and their
+    brightness-free shape, so the network can separate albedo from illumination.
+    """
 
     def __init__(self, bands: int, cfg: ModelConfig):
         super().__init__()
         c = cfg.reduce_channels
+        self.spectral = bands >= SHAPE_MIN_BANDS
         self.reduce = nn.Sequential(
-            nn.Conv2d(bands, c, 1), nn.BatchNorm2d(c), nn.ReLU(inplace=True),
+            nn.Conv2d(2 * bands if self.spectral else bands, c, 1), nn.BatchNorm2d(c), nn.ReLU(inplace=True),
             nn.Conv2d(c, c, 1), nn.BatchNorm2d(c), nn.ReLU(inplace=True),
         )
         self.embed = nn.Conv2d(c, cfg.dim, 1)
@@ -97,6 +117,8 @@ class ModalityStem(nn.Module):
         Tokens are layer-normalised per pixel, so their scale stays comparable to the
         position embedding and to the diffusion noise (pretraining cannot win by inflating them).
         """
+        if self.spectral:
+            x = torch.cat([x, spectral_shape(x)], dim=1)
         return self.norm(self.embed(self.reduce(x)).movedim(1, -1)).movedim(-1, 1)
 
 

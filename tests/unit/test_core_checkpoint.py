@@ -169,13 +169,15 @@ def test_pickle_with_code_is_refused_and_not_run(tmp_path):
     assert not os.path.exists(marker)
 
 
-def test_newer_format_version_is_refused(tmp_path):
+@pytest.mark.parametrize("version, message", [(VERSION + 1, r"newer DiffCLIP plugin \(format 3.*Update the plugin"),
+                                              (VERSION - 1, r"earlier DiffCLIP plugin \(format 1.*Train the model again")])
+def test_other_format_versions_are_refused(tmp_path, version, message):
     path = str(tmp_path / "m.pt")
     save_model(_small_model(), path)
     payload = torch.load(path, weights_only=True)
-    payload["version"] = VERSION + 1
+    payload["version"] = version
     torch.save(payload, path)
-    with pytest.raises(ModelFileError, match=f"newer DiffCLIP plugin \\(format {VERSION + 1}.*Update the plugin"):
+    with pytest.raises(ModelFileError, match=message):
         load_model(path)
 
 

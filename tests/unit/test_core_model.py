@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from diffclip_qgis.core.finetune import clip_loss, prompt_tokens
-from diffclip_qgis.core.model import DiffCLIP, sincos_2d
+from diffclip_qgis.core.model import SHAPE_MIN_BANDS, DiffCLIP, sincos_2d, spectral_shape
 
 from core_fixtures import single_thread, tiny_config  # noqa: F401 (autouse fixture)
 
@@ -144,3 +144,19 @@ def test_clip_loss_ignores_prompts_absent_from_the_batch():
     logits = SCALE * TEXT[torch.tensor([0, 1])] @ TEXT.t()                # class 2 not in this batch
     loss = clip_loss(logits, torch.tensor([0, 1]), WEIGHTS)
     assert torch.isfinite(loss) and loss.item() < 1e-3
+
+
+def test_spectral_shape_ignores_illumination_but_keeps_the_spectrum():
+    """A shadow scales every band of a pixel by one factor: the shape channels must not change."""
+    signal = torch.rand(3, 16, 2, 2) * 0.8 + 0.2          # positive signal per band
+    scaled = lambda s: 2.0 * s - 1.0                       # the scaling with low = 0, high = 1  # noqa: E731
+    sunlit, shaded = spectral_shape(scaled(signal)), spectral_shape(scaled(0.25 * signal))
+    assert torch.allclose(sunlit, shaded, atol=1e-5)
+    other = spectral_shape(scaled(signal.flip(1)))
+    assert (sunlit - other).abs().max() > 0.1
+
+
+def test_only_spectral_modalities_get_shape_channels():
+    net = DiffCLIP([SHAPE_MIN_BANDS, SHAPE_MIN_BANDS - 1], tiny_config())
+    assert net.stems[0].reduce[0].in_channels == 2 * SHAPE_MIN_BANDS
+    assert net.stems[1].reduce[0].in_channels == SHAPE_MIN_BANDS - 1
