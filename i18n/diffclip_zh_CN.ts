@@ -376,6 +376,26 @@
         <translation>该类别在输出栅格中的像元值</translation>
     </message>
     <message>
+        <source>Class proportions</source>
+        <translation>类别比例</translation>
+    </message>
+    <message>
+        <source>equal: rare classes found best</source>
+        <translation>均等：最利于发现稀有类别</translation>
+    </message>
+    <message>
+        <source>halfway to the scene's</source>
+        <translation>介于均等与场景比例之间</translation>
+    </message>
+    <message>
+        <source>the scene's: best overall accuracy</source>
+        <translation>场景比例：总体精度最高</translation>
+    </message>
+    <message>
+        <source>Training takes every class as equally common. The scene's class shares are estimated after training; ambiguous pixels can lean towards common classes.</source>
+        <translation>训练时假定各类别同样常见。训练后会估计场景中各类别的比例；难以区分的像元可偏向常见类别。</translation>
+    </message>
+    <message>
         <source>Window</source>
         <translation>窗口</translation>
     </message>

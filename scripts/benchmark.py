@@ -172,7 +172,7 @@ def method_predict(scene, encoder, preset_name, rows, cols, ids, ablation: str, 
     trained = fewshot_classifier(scene.source, rows, cols, ids, scene.classes, preset, torch.device("cpu"),
                                  scene.infos, pretrained=pretrained)
     pred, _ = Predictor(trained, torch.device("cpu")).predict(scene.source)
-    return pred, trained.window, time.perf_counter() - t0, trained.report.get("window_seconds", 0.0)
+    return pred, trained.window, time.perf_counter() - t0, trained
 
 
 def accuracy_section(scenes: List[Scene], preset_name: str, shot_list, draws_main: int, draws_other: int,
@@ -201,13 +201,19 @@ def accuracy_section(scenes: List[Scene], preset_name: str, shot_list, draws_mai
                         continue
                     # ablations reuse the window the full method chose for this draw (no second search)
                     window = "auto" if m == "DiffCLIP" else chosen
-                    pred, win, sec, choosing_s = method_predict(scene, encoder, preset_name, r, c, ids, m, d, window)
+                    pred, win, sec, trained = method_predict(scene, encoder, preset_name, r, c, ids, m, d, window)
                     chosen = chosen or win
                     runs.append((m, pred, win, sec + (pre_s if m != "no pretraining" else 0)))
-                    if m == "DiffCLIP" and shots == 8 and d < draws_other:  # fixed sizes on the first draws
+                    if m != "DiffCLIP":
+                        continue
+                    # the same classifier with every class equally likely (class proportions not followed)
+                    trained.network.set_class_bias(None)
+                    equal, _ = Predictor(trained, torch.device("cpu")).predict(scene.source)
+                    runs.append(("DiffCLIP, equal class proportions", equal, win, sec + pre_s))
+                    if shots == 8 and d < draws_other:  # fixed window sizes, on the first draws
                         for w in fixed_windows:
                             if w == chosen:  # the same fine-tune as auto's final one: reuse it
-                                runs.append((f"DiffCLIP, window {w}", pred, w, sec - choosing_s + pre_s))
+                                runs.append((f"DiffCLIP, window {w}", pred, w, sec - trained.report["window_seconds"] + pre_s))
                                 continue
                             pred_w, win_w, sec_w, _ = method_predict(scene, encoder, preset_name, r, c, ids, m, d, w)
                             runs.append((f"DiffCLIP, window {w}", pred_w, win_w, sec_w + pre_s))

@@ -127,7 +127,8 @@ def build():
         "INPUTS": param("rasters"), "SAMPLES": param("samples"), "CLASS_FIELD": param("class_field"),
         "PROMPTS": param("prompts"), "PROMPT_TEMPLATE": static("a multimodal fusion patch of a {name}."),
         "PRETRAINED": child_output("pretrain", "OUTPUT_MODEL"), "PRESET": param("preset"), "WINDOW": param("window"),
-        "PRETRAIN_EPOCHS": static(-1), "EPOCHS": param("epochs"), "DEVICE": static("auto"), "SEED": static(0),
+        "PRETRAIN_EPOCHS": static(-1), "EPOCHS": param("epochs"), "CLASS_PROPORTIONS": static(0.5),
+        "DEVICE": static("auto"), "SEED": static(0),
         "SMOOTHING": static(0),
     }, {"classification": ("OUTPUT", "Classification")}, 400, 380)
     add_child("diffclip:accuracy", "assess", "Accuracy assessment", {

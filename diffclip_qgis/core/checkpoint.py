@@ -97,6 +97,8 @@ def _from_payload(payload: dict) -> TrainedModel:
     classes = [ClassInfo(**c) for c in payload.get("classes", [])]
     if payload.get("head") == "linear":
         net.set_linear_head(len(classes))
+    if "class_bias" in payload["state_dict"]:
+        net.set_class_bias(torch.zeros(len(classes)))
     net.load_state_dict(payload["state_dict"])
     net.eval()
     return TrainedModel(

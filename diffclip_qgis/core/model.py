@@ -210,10 +210,15 @@ class DiffCLIP(nn.Module):
         self.image_projection = nn.Linear(cfg.dim * len(self.band_counts), cfg.embed_dim)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
         self.linear_head: Optional[nn.Linear] = None
+        self.register_buffer("class_bias", None)   # log prior ratios per class, once estimated
 
     def set_linear_head(self, n_classes: int) -> None:
         """Use a plain linear classifier on the image embedding instead of text prompts (ablation)."""
         self.linear_head = nn.Linear(self.cfg.embed_dim, n_classes)
+
+    def set_class_bias(self, bias: Optional[torch.Tensor]) -> None:
+        """Offsets added to the class scores (scene class proportions); None removes them."""
+        self.class_bias = None if bias is None else bias.detach().float().to(self.logit_scale.device)
 
     def tokens_from_windows(self, m: int, windows: torch.Tensor) -> torch.Tensor:
         """(B, bands, s, s) windows of modality m -> (B, s*s, dim) tokens."""
@@ -235,5 +240,7 @@ class DiffCLIP(nn.Module):
     def logits(self, image_emb: torch.Tensor, text_emb: Optional[torch.Tensor]) -> torch.Tensor:
         """Class scores (B, K): scaled cosine similarity to the prompts, or the linear head."""
         if self.linear_head is not None:
-            return self.linear_head(image_emb)
-        return self.logit_scale.clamp(max=math.log(100.0)).exp() * image_emb @ text_emb.t()
+            scores = self.linear_head(image_emb)
+        else:
+            scores = self.logit_scale.clamp(max=math.log(100.0)).exp() * image_emb @ text_emb.t()
+        return scores if self.class_bias is None else scores + self.class_bias.to(scores.dtype)

@@ -19,6 +19,7 @@ from .finetune import finetune, prompt_tokens
 from .infer import classify_windows
 from .model import DiffCLIP
 from .pretrain import pretrain
+from .priors import fit_class_priors
 from .progress import SILENT, Callback
 from .source import ModalityInfo, PixelSource
 from .trained import ModalityMeta, TrainedModel
@@ -116,6 +117,7 @@ def fewshot_classifier(source: PixelSource, rows: np.ndarray, cols: np.ndarray, 
         trained = TrainedModel(copy.deepcopy(pretrained.network), pretrained.modalities, pretrained.pretrain_window,
                                report=dict(pretrained.report))
         trained.network.linear_head = None
+        trained.network.set_class_bias(None)
     else:
         if preset.window != "auto":
             preset.model.window = int(preset.window)
@@ -155,6 +157,9 @@ def fewshot_classifier(source: PixelSource, rows: np.ndarray, cols: np.ndarray, 
                           samples_per_class={c.name: int(n) for c, n in zip(classes, counts)})
     callback.log(f"Fine-tuning took {trained.report['finetune_seconds']:.1f} s; loss {history[0]:.4f} -> {history[-1]:.4f}.")
     trained.window, trained.classes = window, classes
+    if preset.finetune.prior_strength > 0:
+        fit_class_priors(trained, source, preset.finetune.prior_strength, preset.finetune.prior_samples,
+                         preset.finetune.seed, device, callback)
     return trained
 
 

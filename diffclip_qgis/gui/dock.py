@@ -308,7 +308,8 @@ class DiffClipDock(QgsDockWidget):
                           sample_ids=[ids[i] for i in keep], samples_crs_wkt=crs, classes=classes,
                           outputs=next_outputs(folder), preset=values["preset"],
                           pretrain_epochs=values["pretrain_epochs"], finetune_epochs=values["finetune_epochs"],
-                          window=values["window"], device=values["device"], pretrained_path=values["pretrained_path"])
+                          window=values["window"], class_proportions=values["class_proportions"],
+                          device=values["device"], pretrained_path=values["pretrained_path"])
 
     def default_output_folder(self) -> str:
         """``diffclip_output`` next to the project file, or in the home folder for an unsaved project."""

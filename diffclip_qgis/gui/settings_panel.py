@@ -1,4 +1,4 @@
-"""Run settings: preset, epochs, window, device, optional pretrained model and output folder."""
+"""Run settings: preset, epochs, window, class proportions, device, optional pretrained model, output folder."""
 from __future__ import annotations
 
 from qgis.gui import QgsFileWidget
@@ -44,6 +44,13 @@ class SettingsPanel(QWidget):
         self.window.addItem(tr("auto (cross-validated on the samples)"), "auto")
         for size in WINDOW_CHOICES:
             self.window.addItem(f"{size} x {size}", str(size))
+        self.proportions = QComboBox()
+        for text, value in ((tr("equal: rare classes found best"), 0.0),
+                            (tr("halfway to the scene's"), 0.5),
+                            (tr("the scene's: best overall accuracy"), 1.0)):
+            self.proportions.addItem(text, value)
+        self.proportions.setToolTip(tr("Training takes every class as equally common. The scene's class shares are "
+                                       "estimated after training; ambiguous pixels can lean towards common classes."))
         self.device = QComboBox()
         for text, value in ((tr("auto"), "auto"), ("CPU", "cpu"), ("CUDA", "cuda")):
             self.device.addItem(text, value)
@@ -57,12 +64,13 @@ class SettingsPanel(QWidget):
         self.output.setToolTip(tr("Runs write numbered files here (diffclip_classification_001.tif, ...), "
                                   "never overwriting earlier runs."))
         self.detected.setWordWrap(True)
-        for combo in (self.preset, self.window, self.device):
+        for combo in (self.preset, self.window, self.proportions, self.device):
             narrow(combo)
         self.pretrained.fileChanged.connect(self._pretrained_changed)
         self.preset.currentIndexChanged.connect(self._preset_changed)
         for signal in (self.pretrain_epochs.valueChanged, self.finetune_epochs.valueChanged, self.output.fileChanged,
-                       self.window.currentIndexChanged, self.device.currentIndexChanged):
+                       self.window.currentIndexChanged, self.proportions.currentIndexChanged,
+                       self.device.currentIndexChanged):
             signal.connect(lambda *_: self.changed.emit())
 
         form = QFormLayout(self)
@@ -71,6 +79,7 @@ class SettingsPanel(QWidget):
         form.addRow(tr("Pretraining epochs"), self.pretrain_epochs)
         form.addRow(tr("Fine-tuning epochs"), self.finetune_epochs)
         form.addRow(tr("Window"), self.window)
+        form.addRow(tr("Class proportions"), self.proportions)
         form.addRow(tr("Device"), self.device)
         form.addRow("", self.detected)
         form.addRow(tr("Pretrained model"), self.pretrained)
@@ -88,6 +97,7 @@ class SettingsPanel(QWidget):
         preset = PRESETS[self.preset.currentData()]
         self.pretrain_epochs.setValue(preset.pretrain.epochs)
         self.finetune_epochs.setValue(preset.finetune.epochs)
+        self.proportions.setCurrentIndex(max(0, self.proportions.findData(preset.finetune.prior_strength)))
         self.changed.emit()
 
     def _pretrained_changed(self) -> None:
@@ -97,12 +107,14 @@ class SettingsPanel(QWidget):
     def values(self) -> dict:
         return {"preset": self.preset.currentData(), "pretrain_epochs": self.pretrain_epochs.value(),
                 "finetune_epochs": self.finetune_epochs.value(), "window": self.window.currentData(),
+                "class_proportions": self.proportions.currentData(),
                 "device": self.device.currentData(), "pretrained_path": self.pretrained.filePath(),
                 "output_folder": self.output.filePath()}
 
     def set_values(self, values: dict) -> None:
         """Apply saved values (unknown or missing keys are ignored)."""
-        for combo, key in ((self.preset, "preset"), (self.window, "window"), (self.device, "device")):
+        for combo, key in ((self.preset, "preset"), (self.window, "window"), (self.device, "device"),
+                           (self.proportions, "class_proportions")):
             index = combo.findData(values.get(key))
             if index >= 0:
                 combo.setCurrentIndex(index)

@@ -89,6 +89,7 @@ class RunRequest:
     pretrain_epochs: int = 30
     finetune_epochs: int = 100
     window: str = "auto"
+    class_proportions: float = 0.5
     device: str = "auto"
     pretrained_path: str = ""
 
@@ -154,6 +155,7 @@ class ClassifyTask(QgsTask):
             preset = get_preset(req.preset)
             preset.pretrain.epochs, preset.finetune.epochs = req.pretrain_epochs, req.finetune_epochs
             preset.window = req.window if req.window == "auto" else int(req.window)
+            preset.finetune.prior_strength = req.class_proportions
             device = resolve_device(req.device)
             self._log(f"Device: {describe_device(device)}.")
             pretrained = load_model(req.pretrained_path) if req.pretrained_path else None

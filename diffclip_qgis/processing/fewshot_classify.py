@@ -11,6 +11,7 @@ from qgis.core import (
     QgsProcessingParameterField,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
+    QgsProcessingParameterNumber,
     QgsProcessingParameterString,
 )
 
@@ -62,6 +63,12 @@ each pixel. auto: chosen by cross-validation on the samples among the sizes the 
 paper %PAPER_PRETRAIN_EPOCHS%); 0: no
 pretraining (random encoder). Ignored when a pretrained model is given.</dd>
 <dt>Fine-tuning epochs (EPOCHS)</dt><dd>-1 or empty: the preset's (cpu %CPU_EPOCHS%, paper %PAPER_EPOCHS%).</dd>
+<dt>Follow the scene's class proportions (CLASS_PROPORTIONS)</dt><dd>Training is class-balanced, so
+the classifier takes every class as equally common. After training, the share of each class in the scene
+is estimated from the classifier's answers on about 4000 unlabelled pixels (expectation-maximisation) and
+ambiguous pixels lean towards the common classes: 0 = not at all (best average accuracy over classes,
+rare classes found most), 1 = fully (best overall accuracy), 0.5 (default) = halfway. The estimated
+shares are written to the log and saved with the model, which applies them to other rasters too.</dd>
 <dt>Device (DEVICE)</dt><dd>auto (a CUDA GPU when PyTorch sees one, else the CPU), cpu or cuda.</dd>
 <dt>Random seed (SEED)</dt><dd>Same inputs and seed give the same model and map (on the same device).</dd>
 <dt>Classify only inside this extent (EXTENT, optional)</dt><dd>Classify just this part of the grid
@@ -86,6 +93,7 @@ class FewShotClassifyAlgorithm(DiffClipAlgorithm):
     PRETRAINED = "PRETRAINED"
     PRETRAIN_EPOCHS = "PRETRAIN_EPOCHS"
     EPOCHS = "EPOCHS"
+    CLASS_PROPORTIONS = "CLASS_PROPORTIONS"
 
     _name = "fewshotclassify"
     _display = "DiffCLIP Few-shot Classify"
@@ -121,6 +129,11 @@ class FewShotClassifyAlgorithm(DiffClipAlgorithm):
                      minimum=-1, optional=True, advanced=True)
         self.add_int(self.EPOCHS, "Fine-tuning epochs (-1 = preset's)", -1, minimum=-1, optional=True,
                      advanced=True)
+        param = QgsProcessingParameterNumber(
+            self.CLASS_PROPORTIONS, tr("Follow the scene's class proportions (0 = classes equally likely, "
+                                       "1 = fully; higher overall accuracy, rare classes found less)"),
+            QgsProcessingParameterNumber.Double, defaultValue=0.5, minValue=0.0, maxValue=1.0)
+        self.addParameter(param)
         self.add_device()
         self.add_seed()
         self.add_extent()
@@ -153,6 +166,7 @@ class FewShotClassifyAlgorithm(DiffClipAlgorithm):
         if pretrain_epochs is not None:
             preset.pretrain.epochs = pretrain_epochs
         preset.finetune.epochs = self.positive_or_preset(parameters, self.EPOCHS, context, preset.finetune.epochs)
+        preset.finetune.prior_strength = self.parameterAsDouble(parameters, self.CLASS_PROPORTIONS, context)
         pretraining = not pretrained_path and preset.pretrain.epochs > 0
 
         ranges = ({"reading": (0, 2), "pretraining": (2, 45), "choosing window": (45, 60),
@@ -188,7 +202,8 @@ class FewShotClassifyAlgorithm(DiffClipAlgorithm):
                 feedback.pushInfo("Pretraining epochs 0: fine-tuning a randomly initialised encoder.")
             feedback.pushInfo(f"Preset {preset.name}: window {preset.window}, "
                               + (f"{preset.pretrain.epochs} pretraining epochs, " if not pretrained_path else "")
-                              + f"{preset.finetune.epochs} fine-tuning epochs, seed {seed}.")
+                              + f"{preset.finetune.epochs} fine-tuning epochs, class proportions "
+                              f"{preset.finetune.prior_strength:g}, seed {seed}.")
             adapter.progress("reading", 1.0)
             trained = fewshot_classifier(stack, samples.rows, samples.cols, samples.class_ids, classes, preset,
                                          device, infos=stack.infos, pretrained=pretrained,

@@ -45,6 +45,7 @@ def test_fewshot_writes_styled_classification(qgis_app, scene, tmp_path):
     text = fb.text
     assert "Device: CPU" in text
     assert "water 8, forest 8, road 8" in text
+    assert "Class proportions estimated from" in text and "with strength 0.5" in text
     assert "Time per phase" in text and "pretraining" in text.lower()
     assert fb.progress_values and max(fb.progress_values) == 100
     assert sorted(fb.progress_values) == fb.progress_values  # monotonic

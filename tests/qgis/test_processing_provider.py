@@ -10,8 +10,8 @@ ALGORITHMS = {
     "diffclip:fewshotclassify": (
         "DiffCLIP Few-shot Classify",
         ["INPUTS", "SAMPLES", "CLASS_FIELD", "PROMPTS", "PROMPT_TEMPLATE", "PRETRAINED", "PRESET", "WINDOW",
-         "PRETRAIN_EPOCHS", "EPOCHS", "DEVICE", "SEED", "EXTENT", "SMOOTHING", "OUTPUT", "OUTPUT_CONFIDENCE",
-         "OUTPUT_MODEL"]),
+         "PRETRAIN_EPOCHS", "EPOCHS", "CLASS_PROPORTIONS", "DEVICE", "SEED", "EXTENT", "SMOOTHING", "OUTPUT",
+         "OUTPUT_CONFIDENCE", "OUTPUT_MODEL"]),
     "diffclip:pretrain": (
         "DiffCLIP Pretrain Encoder",
         ["INPUTS", "PRESET", "WINDOW", "EPOCHS", "MASK_RATIO", "SAMPLE_COUNT", "DEVICE", "SEED", "OUTPUT_MODEL"]),

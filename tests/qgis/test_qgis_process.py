@@ -56,8 +56,8 @@ def test_plugin_listed_and_help(enabled):
         assert alg in listing
     help_text = qgis_process("help", "diffclip:fewshotclassify")
     for name in ("INPUTS", "SAMPLES", "CLASS_FIELD", "PROMPTS", "PROMPT_TEMPLATE", "PRETRAINED", "PRESET", "WINDOW",
-                 "PRETRAIN_EPOCHS", "EPOCHS", "DEVICE", "SEED", "EXTENT", "SMOOTHING", "OUTPUT", "OUTPUT_CONFIDENCE",
-                 "OUTPUT_MODEL"):
+                 "PRETRAIN_EPOCHS", "EPOCHS", "CLASS_PROPORTIONS", "DEVICE", "SEED", "EXTENT", "SMOOTHING", "OUTPUT",
+                 "OUTPUT_CONFIDENCE", "OUTPUT_MODEL"):
         assert f"\n{name}:" in help_text, name
     assert "paper" in help_text and "cuda" in help_text
 
