@@ -239,8 +239,11 @@ class DiffCLIP(nn.Module):
 
     def logits(self, image_emb: torch.Tensor, text_emb: Optional[torch.Tensor]) -> torch.Tensor:
         """Class scores (B, K): scaled cosine similarity to the prompts, or the linear head."""
+        scale = self.logit_scale.clamp(max=math.log(100.0)).exp()
+        # Both heads share the learnable temperature, so their posteriors are on the same footing
+        # (a linear head on unit-length embeddings would otherwise stay nearly uniform).
         if self.linear_head is not None:
-            scores = self.linear_head(image_emb)
+            scores = scale * self.linear_head(image_emb)
         else:
-            scores = self.logit_scale.clamp(max=math.log(100.0)).exp() * image_emb @ text_emb.t()
+            scores = scale * image_emb @ text_emb.t()
         return scores if self.class_bias is None else scores + self.class_bias.to(scores.dtype)

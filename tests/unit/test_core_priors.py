@@ -8,11 +8,13 @@ import torch
 
 from diffclip_qgis.core.checkpoint import load_model, save_model
 from diffclip_qgis.core.infer import Predictor
+from diffclip_qgis.core.pipeline import fewshot_classifier
 from diffclip_qgis.core.priors import estimate_class_priors, fit_class_priors, prior_bias
 from diffclip_qgis.core.progress import Callback
 from diffclip_qgis.core.source import ArraySource
 
-from core_fixtures import CPU, HEIGHTS, SPECTRA, cached_classifier, single_thread  # noqa: F401 (autouse fixture)
+from core_fixtures import (CLASSES, CPU, HEIGHTS, SPECTRA, cached_classifier, multimodal_scene, pick_shots,  # noqa: F401
+                           single_thread, tiny_preset)
 
 
 def _balanced_log_posteriors(x: np.ndarray, means: np.ndarray) -> np.ndarray:
@@ -89,3 +91,14 @@ def test_strength_outside_0_to_1_is_refused():
     trained = copy.deepcopy(cached_classifier()[0])
     with pytest.raises(ValueError, match="between 0 and 1"):
         fit_class_priors(trained, cached_classifier()[1], 1.5, 100, 0, CPU)
+
+
+def test_linear_head_posteriors_are_confident_enough_to_estimate_proportions():
+    """The linear head shares the temperature; without it its posteriors stay near uniform and EM collapses."""
+    spectral, height, labels = multimodal_scene()
+    rows, cols, ids = pick_shots(labels, per_class=8)
+    preset = tiny_preset(finetune_epochs=80, head="linear")
+    preset.finetune.prior_strength = 0.0
+    trained = fewshot_classifier(ArraySource([spectral, height]), rows, cols, ids, CLASSES, preset, CPU)
+    prior = fit_class_priors(trained, _scene_with_mostly(3, 0.75), 1.0, 400, 0, CPU)
+    assert prior.argmax() == 2 and 0.55 < prior[2] < 0.95, prior
