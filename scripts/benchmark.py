@@ -98,7 +98,9 @@ def real_scenes() -> List[Scene]:
     names = {1: "roof", 2: "pavement", 3: "low vegetation", 4: "tree", 5: "soil", 6: "water"}
     classes = complete_classes([ClassInfo(int(i), names.get(int(i), f"class {i}")) for i in np.unique(gt) if i > 0])
     scene = load_scene("enmap_potsdam (VRT of 18 tiles)", [vrt], gt, classes)
-    scene.gt[~np.isfinite(scene.arrays[0]).all(axis=0)] = 0
+    cube = scene.arrays[0]
+    usable = np.isfinite(cube).any(axis=(1, 2))           # bad bands (all nodata) are dropped by the model too
+    scene.gt[~np.isfinite(cube[usable]).all(axis=0)] = 0  # no reference where a pixel has nodata
     scenes.append(scene)
     return scenes
 
@@ -222,7 +224,8 @@ def accuracy_section(scenes: List[Scene], preset_name: str, shot_list, draws_mai
                            "seconds": sec, "all": scores(scene.gt, pred, all_mask), "far": scores(scene.gt, pred, far_mask),
                            "far_fraction": float(far_mask.sum() / max(1, all_mask.sum()))}
                     rows_out.append(row)
-                    log(f"  {shots}-shot {label:32s} win={win} OA {row['all']['oa']:.1f} (far {row['far']['oa']:.1f}) {sec:.0f} s")
+                    log(f"  {shots}-shot {label:34s} win={win} OA {row['all']['oa']:.1f} AA {row['all']['aa']:.1f} "
+                        f"kappa {row['all']['kappa']:.1f} (far OA {row['far']['oa']:.1f}) {sec:.0f} s")
     return rows_out
 
 
@@ -405,30 +408,37 @@ def main():
 
     t_start = time.perf_counter()
     result = {"preset": args.preset}
+    rows = []
+
+    def save():
+        """Write the report so far, so a failure in a later section keeps the earlier ones."""
+        result.update(runs=rows, summary=summarise(rows), total_seconds=time.perf_counter() - t_start)
+        with open(os.path.join(args.out, "benchmark.json"), "w") as f:
+            json.dump(result, f, indent=1)
+        md = markdown(result["summary"], result.get("throughput"), result.get("memory"), result.get("timing"))
+        md += f"\nTotal benchmark time: {result['total_seconds'] / 60:.1f} min.\n"
+        with open(os.path.join(args.out, "benchmark.md"), "w") as f:
+            f.write(md)
+        return md
+
     demo = demo_scene() if {"timing", "accuracy"} - set(args.skip) else None
     if "timing" not in args.skip:
         result["timing"] = preset_timing_section(demo, log)
-    rows = []
+        save()
     if "accuracy" not in args.skip:
         methods = ["DiffCLIP", "no pretraining", "no text (linear head)", "SVM-RBF per pixel", "SVM-RBF bands + 5x5 mean"]
         rows += accuracy_section([demo], args.preset, (2, 8, 20), args.draws, args.draws_other, methods, (3, 5, 7), log)
+        save()
     if "real" not in args.skip:
         rows += accuracy_section(real_scenes(), args.preset, (8,), 3, 0,
                                  ["DiffCLIP", "no pretraining", "SVM-RBF per pixel", "SVM-RBF bands + 5x5 mean"], (), log)
-    result["runs"] = rows
-    result["summary"] = summarise(rows)
+        save()
     if "throughput" not in args.skip:
         result["throughput"] = throughput_section(log)
+        save()
     if "memory" not in args.skip:
         result["memory"] = memory_section(args.memory_sizes, log)
-    result["total_seconds"] = time.perf_counter() - t_start
-    with open(os.path.join(args.out, "benchmark.json"), "w") as f:
-        json.dump(result, f, indent=1)
-    md = markdown(result["summary"], result.get("throughput"), result.get("memory"), result.get("timing"))
-    md += f"\nTotal benchmark time: {result['total_seconds'] / 60:.1f} min.\n"
-    with open(os.path.join(args.out, "benchmark.md"), "w") as f:
-        f.write(md)
-    print(md)
+    print(save())
 
 
 if __name__ == "__main__":

@@ -87,8 +87,8 @@ def spectral_shape(x: torch.Tensor) -> torch.Tensor:
     every band of a pixel by one factor, which centring the log across bands removes: shaded
     grass keeps the shape of grass.
     """
-    logs = torch.log(x.clamp(min=-0.98) + 1.0)
-    return logs - logs.mean(dim=1, keepdim=True)
+    logs = x.clamp(min=-0.98).add_(1.0).log_()    # one new tensor: whole tiles pass through here
+    return logs.sub_(logs.mean(dim=1, keepdim=True))
 
 
 class ModalityStem(nn.Module):
