@@ -35,10 +35,8 @@ from diffclip_qgis.core.metrics import assess  # noqa: E402
 from diffclip_qgis.core.model import DiffCLIP  # noqa: E402
 from diffclip_qgis.core.normalize import BandStats  # noqa: E402
 from diffclip_qgis.core.pipeline import fewshot_classifier, pretrain_encoder  # noqa: E402
-from diffclip_qgis.core.progress import Callback  # noqa: E402
 from diffclip_qgis.core.source import ArraySource  # noqa: E402
 from diffclip_qgis.core.trained import ModalityMeta, TrainedModel  # noqa: E402
-from diffclip_qgis.core.windows import extract_windows  # noqa: E402
 from diffclip_qgis.gis.raster import RasterStack, write_classification  # noqa: E402
 
 gdal.UseExceptions()
@@ -150,7 +148,6 @@ def svm_features(scene: Scene, spatial: bool) -> np.ndarray:
 
 def svm_predict(features: np.ndarray, scene: Scene, rows, cols, ids) -> np.ndarray:
     train = rows * scene.gt.shape[1] + cols
-    shots = np.bincount(ids).max()
     svm = make_pipeline(StandardScaler(), SVC(kernel="rbf", gamma="scale"))
     folds = int(min(3, np.bincount(ids)[np.bincount(ids) > 0].min()))
     if folds >= 2:
@@ -234,7 +231,6 @@ def throughput_section(log) -> list:
     out = []
     rng = np.random.default_rng(0)
     arrays = [rng.normal(size=(64, 96, 96)).astype(np.float32), rng.normal(size=(2, 96, 96)).astype(np.float32)]
-    source = ArraySource(arrays)
     for preset_name in ("cpu", "paper"):
         preset = get_preset(preset_name)
         window = 5 if preset_name == "cpu" else 11

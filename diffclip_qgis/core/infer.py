@@ -32,9 +32,7 @@ class Predictor:
         self.window = trained.window
         self.batch_size = batch_size or (CUDA_BATCH if device.type == "cuda" else CPU_BATCH)
         self.class_ids = np.array([c.id for c in trained.classes], dtype=np.int64)
-        with torch.inference_mode():
-            ids, lengths = prompt_tokens(self.network, [c.prompt for c in trained.classes], device)
-            self.text = None if self.network.linear_head is not None else self.network.text_embedding(ids, lengths)
+        self.text = class_text(self.network, [c.prompt for c in trained.classes], device)
 
     def _autocast(self):
         if self.device.type == "cuda":
@@ -127,18 +125,30 @@ class Predictor:
 
 
 @torch.inference_mode()
+def class_text(network, prompts: List[str], device: torch.device) -> Optional[torch.Tensor]:
+    """The prompts' text embeddings the class scores compare with; None for a linear head."""
+    if network.linear_head is not None:
+        return None
+    return network.text_embedding(*prompt_tokens(network, prompts, device))
+
+
+@torch.inference_mode()
+def window_log_probs(network, text: Optional[torch.Tensor], windows: List[np.ndarray],
+                     batch_size: int = CPU_BATCH) -> np.ndarray:
+    """Log posteriors (N, K) for windows held in memory, one (N, bands, s, s) array per modality."""
+    network.eval()
+    device = next(network.parameters()).device
+    out = [network.logits(network.embed_windows([torch.from_numpy(w[i:i + batch_size]).to(device) for w in windows]),
+                          text).float().log_softmax(dim=1).cpu()
+           for i in range(0, windows[0].shape[0], batch_size)]
+    if not out:
+        classes = text.shape[0] if text is not None else network.linear_head.out_features
+        return np.empty((0, classes), np.float32)
+    return torch.cat(out).numpy()
+
+
 def classify_windows(network, text: Optional[torch.Tensor], windows: List[np.ndarray],
                      batch_size: int = CPU_BATCH) -> Tuple[np.ndarray, np.ndarray]:
     """Class indices (0..K-1) and confidences for windows held in memory, one array per modality."""
-    network.eval()
-    device = next(network.parameters()).device
-    best, conf = [], []
-    for i in range(0, windows[0].shape[0], batch_size):
-        batch = [torch.from_numpy(w[i:i + batch_size]).to(device) for w in windows]
-        logits = network.logits(network.embed_windows(batch), text).float()
-        c, b = logits.softmax(dim=1).max(dim=1)
-        best.append(b.cpu().numpy())
-        conf.append(c.cpu().numpy())
-    if not best:
-        return np.empty(0, np.int64), np.empty(0, np.float32)
-    return np.concatenate(best), np.concatenate(conf)
+    log_probs = window_log_probs(network, text, windows, batch_size)
+    return log_probs.argmax(axis=1), np.exp(log_probs.max(axis=1, initial=-np.inf))

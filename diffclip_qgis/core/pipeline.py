@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -15,8 +15,8 @@ import torch
 from .classes import ClassInfo
 from .config import WINDOW_CHOICES, Preset
 from .checkpoint import check_inputs
-from .finetune import finetune, prompt_tokens
-from .infer import classify_windows
+from .finetune import finetune
+from .infer import class_text, classify_windows
 from .model import DiffCLIP
 from .pretrain import pretrain
 from .priors import fit_class_priors
@@ -193,11 +193,7 @@ def select_window(network: DiffCLIP, windows: List[np.ndarray], labels: np.ndarr
             train, test = fold_of != f, fold_of == f
             net = copy.deepcopy(network)
             finetune(net, [w[train] for w in cropped], labels[train], prompts, short, device)
-            text = None
-            if net.linear_head is None:
-                with torch.inference_mode():
-                    text = net.text_embedding(*prompt_tokens(net, prompts, device))
-            pred, _ = classify_windows(net, text, [w[test] for w in cropped])
+            pred, _ = classify_windows(net, class_text(net, prompts, device), [w[test] for w in cropped])
             accs.append(balanced_accuracy(labels[test], pred))
             done += 1
             callback.check()

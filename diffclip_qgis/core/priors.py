@@ -9,12 +9,10 @@ accuracy and lowers the recall of rare classes.
 """
 from __future__ import annotations
 
-from typing import Sequence
-
 import numpy as np
 import torch
 
-from .finetune import prompt_tokens
+from .infer import class_text, window_log_probs
 from .progress import SILENT, Callback
 from .source import PixelSource
 from .trained import TrainedModel
@@ -45,26 +43,6 @@ def prior_bias(prior: np.ndarray, floor: float = 1e-3) -> np.ndarray:
     return np.log(np.maximum(np.asarray(prior, dtype=np.float64), floor / k) * k).astype(np.float32)
 
 
-def describe_priors(names: Sequence[str], prior: np.ndarray) -> str:
-    return ", ".join(f"{name} {100 * p:.1f}%" for name, p in zip(names, prior))
-
-
-@torch.inference_mode()
-def window_log_probs(trained: TrainedModel, windows, device: torch.device, batch_size: int = 2048) -> np.ndarray:
-    """Log posteriors (N, K) of the fine-tuned classifier for windows held in memory, without any class bias."""
-    net = trained.network.eval()
-    bias, net.class_bias = net.class_bias, None
-    try:
-        text = None
-        if net.linear_head is None:
-            text = net.text_embedding(*prompt_tokens(net, [c.prompt for c in trained.classes], device))
-        out = [net.logits(net.embed_windows([torch.from_numpy(w[i:i + batch_size]).to(device) for w in windows]), text)
-               .float().log_softmax(dim=1).cpu() for i in range(0, windows[0].shape[0], batch_size)]
-    finally:
-        net.class_bias = bias
-    return torch.cat(out).numpy() if out else np.empty((0, len(trained.classes)), np.float32)
-
-
 def fit_class_priors(trained: TrainedModel, source: PixelSource, strength: float, samples: int, seed: int,
                      device: torch.device, callback: Callback = SILENT) -> np.ndarray:
     """Estimate the class proportions on ``samples`` random valid pixels and set the network's class bias.
@@ -74,13 +52,16 @@ def fit_class_priors(trained: TrainedModel, source: PixelSource, strength: float
     """
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"The class-proportion strength must be between 0 and 1; got {strength}.")
+    network = trained.network
+    network.set_class_bias(None)   # the estimate needs the balanced-training posteriors
     rows, cols = sample_valid_pixels(source, trained.stats, samples, seed)
     windows, valid = extract_windows(source, trained.stats, rows, cols, trained.window)
-    prior = estimate_class_priors(window_log_probs(trained, [w[valid] for w in windows], device))
-    bias = strength * prior_bias(prior)
-    trained.network.set_class_bias(torch.from_numpy(bias) if strength > 0 else None)
+    text = class_text(network, [c.prompt for c in trained.classes], device)
+    prior = estimate_class_priors(window_log_probs(network, text, [w[valid] for w in windows]))
+    if strength > 0:
+        network.set_class_bias(torch.from_numpy(strength * prior_bias(prior)))
     trained.report["class_priors"] = {c.name: float(p) for c, p in zip(trained.classes, prior)}
     callback.log(f"Class proportions estimated from {int(valid.sum())} unlabelled pixels: "
-                 + describe_priors([c.name for c in trained.classes], prior)
+                 + ", ".join(f"{c.name} {100 * p:.1f}%" for c, p in zip(trained.classes, prior))
                  + f"; predictions follow them with strength {strength:g}.")
     return prior
