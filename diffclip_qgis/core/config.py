@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Dict, Union
+from typing import Dict, Optional, Union
 
 WINDOW_CHOICES = (3, 5, 7, 9, 11)
 
@@ -47,6 +47,8 @@ class FinetuneConfig:
     """Few-shot language-driven fine-tuning. ``head='linear'`` replaces text by a linear classifier."""
 
     epochs: int = 150
+    # Optional cap on optimiser steps: with many samples, fewer epochs (an epoch is longer).
+    max_steps: Optional[int] = None
     batch_size: int = 64
     lr: float = 1e-4
     weight_decay: float = 0.01
@@ -79,7 +81,7 @@ PRESETS: Dict[str, Preset] = {
         model=ModelConfig(window=7, reduce_channels=64, dim=64, depth=2, heads=4, decoder_dim=64,
                           decoder_depth=1, text_width=64, text_layers=2, text_heads=4, embed_dim=64),
         pretrain=PretrainConfig(epochs=5, batch_size=128, lr=1e-3, sample_count=2000),
-        finetune=FinetuneConfig(epochs=100, lr=1e-3),
+        finetune=FinetuneConfig(epochs=100, max_steps=200, lr=1e-3),
         window="auto",
     ),
 }
@@ -92,6 +94,13 @@ def get_preset(name: str) -> Preset:
         raise ValueError(f"Unknown preset {name!r}: choose one of {', '.join(PRESETS)}.")
     p = PRESETS[name]
     return replace(p, model=replace(p.model), pretrain=replace(p.pretrain), finetune=replace(p.finetune))
+
+
+def set_finetune_epochs(preset: Preset, epochs: int) -> None:
+    """Fine-tune for ``epochs``; a count other than the preset's also lifts the preset's step cap."""
+    if epochs != preset.finetune.epochs:
+        preset.finetune.max_steps = None
+    preset.finetune.epochs = epochs
 
 
 def config_from_dict(cls, data: dict):

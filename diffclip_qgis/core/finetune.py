@@ -35,6 +35,13 @@ def prompt_tokens(model: DiffCLIP, prompts: Sequence[str], device: torch.device)
     return ids.to(device), lengths.to(device)
 
 
+def epoch_count(cfg: FinetuneConfig, steps_per_epoch: int) -> int:
+    """``cfg.epochs``, or fewer when they would take more than ``cfg.max_steps`` optimiser steps."""
+    if cfg.max_steps is None:
+        return cfg.epochs
+    return max(1, min(cfg.epochs, cfg.max_steps // steps_per_epoch))
+
+
 def finetune(model: DiffCLIP, windows: List[np.ndarray], labels: np.ndarray, prompts: Sequence[str],
              cfg: FinetuneConfig, device: torch.device, callback: Callback = SILENT) -> List[float]:
     """Fine-tune on labelled windows; ``labels`` are 0..K-1 indices into ``prompts``. Returns loss per epoch."""
@@ -55,11 +62,12 @@ def finetune(model: DiffCLIP, windows: List[np.ndarray], labels: np.ndarray, pro
     params = [p for name, p in model.named_parameters() if not name.startswith("decoders.")]
     n = len(labels)
     steps_per_epoch = (n + cfg.batch_size - 1) // cfg.batch_size
-    opt, sched = make_optimizer(params, cfg.lr, cfg.weight_decay, cfg.epochs * steps_per_epoch)
+    epochs = epoch_count(cfg, steps_per_epoch)
+    opt, sched = make_optimizer(params, cfg.lr, cfg.weight_decay, epochs * steps_per_epoch)
     data = [torch.from_numpy(w) for w in windows]
     y = torch.from_numpy(labels)
     history = []
-    for epoch in range(cfg.epochs):
+    for epoch in range(epochs):
         losses = []
         for idx in batches(n, cfg.batch_size, rng, sample_weights):
             callback.check()
@@ -77,6 +85,6 @@ def finetune(model: DiffCLIP, windows: List[np.ndarray], labels: np.ndarray, pro
                 loss = clip_loss(logits, target, class_weights)
             losses.append(optimise(opt, sched, loss))
         history.append(float(np.mean(losses)))
-        callback.progress("fine-tuning", (epoch + 1) / cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs}, loss {history[-1]:.4f}")
+        callback.progress("fine-tuning", (epoch + 1) / epochs, f"epoch {epoch + 1}/{epochs}, loss {history[-1]:.4f}")
     model.eval()
     return history

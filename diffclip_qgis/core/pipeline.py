@@ -184,6 +184,8 @@ def select_window(network: DiffCLIP, windows: List[np.ndarray], labels: np.ndarr
         fold_of[idx] = np.arange(len(idx)) % folds
     short = copy.copy(preset.finetune)
     short.epochs = max(10, preset.finetune.epochs // 3)
+    if short.max_steps is not None:
+        short.max_steps = max(10, short.max_steps // 3)
     scores: Dict[int, float] = {}
     steps, done = len(candidates) * folds, 0
     for size in candidates:

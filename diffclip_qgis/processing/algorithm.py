@@ -80,6 +80,7 @@ def fill_preset_values(text: str) -> str:
             values.update({
                 f"%{name.upper()}_PRETRAIN_EPOCHS%": p.pretrain.epochs,
                 f"%{name.upper()}_EPOCHS%": p.finetune.epochs,
+                f"%{name.upper()}_MAX_STEPS%": p.finetune.max_steps,
                 f"%{name.upper()}_SAMPLE_COUNT%": p.pretrain.sample_count,
                 f"%{name.upper()}_MODEL_WINDOW%": p.model.window,
             })

@@ -62,7 +62,9 @@ each pixel. auto: chosen by cross-validation on the samples among the sizes the 
 <dt>Pretraining epochs (PRETRAIN_EPOCHS)</dt><dd>-1 or empty: the preset's (cpu %CPU_PRETRAIN_EPOCHS%,
 paper %PAPER_PRETRAIN_EPOCHS%); 0: no
 pretraining (random encoder). Ignored when a pretrained model is given.</dd>
-<dt>Fine-tuning epochs (EPOCHS)</dt><dd>-1 or empty: the preset's (cpu %CPU_EPOCHS%, paper %PAPER_EPOCHS%).</dd>
+<dt>Fine-tuning epochs (EPOCHS)</dt><dd>-1 or empty: the preset's (cpu %CPU_EPOCHS%, but at most
+%CPU_MAX_STEPS% optimiser steps, so many samples take fewer epochs; paper %PAPER_EPOCHS%). Another number
+is used as given.</dd>
 <dt>Follow the scene's class proportions (CLASS_PROPORTIONS)</dt><dd>Training is class-balanced, so
 the classifier takes every class as equally common. After training, the share of each class in the scene
 is estimated from the classifier's answers on about 4000 unlabelled pixels (expectation-maximisation) and
@@ -146,7 +148,7 @@ class FewShotClassifyAlgorithm(DiffClipAlgorithm):
     def compute(self, parameters, context, feedback):
         from ..core.checkpoint import load_model, save_model
         from ..core.classes import ClassInfo, load_class_list, match_prompts
-        from ..core.config import get_preset
+        from ..core.config import get_preset, set_finetune_epochs
         from ..core.pipeline import fewshot_classifier
 
         out_path = self.raster_output(parameters, self.OUTPUT, context)
@@ -165,7 +167,7 @@ class FewShotClassifyAlgorithm(DiffClipAlgorithm):
         pretrain_epochs = self.optional_int(parameters, self.PRETRAIN_EPOCHS, context)
         if pretrain_epochs is not None:
             preset.pretrain.epochs = pretrain_epochs
-        preset.finetune.epochs = self.positive_or_preset(parameters, self.EPOCHS, context, preset.finetune.epochs)
+        set_finetune_epochs(preset, self.positive_or_preset(parameters, self.EPOCHS, context, preset.finetune.epochs))
         preset.finetune.prior_strength = self.parameterAsDouble(parameters, self.CLASS_PROPORTIONS, context)
         pretraining = not pretrained_path and preset.pretrain.epochs > 0
 

@@ -73,6 +73,16 @@ def test_text_embedding_per_prompt(net7):
     torch.testing.assert_close(text.norm(dim=1), torch.ones(3))
 
 
+def test_prompt_embedding_does_not_depend_on_the_longer_prompts_beside_it(net7):
+    """Padding after the longest prompt is cut off; a prompt's embedding must not change with it."""
+    short = "a patch of water."
+    long = "a very long description of a dense mixed forest with tall oak trees and an understorey of shrubs."
+    with torch.no_grad():
+        alone = net7.text_embedding(*prompt_tokens(net7, [short], "cpu"))
+        beside = net7.text_embedding(*prompt_tokens(net7, [short, long], "cpu"))
+    torch.testing.assert_close(alone[0], beside[0])
+
+
 def test_linear_head_replaces_prompts(net7):
     net = copy.deepcopy(net7)
     net.set_linear_head(4)

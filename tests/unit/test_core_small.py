@@ -12,7 +12,9 @@ from diffclip_qgis.core.augment import dihedral
 from diffclip_qgis.core.classes import (DEFAULT_PROMPT_TEMPLATE, PALETTE, ClassInfo, ClassListError,
                                         complete_classes, fill_prompt, load_class_list, match_prompts,
                                         palette_colour, save_class_list)
-from diffclip_qgis.core.config import PRESETS, ModelConfig, config_from_dict, config_to_dict, get_preset
+from diffclip_qgis.core.config import (PRESETS, FinetuneConfig, ModelConfig, config_from_dict, config_to_dict, get_preset,
+                                       set_finetune_epochs)
+from diffclip_qgis.core.finetune import epoch_count
 from diffclip_qgis.core.device import describe_device, resolve_device
 from diffclip_qgis.core.diffusion import NoiseSchedule
 from diffclip_qgis.core.metrics import assess
@@ -305,6 +307,23 @@ def test_presets_are_fresh_copies_and_configs_forward_compatible():
     d = config_to_dict(ModelConfig(dim=32))
     d["a_future_setting"] = 1
     assert config_from_dict(ModelConfig, d) == ModelConfig(dim=32)
+
+
+def test_step_cap_shortens_long_epochs_only():
+    cfg = FinetuneConfig(epochs=100, max_steps=200)
+    assert epoch_count(cfg, 2) == 100      # 8 shots x 12 classes: 2 steps an epoch, within the cap
+    assert epoch_count(cfg, 4) == 50       # 20 shots: the cap halves the epochs
+    assert epoch_count(cfg, 500) == 1      # never less than one epoch
+    assert epoch_count(FinetuneConfig(epochs=100), 4) == 100
+
+
+def test_choosing_other_epochs_lifts_the_presets_step_cap():
+    preset = get_preset("cpu")
+    assert preset.finetune.max_steps
+    set_finetune_epochs(preset, preset.finetune.epochs)
+    assert preset.finetune.max_steps, "the preset's own epochs keep its cap"
+    set_finetune_epochs(preset, 300)
+    assert preset.finetune.epochs == 300 and preset.finetune.max_steps is None
 
 
 def test_batches_cover_an_epoch_and_weighted_draws_balance():
