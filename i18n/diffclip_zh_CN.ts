@@ -156,8 +156,8 @@
         <translation>失败。</translation>
     </message>
     <message>
-        <source>Few-shot fine-tuning on the labelled samples.</source>
-        <translation>在已标注样本上进行小样本微调。</translation>
+        <source>Few-shot fine-tuning on the labelled samples. With the preset&apos;s number, the cpu preset stops after {0} optimiser steps when there are many samples; any other number is used in full.</source>
+        <translation>在已标注样本上进行小样本微调。使用预设的轮数时，若样本较多，cpu 预设最多执行 {0} 个优化步；其他轮数将完整执行。</translation>
     </message>
     <message>
         <source>Fine-tuning epochs</source>

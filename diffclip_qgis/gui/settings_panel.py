@@ -39,7 +39,10 @@ class SettingsPanel(QWidget):
         self.preset.addItem(tr("paper: the paper's model (a GPU is recommended)"), "paper")
         self.pretrain_epochs = self._spin(0, tr("Masked-diffusion pretraining on unlabelled pixels; 0 = none. "
                                                 "Ignored when a pretrained model is given."))
-        self.finetune_epochs = self._spin(1, tr("Few-shot fine-tuning on the labelled samples."))
+        self.finetune_epochs = self._spin(1, tr("Few-shot fine-tuning on the labelled samples. With the preset's "
+                                                "number, the cpu preset stops after {0} optimiser steps when there "
+                                                "are many samples; any other number is used in full.")
+                                             .format(PRESETS["cpu"].finetune.max_steps))
         self.window = QComboBox()
         self.window.addItem(tr("auto (cross-validated on the samples)"), "auto")
         for size in WINDOW_CHOICES:

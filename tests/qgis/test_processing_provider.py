@@ -1,5 +1,6 @@
 """The DiffCLIP provider: ids, parameters, static-string enums, help, and loading without torch."""
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -51,6 +52,7 @@ def test_parameters_and_help(qgis_app, alg_id):
     help_text = alg.shortHelpString()
     for name in names:
         assert f"({name}" in help_text, f"{alg_id} help does not describe {name}"
+    assert not re.search(r"%[A-Z_]+%", help_text), "a preset value marker was left unfilled"
     assert not alg.icon().isNull()
     assert alg.flags() & alg.FlagSupportsBatch
     assert not alg.flags() & alg.FlagNoThreading
