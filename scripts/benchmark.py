@@ -7,7 +7,6 @@ paired; each draw's encoder is pretrained once and reused for every shot count a
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import multiprocessing
 import os
@@ -16,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Dict, List, Tuple
 
@@ -200,14 +200,16 @@ class DrawJob:
     fixed_windows: tuple = ()   # fixed window sizes compared with auto, at 8 shots
 
 
-def accuracy_jobs(draws_main: int, draws_other: int, real: bool) -> List[DrawJob]:
+def accuracy_jobs(draws_main: int, draws_other: int, demo: bool, real: bool) -> List[DrawJob]:
     """The draws of the demo scene (2, 8 and 20 shots) and of the real scenes (8 shots), longest first."""
     demo_methods = ("DiffCLIP", "no pretraining", "no text (linear head)", "SVM-RBF per pixel", "SVM-RBF bands + 5x5 mean")
-    jobs = [DrawJob("demo", d, (2, 8, 20), demo_methods, (3, 5, 7)) for d in range(draws_other)]
+    draws_other = min(draws_other, draws_main)
+    jobs = [DrawJob("demo", d, (2, 8, 20), demo_methods, (3, 5, 7)) for d in range(draws_other)] if demo else []
     if real and os.path.isdir(SHARED):
         real_methods = ("DiffCLIP", "no pretraining", "SVM-RBF per pixel", "SVM-RBF bands + 5x5 mean")
         jobs += [DrawJob(key, d, (8,), real_methods) for key in REAL_SCENES for d in range(3)]
-    jobs += [DrawJob("demo", d, (8,), demo_methods) for d in range(draws_other, draws_main)]
+    if demo:
+        jobs += [DrawJob("demo", d, (8,), demo_methods) for d in range(draws_other, draws_main)]
     return jobs
 
 
@@ -266,15 +268,26 @@ def _single_threaded_worker() -> None:
     torch.set_num_threads(1)
 
 
-def accuracy_section(jobs: List[DrawJob], preset_name: str, workers: int, log) -> list:
-    """Run the draws in ``workers`` single-threaded processes; every draw is seeded, so results do not depend on it."""
-    rows_out = []
-    with multiprocessing.get_context("spawn").Pool(workers, initializer=_single_threaded_worker) as pool:
-        for rows, lines in pool.imap_unordered(functools.partial(run_draw, preset_name=preset_name), jobs):
+def accuracy_section(jobs: List[DrawJob], preset_name: str, workers: int, log, done) -> list:
+    """Run the draws in ``workers`` single-threaded processes; every draw is seeded, so results do not depend on it.
+
+    ``done(rows)`` gets the rows so far (in job order) after every draw, so a failed draw loses only itself.
+    """
+    finished: Dict[int, list] = {}
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_single_threaded_worker) as pool:
+        futures = {pool.submit(run_draw, job, preset_name): i for i, job in enumerate(jobs)}
+        for future in as_completed(futures):
+            job = jobs[futures[future]]
+            try:
+                rows, lines = future.result()
+            except Exception as e:  # noqa: BLE001 (report it, keep the other draws)
+                rows, lines = [], [f"[{job.scene}] draw {job.draw} FAILED: {e.__class__.__name__}: {e}"]
             for line in lines:
                 log(line)
-            rows_out += rows
-    return sorted(rows_out, key=lambda r: (r["scene"] != "demo (HSI + LiDAR)", r["scene"], r["draw"], r["shots"]))
+            finished[futures[future]] = rows
+            done([r for i in sorted(finished) for r in finished[i]])
+    return [r for i in sorted(finished) for r in finished[i]]
 
 
 def throughput_section(log) -> list:
@@ -426,7 +439,8 @@ def markdown(summary, throughput, memory, timing, workers) -> str:
     if summary:
         lines += ["## Accuracy (mean +- std over K-shot draws, percent)", "",
                   "`all` = every other labelled pixel; `far` = labelled pixels outside every training pixel's 11 x 11 window. "
-                  f"`s/run`: seconds per run, pretraining included, in one of {workers} single-threaded processes running side by side.", "",
+                  f"`s/run`: seconds per run (with the draw's pretraining where the method uses it) in one of {workers} "
+                  "single-threaded processes running side by side.", "",
                   "| scene | shots | method | draws | OA all | AA all | kappa all | OA far | AA far | kappa far | windows | s/run |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for s in summary:
@@ -452,7 +466,7 @@ def main():
     parser.add_argument("--draws", type=int, default=5, help="K-shot draws at 8 shots")
     parser.add_argument("--draws-other", type=int, default=3, help="K-shot draws at 2 and 20 shots")
     parser.add_argument("--skip", nargs="*", default=[], choices=["accuracy", "real", "throughput", "memory", "timing"])
-    parser.add_argument("--workers", type=int, default=os.cpu_count(), help="processes for the accuracy draws")
+    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)), help="processes for the accuracy draws")
     parser.add_argument("--memory-sizes", type=int, nargs="*", default=[1000, 4000])
     parser.add_argument("--out", default=os.path.join(ROOT, "reports"))
     parser.add_argument("--memory-child", type=int)
@@ -487,11 +501,15 @@ def main():
     if "timing" not in args.skip:
         result["timing"] = preset_timing_section(scene_by_key("demo"), log)
         save()
-    if "accuracy" not in args.skip:
-        jobs = accuracy_jobs(args.draws, args.draws_other, real="real" not in args.skip)
+    jobs = accuracy_jobs(args.draws, args.draws_other, demo="accuracy" not in args.skip, real="real" not in args.skip)
+    if jobs:
         log(f"{len(jobs)} K-shot draws in {args.workers} single-threaded worker processes")
-        rows += accuracy_section(jobs, args.preset, args.workers, log)
-        save()
+
+        def done(rows_so_far):
+            rows[:] = rows_so_far
+            save()
+
+        accuracy_section(jobs, args.preset, args.workers, log, done)
     if "throughput" not in args.skip:
         result["throughput"] = throughput_section(log)
         save()

@@ -31,12 +31,18 @@ def clip_loss(logits: torch.Tensor, labels: torch.Tensor, class_weights: torch.T
 
 
 def prompt_tokens(model: DiffCLIP, prompts: Sequence[str], device: torch.device):
+    """Token ids (K, L) and lengths (K,) of the prompts, L = the longest prompt.
+
+    The padding after the longest prompt is cut off: attention in the text encoder is causal
+    and each embedding is read at its prompt's last token, so it cannot change the result.
+    """
     ids, lengths = encode(prompts, model.cfg.vocab_size, model.cfg.context_length)
-    return ids.to(device), lengths.to(device)
+    used = int(lengths.max()) if len(prompts) else 0
+    return ids[:, :used].to(device), lengths.to(device)
 
 
 def epoch_count(cfg: FinetuneConfig, steps_per_epoch: int) -> int:
-    """``cfg.epochs``, or fewer when they would take more than ``cfg.max_steps`` optimiser steps."""
+    """``cfg.epochs``, or fewer when they would take more than ``cfg.max_steps`` optimiser steps (never less than one)."""
     if cfg.max_steps is None:
         return cfg.epochs
     return max(1, min(cfg.epochs, cfg.max_steps // steps_per_epoch))

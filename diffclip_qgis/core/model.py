@@ -187,13 +187,8 @@ class TextEncoder(nn.Module):
         self.projection = nn.Linear(cfg.text_width, cfg.embed_dim, bias=False)
 
     def forward(self, token_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """token_ids (K, context) and lengths (K,) -> unnormalised embeddings (K, embed_dim).
-
-        Attention is causal and the embedding is read at each prompt's last token, so the
-        padding after the longest prompt cannot change the result: it is cut off (5x less work).
-        """
-        used = int(lengths.max())
-        x = self.token_embedding(token_ids[:, :used]) + self.positional_embedding[:used]
+        """token_ids (K, L <= context) and lengths (K,) -> unnormalised embeddings (K, embed_dim)."""
+        x = self.token_embedding(token_ids) + self.positional_embedding[:token_ids.shape[1]]
         for block in self.blocks:
             x = block(x, causal=True)
         x = self.norm(x)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .classes import ClassInfo
-from .config import WINDOW_CHOICES, Preset
+from .config import WINDOW_CHOICES, Preset, fewshot_pretrain_epochs
 from .checkpoint import check_inputs
 from .finetune import finetune
 from .infer import class_text, classify_windows
@@ -43,16 +43,21 @@ def pretrain_encoder(source: PixelSource, preset: Preset, device: torch.device,
     cfg = preset.pretrain
     window = preset.model.window
     _check_window_fits(source, window)
-    rows, cols = sample_valid_pixels(source, stats, cfg.sample_count, cfg.seed)
-    windows, _ = extract_windows(source, stats, rows, cols, window)
-    callback.log(f"Pretraining on {len(rows)} unlabelled {window} x {window} windows, {cfg.epochs} epochs.")
     torch.manual_seed(cfg.seed)
     network = DiffCLIP([len(st.bands) for st in stats], preset.model)
-    history = pretrain(network, windows, cfg, device, callback) if cfg.epochs > 0 else []
-    seconds = time.perf_counter() - t0
-    callback.log(f"Pretraining took {seconds:.1f} s" + (f"; loss {history[0]:.4f} -> {history[-1]:.4f}." if history else "."))
+    history, samples = [], 0
+    if cfg.epochs > 0:
+        rows, cols = sample_valid_pixels(source, stats, cfg.sample_count, cfg.seed)
+        windows, _ = extract_windows(source, stats, rows, cols, window)
+        samples = len(rows)
+        callback.log(f"Pretraining on {samples} unlabelled {window} x {window} windows, {cfg.epochs} epochs.")
+        history = pretrain(network, windows, cfg, device, callback)
+        callback.log(f"Pretraining took {time.perf_counter() - t0:.1f} s; loss {history[0]:.4f} -> {history[-1]:.4f}.")
+    else:
+        callback.log(f"No pretraining: the encoder starts from random weights (windows up to {window} x {window}).")
     return TrainedModel(network, _metas(source, infos, stats), pretrain_window=window,
-                        report={"pretrain_loss": history, "pretrain_seconds": seconds, "pretrain_samples": len(rows)})
+                        report={"pretrain_loss": history, "pretrain_seconds": time.perf_counter() - t0,
+                                "pretrain_samples": samples})
 
 
 def _check_window_fits(source: PixelSource, window: int) -> None:
@@ -101,8 +106,9 @@ def fewshot_classifier(source: PixelSource, rows: np.ndarray, cols: np.ndarray, 
     """Fine-tune a classifier on labelled pixels, pretraining first when no encoder is given.
 
     ``preset.window`` is a size or ``'auto'``; with ``'auto'`` the size is chosen by
-    cross-validation on the labelled pixels alone. Set ``preset.pretrain.epochs = 0`` to
-    start from a randomly initialised encoder.
+    cross-validation on the labelled pixels alone. Without ``pretrained``, the encoder is
+    pretrained on ``source`` for ``fewshot_pretrain_epochs(preset)`` epochs (0: randomly
+    initialised, the ``cpu`` preset's default).
     """
     classes = list(classes)
     labels = _labels(np.asarray(class_ids), classes)
@@ -119,6 +125,7 @@ def fewshot_classifier(source: PixelSource, rows: np.ndarray, cols: np.ndarray, 
         trained.network.linear_head = None
         trained.network.set_class_bias(None)
     else:
+        preset.pretrain.epochs = fewshot_pretrain_epochs(preset)
         if preset.window != "auto":
             preset.model.window = int(preset.window)
         preset.model.window = min(preset.model.window, limit)
@@ -185,7 +192,7 @@ def select_window(network: DiffCLIP, windows: List[np.ndarray], labels: np.ndarr
     short = copy.copy(preset.finetune)
     short.epochs = max(10, preset.finetune.epochs // 3)
     if short.max_steps is not None:
-        short.max_steps = max(10, short.max_steps // 3)
+        short.max_steps = min(short.max_steps, max(10, short.max_steps // 3))
     scores: Dict[int, float] = {}
     steps, done = len(candidates) * folds, 0
     for size in candidates:

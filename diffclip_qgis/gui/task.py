@@ -19,7 +19,7 @@ from qgis.PyQt.QtCore import pyqtSignal
 
 from ..core.checkpoint import load_model, save_model
 from ..core.classes import ClassInfo
-from ..core.config import get_preset, set_finetune_epochs
+from ..core.config import get_preset, set_fewshot_pretrain_epochs, set_finetune_epochs
 from ..core.device import describe_device, resolve_device
 from ..core.infer import Predictor
 from ..core.pipeline import fewshot_classifier
@@ -153,7 +153,7 @@ class ClassifyTask(QgsTask):
                                               stack.width, req.samples_crs_wkt, stack.crs_wkt, log=self._log)
             callback.check()
             preset = get_preset(req.preset)
-            preset.pretrain.epochs = req.pretrain_epochs
+            set_fewshot_pretrain_epochs(preset, req.pretrain_epochs)
             set_finetune_epochs(preset, req.finetune_epochs)
             preset.window = req.window if req.window == "auto" else int(req.window)
             preset.finetune.prior_strength = req.class_proportions

@@ -72,13 +72,14 @@ def tr(text: str) -> str:
 def fill_preset_values(text: str) -> str:
     """Replace %CPU_...% / %PAPER_...% markers in help texts by the presets' current values."""
     try:
-        from ..core.config import get_preset  # plain dataclasses: no torch
+        from ..core.config import fewshot_pretrain_epochs, get_preset  # plain dataclasses: no torch
 
         values = {}
         for name in ("cpu", "paper"):
             p = get_preset(name)
             values.update({
                 f"%{name.upper()}_PRETRAIN_EPOCHS%": p.pretrain.epochs,
+                f"%{name.upper()}_FEWSHOT_PRETRAIN_EPOCHS%": fewshot_pretrain_epochs(p),
                 f"%{name.upper()}_EPOCHS%": p.finetune.epochs,
                 f"%{name.upper()}_MAX_STEPS%": p.finetune.max_steps,
                 f"%{name.upper()}_SAMPLE_COUNT%": p.pretrain.sample_count,

@@ -12,7 +12,8 @@ from diffclip_qgis.core.augment import dihedral
 from diffclip_qgis.core.classes import (DEFAULT_PROMPT_TEMPLATE, PALETTE, ClassInfo, ClassListError,
                                         complete_classes, fill_prompt, load_class_list, match_prompts,
                                         palette_colour, save_class_list)
-from diffclip_qgis.core.config import (PRESETS, FinetuneConfig, ModelConfig, config_from_dict, config_to_dict, get_preset,
+from diffclip_qgis.core.config import (PRESETS, FinetuneConfig, ModelConfig, config_from_dict, config_to_dict,
+                                       fewshot_pretrain_epochs, get_preset, set_fewshot_pretrain_epochs,
                                        set_finetune_epochs)
 from diffclip_qgis.core.finetune import epoch_count
 from diffclip_qgis.core.device import describe_device, resolve_device
@@ -315,6 +316,16 @@ def test_step_cap_shortens_long_epochs_only():
     assert epoch_count(cfg, 4) == 50       # 20 shots: the cap halves the epochs
     assert epoch_count(cfg, 500) == 1      # never less than one epoch
     assert epoch_count(FinetuneConfig(epochs=100), 4) == 100
+
+
+def test_cpu_preset_fine_tunes_without_pretraining_unless_asked():
+    cpu, paper = get_preset("cpu"), get_preset("paper")
+    assert fewshot_pretrain_epochs(cpu) == 0 and cpu.pretrain.epochs > 0, "the pretrain algorithm keeps a schedule"
+    assert fewshot_pretrain_epochs(paper) == paper.pretrain.epochs == 400
+    set_fewshot_pretrain_epochs(cpu, 7)
+    assert fewshot_pretrain_epochs(cpu) == 7
+    set_fewshot_pretrain_epochs(paper, 0)
+    assert fewshot_pretrain_epochs(paper) == 0
 
 
 def test_choosing_other_epochs_lifts_the_presets_step_cap():

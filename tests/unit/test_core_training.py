@@ -179,6 +179,18 @@ def test_window_auto_picks_a_candidate_by_cross_validation():
     assert "choosing window" in phases and phases[-1] == "fine-tuning"
 
 
+def test_preset_that_skips_pretraining_fine_tunes_a_fresh_encoder():
+    spectral, height, labels = multimodal_scene(seed=1)
+    rows, cols, ids = pick_shots(labels, 4, seed=1)
+    messages = []
+    preset = tiny_preset(window=3, pretrain_epochs=3, finetune_epochs=2)
+    preset.pretrain_before_fewshot = False
+    trained = fewshot_classifier(ArraySource([spectral, height]), rows, cols, ids, CLASSES, preset, CPU,
+                                 callback=Callback(log=messages.append))
+    assert trained.report["pretrain_loss"] == [] and len(trained.report["finetune_loss"]) == 2
+    assert any("No pretraining" in m for m in messages)
+
+
 def test_finetune_needs_every_class():
     net = DiffCLIP([2], tiny_config(3))
     windows = [np.zeros((3, 2, 3, 3), np.float32)]
