@@ -268,7 +268,7 @@ def _single_threaded_worker() -> None:
     torch.set_num_threads(1)
 
 
-def accuracy_section(jobs: List[DrawJob], preset_name: str, workers: int, log, done) -> list:
+def accuracy_section(jobs: List[DrawJob], preset_name: str, workers: int, log, done) -> None:
     """Run the draws in ``workers`` single-threaded processes; every draw is seeded, so results do not depend on it.
 
     ``done(rows)`` gets the rows so far (in job order) after every draw, so a failed draw loses only itself.
@@ -287,7 +287,6 @@ def accuracy_section(jobs: List[DrawJob], preset_name: str, workers: int, log, d
                 log(line)
             finished[futures[future]] = rows
             done([r for i in sorted(finished) for r in finished[i]])
-    return [r for i in sorted(finished) for r in finished[i]]
 
 
 def throughput_section(log) -> list:
@@ -397,7 +396,7 @@ def memory_section(sizes, log) -> list:
 
 
 def preset_timing_section(scene: Scene, log) -> list:
-    """End-to-end time of the default preset on the demo scene: pretrain + choose window + fine-tune + classify."""
+    """End-to-end time of the default preset on the demo scene: [pretrain +] choose window + fine-tune + classify."""
     out = []
     r, c, ids = draw(scene.gt, scene.classes, 8, seed=8)
     all_mask, far_mask = test_masks(scene.gt, r, c)

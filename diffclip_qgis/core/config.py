@@ -76,8 +76,8 @@ class Preset:
 
 PRESETS: Dict[str, Preset] = {
     "paper": Preset(name="paper", window=11),
-    # Chosen by measurement on the demo scene (see README, `make bench`): about 100 s end to
-    # end on 2 CPU cores for the 150 x 150 px demo scene, window choice included.
+    # Chosen by measurement on the demo scene (see README, `make bench`): about a minute (64 s)
+    # end to end on 2 CPU cores for the 150 x 150 px demo scene, window choice included.
     "cpu": Preset(
         name="cpu",
         model=ModelConfig(window=7, reduce_channels=64, dim=64, depth=2, heads=4, decoder_dim=64,
