@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from .classes import ClassInfo
-from .files import temp_file_beside
+from .files import PendingOutputs, write_error
 from .config import ModelConfig, config_from_dict, config_to_dict
 from .model import DiffCLIP
 from .source import ModalityInfo
@@ -17,13 +17,28 @@ from .trained import ModalityMeta, TrainedModel
 FORMAT = "diffclip-qgis-model"
 VERSION = 2   # 2: spectral stems also see the brightness-free shape of the bands
 
+# Bounds of the stored settings: generous for real models, small enough that a damaged or
+# crafted file is refused before a network is built (inclusive; a float low bound admits floats).
+CONFIG_LIMITS = {
+    "window": (1, 31), "reduce_channels": (1, 4096), "dim": (4, 4096), "depth": (0, 64), "heads": (1, 256),
+    "mlp_ratio": (0.0, 16.0), "decoder_dim": (4, 4096), "decoder_depth": (0, 64), "text_width": (1, 4096),
+    "text_layers": (0, 64), "text_heads": (1, 256), "context_length": (2, 1024), "vocab_size": (4, 1_000_000),
+    "embed_dim": (1, 4096),
+}
+MAX_MODALITIES, MAX_BANDS = 16, 10_000
+MAX_PARAMETERS = 100_000_000   # 400 MB of float32
+
 
 class ModelFileError(ValueError):
     """A model file that cannot be used with these inputs; the message says why and what to do."""
 
 
-def save_model(trained: TrainedModel, path: str) -> None:
-    """Write the model to ``path`` (.pt) through a temporary file, so a failure leaves no partial file."""
+def save_model(trained: TrainedModel, path: str, outputs: Optional[PendingOutputs] = None) -> None:
+    """Write the model to ``path`` (.pt) through a temporary file of ``outputs`` (committed here when not
+    given), read back before it counts: a failure leaves no partial file and says why."""
+    if outputs is None:
+        with PendingOutputs() as own:
+            return save_model(trained, path, own)
     net = trained.network
     payload = {
         "format": FORMAT,
@@ -38,14 +53,20 @@ def save_model(trained: TrainedModel, path: str) -> None:
         "report": _plain(trained.report),
         "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
     }
-    tmp = temp_file_beside(path, ".pt.tmp")
+    tmp = outputs.temp_for(path, ".pt.tmp")
     try:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+        torch.load(tmp, map_location="cpu", weights_only=True)  # reads back every tensor
+    except (OSError, RuntimeError) as e:
+        raise write_error(path, getattr(e, "strerror", None) or _short(e)) from None
+
+
+def _short(error: Exception) -> str:
+    """The first line of an error, without torch's C++ source location."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else error.__class__.__name__
+    if text.startswith("[enforce fail"):  # torch's writer: the file could not be written to the end
+        return "the file was cut short (" + text.split("] ", 1)[-1].lstrip(". ") + ")"
+    return text
 
 
 def _plain(value):
@@ -84,15 +105,18 @@ def load_model(path: str, map_location: str = "cpu") -> TrainedModel:
         )
     try:
         return _from_payload(payload)
-    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+    except (AttributeError, KeyError, TypeError, ValueError, RuntimeError) as e:
+        reason = " ".join(str(e).split())   # one line: load_state_dict lists its problems on separate lines
         raise ModelFileError(
-            f"{path} is a damaged or incompatible DiffCLIP model file ({e.__class__.__name__}: {e}). "
+            f"{path} is a damaged or incompatible DiffCLIP model file ({e.__class__.__name__}: {reason}). "
             "Train the model again or use another copy of the file."
         ) from None
 
 
 def _from_payload(payload: dict) -> TrainedModel:
     cfg = config_from_dict(ModelConfig, payload["model_config"])
+    _check_config(cfg, payload["band_counts"])
+    _check_shapes(cfg, payload["band_counts"], payload["state_dict"])
     net = DiffCLIP(payload["band_counts"], cfg)
     classes = [ClassInfo(**c) for c in payload.get("classes", [])]
     if payload.get("head") == "linear":
@@ -109,6 +133,54 @@ def _from_payload(payload: dict) -> TrainedModel:
         classes=classes,
         report=payload.get("report", {}),
     )
+
+
+def _check_config(cfg: ModelConfig, band_counts) -> None:
+    """Raise ValueError when a stored setting is out of bounds or inconsistent."""
+    for name, (low, high) in CONFIG_LIMITS.items():
+        value = getattr(cfg, name)
+        if type(value) not in ((int, float) if isinstance(low, float) else (int,)) or not low <= value <= high:
+            raise ValueError(f"model setting {name} = {value!r} is outside {low}..{high}")
+    if cfg.window % 2 == 0:
+        raise ValueError(f"model setting window = {cfg.window} is even")
+    for width, heads in (("dim", "heads"), ("decoder_dim", "heads"), ("text_width", "text_heads")):
+        if getattr(cfg, width) % getattr(cfg, heads):
+            raise ValueError(f"model setting {width} = {getattr(cfg, width)} is not divisible by {heads} = {getattr(cfg, heads)}")
+    if (not isinstance(band_counts, list) or not 1 <= len(band_counts) <= MAX_MODALITIES
+            or any(type(b) is not int or not 1 <= b <= MAX_BANDS for b in band_counts)):
+        raise ValueError(f"band counts {band_counts!r} are not 1 to {MAX_MODALITIES} counts of 1..{MAX_BANDS}")
+
+
+def _check_shapes(cfg: ModelConfig, band_counts: Sequence[int], state: dict) -> None:
+    """Raise ValueError when the stored tensors are too many or do not have the sizes the settings imply.
+
+    Every size of the settings is compared with a tensor that has it, so the network built
+    afterwards is no larger than the stored weights.
+    """
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError("the weights are not a dictionary of tensors")
+    if sum(v.numel() for v in state.values()) > MAX_PARAMETERS:
+        raise ValueError(f"more than {MAX_PARAMETERS} weights")
+    tw, hidden, decoder_hidden = cfg.text_width, int(cfg.dim * cfg.mlp_ratio), int(cfg.decoder_dim * cfg.mlp_ratio)
+    expected = {
+        "encoder.cls_token": (1, 1, cfg.dim),
+        "image_projection.weight": (cfg.embed_dim, cfg.dim * len(band_counts)),
+        "text.token_embedding.weight": (cfg.vocab_size, tw),
+        "text.positional_embedding": (cfg.context_length, tw),
+        "text.projection.weight": (cfg.embed_dim, tw),
+        **{f"encoder.blocks.{i}.mlp.0.weight": (hidden, cfg.dim) for i in range(cfg.depth)},
+        **{f"text.blocks.{i}.mlp.0.weight": (4 * tw, tw) for i in range(cfg.text_layers)},
+    }
+    for m, bands in enumerate(band_counts):
+        expected[f"stems.{m}.embed.weight"] = (cfg.dim, cfg.reduce_channels, 1, 1)
+        expected[f"decoders.{m}.expand.weight"] = (bands, cfg.decoder_dim)
+        expected.update({f"decoders.{m}.blocks.{i}.mlp.0.weight": (decoder_hidden, cfg.decoder_dim)
+                         for i in range(cfg.decoder_depth)})
+    for name, shape in expected.items():
+        if name not in state:
+            raise ValueError(f"tensor {name} is missing")
+        if tuple(state[name].shape) != shape:
+            raise ValueError(f"tensor {name} has shape {list(state[name].shape)} where the settings need {list(shape)}")
 
 
 def check_inputs(trained: TrainedModel, band_counts: Sequence[int], infos: Optional[Sequence[ModalityInfo]] = None,

@@ -1,14 +1,17 @@
 """Class lists: ids, names, colours and prompts, and the JSON/CSV files that carry them."""
 from __future__ import annotations
 
+import codecs
 import csv
 import json
+import locale
 import os
 from dataclasses import asdict, dataclass
 from typing import Dict, Iterable, List, Optional
 
 DEFAULT_PROMPT_TEMPLATE = "a multimodal fusion patch of a {name}."
 CLASS_LIST_FORMAT = "diffclip-classes"
+EXPECTED_JSON = '{"classes": [{"id": 1, "name": ..., "colour": ..., "prompt": ...}]}'
 
 # Distinct, colour-blind friendly first (Okabe-Ito, then Tableau-like), cycled beyond.
 PALETTE = [
@@ -72,24 +75,61 @@ def load_class_list(path: str) -> List[ClassInfo]:
     """Read a class list: our JSON (object with ``classes`` or a bare list) or a CSV.
 
     The CSV has two columns, class name or id, and prompt (a header row is optional).
-    Entries may leave out fields; :func:`match_prompts` fills them in later.
+    The format follows the extension; other files are sniffed. Entries may leave out
+    fields; :func:`match_prompts` fills them in later.
     """
     if not os.path.isfile(path):
         raise ClassListError(f"Class/prompt file not found: {path}. Choose an existing .json or .csv file.")
-    with open(path, encoding="utf-8-sig") as f:
-        text = f.read()
-    if path.lower().endswith(".csv") or not text.lstrip().startswith(("{", "[")):
-        return _parse_csv(path, text)
+    ext = os.path.splitext(path)[1].lower()
+    with open(path, "rb") as f:
+        text = _decode(path, f.read(), fallback=ext != ".json")
+    if ext == ".json" or (ext != ".csv" and text.lstrip().startswith(("{", "["))):
+        return _parse_json(path, text)
+    return _parse_csv(path, text)
+
+
+def _decode(path: str, raw: bytes, fallback: bool) -> str:
+    """UTF-8 text (with or without BOM), else, with ``fallback``, text in the system encoding (as QGIS reads CSV)."""
+    nul = raw.find(b"\0")
+    if nul >= 0:
+        raise ClassListError(f"The class list {path} is not a text file: line {_line_at(raw, nul)} has a NUL byte "
+                             "(binary or UTF-16). Save it as UTF-8 text (.json or .csv).")
+    raw = raw[len(codecs.BOM_UTF8):] if raw.startswith(codecs.BOM_UTF8) else raw
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        error = ClassListError(f"The class list {path} is not UTF-8 text: line {_line_at(raw, e.start)} has a byte "
+                               f"(0x{raw[e.start]:02x}) that is not UTF-8. Save it as UTF-8 and load it again.")
+    if fallback:
+        try:
+            return raw.decode(locale.getpreferredencoding(False))
+        except (UnicodeDecodeError, LookupError):
+            pass
+    raise error
+
+
+def _line_at(raw: bytes, offset: int) -> int:
+    return raw.count(b"\n", 0, offset) + 1
+
+
+def _parse_json(path: str, text: str) -> List[ClassInfo]:
+    if not text.strip():
+        raise ClassListError(f"The class list {path} is empty. Expected {EXPECTED_JSON}.")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise ClassListError(f"The class list {path} is not valid JSON ({e}). Fix the file or save it again from the DiffCLIP dock.") from e
+    except RecursionError:
+        raise ClassListError(f"{path} is not a class list: its JSON is nested too deeply. Expected {EXPECTED_JSON}.") from None
     items = data.get("classes") if isinstance(data, dict) else data
     if not isinstance(items, list):
-        raise ClassListError(f"The class list {path} has no 'classes' list. Expected {{\"classes\": [{{\"id\": 1, \"name\": ..., \"colour\": ..., \"prompt\": ...}}]}}.")
+        raise ClassListError(f"The class list {path} has no 'classes' list. Expected {EXPECTED_JSON}.")
     out = []
     for n, item in enumerate(items, 1):
-        if not isinstance(item, dict) or ("id" not in item and "name" not in item):
+        if not isinstance(item, dict):
+            raise ClassListError(f"{path} is not a class list: entry {n} is a {type(item).__name__}, not an object. "
+                                 f"Expected {EXPECTED_JSON}.")
+        if "id" not in item and "name" not in item:
             raise ClassListError(f"Entry {n} of {path} needs an 'id' or a 'name': {item!r}")
         try:
             cid = int(item["id"]) if item.get("id") not in (None, "") else 0

@@ -1,8 +1,37 @@
-"""Temporary files beside an output, for writing outputs atomically."""
+"""Output files: never an input, checked before any work, written completely or not at all.
+
+Every output of a run is written to a hidden temporary file beside its target
+(``.name.tmp-XXXXXXXX.ext``) through :class:`PendingOutputs`, checked, and moved into place
+together with the others only when all are complete. A failure, a cancel or SIGTERM removes
+the temporary files; stale ones of this naming pattern older than a day are swept away by
+later runs in the same folder.
+"""
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import signal
 import tempfile
+import threading
+import time
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+#: Hidden temporary files of this module (``.stem.tmp-`` + mkstemp's 8 characters + suffix).
+TEMP_PATTERN = re.compile(r"^\..+\.tmp-[A-Za-z0-9_]{8}(\.[A-Za-z0-9_.]+)?$")
+STALE_SECONDS = 24 * 3600
+WRITE_HINT = "disk full? file too large for the file system? no write permission?"
+#: Sidecar files GDAL writes next to a raster.
+GDAL_SIDECARS = (".aux.xml",)
+
+
+class OutputPathError(ValueError):
+    """An output that would overwrite an input or another output, or cannot be written."""
+
+
+def write_error(path: str, reason: object) -> OSError:
+    """The error every failed write reports: the path, the reason, and what to check."""
+    return OSError(f"Could not write {path}: {reason} ({WRITE_HINT})")
 
 
 def temp_file_beside(path: str, suffix: str) -> str:
@@ -12,10 +41,215 @@ def temp_file_beside(path: str, suffix: str) -> str:
     would then be unreadable for other users, so the umask's permissions are applied.
     """
     directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"The output folder {directory} does not exist. Choose an existing folder.")
     stem = os.path.splitext(os.path.basename(path))[0]
-    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.tmp-", suffix=suffix, dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{stem}.tmp-", suffix=suffix, dir=directory)
+    except OSError as e:
+        raise write_error(path, e.strerror or e) from None
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)
     return tmp
+
+
+def remove_stale_temps(directory: str, max_age: float = STALE_SECONDS) -> List[str]:
+    """Remove this module's temporary files in ``directory`` older than ``max_age`` seconds (left by a killed run)."""
+    removed = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    now = time.time()
+    for name in names:
+        path = os.path.join(directory, name)
+        try:
+            if TEMP_PATTERN.match(name) and os.path.isfile(path) and now - os.path.getmtime(path) > max_age:
+                os.remove(path)
+                removed.append(path)
+        except OSError:
+            pass
+    return removed
+
+
+# -- outputs written together ----------------------------------------------------------------------
+_live: List["PendingOutputs"] = []
+_live_lock = threading.Lock()
+_previous_handler = None
+
+
+def _on_sigterm(signum, frame) -> None:
+    """Remove every pending temporary file, then die as SIGTERM would have."""
+    for pending in list(_live):
+        pending.discard()
+    signal.signal(signal.SIGTERM, _previous_handler if callable(_previous_handler) else signal.SIG_DFL)
+    if callable(_previous_handler):
+        _previous_handler(signum, frame)
+    else:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _watch(pending: "PendingOutputs") -> None:
+    global _previous_handler
+    with _live_lock:
+        _live.append(pending)
+        if len(_live) == 1 and threading.current_thread() is threading.main_thread():
+            try:
+                _previous_handler = signal.signal(signal.SIGTERM, _on_sigterm)
+            except (ValueError, OSError):  # embedded interpreters may refuse
+                _previous_handler = None
+
+
+def _unwatch(pending: "PendingOutputs") -> None:
+    global _previous_handler
+    with _live_lock:
+        if pending in _live:
+            _live.remove(pending)
+        if not _live and _previous_handler is not None and threading.current_thread() is threading.main_thread():
+            if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+                signal.signal(signal.SIGTERM, _previous_handler)
+            _previous_handler = None
+
+
+class PendingOutputs:
+    """The outputs of one run, moved into place together once every one is complete.
+
+    ``temp_for(path, suffix)`` gives the temporary file to write ``path`` to; ``commit()``
+    moves them all (with GDAL sidecars) into place. Used as a context manager it commits on
+    success and removes every temporary file on any exception (including cancel); SIGTERM
+    in the main thread removes them too.
+    """
+
+    def __init__(self):
+        self._items: List[Tuple[str, str, Tuple[str, ...]]] = []  # (tmp, final, sidecars)
+
+    def __enter__(self) -> "PendingOutputs":
+        _watch(self)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self.commit()
+            else:
+                self.discard()
+        finally:
+            _unwatch(self)
+
+    def temp_for(self, path: str, suffix: str, sidecars: Sequence[str] = ()) -> str:
+        """A new temporary file for ``path``; ``sidecars`` (e.g. ``.aux.xml``) follow it into place."""
+        remove_stale_temps(os.path.dirname(os.path.abspath(path)))
+        tmp = temp_file_beside(path, suffix)
+        self._items.append((tmp, path, tuple(sidecars)))
+        return tmp
+
+    def discard(self) -> None:
+        """Remove every temporary file (and its sidecars); the targets stay as they were."""
+        for tmp, _, sidecars in self._items:
+            for name in (tmp,) + tuple(tmp + s for s in sidecars):
+                try:
+                    os.remove(name)
+                except OSError:
+                    pass
+        self._items = []
+
+    def commit(self) -> None:
+        """Move every finished temporary file over its target, dropping stale sidecars."""
+        items, self._items = self._items, []
+        for tmp, final, sidecars in items:
+            os.replace(tmp, final)
+            for suffix in sidecars:
+                if os.path.exists(tmp + suffix):
+                    os.replace(tmp + suffix, final + suffix)
+                elif os.path.exists(final + suffix):
+                    os.remove(final + suffix)
+
+
+def write_text(path: str, text: str, outputs: Optional[PendingOutputs] = None) -> None:
+    """Write a UTF-8 text file through a temporary file (within ``outputs``, or committed at once)."""
+    if outputs is None:
+        with PendingOutputs() as own:
+            return write_text(path, text, own)
+    tmp = outputs.temp_for(path, os.path.splitext(path)[1])
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+    except OSError as e:
+        raise write_error(path, e.strerror or e) from None
+
+
+# -- checks before any work ------------------------------------------------------------------------
+def _same(a: str, b: str) -> bool:
+    if os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b)):
+        return True
+    try:
+        return os.path.samefile(a, b)  # hard links, case-insensitive file systems
+    except OSError:
+        return False
+
+
+def check_output_paths(inputs: Dict[str, Iterable[str]], outputs: Dict[str, Iterable[str]]) -> None:
+    """Refuse any output file that is an input file or another output's file.
+
+    ``inputs`` and ``outputs`` map parameter names to the files they read or write (an
+    output lists its sidecars too, e.g. the .qml of a classification). Paths are compared
+    after resolving symlinks and ``.``/``..``; empty paths are ignored.
+    """
+    ins = [(name, p) for name, paths in inputs.items() for p in paths if p]
+    outs = [(name, p) for name, paths in outputs.items() for p in paths if p]
+    for i, (name, path) in enumerate(outs):
+        for in_name, in_path in ins:
+            if _same(path, in_path):
+                raise OutputPathError(
+                    f"{name} ({path}) is the same file as the input {in_name} ({in_path}): writing it would "
+                    f"destroy the input. Choose another file for {name}.")
+        for other_name, other in outs[:i]:
+            if other_name != name and _same(path, other):
+                raise OutputPathError(
+                    f"{name} and {other_name} are the same file ({path}): one would overwrite the other. "
+                    f"Choose different files for {other_name} and {name}.")
+
+
+def check_writable(outputs: Dict[str, Tuple[str, int]], margin: int = 16 << 20) -> None:
+    """Each output's folder exists and takes a new file, and each file system has room for the outputs.
+
+    ``outputs`` maps parameter names to (path, estimated size in bytes). A probe file is
+    created and removed in every folder; the estimates of the outputs on one file system
+    plus ``margin`` must fit in its free space.
+    """
+    need: Dict[int, List] = {}
+    for name, (path, size) in outputs.items():
+        if not path:
+            continue
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise OutputPathError(f"The folder of {name} does not exist: {folder}. Create it or choose another "
+                                  "output file.")
+        try:
+            os.remove(temp_file_beside(path, ".probe"))
+        except OSError as e:
+            raise OutputPathError(f"Cannot write {name} into {folder}: {e.strerror or e}. Choose a folder you "
+                                  "can write to.") from None
+        entry = need.setdefault(os.stat(folder).st_dev, [folder, 0, []])
+        entry[1] += int(size)
+        entry[2].append(name)
+    for folder, size, names in need.values():
+        free = shutil.disk_usage(folder).free
+        if size + margin > free:
+            raise OutputPathError(
+                f"Not enough free space for {', '.join(names)} in {folder}: about {(size + margin) / 1e6:.0f} MB "
+                f"needed, {free / 1e6:.0f} MB free. Free some space or choose another folder.")
+
+
+def check_outputs(inputs: Dict[str, Iterable[str]], outputs: Dict[str, Tuple[Sequence[str], int]]) -> None:
+    """:func:`check_output_paths` and :func:`check_writable` in one call.
+
+    ``outputs`` maps parameter names to (files written, estimated bytes); the first file
+    is the output itself, the others its sidecars.
+    """
+    outputs = {name: (list(paths), size) for name, (paths, size) in outputs.items() if paths and paths[0]}
+    check_output_paths(inputs, {name: paths for name, (paths, _) in outputs.items()})
+    check_writable({name: (paths[0], size) for name, (paths, size) in outputs.items()})
+

@@ -22,6 +22,7 @@ from .pretrain import pretrain
 from .priors import fit_class_priors
 from .progress import SILENT, Callback
 from .source import ModalityInfo, PixelSource
+from .tokenizer import check_prompts
 from .trained import ModalityMeta, TrainedModel
 from .windows import InputError, extract_windows, fit_input_stats, sample_valid_pixels
 
@@ -113,6 +114,8 @@ def fewshot_classifier(source: PixelSource, rows: np.ndarray, cols: np.ndarray, 
     classes = list(classes)
     labels = _labels(np.asarray(class_ids), classes)
     validate_samples(labels, classes)
+    text_cfg = pretrained.config if pretrained is not None else preset.model
+    check_prompts(classes, text_cfg.context_length, text_cfg.vocab_size, warn=callback.log)
     preset = copy.deepcopy(preset)
     limit = _largest_window(source)
     if preset.window != "auto" and int(preset.window) > limit:

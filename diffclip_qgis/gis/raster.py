@@ -14,7 +14,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 from osgeo import gdal, osr
 
-from ..core.files import temp_file_beside
+from ..core.files import GDAL_SIDECARS, PendingOutputs, write_error
 from ..core.classes import ClassInfo, palette_colour
 from ..core.source import ModalityInfo
 from .metadata import modality_info
@@ -28,7 +28,8 @@ GeoTransform = Tuple[float, float, float, float, float, float]
 PIXEL_GEOTRANSFORM: GeoTransform = (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
 #: Confidence rasters mark unclassified pixels with this value.
 CONFIDENCE_NODATA = -1.0
-_SIDECARS = (".aux.xml",)
+#: The largest class id a (UInt16) class raster holds.
+MAX_CLASS_ID = 65535
 
 
 class RasterInputError(ValueError):
@@ -306,6 +307,17 @@ class SubsetSource:
         return self.source.read(self.row0 + row0, self.col0 + col0, rows, cols)
 
 
+# -- files ----------------------------------------------------------------------------------------
+def dataset_files(path: str) -> List[str]:
+    """The files a GDAL/OGR data source reads: the file itself and, for a VRT, its source files."""
+    try:
+        ds = gdal.OpenEx(path, gdal.OF_READONLY | gdal.OF_RASTER | gdal.OF_VECTOR)
+        files = list(ds.GetFileList() or [])
+    except RuntimeError:
+        files = []
+    return [path] + [f for f in files if f != path]
+
+
 # -- reference rasters -------------------------------------------------------------------------
 def read_label_raster(path: str) -> Tuple[np.ndarray, Dict[int, str]]:
     """A class raster's first band as int32 (nodata, NaN and negative values -> 0) and its category names.
@@ -335,28 +347,13 @@ def read_label_raster(path: str) -> Tuple[np.ndarray, Dict[int, str]]:
 
 
 # -- writing --------------------------------------------------------------------------------------
-def _temp_path(path: str, suffix: str) -> str:
-    """An empty hidden temporary file next to ``path`` (``.name.tmp-XXXX<suffix>``)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise RasterInputError(f"The output folder {directory} does not exist. Choose an existing folder.")
-    return temp_file_beside(path, suffix)
-
-
-def _remove_temp(tmp: str) -> None:
-    for name in (tmp,) + tuple(tmp + s for s in _SIDECARS):
-        if os.path.exists(name):
-            os.remove(name)
-
-
-def _commit(tmp: str, path: str) -> None:
-    """Move a finished temporary raster and its GDAL sidecars into place, dropping stale sidecars."""
-    os.replace(tmp, path)
-    for suffix in _SIDECARS:
-        if os.path.exists(tmp + suffix):
-            os.replace(tmp + suffix, path + suffix)
-        elif os.path.exists(path + suffix):
-            os.remove(path + suffix)
+def check_class_ids(ids: Iterable[int]) -> None:
+    """Class ids must fit a class raster: 1..65535 (0 means unclassified)."""
+    ids = sorted(int(i) for i in ids)
+    if not ids or ids[0] < 1 or ids[-1] > MAX_CLASS_ID:
+        bad = [i for i in ids if i < 1 or i > MAX_CLASS_ID][:5]
+        raise ValueError(f"Class ids must be 1..{MAX_CLASS_ID} (0 means unclassified); got {bad or ids}. "
+                         "Renumber the classes in the class field.")
 
 
 def _create(tmp: str, width: int, height: int, data_type: int, geotransform, crs_wkt: str) -> gdal.Dataset:
@@ -367,6 +364,52 @@ def _create(tmp: str, width: int, height: int, data_type: int, geotransform, crs
     if crs_wkt:
         ds.SetProjection(crs_wkt)
     return ds
+
+
+class _GdalErrors:
+    """Collects GDAL's failure messages (also those raised while a dataset closes, which Python ignores)."""
+
+    def __init__(self):
+        self.messages: List[str] = []
+
+    def __call__(self, error_class, number, message) -> None:
+        if error_class >= gdal.CE_Failure:
+            self.messages.append(str(message))
+
+    def __enter__(self) -> "_GdalErrors":
+        gdal.PushErrorHandler(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        gdal.PopErrorHandler()
+
+
+def _write_block(band: gdal.Band, array: np.ndarray, col0: int, row0: int, target: str) -> None:
+    with _GdalErrors() as errors:
+        try:
+            band.WriteArray(array, int(col0), int(row0))
+        except RuntimeError as e:
+            raise write_error(target, (errors.messages or [e])[0]) from None
+
+
+def _close_checked(datasets: Dict[str, gdal.Dataset], targets: Dict[str, str]) -> None:
+    """Flush and close temporary rasters, then reopen and checksum each: any write error is an error."""
+    with _GdalErrors() as errors:
+        try:
+            for ds in datasets.values():
+                ds.FlushCache()
+        except RuntimeError as e:
+            errors.messages.append(str(e))
+        datasets.clear()  # the only references: this closes the files and writes their .aux.xml
+    if errors.messages:
+        raise write_error(", ".join(targets.values()), errors.messages[0])
+    for tmp, final in targets.items():
+        try:
+            ds = gdal.Open(tmp, gdal.GA_ReadOnly)
+            ds.GetRasterBand(1).Checksum()  # reads every block back
+            ds = None
+        except RuntimeError as e:
+            raise write_error(final, f"the written file does not read back ({e})") from None
 
 
 def _rgb(colour: str) -> Optional[Tuple[int, int, int]]:
@@ -424,58 +467,70 @@ def _write_qml(path: str, classes: List[ClassInfo], colours: Dict[int, str]) -> 
 def write_classification(path: str, tiles: Iterable[Tuple[int, int, np.ndarray, Optional[np.ndarray]]],
                          height: int, width: int, geotransform, crs_wkt: str,
                          classes: Iterable[ClassInfo], confidence_path: Optional[str] = None,
-                         log: Optional[Log] = None) -> None:
-    """Write a class raster (and optionally a confidence raster) tile by tile, atomically.
+                         log: Optional[Log] = None, outputs: Optional[PendingOutputs] = None) -> None:
+    """Write a class raster (and optionally a confidence raster) tile by tile, completely or not at all.
 
     ``tiles`` yields ``(row0, col0, class_ids, confidence)`` blocks; class 0 = unclassified
     (nodata). The class raster is a DEFLATE-compressed tiled GeoTIFF, Byte (ids <= 255) or
     UInt16, with a colour table, category names (``"unclassified"`` for 0) and a ``.qml``
     style next to it. The confidence raster is Float32 with nodata ``CONFIDENCE_NODATA``
-    (-1) where the class is 0. Everything goes to temporary files first and is moved into
-    place only at the end: if anything fails (including the ``tiles`` iterator raising, e.g.
-    on cancel), the temporary files are removed and existing outputs are left untouched.
+    (-1) where the class is 0. Everything goes to temporary files of ``outputs`` (committed
+    here when not given), which are closed, read back and checked: a GDAL write error, a
+    failing ``tiles`` iterator (e.g. on cancel) or a file that does not read back leaves the
+    targets untouched.
     """
+    if outputs is None:
+        with PendingOutputs() as own:
+            return write_classification(path, tiles, height, width, geotransform, crs_wkt, classes,
+                                        confidence_path, log, own)
     log = log or _no_log
     classes = sorted(classes, key=lambda c: c.id)
-    if not classes or classes[0].id < 1 or classes[-1].id > 65535:
-        raise ValueError("Class ids must be 1..65535 (0 means unclassified); got "
-                         f"{[c.id for c in classes]}.")
+    check_class_ids(c.id for c in classes)
     max_id = classes[-1].id
     data_type, dtype = (gdal.GDT_Byte, np.uint8) if max_id <= 255 else (gdal.GDT_UInt16, np.uint16)
     colours = _class_colours(classes, log)
     known = np.zeros(max_id + 1, bool)
     known[[0] + [c.id for c in classes]] = True
 
-    qml_path = os.path.splitext(path)[0] + ".qml"
-    temps: List[Tuple[str, str]] = []
-    datasets: List[gdal.Dataset] = []
+    targets = {outputs.temp_for(path, ".tif", GDAL_SIDECARS): path}
+    if confidence_path:
+        targets[outputs.temp_for(confidence_path, ".tif", GDAL_SIDECARS)] = confidence_path
+    datasets: Dict[str, gdal.Dataset] = {}
+    class_band = conf_band = None
     try:
-        temps.append((_temp_path(path, ".tif"), path))
-        datasets.append(_create(temps[0][0], width, height, data_type, geotransform, crs_wkt))
-        _describe_class_band(datasets[0].GetRasterBand(1), classes, colours)
-        if confidence_path:
-            temps.append((_temp_path(confidence_path, ".tif"), confidence_path))
-            datasets.append(_create(temps[1][0], width, height, gdal.GDT_Float32, geotransform, crs_wkt))
-            datasets[1].GetRasterBand(1).SetNoDataValue(CONFIDENCE_NODATA)
-            datasets[1].GetRasterBand(1).SetDescription("confidence")
+        class_tmp, conf_tmp = (list(targets) + [None])[:2]
+        with _GdalErrors() as errors:
+            try:
+                datasets[class_tmp] = _create(class_tmp, width, height, data_type, geotransform, crs_wkt)
+                class_band = datasets[class_tmp].GetRasterBand(1)
+                _describe_class_band(class_band, classes, colours)
+                if conf_tmp:
+                    datasets[conf_tmp] = _create(conf_tmp, width, height, gdal.GDT_Float32, geotransform, crs_wkt)
+                    conf_band = datasets[conf_tmp].GetRasterBand(1)
+                    conf_band.SetNoDataValue(CONFIDENCE_NODATA)
+                    conf_band.SetDescription("confidence")
+            except RuntimeError as e:
+                raise write_error(path, (errors.messages or [e])[0]) from None
         for row0, col0, ids, confidence in tiles:
             ids = np.asarray(ids)
             _check_tile(row0, col0, ids, height, width, known)
-            datasets[0].GetRasterBand(1).WriteArray(ids.astype(dtype), int(col0), int(row0))
-            if confidence_path:
+            _write_block(class_band, ids.astype(dtype), col0, row0, path)
+            if conf_tmp:
                 conf = np.array(confidence, dtype=np.float32)
                 conf[(ids == 0) | ~np.isfinite(conf)] = CONFIDENCE_NODATA
-                datasets[1].GetRasterBand(1).WriteArray(conf, int(col0), int(row0))
-        datasets.clear()  # the only references: this closes the files and writes their .aux.xml
-        temps.append((_temp_path(qml_path, ".qml"), qml_path))
-        _write_qml(temps[-1][0], classes, colours)
+                _write_block(conf_band, conf, col0, row0, confidence_path)
     except BaseException:
-        datasets.clear()
-        for tmp, _ in temps:
-            _remove_temp(tmp)
+        class_band = conf_band = None
+        with _GdalErrors():  # close quietly: the run fails with the first error
+            datasets.clear()
         raise
-    for tmp, final in temps:
-        _commit(tmp, final)
+    class_band = conf_band = None
+    _close_checked(datasets, targets)
+    qml_path = os.path.splitext(path)[0] + ".qml"
+    try:
+        _write_qml(outputs.temp_for(qml_path, ".qml"), classes, colours)
+    except OSError as e:
+        raise write_error(qml_path, e.strerror or e) from None
 
 
 def _describe_class_band(band: gdal.Band, classes: List[ClassInfo], colours: Dict[int, str]) -> None:

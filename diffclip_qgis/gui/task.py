@@ -21,10 +21,11 @@ from ..core.checkpoint import load_model, save_model
 from ..core.classes import ClassInfo
 from ..core.config import get_preset, set_fewshot_pretrain_epochs, set_finetune_epochs
 from ..core.device import describe_device, resolve_device
+from ..core.files import PendingOutputs, check_output_paths
 from ..core.infer import Predictor
 from ..core.pipeline import fewshot_classifier
 from ..core.progress import Callback, Cancelled
-from ..gis.raster import RasterStack, write_classification
+from ..gis.raster import RasterStack, dataset_files, write_classification
 from ..gis.samples import samples_from_geometries
 from . import tr
 from .run_progress import RunProgress
@@ -62,11 +63,6 @@ class Outputs:
     def files(self) -> List[str]:
         return [self.classification, self.classification + ".aux.xml", self.style, self.confidence,
                 self.confidence + ".aux.xml", self.model]
-
-    def remove(self) -> None:
-        for path in self.files():
-            if os.path.exists(path):
-                os.remove(path)
 
 
 def next_outputs(folder: str) -> Outputs:
@@ -147,6 +143,8 @@ class ClassifyTask(QgsTask):
         t0 = time.perf_counter()
         self._report("reading", 0.0)
         os.makedirs(out.folder, exist_ok=True)
+        check_output_paths({"input raster": [f for p in req.raster_paths for f in dataset_files(p)],
+                            "pretrained model": [req.pretrained_path]}, {"output": out.files()})
         stack = RasterStack(req.raster_paths, log=self._log)
         try:
             samples = samples_from_geometries(req.sample_wkbs, req.sample_ids, stack.geotransform, stack.height,
@@ -163,13 +161,11 @@ class ClassifyTask(QgsTask):
             trained = fewshot_classifier(stack, samples.rows, samples.cols, samples.class_ids, req.classes, preset,
                                          device, infos=stack.infos, pretrained=pretrained, callback=callback)
             tiles = Predictor(trained, device).iter_tiles(stack, callback=callback)
-            write_classification(out.classification, tiles, stack.height, stack.width, stack.geotransform,
-                                 stack.crs_wkt, req.classes, confidence_path=out.confidence, log=self._log)
-            try:
-                save_model(trained, out.model)
-            except BaseException:
-                out.remove()
-                raise
+            with PendingOutputs() as outputs:  # the map, its confidence and the model appear together
+                write_classification(out.classification, tiles, stack.height, stack.width, stack.geotransform,
+                                     stack.crs_wkt, req.classes, confidence_path=out.confidence, log=self._log,
+                                     outputs=outputs)
+                save_model(trained, out.model, outputs)
         finally:
             stack.close()
         return {"window": trained.window, "window_scores": dict(trained.report.get("window_scores", {})),

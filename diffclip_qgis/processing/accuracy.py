@@ -19,7 +19,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
-from .algorithm import DiffClipAlgorithm, FeedbackAdapter, feature_wkb_and_values, tr
+from .algorithm import DiffClipAlgorithm, FeedbackAdapter, feature_wkb_and_values, layer_files, tr
 
 HELP = """<p>Compares a classification with reference labels: confusion matrix (with the classification's
 class names), overall accuracy (OA), average accuracy (AA, mean producer's accuracy over the classes
@@ -89,6 +89,7 @@ class AccuracyAlgorithm(DiffClipAlgorithm):
     def compute(self, parameters, context, feedback):
         import numpy as np
 
+        from ..core.files import PendingOutputs, check_writable, write_text
         from ..core.metrics import assess
         from ..gis.raster import read_label_raster
 
@@ -101,6 +102,9 @@ class AccuracyAlgorithm(DiffClipAlgorithm):
         if reference is None:
             raise QgsProcessingException(
                 tr("Choose the reference layer (REFERENCE): a class raster or a vector layer."))
+        self.check_paths({self.CLASSIFICATION: layer_files(layer), self.REFERENCE: layer_files(reference)},
+                         {self.OUTPUT_HTML: [html_path], self.OUTPUT_CSV: [csv_path]})
+        check_writable({self.OUTPUT_HTML: (html_path, 1 << 20), self.OUTPUT_CSV: (csv_path, 1 << 20)})
         adapter = FeedbackAdapter(feedback, {"reading": (0, 60), "writing": (60, 100)})
         adapter.begin("reading")
 
@@ -125,10 +129,11 @@ class AccuracyAlgorithm(DiffClipAlgorithm):
             feedback.pushInfo(f"  {cid} {labels[cid]}: producer's {_pct(accuracy.producers[i])}, "
                               f"user's {_pct(accuracy.users[i])}, {int(accuracy.matrix[i].sum())} reference pixels.")
         adapter.begin("writing")
-        if html_path:
-            _atomic_write(html_path, report_html(accuracy, labels, class_path, reference.source()))
-        if csv_path:
-            _atomic_write(csv_path, report_csv(accuracy, labels))
+        with PendingOutputs() as outputs:  # both reports appear together, or neither does
+            if html_path:
+                write_text(html_path, report_html(accuracy, labels, class_path, reference.source()), outputs)
+            if csv_path:
+                write_text(csv_path, report_csv(accuracy, labels), outputs)
         feedback.setProgress(100)
         return {self.OUTPUT_HTML: html_path or None, self.OUTPUT_CSV: csv_path or None,
                 self.OA: oa, self.AA: aa, self.KAPPA: kappa}
@@ -253,18 +258,6 @@ def _as_int(value) -> Optional[int]:
         return int(value) if value.is_integer() else None
     text = str(value).strip()
     return int(text) if text.lstrip("+-").isdigit() else None
-
-
-def _atomic_write(path: str, text: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def report_csv(accuracy, labels: Dict[int, str]) -> str:

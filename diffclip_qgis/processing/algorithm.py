@@ -29,6 +29,7 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingUtils,
+    QgsProviderRegistry,
     QgsRasterLayer,
 )
 from qgis.PyQt.QtCore import QCoreApplication, QVariant
@@ -43,6 +44,7 @@ WINDOWS = ["auto", "3", "5", "7", "9", "11"]
 DEVICES = ["auto", "cpu", "cuda"]
 DEFAULT_PROMPT_TEMPLATE = "a multimodal fusion patch of a {name}."  # = core.classes.DEFAULT_PROMPT_TEMPLATE
 GEOTIFF_EXTENSIONS = ("tif", "tiff")
+MODEL_BYTES = 64 << 20   # room kept for a model file (the paper preset's is a few MB)
 
 TORCH_MISSING = (
     "PyTorch is not installed in the Python that QGIS uses, and DiffCLIP needs it. Install it into "
@@ -195,6 +197,28 @@ def apply_style_on_load(context, raster_path: str) -> None:
     qml = os.path.splitext(raster_path)[0] + ".qml"
     if raster_path and os.path.isfile(qml) and context.willLoadLayerOnCompletion(raster_path):
         context.layerToLoadOnCompletionDetails(raster_path).setPostProcessor(LoadStyle.create(qml))
+
+
+def layer_files(*layers) -> List[str]:
+    """The files map layers read (a VRT's source files too); none for layers that are not files."""
+    from ..gis.raster import dataset_files
+
+    files = []
+    for layer in layers:
+        if layer is not None:
+            path = QgsProviderRegistry.instance().decodeUri(layer.providerType(), layer.source()).get("path")
+            files += dataset_files(path) if path and os.path.exists(path) else []
+    return files
+
+
+def classification_files(path: str) -> List[str]:
+    """A classification output and the sidecars written with it (.aux.xml, .qml)."""
+    return [path, path + ".aux.xml", os.path.splitext(path)[0] + ".qml"] if path else []
+
+
+def raster_files(path: str) -> List[str]:
+    """A raster output and its GDAL sidecar."""
+    return [path, path + ".aux.xml"] if path else []
 
 
 def feature_wkb_and_values(source, field_name: str, grid_crs: Optional[QgsCoordinateReferenceSystem],
@@ -394,6 +418,22 @@ class DiffClipAlgorithm(QgsProcessingAlgorithm):
                           f"columns {col0}-{col0 + cols - 1} ({rows} x {cols} px).")
         return SubsetSource(stack, row0, col0, rows, cols)
 
+    def check_paths(self, inputs: Dict[str, List[str]], outputs: Dict[str, List[str]]) -> None:
+        """Before any work: no output is an input file (or a VRT's source) or another output."""
+        from ..core.files import check_output_paths
+
+        check_output_paths(inputs, outputs)
+
+    @staticmethod
+    def check_room(source, classes, out_path: str, confidence_path: str = "", model_path: str = "") -> None:
+        """Before any work: the output folders take files and have room for the outputs (uncompressed sizes)."""
+        from ..core.files import check_writable
+
+        pixels = source.height * source.width
+        class_bytes = 1 if max(c.id for c in classes) <= 255 else 2
+        check_writable({"OUTPUT": (out_path, pixels * class_bytes), "OUTPUT_CONFIDENCE": (confidence_path, pixels * 4),
+                        "OUTPUT_MODEL": (model_path, MODEL_BYTES)})
+
     # -- running ---------------------------------------------------------------------------------
     @staticmethod
     def require_torch():
@@ -442,11 +482,11 @@ class DiffClipAlgorithm(QgsProcessingAlgorithm):
         return stack
 
     def classify_to_files(self, trained, source, device, out_path: str, confidence_path: str, smoothing: int,
-                          adapter: FeedbackAdapter) -> None:
+                          adapter: FeedbackAdapter, outputs) -> None:
         """Predict tile by tile into ``out_path`` (and the confidence raster), optionally majority-smoothed.
 
-        Files appear only when complete (the writer is atomic); smoothing goes through a
-        temporary raster that is removed afterwards.
+        The files are temporary files of ``outputs`` (a ``core.files.PendingOutputs``) until it
+        commits; smoothing goes through a temporary raster that is removed afterwards.
         """
         from ..core.infer import Predictor
         from ..gis.raster import write_classification
@@ -466,7 +506,7 @@ class DiffClipAlgorithm(QgsProcessingAlgorithm):
         adapter.log(f"Classifying {source.height} x {source.width} px with {predictor.window} x "
                     f"{predictor.window} windows into {len(trained.classes)} classes.")
         if smoothing <= 0:
-            write_classification(out_path, tiles(), confidence_path=confidence_path or None, **geo)
+            write_classification(out_path, tiles(), confidence_path=confidence_path or None, outputs=outputs, **geo)
             adapter.progress("writing", 1.0)
             return
         from ..gis.smoothing import smoothed_tiles
@@ -481,7 +521,8 @@ class DiffClipAlgorithm(QgsProcessingAlgorithm):
             smoothed = smoothed_tiles(raw, smoothing, raw_conf,
                                       progress=lambda f: adapter.progress("smoothing", f),
                                       check=adapter.check)
-            write_classification(out_path, checked(smoothed), confidence_path=confidence_path or None, **geo)
+            write_classification(out_path, checked(smoothed), confidence_path=confidence_path or None,
+                                 outputs=outputs, **geo)
             adapter.progress("writing", 1.0)
         finally:
             shutil.rmtree(folder, ignore_errors=True)

@@ -3,7 +3,15 @@ from __future__ import annotations
 
 from qgis.core import QgsProcessingParameterFile
 
-from .algorithm import DiffClipAlgorithm, FeedbackAdapter, apply_style_on_load, tr
+from .algorithm import (
+    DiffClipAlgorithm,
+    FeedbackAdapter,
+    apply_style_on_load,
+    classification_files,
+    layer_files,
+    raster_files,
+    tr,
+)
 
 HELP = """<p>Classifies rasters with a model saved by 'DiffCLIP Few-shot Classify' (OUTPUT_MODEL), e.g. another
 scene of the same sensors, or the same scene again with smoothing or inside another extent. The output
@@ -50,12 +58,17 @@ class ApplyModelAlgorithm(DiffClipAlgorithm):
 
     def compute(self, parameters, context, feedback):
         from ..core.checkpoint import check_inputs, load_model
+        from ..core.files import PendingOutputs
 
         out_path = self.raster_output(parameters, self.OUTPUT, context)
         confidence_path = self.raster_output(parameters, self.OUTPUT_CONFIDENCE, context, required=False)
         smoothing = self.parameterAsInt(parameters, self.SMOOTHING, context)
         model_path = self.parameterAsFile(parameters, self.MODEL, context)
 
+        paths, layers = self.raster_paths(parameters, context)
+        self.check_paths({self.INPUTS: layer_files(*layers), self.MODEL: [model_path]},
+                         {self.OUTPUT: classification_files(out_path),
+                          self.OUTPUT_CONFIDENCE: raster_files(confidence_path)})
         adapter = FeedbackAdapter(feedback, {"reading": (0, 3), "classifying": (3, 97), "smoothing": (97, 99.5),
                                              "writing": (99.5, 100)})
         adapter.begin("reading")
@@ -68,13 +81,15 @@ class ApplyModelAlgorithm(DiffClipAlgorithm):
                           + ", ".join(f"{c.id} {c.name}" for c in trained.classes)
                           + f"), {trained.window} x {trained.window} windows, inputs "
                           + ", ".join(f"{m.name} ({m.band_count} bands)" for m in trained.modalities) + ".")
-        paths, _ = self.raster_paths(parameters, context)
         stack = self.open_stack(paths, adapter)
         try:
             check_inputs(trained, stack.band_counts, stack.infos, warn=feedback.pushWarning)
             source = self.classification_source(parameters, context, stack, feedback)
+            self.check_room(source, trained.classes, out_path, confidence_path)
             adapter.progress("reading", 1.0)
-            self.classify_to_files(trained, source, device, out_path, confidence_path, smoothing, adapter)
+            with PendingOutputs() as outputs:
+                self.classify_to_files(trained, source, device, out_path, confidence_path, smoothing, adapter,
+                                       outputs)
         finally:
             stack.close()
         adapter.log_times()

@@ -21,8 +21,11 @@ from .algorithm import (
     DiffClipAlgorithm,
     FeedbackAdapter,
     apply_style_on_load,
+    classification_files,
     fill_preset_values,
     feature_wkb_and_values,
+    layer_files,
+    raster_files,
     tr,
 )
 
@@ -150,7 +153,9 @@ class FewShotClassifyAlgorithm(DiffClipAlgorithm):
         from ..core.checkpoint import load_model, save_model
         from ..core.classes import ClassInfo, load_class_list, match_prompts
         from ..core.config import fewshot_pretrain_epochs, get_preset, set_fewshot_pretrain_epochs, set_finetune_epochs
+        from ..core.files import PendingOutputs
         from ..core.pipeline import fewshot_classifier
+        from ..gis.raster import check_class_ids
 
         out_path = self.raster_output(parameters, self.OUTPUT, context)
         confidence_path = self.raster_output(parameters, self.OUTPUT_CONFIDENCE, context, required=False)
@@ -180,10 +185,16 @@ class FewShotClassifyAlgorithm(DiffClipAlgorithm):
         adapter.begin("reading")
         device = self.resolve_device(parameters, context, feedback)
 
-        paths, _ = self.raster_paths(parameters, context)
+        paths, layers = self.raster_paths(parameters, context)
+        self.check_paths({self.INPUTS: layer_files(*layers),
+                          self.SAMPLES: layer_files(self.parameterAsVectorLayer(parameters, self.SAMPLES, context)),
+                          self.PROMPTS: [prompts_path], self.PRETRAINED: [pretrained_path]},
+                         {self.OUTPUT: classification_files(out_path),
+                          self.OUTPUT_CONFIDENCE: raster_files(confidence_path), self.OUTPUT_MODEL: [model_path]})
         stack = self.open_stack(paths, adapter)
         try:
             samples = self._samples(parameters, context, feedback, stack, adapter)
+            check_class_ids(c.id for c in samples.classes)
             entries = None
             if prompts_path:
                 entries = load_class_list(prompts_path)
@@ -191,8 +202,14 @@ class FewShotClassifyAlgorithm(DiffClipAlgorithm):
             # Integer class values only give placeholder names: let the class list name them.
             found = [ClassInfo(c.id, "" if c.name == f"class {c.id}" else c.name) for c in samples.classes]
             classes = match_prompts(found, entries, template)
-            self._check_prompts(classes, template)
+            if "{name}" not in template and len({c.prompt for c in classes}) < len(classes):
+                raise QgsProcessingException(tr(
+                    "Several classes get the same prompt '{0}' from PROMPT_TEMPLATE, which has no {{name}}: every "
+                    "class needs its own prompt. Use {{name}} in PROMPT_TEMPLATE or give prompts in PROMPTS.")
+                    .format(template))
             feedback.pushInfo("Classes: " + "; ".join(f"{c.id} {c.name} ({c.prompt!r})" for c in classes) + ".")
+            source = self.classification_source(parameters, context, stack, feedback)
+            self.check_room(source, classes, out_path, confidence_path, model_path)
 
             pretrained = None
             if pretrained_path:
@@ -210,10 +227,12 @@ class FewShotClassifyAlgorithm(DiffClipAlgorithm):
             trained = fewshot_classifier(stack, samples.rows, samples.cols, samples.class_ids, classes, preset,
                                          device, infos=stack.infos, pretrained=pretrained,
                                          callback=adapter.callback())
-            source = self.classification_source(parameters, context, stack, feedback)
-            self.classify_to_files(trained, source, device, out_path, confidence_path, smoothing, adapter)
+            with PendingOutputs() as outputs:  # every output appears together, or none does
+                self.classify_to_files(trained, source, device, out_path, confidence_path, smoothing, adapter,
+                                       outputs)
+                if model_path:
+                    save_model(trained, model_path, outputs)
             if model_path:
-                save_model(trained, model_path)
                 feedback.pushInfo(f"Model saved to {model_path}.")
         finally:
             stack.close()
@@ -256,16 +275,3 @@ class FewShotClassifyAlgorithm(DiffClipAlgorithm):
         if unused:
             feedback.pushWarning(f"{os.path.basename(path)}: no samples of {', '.join(unused)}; "
                                  "these classes are left out.")
-
-    @staticmethod
-    def _check_prompts(classes, template):
-        seen = {}
-        for c in classes:
-            other = seen.get(c.prompt.strip().lower())
-            if other is not None:
-                hint = (" The prompt template has no {name}." if "{name}" not in template else "")
-                raise QgsProcessingException(tr(
-                    "Classes '{0}' and '{1}' have the same prompt '{2}': every class needs its own prompt.{3} "
-                    "Give them distinct prompts in the class list (PROMPTS) or use {{name}} in PROMPT_TEMPLATE.")
-                    .format(other, c.name, c.prompt, hint))
-            seen[c.prompt.strip().lower()] = c.name

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from qgis.core import QgsProcessingException, QgsProcessingParameterFileDestination, QgsProcessingParameterNumber
 
-from .algorithm import WINDOWS, DiffClipAlgorithm, FeedbackAdapter, fill_preset_values, tr
+from .algorithm import MODEL_BYTES, WINDOWS, DiffClipAlgorithm, FeedbackAdapter, fill_preset_values, layer_files, tr
 
 HELP = """<p>Pretrains the DiffCLIP encoder on unlabelled pixels of the input rasters with masked diffusion
 (no labels needed) and saves it as a .pt model. Give it to 'DiffCLIP Few-shot Classify' (PRETRAINED) to
@@ -59,6 +59,7 @@ class PretrainAlgorithm(DiffClipAlgorithm):
     def compute(self, parameters, context, feedback):
         from ..core.checkpoint import save_model
         from ..core.config import get_preset
+        from ..core.files import check_writable
         from ..core.pipeline import pretrain_encoder
 
         model_path = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
@@ -79,9 +80,11 @@ class PretrainAlgorithm(DiffClipAlgorithm):
         adapter = FeedbackAdapter(feedback, {"reading": (0, 5), "pretraining": (5, 98), "writing": (98, 100)})
         adapter.begin("reading")
         device = self.resolve_device(parameters, context, feedback)
-        paths, _ = self.raster_paths(parameters, context)
+        paths, layers = self.raster_paths(parameters, context)
+        self.check_paths({self.INPUTS: layer_files(*layers)}, {self.OUTPUT_MODEL: [model_path]})
         stack = self.open_stack(paths, adapter)
         try:
+            check_writable({self.OUTPUT_MODEL: (model_path, MODEL_BYTES)})
             feedback.pushInfo(f"Preset {preset.name}: {preset.model.window} x {preset.model.window} windows, "
                               f"{preset.pretrain.epochs} epochs, {preset.pretrain.sample_count} windows, "
                               f"mask ratio {preset.pretrain.mask_ratio:g}, seed {preset.pretrain.seed}.")

@@ -1,13 +1,17 @@
 """Model files: round trip, refusal of foreign or unsafe files, and checks against the inputs."""
+import dataclasses
 import os
 import pickle
+import time
 
 import numpy as np
 import pytest
 import torch
 
+from diffclip_qgis.core import checkpoint
 from diffclip_qgis.core.checkpoint import FORMAT, VERSION, ModelFileError, check_inputs, load_model, save_model
 from diffclip_qgis.core.classes import ClassInfo
+from diffclip_qgis.core.config import ModelConfig
 from diffclip_qgis.core.model import DiffCLIP
 from diffclip_qgis.core.normalize import BandStats
 from diffclip_qgis.core.source import ModalityInfo
@@ -193,6 +197,77 @@ def test_damaged_model_file_gives_model_file_error(tmp_path, damage):
     torch.save(payload, path)
     with pytest.raises(ModelFileError):
         load_model(path)
+
+
+def _edited_model_file(tmp_path, config=None, band_counts=None, tensors=None):
+    """A small model's file with some stored settings, band counts or tensors replaced."""
+    path = str(tmp_path / "m.pt")
+    save_model(_small_model(), path)
+    payload = torch.load(path, weights_only=True)
+    payload["model_config"].update(config or {})
+    payload["band_counts"] = band_counts or payload["band_counts"]
+    payload["state_dict"].update(tensors or {})
+    torch.save(payload, path)
+    return path
+
+
+def _refused_before_building(monkeypatch, path):
+    """The ModelFileError of ``path``; the network is never built (no large allocation)."""
+    monkeypatch.setattr(checkpoint, "DiffCLIP", lambda *a, **k: pytest.fail("the network was built"))
+    start = time.perf_counter()
+    with pytest.raises(ModelFileError, match="damaged or incompatible") as err:
+        load_model(path)
+    assert time.perf_counter() - start < 2.0
+    assert "\n" not in str(err.value)
+    return str(err.value)
+
+
+def test_settings_larger_than_the_weights_are_refused_fast(tmp_path, monkeypatch):
+    path = _edited_model_file(tmp_path, {"dim": 2048, "depth": 16})
+    assert os.path.getsize(path) < 1_000_000                   # under 1 MB that would build a 2.6 GB network
+    assert "tensor encoder.cls_token has shape [1, 1, 16] where the settings need [1, 1, 2048]" in \
+        _refused_before_building(monkeypatch, path)
+
+
+@pytest.mark.parametrize("config, band_counts, reason", [
+    ({"dim": 8192}, None, "dim = 8192 is outside 4..4096"),
+    ({"depth": 100000}, None, "depth = 100000 is outside 0..64"),
+    ({"vocab_size": 10 ** 9}, None, "vocab_size = 1000000000 is outside 4..1000000"),
+    ({"context_length": 10 ** 6}, None, "context_length = 1000000 is outside 2..1024"),
+    ({"mlp_ratio": "2"}, None, "mlp_ratio = '2' is outside"),
+    ({"heads": True}, None, "heads = True is outside"),
+    ({"window": 4}, None, "window = 4 is even"),
+    ({"heads": 3}, None, "dim = 16 is not divisible by heads = 3"),
+    ({"text_heads": 5}, None, "text_width = 16 is not divisible by text_heads = 5"),
+    ({}, [4] * 17, "band counts"),
+    ({}, [4, 10 ** 6], "band counts"),
+    ({}, [9, 1], "tensor decoders.0.expand.weight has shape [4, 16] where the settings need [9, 16]"),
+    ({"depth": 2}, None, "tensor encoder.blocks.1.mlp.0.weight is missing"),
+    ({"mlp_ratio": 16.0}, None, "tensor encoder.blocks.0.mlp.0.weight has shape [32, 16] where the settings need [256, 16]"),
+    ({"reduce_channels": 4096}, None, "tensor stems.0.embed.weight has shape [16, 16, 1, 1]"),
+])
+def test_implausible_settings_are_refused_before_building(tmp_path, monkeypatch, config, band_counts, reason):
+    assert reason in _refused_before_building(monkeypatch, _edited_model_file(tmp_path, config, band_counts))
+
+
+def test_every_setting_has_bounds():
+    assert set(checkpoint.CONFIG_LIMITS) == {f.name for f in dataclasses.fields(ModelConfig)}
+
+
+def test_a_mismatching_tensor_is_named(tmp_path, monkeypatch):
+    path = _edited_model_file(tmp_path, tensors={"text.positional_embedding": torch.zeros(6, 16)})
+    assert "tensor text.positional_embedding has shape [6, 16] where the settings need [77, 16]" in \
+        _refused_before_building(monkeypatch, path)
+    monkeypatch.undo()
+    path = _edited_model_file(tmp_path, tensors={"stems.1.reduce.0.weight": torch.zeros(3, 3, 1, 1)})
+    with pytest.raises(ModelFileError, match=r"damaged or incompatible.*stems\.1\.reduce\.0\.weight") as err:
+        load_model(path)                                      # checked by load_state_dict: one line too
+    assert "\n" not in str(err.value)
+
+
+def test_too_many_weights_are_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(checkpoint, "MAX_PARAMETERS", 1000)
+    assert "more than 1000 weights" in _refused_before_building(monkeypatch, _edited_model_file(tmp_path))
 
 
 # --------------------------------------------------------------------------- inputs against the model

@@ -13,3 +13,115 @@ def test_temp_file_beside_uses_the_umask(tmp_path):
         os.umask(old)
     assert os.path.dirname(tmp) == str(tmp_path) and os.path.basename(tmp).startswith(".out.tmp-")
     assert stat.S_IMODE(os.stat(tmp).st_mode) == 0o644
+
+
+# -- outputs never replace inputs -----------------------------------------------------------------
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import pytest  # noqa: E402
+
+from diffclip_qgis.core.files import (  # noqa: E402
+    OutputPathError,
+    PendingOutputs,
+    check_output_paths,
+    check_writable,
+    remove_stale_temps,
+    write_text,
+)
+
+
+def _file(path, text="x"):
+    path.write_text(text)
+    return str(path)
+
+
+def test_output_equal_to_an_input_is_refused_through_symlinks_and_dots(tmp_path):
+    hsi = _file(tmp_path / "hsi.tif")
+    (tmp_path / "link").symlink_to(tmp_path)
+    for out in (hsi, str(tmp_path / "." / "hsi.tif"), str(tmp_path / "link" / "hsi.tif")):
+        with pytest.raises(OutputPathError, match="OUTPUT .* is the same file as the input INPUTS"):
+            check_output_paths({"INPUTS": [hsi]}, {"OUTPUT": [out]})
+
+
+def test_hard_link_counts_as_the_same_file(tmp_path):
+    hsi = _file(tmp_path / "hsi.tif")
+    os.link(hsi, tmp_path / "copy.tif")
+    with pytest.raises(OutputPathError, match="INPUTS"):
+        check_output_paths({"INPUTS": [hsi]}, {"OUTPUT": [str(tmp_path / "copy.tif")]})
+
+
+def test_two_outputs_on_one_file_are_refused_naming_both(tmp_path):
+    out = str(tmp_path / "map.tif")
+    with pytest.raises(OutputPathError, match="OUTPUT_CONFIDENCE and OUTPUT are the same file"):
+        check_output_paths({}, {"OUTPUT": [out], "OUTPUT_CONFIDENCE": [out]})
+    check_output_paths({"INPUTS": [str(tmp_path / "hsi.tif")]}, {"OUTPUT": [out], "OUTPUT_MODEL": [""]})
+
+
+def test_output_folder_must_exist_and_take_files(tmp_path):
+    with pytest.raises(OutputPathError, match="folder of OUTPUT does not exist"):
+        check_writable({"OUTPUT": (str(tmp_path / "nope" / "map.tif"), 10)})
+    with pytest.raises(OutputPathError, match="Cannot write OUTPUT into /proc"):
+        check_writable({"OUTPUT": ("/proc/map.tif", 10)})
+    check_writable({"OUTPUT": (str(tmp_path / "map.tif"), 10)})
+    assert os.listdir(tmp_path) == []  # the probe file is gone
+
+
+def test_not_enough_free_space_is_refused(tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(100 << 20, 99 << 20, 1 << 20))
+    with pytest.raises(OutputPathError, match="Not enough free space for OUTPUT, OUTPUT_CONFIDENCE"):
+        check_writable({"OUTPUT": (str(tmp_path / "a.tif"), 1000), "OUTPUT_CONFIDENCE": (str(tmp_path / "b.tif"), 10)})
+
+
+def test_pending_outputs_appear_together_or_not_at_all(tmp_path):
+    a, b = tmp_path / "a.html", tmp_path / "b.csv"
+    a.write_text("previous")
+    with pytest.raises(RuntimeError):
+        with PendingOutputs() as outputs:
+            write_text(str(a), "new a", outputs)
+            assert a.read_text() == "previous"
+            raise RuntimeError("second output failed")
+    assert a.read_text() == "previous" and sorted(os.listdir(tmp_path)) == ["a.html"]
+    with PendingOutputs() as outputs:
+        write_text(str(a), "new a", outputs)
+        write_text(str(b), "new b", outputs)
+    assert a.read_text() == "new a" and b.read_text() == "new b" and sorted(os.listdir(tmp_path)) == ["a.html", "b.csv"]
+
+
+def test_stale_temp_files_older_than_a_day_are_swept(tmp_path):
+    old = _file(tmp_path / ".map.tmp-abcd1234.tif")
+    fresh = _file(tmp_path / ".map.tmp-efgh5678.tif")
+    user = _file(tmp_path / "map.tmp-abcd1234.tif")  # not hidden: not ours
+    day_ago = time.time() - 2 * 24 * 3600
+    for p in (old, user):
+        os.utime(p, (day_ago, day_ago))
+    with PendingOutputs() as outputs:
+        write_text(str(tmp_path / "map.txt"), "x", outputs)
+    assert not os.path.exists(old) and os.path.exists(fresh) and os.path.exists(user)
+    assert remove_stale_temps(str(tmp_path), max_age=-1) == [fresh]
+
+
+SIGTERM_CHILD = """
+import os, sys, time
+sys.path.insert(0, sys.argv[2])
+from diffclip_qgis.core.files import PendingOutputs, write_text
+with PendingOutputs() as outputs:
+    write_text(os.path.join(sys.argv[1], "map.csv"), "partial", outputs)
+    print("written", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_sigterm_removes_pending_temp_files(tmp_path):
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__import__("diffclip_qgis").__file__)))
+    child = subprocess.Popen([sys.executable, "-c", SIGTERM_CHILD, str(tmp_path), package_root],
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "written"
+    assert any(n.startswith(".map.tmp-") for n in os.listdir(tmp_path))
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(timeout=30) == -signal.SIGTERM
+    assert os.listdir(tmp_path) == []
