@@ -17,8 +17,9 @@ class Callback:
 
     def __init__(self, progress: Optional[Callable[[str, float, str], None]] = None,
                  cancelled: Optional[Callable[[], bool]] = None,
-                 log: Optional[Callable[[str], None]] = None):
-        self._progress, self._cancelled, self._log = progress, cancelled, log
+                 log: Optional[Callable[[str], None]] = None,
+                 warn: Optional[Callable[[str], None]] = None):
+        self._progress, self._cancelled, self._log, self._warn = progress, cancelled, log, warn
 
     def progress(self, phase: str, fraction: float, message: str = "") -> None:
         if self._progress:
@@ -30,6 +31,17 @@ class Callback:
     def log(self, message: str) -> None:
         if self._log:
             self._log(message)
+
+    def warn(self, message: str) -> None:
+        """A warning (the log when no warning function is given)."""
+        if self._warn:
+            self._warn(message)
+        else:
+            self.log(message)
+
+    def gis_log(self, message: str, warning: bool = False) -> None:
+        """The ``log(message, warning)`` function the GDAL layer takes."""
+        (self.warn if warning else self.log)(message)
 
     def check(self) -> None:
         """Raise :class:`Cancelled` when cancellation was requested."""

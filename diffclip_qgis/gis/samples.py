@@ -45,7 +45,7 @@ def _no_log(message: str, warning: bool = False) -> None:
     pass
 
 
-def _as_int(value) -> Optional[int]:
+def as_int(value) -> Optional[int]:
     """The value as an int when it is an integer (number or digit string), else ``None``."""
     if isinstance(value, bool):
         return None
@@ -70,7 +70,7 @@ def class_values_to_ids(values: Sequence) -> Tuple[List[int], Dict[int, str]]:
         raise SampleError(
             f"{empty} of {len(values)} sample features have an empty (NULL) class value. Fill in "
             "the class field of every sample feature, or delete those features.")
-    ints = [_as_int(v) for v in values]
+    ints = [as_int(v) for v in values]
     if all(i is not None for i in ints):
         bad = sorted({i for i in ints if i < 1})
         if bad:

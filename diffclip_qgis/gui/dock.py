@@ -257,13 +257,13 @@ class DiffClipDock(QgsDockWidget):
         if self.task is not None:
             return False
         try:
-            request = self._request()
+            request, outputs = self._request()
         except ValueError as e:
             self.notify(str(e), Qgis.Warning)
             return False
         from .task import ClassifyTask
 
-        task = ClassifyTask(request)
+        task = ClassifyTask(request, outputs)
         task.phaseChanged.connect(self._phase)
         task.logMessage.connect(self._append_log)
         task.progressChanged.connect(self._task_progress)
@@ -272,12 +272,12 @@ class DiffClipDock(QgsDockWidget):
         self._clock = PhaseClock()
         self._set_running(True)
         self._append_log(tr("Run {n:03d} started; outputs go to {folder}.").format(
-            n=request.outputs.number, folder=request.outputs.folder))
+            n=outputs.number, folder=outputs.folder))
         QgsApplication.taskManager().addTask(task)
         return True
 
     def _request(self):
-        """The run's inputs as plain data; ValueError with a message when something is missing."""
+        """The run's workflow request and its numbered outputs; ValueError with a message when something is missing."""
         if not self.torch.available:
             raise ValueError(tr("PyTorch is missing: install it with the command shown in the dock, then restart "
                                 "QGIS."))
@@ -301,15 +301,18 @@ class DiffClipDock(QgsDockWidget):
         pretrained = values["pretrained_path"]
         if pretrained and not os.path.isfile(pretrained):
             raise ValueError(tr("The pretrained model file does not exist: {path}").format(path=pretrained))
-        from .task import RunRequest, next_outputs
+        from ..workflow.requests import ClassifyRequest, Samples
+        from .task import next_outputs
 
-        folder = values["output_folder"] or self.default_output_folder()
-        return RunRequest(raster_paths=[l.source() for l in layers], sample_wkbs=[wkbs[i] for i in keep],
-                          sample_ids=[ids[i] for i in keep], samples_crs_wkt=crs, classes=classes,
-                          outputs=next_outputs(folder), preset=values["preset"],
-                          pretrain_epochs=values["pretrain_epochs"], finetune_epochs=values["finetune_epochs"],
-                          window=values["window"], class_proportions=values["class_proportions"],
-                          device=values["device"], pretrained_path=values["pretrained_path"])
+        outputs = next_outputs(values["output_folder"] or self.default_output_folder())
+        request = ClassifyRequest(
+            inputs=[layer.source() for layer in layers],
+            samples=Samples([wkbs[i] for i in keep], [ids[i] for i in keep], crs),
+            output=outputs.classification, output_confidence=outputs.confidence, output_model=outputs.model,
+            classes=classes, pretrained=pretrained, preset=values["preset"], window=values["window"],
+            pretrain_epochs=values["pretrain_epochs"], epochs=values["finetune_epochs"],
+            class_proportions=values["class_proportions"], device=values["device"])
+        return request, outputs
 
     def default_output_folder(self) -> str:
         """``diffclip_output`` next to the project file, or in the home folder for an unsaved project."""
@@ -345,9 +348,9 @@ class DiffClipDock(QgsDockWidget):
         if ok:
             from .results import add_result_layers, success_message
 
-            add_result_layers(self.project, task.request.outputs, task.request.classes, self.store.layer())
+            add_result_layers(self.project, task.outputs, task.request.classes, self.store.layer())
             self.phase_label.setText(tr("Done."))
-            text, level = success_message(task.result, task.request.outputs), Qgis.Success
+            text, level = success_message(task.result, task.outputs), Qgis.Success
         elif task.isCanceled():
             self.phase_label.setText(tr("Cancelled."))
             text, level = tr("Classification cancelled; nothing was written."), Qgis.Info

@@ -9,6 +9,7 @@ from qgis.core import (QgsMapLayer, QgsPalettedRasterRenderer, QgsProject, QgsRa
 from qgis.PyQt.QtGui import QColor
 
 from ..core.classes import ClassInfo
+from ..workflow.requests import ClassifyResult
 from . import tr
 from .inputs import OUTPUT_PROPERTY
 from .task import Outputs
@@ -52,9 +53,9 @@ def style_confidence(layer: QgsRasterLayer) -> None:
     layer.setRenderer(renderer)
 
 
-def accuracy_text(result: dict) -> str:
+def accuracy_text(result: ClassifyResult) -> str:
     """The held-out estimate: cross-validated balanced accuracy on the labelled samples at the chosen window."""
-    window, scores = result.get("window"), result.get("window_scores") or {}
+    window, scores = result.window, result.window_scores or {}
     score = scores.get(window, scores.get(str(window)))
     if score is None:
         return tr("No held-out accuracy estimate: the window was fixed, or there were too few samples per class "
@@ -63,7 +64,7 @@ def accuracy_text(result: dict) -> str:
               ).format(w=window, a=100.0 * score)
 
 
-def success_message(result: dict, outputs: Outputs) -> str:
+def success_message(result: ClassifyResult, outputs: Outputs) -> str:
     return tr("Classification done in {s:.0f} s. {accuracy} Files written to {folder}: {files}.").format(
-        s=result.get("seconds", 0.0), accuracy=accuracy_text(result), folder=outputs.folder,
+        s=result.seconds, accuracy=accuracy_text(result), folder=outputs.folder,
         files=", ".join(os.path.basename(p) for p in (outputs.classification, outputs.confidence, outputs.model)))

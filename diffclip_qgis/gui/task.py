@@ -8,25 +8,14 @@ from __future__ import annotations
 
 import os
 import re
-import time
 import traceback
 from dataclasses import dataclass
-from typing import List
+from typing import List, Optional
 
-import torch
 from qgis.core import Qgis, QgsMessageLog, QgsTask
 from qgis.PyQt.QtCore import pyqtSignal
 
-from ..core.checkpoint import load_model, save_model
-from ..core.classes import ClassInfo
-from ..core.config import get_preset, set_fewshot_pretrain_epochs, set_finetune_epochs
-from ..core.device import describe_device, resolve_device
-from ..core.files import PendingOutputs, check_output_paths
-from ..core.infer import Predictor
-from ..core.pipeline import fewshot_classifier
-from ..core.progress import Callback, Cancelled
-from ..gis.raster import RasterStack, dataset_files, write_classification
-from ..gis.samples import samples_from_geometries
+from ..workflow.requests import ClassifyRequest, ClassifyResult
 from . import tr
 from .run_progress import RunProgress
 
@@ -71,25 +60,6 @@ def next_outputs(folder: str) -> Outputs:
     return Outputs(folder, max(numbers, default=0) + 1)
 
 
-@dataclass
-class RunRequest:
-    """Everything a run needs, as plain data gathered on the main thread."""
-
-    raster_paths: List[str]
-    sample_wkbs: List[bytes]
-    sample_ids: List[int]
-    samples_crs_wkt: str
-    classes: List[ClassInfo]
-    outputs: Outputs
-    preset: str = "cpu"
-    pretrain_epochs: int = 30
-    finetune_epochs: int = 100
-    window: str = "auto"
-    class_proportions: float = 0.5
-    device: str = "auto"
-    pretrained_path: str = ""
-
-
 class ClassifyTask(QgsTask):
     """Few-shot classification in the background, cancellable from the dock or the task manager.
 
@@ -101,22 +71,30 @@ class ClassifyTask(QgsTask):
     logMessage = pyqtSignal(str)
     done = pyqtSignal(bool)
 
-    def __init__(self, request: RunRequest):
+    def __init__(self, request: ClassifyRequest, outputs: Outputs):
+        from ..workflow.classify import will_pretrain
+
         super().__init__(tr("DiffCLIP few-shot classification"), QgsTask.CanCancel)
-        self.request = request
-        self.result: dict = {}
+        self.request, self.outputs = request, outputs
+        self.result: Optional[ClassifyResult] = None
         self.error = ""
         self.details = ""
-        self._progress = RunProgress(pretrain=not request.pretrained_path and request.pretrain_epochs > 0,
-                                     choose_window=request.window == "auto")
+        self._progress = RunProgress(pretrain=will_pretrain(request), choose_window=request.window == "auto")
 
     # -- worker thread ----------------------------------------------------------------------------
     def run(self) -> bool:  # noqa: D401 (QGIS API)
+        import torch
+
+        from ..core.progress import Callback, Cancelled
+        from ..workflow.classify import fewshot_classify
+
         threads = torch.get_num_threads()
         if threads > 1 and threads >= (os.cpu_count() or 1):
             torch.set_num_threads(threads - 1)  # leave a core to QGIS: oversubscribed CPUs slow torch down badly
         try:
-            self.result = self._classify()
+            os.makedirs(self.outputs.folder, exist_ok=True)
+            callback = Callback(self._report, self.isCanceled, self._log, warn=lambda m: self._log(m, True))
+            self.result = fewshot_classify(self.request, callback)
             return True
         except Cancelled:
             return False
@@ -136,41 +114,6 @@ class ClassifyTask(QgsTask):
     def _log(self, message: str, warning: bool = False) -> None:
         QgsMessageLog.logMessage(message, LOG_TAG, Qgis.Warning if warning else Qgis.Info)
         self.logMessage.emit(message)
-
-    def _classify(self) -> dict:
-        req, out = self.request, self.request.outputs
-        callback = Callback(self._report, self.isCanceled, self._log)
-        t0 = time.perf_counter()
-        self._report("reading", 0.0)
-        os.makedirs(out.folder, exist_ok=True)
-        check_output_paths({"input raster": [f for p in req.raster_paths for f in dataset_files(p)],
-                            "pretrained model": [req.pretrained_path]}, {"output": out.files()})
-        stack = RasterStack(req.raster_paths, log=self._log)
-        try:
-            samples = samples_from_geometries(req.sample_wkbs, req.sample_ids, stack.geotransform, stack.height,
-                                              stack.width, req.samples_crs_wkt, stack.crs_wkt, log=self._log)
-            callback.check()
-            preset = get_preset(req.preset)
-            set_fewshot_pretrain_epochs(preset, req.pretrain_epochs)
-            set_finetune_epochs(preset, req.finetune_epochs)
-            preset.window = req.window if req.window == "auto" else int(req.window)
-            preset.finetune.prior_strength = req.class_proportions
-            device = resolve_device(req.device)
-            self._log(f"Device: {describe_device(device)}.")
-            pretrained = load_model(req.pretrained_path) if req.pretrained_path else None
-            trained = fewshot_classifier(stack, samples.rows, samples.cols, samples.class_ids, req.classes, preset,
-                                         device, infos=stack.infos, pretrained=pretrained, callback=callback)
-            tiles = Predictor(trained, device).iter_tiles(stack, callback=callback)
-            with PendingOutputs() as outputs:  # the map, its confidence and the model appear together
-                write_classification(out.classification, tiles, stack.height, stack.width, stack.geotransform,
-                                     stack.crs_wkt, req.classes, confidence_path=out.confidence, log=self._log,
-                                     outputs=outputs)
-                save_model(trained, out.model, outputs)
-        finally:
-            stack.close()
-        return {"window": trained.window, "window_scores": dict(trained.report.get("window_scores", {})),
-                "samples": int(len(samples.rows)), "seconds": time.perf_counter() - t0,
-                "device": describe_device(device)}
 
     # -- main thread --------------------------------------------------------------------------------
     def finished(self, result: bool) -> None:  # noqa: D401 (QGIS API)

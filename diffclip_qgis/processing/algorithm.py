@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import tempfile
 import time
 import traceback
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from qgis.core import (
     NULL,
-    QgsCoordinateReferenceSystem,
     QgsFeatureRequest,
     QgsProcessing,
     QgsProcessingAlgorithm,
@@ -28,7 +25,6 @@ from qgis.core import (
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
-    QgsProcessingUtils,
     QgsProviderRegistry,
     QgsRasterLayer,
 )
@@ -44,7 +40,6 @@ WINDOWS = ["auto", "3", "5", "7", "9", "11"]
 DEVICES = ["auto", "cpu", "cuda"]
 DEFAULT_PROMPT_TEMPLATE = "a multimodal fusion patch of a {name}."  # = core.classes.DEFAULT_PROMPT_TEMPLATE
 GEOTIFF_EXTENSIONS = ("tif", "tiff")
-MODEL_BYTES = 64 << 20   # room kept for a model file (the paper preset's is a few MB)
 
 TORCH_MISSING = (
     "PyTorch is not installed in the Python that QGIS uses, and DiffCLIP needs it. Install it into "
@@ -99,7 +94,7 @@ class FeedbackAdapter:
 
     ``ranges`` maps each phase to its (start, end) share of the progress bar in percent;
     fractions within a phase are spread over that range. Cancellation is the feedback's
-    ``isCanceled()``; the core checks it at every batch and tile. Time spent per phase is
+    ``isCanceled()``; the workflow checks it at every batch and tile. Time spent per phase is
     recorded (from the end of the previous phase to the last report of this one) and
     written to the log by :meth:`log_times`.
     """
@@ -132,31 +127,15 @@ class FeedbackAdapter:
     def log(self, message: str) -> None:
         self.feedback.pushInfo(message)
 
-    # -- GDAL layer log(message, warning) ---------------------------------------------
-    def gis_log(self, message: str, warning: bool = False) -> None:
-        if warning:
-            self.feedback.pushWarning(message)
-        else:
-            self.feedback.pushInfo(message)
-
-    # -- phases the core does not report ------------------------------------------------
-    def begin(self, phase: str) -> None:
-        """Start a phase now (for work outside the core, e.g. reading samples or writing)."""
-        self._switch(phase, time.perf_counter())
-        self.progress(phase, 0.0)
-
     def _switch(self, phase: str, start: float) -> None:
         self._phase, self._phase_start = phase, start
-
-    def check(self) -> None:
-        if self.feedback.isCanceled():
-            raise Cancelled()
 
     def callback(self):
         """The core ``Callback`` that reports here (imports the core lazily)."""
         from ..core.progress import Callback
 
-        return Callback(progress=self.progress, cancelled=self.cancelled, log=self.log)
+        return Callback(progress=self.progress, cancelled=self.cancelled, log=self.log,
+                        warn=self.feedback.pushWarning)
 
     def log_times(self) -> None:
         if self.times:
@@ -211,19 +190,8 @@ def layer_files(*layers) -> List[str]:
     return files
 
 
-def classification_files(path: str) -> List[str]:
-    """A classification output and the sidecars written with it (.aux.xml, .qml)."""
-    return [path, path + ".aux.xml", os.path.splitext(path)[0] + ".qml"] if path else []
-
-
-def raster_files(path: str) -> List[str]:
-    """A raster output and its GDAL sidecar."""
-    return [path, path + ".aux.xml"] if path else []
-
-
-def feature_wkb_and_values(source, field_name: str, grid_crs: Optional[QgsCoordinateReferenceSystem],
-                           context, feedback) -> Tuple[List[Optional[bytes]], List[object]]:
-    """Geometries (ISO WKB, in ``grid_crs`` when both CRSs are known) and class values of a feature source.
+def feature_wkb_and_values(source, field_name: str, context, feedback) -> Tuple[List[Optional[bytes]], List[object]]:
+    """Geometries (ISO WKB, in the source's CRS) and class values of a feature source.
 
     ``source`` comes from ``parameterAsSource``, so 'selected features only' and the context's
     invalid-geometry handling apply. NULL values become ``None``; features without geometry give ``None``.
@@ -236,8 +204,6 @@ def feature_wkb_and_values(source, field_name: str, grid_crs: Optional[QgsCoordi
             tr("Choose the class field of the samples: '{0}' is not a field of the sample layer (fields: {1}).")
             .format(field_name or "", names))
     request = QgsFeatureRequest().setSubsetOfAttributes([index])
-    if grid_crs is not None and grid_crs.isValid() and source.sourceCrs().isValid():
-        request.setDestinationCrs(grid_crs, context.transformContext())
     wkbs: List[Optional[bytes]] = []
     values: List[object] = []
     for feature in source.getFeatures(request):
@@ -357,14 +323,6 @@ class DiffClipAlgorithm(QgsProcessingAlgorithm):
         value = self.parameterAsInt(parameters, name, context)
         return None if value < 0 else value
 
-    def positive_or_preset(self, parameters, name: str, context, preset_value: int) -> int:
-        """A count of at least 1, or ``preset_value`` when empty or negative; 0 is an error."""
-        value = self.optional_int(parameters, name, context)
-        if value == 0:
-            raise QgsProcessingException(tr("{0} must be at least 1 (or -1 for the preset's {1}).")
-                                         .format(name, preset_value))
-        return preset_value if value is None else value
-
     def raster_paths(self, parameters, context) -> Tuple[List[str], list]:
         """File paths (GDAL data source names) of the input raster layers, and the layers."""
         layers = self.parameterAsLayerList(parameters, self.INPUTS, context)
@@ -395,44 +353,29 @@ class DiffClipAlgorithm(QgsProcessingAlgorithm):
                 .format(name, os.path.basename(path)))
         return path
 
-    @staticmethod
-    def extent_window(source, rectangle) -> Optional[Tuple[int, int, int, int]]:
+    def extent(self, parameters, context, layers):
+        """EXTENT in the CRS of the first input raster, or None when not set."""
+        if parameters.get(self.EXTENT) in (None, ""):
+            return None
+        rectangle = self.parameterAsExtent(parameters, self.EXTENT, context, layers[0].crs())
         if rectangle is None or rectangle.isNull() or rectangle.isEmpty():
             return None
-        return source.pixel_window(rectangle.xMinimum(), rectangle.yMinimum(),
-                                   rectangle.xMaximum(), rectangle.yMaximum())
+        return rectangle.xMinimum(), rectangle.yMinimum(), rectangle.xMaximum(), rectangle.yMaximum()
 
-    def classification_source(self, parameters, context, stack, feedback):
-        """The stack, or the part of it inside EXTENT (reprojected to the grid's CRS)."""
-        if parameters.get(self.EXTENT) in (None, ""):
-            return stack
-        from ..gis.raster import SubsetSource
+    def samples(self, parameters, context, feedback, name: str, field_name: str):
+        """The features of a vector parameter as workflow ``Samples`` (in the layer's CRS)."""
+        from ..workflow.requests import Samples
 
-        crs = QgsCoordinateReferenceSystem.fromWkt(stack.crs_wkt) if stack.crs_wkt else QgsCoordinateReferenceSystem()
-        rectangle = self.parameterAsExtent(parameters, self.EXTENT, context, crs)
-        window = self.extent_window(stack, rectangle)
-        if window is None:
-            return stack
-        row0, col0, rows, cols = window
-        feedback.pushInfo(f"Classifying only inside the extent: rows {row0}-{row0 + rows - 1}, "
-                          f"columns {col0}-{col0 + cols - 1} ({rows} x {cols} px).")
-        return SubsetSource(stack, row0, col0, rows, cols)
-
-    def check_paths(self, inputs: Dict[str, List[str]], outputs: Dict[str, List[str]]) -> None:
-        """Before any work: no output is an input file (or a VRT's source) or another output."""
-        from ..core.files import check_output_paths
-
-        check_output_paths(inputs, outputs)
-
-    @staticmethod
-    def check_room(source, classes, out_path: str, confidence_path: str = "", model_path: str = "") -> None:
-        """Before any work: the output folders take files and have room for the outputs (uncompressed sizes)."""
-        from ..core.files import check_writable
-
-        pixels = source.height * source.width
-        class_bytes = 1 if max(c.id for c in classes) <= 255 else 2
-        check_writable({"OUTPUT": (out_path, pixels * class_bytes), "OUTPUT_CONFIDENCE": (confidence_path, pixels * 4),
-                        "OUTPUT_MODEL": (model_path, MODEL_BYTES)})
+        source = self.parameterAsSource(parameters, name, context)
+        if source is None:
+            raise QgsProcessingException(tr("Choose a layer of points or polygons for {0}.").format(name))
+        field = self.parameterAsString(parameters, field_name, context)
+        if not field:
+            raise QgsProcessingException(tr("Choose the class field ({0}) of the {1} layer.").format(field_name, name))
+        wkbs, values = feature_wkb_and_values(source, field, context, feedback)
+        crs = source.sourceCrs()
+        return Samples(wkbs, values, crs.toWkt() if crs.isValid() else "",
+                       layer_files(self.parameterAsVectorLayer(parameters, name, context)))
 
     # -- running ---------------------------------------------------------------------------------
     @staticmethod
@@ -443,19 +386,8 @@ class DiffClipAlgorithm(QgsProcessingAlgorithm):
         except (ImportError, OSError) as e:
             raise QgsProcessingException(f"{TORCH_MISSING} ({e.__class__.__name__}: {e})") from None
 
-    def resolve_device(self, parameters, context, feedback):
-        from ..core.device import describe_device, resolve_device
-
-        name = self.parameterAsEnumString(parameters, self.DEVICE, context) or "auto"
-        try:
-            device = resolve_device(name)
-        except (RuntimeError, ValueError) as e:
-            raise QgsProcessingException(str(e)) from None
-        feedback.pushInfo(f"Device: {describe_device(device)}.")
-        return device
-
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        """Runs :meth:`run` and turns the known errors into ``QgsProcessingException`` messages."""
+        """Runs :meth:`compute` and turns the known errors into ``QgsProcessingException`` messages."""
         self.require_torch()
         from ..core.progress import Cancelled as CoreCancelled
 
@@ -471,58 +403,3 @@ class DiffClipAlgorithm(QgsProcessingAlgorithm):
 
     def compute(self, parameters, context, feedback) -> dict:  # pragma: no cover (abstract)
         raise NotImplementedError
-
-    def open_stack(self, paths: Sequence[str], adapter: FeedbackAdapter):
-        from ..gis.raster import RasterStack
-
-        stack = RasterStack(paths, log=adapter.gis_log)
-        adapter.log("Inputs: " + "; ".join(
-            f"{info.name} ({count} bands)" for info, count in zip(stack.infos, stack.band_counts))
-            + f" on a {stack.height} x {stack.width} px grid.")
-        return stack
-
-    def classify_to_files(self, trained, source, device, out_path: str, confidence_path: str, smoothing: int,
-                          adapter: FeedbackAdapter, outputs) -> None:
-        """Predict tile by tile into ``out_path`` (and the confidence raster), optionally majority-smoothed.
-
-        The files are temporary files of ``outputs`` (a ``core.files.PendingOutputs``) until it
-        commits; smoothing goes through a temporary raster that is removed afterwards.
-        """
-        from ..core.infer import Predictor
-        from ..gis.raster import write_classification
-
-        predictor = Predictor(trained, device)
-        callback = adapter.callback()
-
-        def checked(blocks):
-            yield from blocks
-            adapter.check()  # a cancel during the last block still leaves no output
-
-        def tiles():
-            return checked(predictor.iter_tiles(source, callback=callback))
-
-        geo = dict(height=source.height, width=source.width, geotransform=source.geotransform,
-                   crs_wkt=source.crs_wkt, classes=trained.classes, log=adapter.gis_log)
-        adapter.log(f"Classifying {source.height} x {source.width} px with {predictor.window} x "
-                    f"{predictor.window} windows into {len(trained.classes)} classes.")
-        if smoothing <= 0:
-            write_classification(out_path, tiles(), confidence_path=confidence_path or None, outputs=outputs, **geo)
-            adapter.progress("writing", 1.0)
-            return
-        from ..gis.smoothing import smoothed_tiles
-
-        folder = tempfile.mkdtemp(prefix="diffclip-", dir=QgsProcessingUtils.tempFolder())
-        try:
-            raw = os.path.join(folder, "raw.tif")
-            raw_conf = os.path.join(folder, "raw_confidence.tif") if confidence_path else None
-            write_classification(raw, tiles(), confidence_path=raw_conf, **geo)
-            adapter.begin("smoothing")
-            adapter.log(f"Majority smoothing with radius {smoothing} px (nodata stays nodata).")
-            smoothed = smoothed_tiles(raw, smoothing, raw_conf,
-                                      progress=lambda f: adapter.progress("smoothing", f),
-                                      check=adapter.check)
-            write_classification(out_path, checked(smoothed), confidence_path=confidence_path or None,
-                                 outputs=outputs, **geo)
-            adapter.progress("writing", 1.0)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)

@@ -3,15 +3,7 @@ from __future__ import annotations
 
 from qgis.core import QgsProcessingParameterFile
 
-from .algorithm import (
-    DiffClipAlgorithm,
-    FeedbackAdapter,
-    apply_style_on_load,
-    classification_files,
-    layer_files,
-    raster_files,
-    tr,
-)
+from .algorithm import DiffClipAlgorithm, FeedbackAdapter, apply_style_on_load, tr
 
 HELP = """<p>Classifies rasters with a model saved by 'DiffCLIP Few-shot Classify' (OUTPUT_MODEL), e.g. another
 scene of the same sensors, or the same scene again with smoothing or inside another extent. The output
@@ -57,45 +49,24 @@ class ApplyModelAlgorithm(DiffClipAlgorithm):
         self.add_class_outputs()
 
     def compute(self, parameters, context, feedback):
-        from ..core.checkpoint import check_inputs, load_model
-        from ..core.files import PendingOutputs
-
-        out_path = self.raster_output(parameters, self.OUTPUT, context)
-        confidence_path = self.raster_output(parameters, self.OUTPUT_CONFIDENCE, context, required=False)
-        smoothing = self.parameterAsInt(parameters, self.SMOOTHING, context)
-        model_path = self.parameterAsFile(parameters, self.MODEL, context)
+        from ..workflow.classify import apply_model
+        from ..workflow.requests import ApplyRequest
 
         paths, layers = self.raster_paths(parameters, context)
-        self.check_paths({self.INPUTS: layer_files(*layers), self.MODEL: [model_path]},
-                         {self.OUTPUT: classification_files(out_path),
-                          self.OUTPUT_CONFIDENCE: raster_files(confidence_path)})
+        request = ApplyRequest(
+            inputs=paths, model=self.parameterAsFile(parameters, self.MODEL, context),
+            output=self.raster_output(parameters, self.OUTPUT, context),
+            output_confidence=self.raster_output(parameters, self.OUTPUT_CONFIDENCE, context, required=False),
+            device=self.parameterAsEnumString(parameters, self.DEVICE, context) or "auto",
+            extent=self.extent(parameters, context, layers),
+            smoothing=self.parameterAsInt(parameters, self.SMOOTHING, context))
         adapter = FeedbackAdapter(feedback, {"reading": (0, 3), "classifying": (3, 97), "smoothing": (97, 99.5),
                                              "writing": (99.5, 100)})
-        adapter.begin("reading")
-        device = self.resolve_device(parameters, context, feedback)
-        trained = load_model(model_path)
-        if not trained.is_classifier:
-            raise ValueError(f"{model_path} is a pretrained encoder without classes. Fine-tune it with "
-                             "'DiffCLIP Few-shot Classify' (PRETRAINED = this file) and apply the model it saves.")
-        feedback.pushInfo(f"Model {model_path}: {len(trained.classes)} classes ("
-                          + ", ".join(f"{c.id} {c.name}" for c in trained.classes)
-                          + f"), {trained.window} x {trained.window} windows, inputs "
-                          + ", ".join(f"{m.name} ({m.band_count} bands)" for m in trained.modalities) + ".")
-        stack = self.open_stack(paths, adapter)
-        try:
-            check_inputs(trained, stack.band_counts, stack.infos, warn=feedback.pushWarning)
-            source = self.classification_source(parameters, context, stack, feedback)
-            self.check_room(source, trained.classes, out_path, confidence_path)
-            adapter.progress("reading", 1.0)
-            with PendingOutputs() as outputs:
-                self.classify_to_files(trained, source, device, out_path, confidence_path, smoothing, adapter,
-                                       outputs)
-        finally:
-            stack.close()
+        apply_model(request, adapter.callback())
         adapter.log_times()
         feedback.setProgress(100)
-        self._output = out_path
-        return {self.OUTPUT: out_path, self.OUTPUT_CONFIDENCE: confidence_path or None}
+        self._output = request.output
+        return {self.OUTPUT: request.output, self.OUTPUT_CONFIDENCE: request.output_confidence or None}
 
     def postProcessAlgorithm(self, context, feedback):  # noqa: N802
         apply_style_on_load(context, self._output)

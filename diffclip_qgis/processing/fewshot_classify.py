@@ -1,12 +1,8 @@
 """diffclip:fewshotclassify: train a few-shot classifier on labelled samples and classify the rasters."""
 from __future__ import annotations
 
-import os
-
 from qgis.core import (
-    QgsCoordinateReferenceSystem,
     QgsProcessing,
-    QgsProcessingException,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
     QgsProcessingParameterFile,
@@ -21,11 +17,7 @@ from .algorithm import (
     DiffClipAlgorithm,
     FeedbackAdapter,
     apply_style_on_load,
-    classification_files,
     fill_preset_values,
-    feature_wkb_and_values,
-    layer_files,
-    raster_files,
     tr,
 )
 
@@ -150,128 +142,41 @@ class FewShotClassifyAlgorithm(DiffClipAlgorithm):
             createByDefault=False))
 
     def compute(self, parameters, context, feedback):
-        from ..core.checkpoint import load_model, save_model
-        from ..core.classes import ClassInfo, load_class_list, match_prompts
-        from ..core.config import fewshot_pretrain_epochs, get_preset, set_fewshot_pretrain_epochs, set_finetune_epochs
-        from ..core.files import PendingOutputs
-        from ..core.pipeline import fewshot_classifier
-        from ..gis.raster import check_class_ids
+        from ..workflow.classify import fewshot_classify, will_pretrain
+        from ..workflow.requests import ClassifyRequest
 
-        out_path = self.raster_output(parameters, self.OUTPUT, context)
-        confidence_path = self.raster_output(parameters, self.OUTPUT_CONFIDENCE, context, required=False)
-        model_path = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
-        pretrained_path = self.parameterAsFile(parameters, self.PRETRAINED, context)
-        prompts_path = self.parameterAsFile(parameters, self.PROMPTS, context)
-        template = self.parameterAsString(parameters, self.PROMPT_TEMPLATE, context) or DEFAULT_PROMPT_TEMPLATE
-        smoothing = self.parameterAsInt(parameters, self.SMOOTHING, context)
-
-        preset = get_preset(self.parameterAsEnumString(parameters, self.PRESET, context) or "cpu")
-        window = self.parameterAsEnumString(parameters, self.WINDOW, context) or "auto"
-        preset.window = "auto" if window == "auto" else int(window)
-        seed = self.parameterAsInt(parameters, self.SEED, context)
-        preset.pretrain.seed = preset.finetune.seed = seed
-        pretrain_epochs = self.optional_int(parameters, self.PRETRAIN_EPOCHS, context)
-        set_fewshot_pretrain_epochs(preset, fewshot_pretrain_epochs(preset) if pretrain_epochs is None else pretrain_epochs)
-        set_finetune_epochs(preset, self.positive_or_preset(parameters, self.EPOCHS, context, preset.finetune.epochs))
-        preset.finetune.prior_strength = self.parameterAsDouble(parameters, self.CLASS_PROPORTIONS, context)
-        pretraining = not pretrained_path and preset.pretrain.epochs > 0
-
+        paths, layers = self.raster_paths(parameters, context)
+        request = ClassifyRequest(
+            inputs=paths,
+            samples=self.samples(parameters, context, feedback, self.SAMPLES, self.CLASS_FIELD),
+            output=self.raster_output(parameters, self.OUTPUT, context),
+            output_confidence=self.raster_output(parameters, self.OUTPUT_CONFIDENCE, context, required=False),
+            output_model=self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context),
+            prompts=self.parameterAsFile(parameters, self.PROMPTS, context),
+            prompt_template=self.parameterAsString(parameters, self.PROMPT_TEMPLATE, context) or DEFAULT_PROMPT_TEMPLATE,
+            pretrained=self.parameterAsFile(parameters, self.PRETRAINED, context),
+            preset=self.parameterAsEnumString(parameters, self.PRESET, context) or "cpu",
+            window=self.parameterAsEnumString(parameters, self.WINDOW, context) or "auto",
+            pretrain_epochs=self.optional_int(parameters, self.PRETRAIN_EPOCHS, context),
+            epochs=self.optional_int(parameters, self.EPOCHS, context),
+            class_proportions=self.parameterAsDouble(parameters, self.CLASS_PROPORTIONS, context),
+            device=self.parameterAsEnumString(parameters, self.DEVICE, context) or "auto",
+            seed=self.parameterAsInt(parameters, self.SEED, context),
+            extent=self.extent(parameters, context, layers),
+            smoothing=self.parameterAsInt(parameters, self.SMOOTHING, context))
         ranges = ({"reading": (0, 2), "pretraining": (2, 45), "choosing window": (45, 60),
-                   "fine-tuning": (60, 80), "classifying": (80, 97)} if pretraining else
+                   "fine-tuning": (60, 80), "classifying": (80, 97)} if will_pretrain(request) else
                   {"reading": (0, 2), "pretraining": (2, 5), "choosing window": (5, 25),
                    "fine-tuning": (25, 60), "classifying": (60, 97)})
         ranges.update({"smoothing": (97, 99.5), "writing": (99.5, 100)})
         adapter = FeedbackAdapter(feedback, ranges)
-        adapter.begin("reading")
-        device = self.resolve_device(parameters, context, feedback)
-
-        paths, layers = self.raster_paths(parameters, context)
-        self.check_paths({self.INPUTS: layer_files(*layers),
-                          self.SAMPLES: layer_files(self.parameterAsVectorLayer(parameters, self.SAMPLES, context)),
-                          self.PROMPTS: [prompts_path], self.PRETRAINED: [pretrained_path]},
-                         {self.OUTPUT: classification_files(out_path),
-                          self.OUTPUT_CONFIDENCE: raster_files(confidence_path), self.OUTPUT_MODEL: [model_path]})
-        stack = self.open_stack(paths, adapter)
-        try:
-            samples = self._samples(parameters, context, feedback, stack, adapter)
-            check_class_ids(c.id for c in samples.classes)
-            entries = None
-            if prompts_path:
-                entries = load_class_list(prompts_path)
-                self._check_entries(entries, samples.classes, prompts_path, feedback)
-            # Integer class values only give placeholder names: let the class list name them.
-            found = [ClassInfo(c.id, "" if c.name == f"class {c.id}" else c.name) for c in samples.classes]
-            classes = match_prompts(found, entries, template)
-            if "{name}" not in template and len({c.prompt for c in classes}) < len(classes):
-                raise QgsProcessingException(tr(
-                    "Several classes get the same prompt '{0}' from PROMPT_TEMPLATE, which has no {{name}}: every "
-                    "class needs its own prompt. Use {{name}} in PROMPT_TEMPLATE or give prompts in PROMPTS.")
-                    .format(template))
-            feedback.pushInfo("Classes: " + "; ".join(f"{c.id} {c.name} ({c.prompt!r})" for c in classes) + ".")
-            source = self.classification_source(parameters, context, stack, feedback)
-            self.check_room(source, classes, out_path, confidence_path, model_path)
-
-            pretrained = None
-            if pretrained_path:
-                pretrained = load_model(pretrained_path)
-                feedback.pushInfo(f"Using the encoder of {pretrained_path} (pretrained with "
-                                  f"{pretrained.pretrain_window} x {pretrained.pretrain_window} windows); "
-                                  "no pretraining on the inputs.")
-            elif preset.pretrain.epochs == 0:
-                feedback.pushInfo("Pretraining epochs 0: fine-tuning a randomly initialised encoder.")
-            feedback.pushInfo(f"Preset {preset.name}: window {preset.window}, "
-                              + (f"{preset.pretrain.epochs} pretraining epochs, " if not pretrained_path else "")
-                              + f"{preset.finetune.epochs} fine-tuning epochs, class proportions "
-                              f"{preset.finetune.prior_strength:g}, seed {seed}.")
-            adapter.progress("reading", 1.0)
-            trained = fewshot_classifier(stack, samples.rows, samples.cols, samples.class_ids, classes, preset,
-                                         device, infos=stack.infos, pretrained=pretrained,
-                                         callback=adapter.callback())
-            with PendingOutputs() as outputs:  # every output appears together, or none does
-                self.classify_to_files(trained, source, device, out_path, confidence_path, smoothing, adapter,
-                                       outputs)
-                if model_path:
-                    save_model(trained, model_path, outputs)
-            if model_path:
-                feedback.pushInfo(f"Model saved to {model_path}.")
-        finally:
-            stack.close()
+        result = fewshot_classify(request, adapter.callback())
         adapter.log_times()
         feedback.setProgress(100)
-        self._output = out_path
-        return {self.OUTPUT: out_path, self.OUTPUT_CONFIDENCE: confidence_path or None,
-                self.OUTPUT_MODEL: model_path or None}
+        self._output = result.output
+        return {self.OUTPUT: result.output, self.OUTPUT_CONFIDENCE: result.output_confidence or None,
+                self.OUTPUT_MODEL: result.output_model or None}
 
     def postProcessAlgorithm(self, context, feedback):  # noqa: N802
         apply_style_on_load(context, self._output)
         return {}
-
-    def _samples(self, parameters, context, feedback, stack, adapter):
-        from ..gis.samples import samples_from_geometries
-
-        source = self.parameterAsSource(parameters, self.SAMPLES, context)
-        if source is None:
-            raise QgsProcessingException(tr("Choose a sample layer (SAMPLES) with points or polygons."))
-        field = self.parameterAsString(parameters, self.CLASS_FIELD, context)
-        if not field:
-            raise QgsProcessingException(tr("Choose the class field (CLASS_FIELD) of the sample layer."))
-        grid_crs = QgsCoordinateReferenceSystem.fromWkt(stack.crs_wkt) if stack.crs_wkt else None
-        if (grid_crs is None) != (not source.sourceCrs().isValid()):
-            feedback.pushWarning("The samples or the rasters have no CRS; assuming both use the same coordinates.")
-        wkbs, values = feature_wkb_and_values(source, field, grid_crs, context, feedback)
-        samples = samples_from_geometries(wkbs, values, stack.geotransform, stack.height, stack.width,
-                                          log=adapter.gis_log)
-        counts = {c.id: int((samples.class_ids == c.id).sum()) for c in samples.classes}
-        feedback.pushInfo(f"{len(wkbs)} sample features -> {len(samples.rows)} labelled pixels: "
-                          + ", ".join(f"{c.name} {counts[c.id]}" for c in samples.classes) + ".")
-        return samples
-
-    @staticmethod
-    def _check_entries(entries, classes, path, feedback):
-        ids = {c.id for c in classes}
-        names = {c.name.lower() for c in classes}
-        unused = [e.name or str(e.id) for e in entries
-                  if not (e.id and e.id in ids) and not (e.name and e.name.lower() in names)]
-        if unused:
-            feedback.pushWarning(f"{os.path.basename(path)}: no samples of {', '.join(unused)}; "
-                                 "these classes are left out.")

@@ -1,9 +1,9 @@
 """diffclip:pretrain: masked-diffusion pretraining of the encoder on unlabelled pixels."""
 from __future__ import annotations
 
-from qgis.core import QgsProcessingException, QgsProcessingParameterFileDestination, QgsProcessingParameterNumber
+from qgis.core import QgsProcessingParameterFileDestination, QgsProcessingParameterNumber
 
-from .algorithm import MODEL_BYTES, WINDOWS, DiffClipAlgorithm, FeedbackAdapter, fill_preset_values, layer_files, tr
+from .algorithm import WINDOWS, DiffClipAlgorithm, FeedbackAdapter, fill_preset_values, tr
 
 HELP = """<p>Pretrains the DiffCLIP encoder on unlabelled pixels of the input rasters with masked diffusion
 (no labels needed) and saves it as a .pt model. Give it to 'DiffCLIP Few-shot Classify' (PRETRAINED) to
@@ -57,44 +57,20 @@ class PretrainAlgorithm(DiffClipAlgorithm):
             self.OUTPUT_MODEL, tr("Pretrained model"), tr("DiffCLIP models (*.pt)")))
 
     def compute(self, parameters, context, feedback):
-        from ..core.checkpoint import save_model
-        from ..core.config import get_preset
-        from ..core.files import check_writable
-        from ..core.pipeline import pretrain_encoder
+        from ..workflow.pretrain import pretrain
+        from ..workflow.requests import PretrainRequest
 
-        model_path = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
-        if not model_path:
-            raise QgsProcessingException(tr("Choose where to save the model (OUTPUT_MODEL)."))
-        preset = get_preset(self.parameterAsEnumString(parameters, self.PRESET, context) or "cpu")
-        window = self.parameterAsEnumString(parameters, self.WINDOW, context) or "auto"
-        if window != "auto":
-            preset.model.window = int(window)
-        epochs = self.optional_int(parameters, self.EPOCHS, context)
-        if epochs is not None:
-            preset.pretrain.epochs = epochs
-        preset.pretrain.sample_count = self.positive_or_preset(parameters, self.SAMPLE_COUNT, context,
-                                                               preset.pretrain.sample_count)
-        preset.pretrain.mask_ratio = self.parameterAsDouble(parameters, self.MASK_RATIO, context)
-        preset.pretrain.seed = self.parameterAsInt(parameters, self.SEED, context)
-
+        paths, _ = self.raster_paths(parameters, context)
+        request = PretrainRequest(
+            inputs=paths, output_model=self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context),
+            preset=self.parameterAsEnumString(parameters, self.PRESET, context) or "cpu",
+            window=self.parameterAsEnumString(parameters, self.WINDOW, context) or "auto",
+            epochs=self.optional_int(parameters, self.EPOCHS, context),
+            sample_count=self.optional_int(parameters, self.SAMPLE_COUNT, context),
+            mask_ratio=self.parameterAsDouble(parameters, self.MASK_RATIO, context),
+            device=self.parameterAsEnumString(parameters, self.DEVICE, context) or "auto",
+            seed=self.parameterAsInt(parameters, self.SEED, context))
         adapter = FeedbackAdapter(feedback, {"reading": (0, 5), "pretraining": (5, 98), "writing": (98, 100)})
-        adapter.begin("reading")
-        device = self.resolve_device(parameters, context, feedback)
-        paths, layers = self.raster_paths(parameters, context)
-        self.check_paths({self.INPUTS: layer_files(*layers)}, {self.OUTPUT_MODEL: [model_path]})
-        stack = self.open_stack(paths, adapter)
-        try:
-            check_writable({self.OUTPUT_MODEL: (model_path, MODEL_BYTES)})
-            feedback.pushInfo(f"Preset {preset.name}: {preset.model.window} x {preset.model.window} windows, "
-                              f"{preset.pretrain.epochs} epochs, {preset.pretrain.sample_count} windows, "
-                              f"mask ratio {preset.pretrain.mask_ratio:g}, seed {preset.pretrain.seed}.")
-            adapter.progress("reading", 1.0)
-            trained = pretrain_encoder(stack, preset, device, infos=stack.infos, callback=adapter.callback())
-        finally:
-            stack.close()
-        adapter.begin("writing")
-        save_model(trained, model_path)
-        adapter.progress("writing", 1.0)
-        feedback.pushInfo(f"Pretrained encoder saved to {model_path}.")
+        pretrain(request, adapter.callback())
         adapter.log_times()
-        return {self.OUTPUT_MODEL: model_path}
+        return {self.OUTPUT_MODEL: request.output_model}

@@ -1,5 +1,6 @@
-"""Architecture guard: the compute core imports only numpy, torch and the standard library,
-and nothing in the plugin imports PyQt5/PyQt6 directly (Qt goes through qgis.PyQt)."""
+"""Architecture guard: the compute core imports only numpy, torch and the standard library; core,
+gis and the workflow layer import no QGIS or Qt; torch is imported at module level only in the
+core and the workflow layer; nothing imports PyQt5/PyQt6 directly (Qt goes through qgis.PyQt)."""
 import ast
 import os
 import sys
@@ -39,7 +40,7 @@ def test_core_imports_only_numpy_torch_and_stdlib():
     assert not offenders, "The compute core must not import these:\n" + "\n".join(offenders)
 
 
-@pytest.mark.parametrize("subpackage", ["core", "gis"])
+@pytest.mark.parametrize("subpackage", ["core", "gis", "workflow"])
 def test_no_qgis_or_qt_below(subpackage):
     offenders = [f"{os.path.relpath(p, PACKAGE)}:{line} imports {m}"
                  for p in python_files(os.path.join(PACKAGE, subpackage))
@@ -58,3 +59,45 @@ def test_core_is_relative_imports_only_within_package():
     offenders = [f"{os.path.relpath(p, PACKAGE)}:{line}" for p in python_files(os.path.join(PACKAGE, "core"))
                  for m, line in top_level_imports(p) if m == "diffclip_qgis"]
     assert not offenders, "\n".join(offenders)
+
+
+def _module_level_imports(path):
+    """(module, level, line) of the imports in a module's body (not inside functions)."""
+    tree = ast.parse(open(path, encoding="utf-8").read(), path)
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, 0, node.lineno
+        elif isinstance(node, ast.ImportFrom):
+            yield node.module or "", node.level, node.lineno
+
+
+def test_torch_only_in_core_and_workflow_at_module_level():
+    """Elsewhere torch (and the core and workflow modules that need it) load inside functions,
+    so the provider, the dock and the GDAL layer load without it."""
+    offenders = []
+    for path in python_files(PACKAGE):
+        rel = os.path.relpath(path, PACKAGE)
+        if rel.split(os.sep)[0] in ("core", "workflow"):
+            continue
+        for module, level, line in _module_level_imports(path):
+            torch_free = module.endswith(("core.classes", "core.source", "core.files", "core.progress",
+                                          "core.config", "workflow.requests")) or module in ("core", "workflow")
+            if module.split(".")[0] == "torch" or (level and module.startswith(("core", "workflow"))
+                                                   and not torch_free):
+                offenders.append(f"{rel}:{line} imports {'.' * level}{module}")
+    assert not offenders, "Import these inside the functions that need them:\n" + "\n".join(offenders)
+
+
+def test_torch_free_modules_import_without_torch():
+    """The modules the guard above lets other layers import at module level really need no torch."""
+    import subprocess
+
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "import diffclip_qgis.core.classes, diffclip_qgis.core.source, diffclip_qgis.core.files, "
+            "diffclip_qgis.core.progress, diffclip_qgis.core.config, diffclip_qgis.workflow.requests, "
+            "diffclip_qgis.workflow.accuracy, diffclip_qgis.gis.raster, diffclip_qgis.gis.samples, "
+            "diffclip_qgis.gis.smoothing")
+    root = os.path.dirname(os.path.abspath(PACKAGE))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr

@@ -1,0 +1,223 @@
+"""Accuracy assessment: confusion matrix, OA, AA, kappa and per-class accuracies, as HTML and CSV reports."""
+from __future__ import annotations
+
+import csv
+import html
+import io
+import os
+import uuid
+from typing import Dict, List, Tuple
+
+import numpy as np
+from osgeo import gdal, osr
+
+from ..core.files import PendingOutputs, check_output_paths, check_writable, write_text
+from ..core.metrics import assess
+from ..core.progress import SILENT, Callback
+from ..gis.raster import PIXEL_GEOTRANSFORM, dataset_files, read_label_raster
+from ..gis.samples import as_int, samples_from_geometries
+from .requests import AccuracyRequest, AccuracyResult
+
+
+def assess_accuracy(req: AccuracyRequest, callback: Callback = SILENT) -> AccuracyResult:
+    """Compare the classification with the reference raster or features; write the reports together."""
+    if not req.reference and req.reference_samples is None:
+        raise ValueError("Choose the reference (REFERENCE): a class raster or a vector layer.")
+    reference_files = dataset_files(req.reference) if req.reference else req.reference_samples.files
+    check_output_paths({"CLASSIFICATION": dataset_files(req.classification), "REFERENCE": reference_files},
+                       {"OUTPUT_HTML": [req.output_html], "OUTPUT_CSV": [req.output_csv]})
+    check_writable({"OUTPUT_HTML": (req.output_html, 1 << 20), "OUTPUT_CSV": (req.output_csv, 1 << 20)})
+    callback.progress("reading", 0.0)
+    predicted, names = read_label_raster(req.classification)
+    grid = _grid(req.classification)
+    if req.reference:
+        truth, ref_names = reference_on_grid(req.reference, grid, callback.gis_log)
+    else:
+        truth, ref_names = reference_from_samples(req.reference_samples, grid, names, callback), {}
+    callback.check()
+    ids = sorted((set(names) | set(np.unique(truth).tolist()) | set(np.unique(predicted).tolist())) - {0})
+    accuracy = assess(truth, predicted, ids)
+    labels = {i: names.get(i) or ref_names.get(i) or f"class {i}" for i in accuracy.class_ids}
+    oa, aa, kappa = 100 * accuracy.overall, 100 * accuracy.average, 100 * accuracy.kappa
+    callback.log(f"{accuracy.count} pixels with a reference label and a class: OA {oa:.2f}%, "
+                 f"AA {aa:.2f}%, kappa {kappa:.2f} (x 100).")
+    for i, cid in enumerate(accuracy.class_ids):
+        callback.log(f"  {cid} {labels[cid]}: producer's {_pct(accuracy.producers[i])}, "
+                     f"user's {_pct(accuracy.users[i])}, {int(accuracy.matrix[i].sum())} reference pixels.")
+    callback.progress("writing", 0.0)
+    reference_name = req.reference or ", ".join(req.reference_samples.files) or "reference features"
+    with PendingOutputs() as outputs:  # both reports appear together, or neither does
+        if req.output_html:
+            write_text(req.output_html, report_html(accuracy, labels, req.classification, reference_name), outputs)
+        if req.output_csv:
+            write_text(req.output_csv, report_csv(accuracy, labels), outputs)
+    callback.progress("writing", 1.0)
+    return AccuracyResult(oa, aa, kappa, int(accuracy.count), req.output_html, req.output_csv)
+
+
+def reference_from_samples(samples, grid, names: Dict[int, str], callback: Callback) -> np.ndarray:
+    """Reference class ids on the grid from features (class ids, or names of the classification's classes)."""
+    gt, height, width, wkt = grid
+    values = _values_as_class_ids(samples.values, names)
+    found = samples_from_geometries(samples.wkbs, values, gt, height, width, samples.crs_wkt, wkt,
+                                    log=callback.gis_log)
+    truth = np.zeros((height, width), np.int32)
+    truth[found.rows, found.cols] = found.class_ids
+    callback.log(f"{len(samples.wkbs)} reference features -> {len(found.rows)} reference pixels.")
+    return truth
+
+
+def _pct(value) -> str:
+    return "-" if value != value else f"{100 * value:.2f}%"
+
+
+def _grid(path: str):
+    ds = gdal.Open(path, gdal.GA_ReadOnly)
+    gt = ds.GetGeoTransform(can_return_null=True) or PIXEL_GEOTRANSFORM
+    return tuple(gt), ds.RasterYSize, ds.RasterXSize, ds.GetProjection() or ""
+
+
+def reference_on_grid(path: str, grid, log=None) -> Tuple["np.ndarray", Dict[int, str]]:
+    """Reference class ids on the classification grid (0 = unlabelled) and their category names.
+
+    Read as is when on the same grid, else resampled with nearest neighbour (GDAL warp into
+    an in-memory VRT). A raster without georeferencing lies where QGIS shows it (x = column,
+    y = -row).
+    """
+    gt, height, width, wkt = grid
+    ds = gdal.Open(path, gdal.GA_ReadOnly)
+    ref_gt = ds.GetGeoTransform(can_return_null=True)
+    ref_wkt = ds.GetProjection() or ""
+    same_crs = not wkt or not ref_wkt or _same_crs(wkt, ref_wkt)
+    tolerance = 1e-6 * abs(gt[1])
+    if same_crs and (ds.RasterYSize, ds.RasterXSize) == (height, width) and \
+            all(abs(a - b) <= max(tolerance, 1e-9) for a, b in zip(ref_gt or PIXEL_GEOTRANSFORM, gt)):
+        return read_label_raster(path)
+    band = ds.GetRasterBand(1)
+    band.GetDescription()  # loads the .aux.xml with the category names
+    names = {i: n for i, n in enumerate(band.GetCategoryNames() or []) if i > 0 and n}
+    if log is not None:
+        log(f"{os.path.basename(path)} is not on the classification's grid: resampled onto it (nearest neighbour).",
+            True)
+    stem = f"/vsimem/diffclip_reference_{uuid.uuid4().hex}"
+    temps = []
+    try:
+        source = ds
+        if ref_gt is None:  # placed as QGIS shows it: x = column, y = -row
+            temps.append(stem + "_placed.vrt")
+            gdal.Translate(temps[-1], ds, format="VRT", outputBounds=[0, 0, ds.RasterXSize, -ds.RasterYSize])
+            source = gdal.Open(temps[-1])
+        xs = [gt[0], gt[0] + width * gt[1]]
+        ys = [gt[3], gt[3] + height * gt[5]]
+        options = dict(format="VRT", outputBounds=(min(xs), min(ys), max(xs), max(ys)), width=width,
+                       height=height, resampleAlg="near")
+        if wkt and ref_wkt:
+            options["dstSRS"] = wkt
+        if ds.GetRasterBand(1).GetNoDataValue() is None:
+            options["dstNodata"] = 0
+        temps.append(stem + ".vrt")
+        gdal.Warp(temps[-1], source, **options)  # the returned dataset is dropped: that writes the VRT
+        source = None
+        return read_label_raster(temps[-1])[0], names
+    finally:
+        for name in temps:
+            gdal.Unlink(name)
+
+
+def _same_crs(a: str, b: str) -> bool:
+    sa, sb = osr.SpatialReference(), osr.SpatialReference()
+    sa.ImportFromWkt(a)
+    sb.ImportFromWkt(b)
+    return bool(sa.IsSame(sb))
+
+
+def _values_as_class_ids(values: List[object], names: Dict[int, str]) -> List[object]:
+    """Integer values stay; names are matched (case-insensitive) to the classification's class names."""
+    if all(v is None or as_int(v) is not None for v in values):
+        return values
+    by_name = {n.strip().lower(): i for i, n in names.items()}
+    unknown = sorted({str(v).strip() for v in values if v is not None and as_int(v) is None
+                      and str(v).strip().lower() not in by_name})
+    if unknown:
+        raise ValueError(
+            f"Reference class name(s) {', '.join(repr(u) for u in unknown)} are not class names of the "
+            f"classification ({', '.join(names.values()) or 'it has no class names'}). Use the classification's "
+            "class ids or names in REFERENCE_FIELD.")
+    return [v if v is None or as_int(v) is not None else by_name[str(v).strip().lower()] for v in values]
+
+
+def report_csv(accuracy, labels: Dict[int, str]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    ids = accuracy.class_ids
+    writer.writerow(["class_id", "class_name", "reference_pixels", "classified_pixels", "correct_pixels",
+                     "producers_accuracy_percent", "users_accuracy_percent"]
+                    + [f"classified_as_{i}" for i in ids])
+    m = accuracy.matrix
+    for k, cid in enumerate(ids):
+        writer.writerow([cid, labels[cid], int(m[k].sum()), int(m[:, k].sum()), int(m[k, k]),
+                         _num(accuracy.producers[k]), _num(accuracy.users[k])] + [int(v) for v in m[k]])
+    writer.writerow([])
+    writer.writerow(["metric", "value"])
+    writer.writerow(["overall_accuracy_percent", f"{100 * accuracy.overall:.4f}"])
+    writer.writerow(["average_accuracy_percent", f"{100 * accuracy.average:.4f}"])
+    writer.writerow(["kappa_x100", f"{100 * accuracy.kappa:.4f}"])
+    writer.writerow(["pixels", accuracy.count])
+    return out.getvalue()
+
+
+def _num(value) -> str:
+    return "" if value != value else f"{100 * value:.4f}"
+
+
+def report_html(accuracy, labels: Dict[int, str], classification: str, reference: str) -> str:
+    e = html.escape
+    ids = accuracy.class_ids
+    m = accuracy.matrix
+    head = "".join(f"<th>{e(labels[i])}<br><small>{i}</small></th>" for i in ids)
+    rows = []
+    for k, cid in enumerate(ids):
+        cells = "".join(f'<td class="{"d" if j == k else ""}">{int(v)}</td>' for j, v in enumerate(m[k]))
+        rows.append(f"<tr><th>{e(labels[cid])} <small>{cid}</small></th>{cells}<td>{int(m[k].sum())}</td>"
+                    f"<td>{_pct(accuracy.producers[k])}</td></tr>")
+    totals = "".join(f"<td>{int(v)}</td>" for v in m.sum(axis=0))
+    users = "".join(f"<td>{_pct(v)}</td>" for v in accuracy.users)
+    per_class = "".join(
+        f"<tr><td>{cid}</td><td>{e(labels[cid])}</td><td>{int(m[k].sum())}</td><td>{int(m[:, k].sum())}</td>"
+        f"<td>{int(m[k, k])}</td><td>{_pct(accuracy.producers[k])}</td><td>{_pct(accuracy.users[k])}</td></tr>"
+        for k, cid in enumerate(ids))
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>DiffCLIP accuracy assessment</title>
+<style>
+body {{ font-family: sans-serif; margin: 1.5em; }}
+table {{ border-collapse: collapse; margin-bottom: 1.5em; }}
+th, td {{ border: 1px solid #bbb; padding: 3px 7px; text-align: right; }}
+th {{ background: #f0f0f0; }}
+td.d {{ background: #dff0d8; font-weight: bold; }}
+small {{ color: #666; }}
+</style></head><body>
+<h1>DiffCLIP accuracy assessment</h1>
+<p>Classification: {e(classification)}<br>Reference: {e(reference)}</p>
+<h2>Summary</h2>
+<table>
+<tr><th>Overall accuracy (OA)</th><td>{100 * accuracy.overall:.2f}%</td></tr>
+<tr><th>Average accuracy (AA)</th><td>{100 * accuracy.average:.2f}%</td></tr>
+<tr><th>Kappa (x 100)</th><td>{100 * accuracy.kappa:.2f}</td></tr>
+<tr><th>Pixels assessed</th><td>{accuracy.count}</td></tr>
+</table>
+<h2>Confusion matrix</h2>
+<p>Rows: reference; columns: classification. Pixels without a reference label or class are left out.</p>
+<table>
+<tr><th>reference \\ classified</th>{head}<th>Total</th><th>Producer's accuracy</th></tr>
+{"".join(rows)}
+<tr><th>Total</th>{totals}<td>{accuracy.count}</td><td></td></tr>
+<tr><th>User's accuracy</th>{users}<td></td><td></td></tr>
+</table>
+<h2>Per class</h2>
+<table>
+<tr><th>Id</th><th>Class</th><th>Reference pixels</th><th>Classified pixels</th><th>Correct</th>
+<th>Producer's accuracy</th><th>User's accuracy</th></tr>
+{per_class}
+</table>
+</body></html>
+"""

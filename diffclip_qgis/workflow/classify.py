@@ -1,0 +1,237 @@
+"""Few-shot classification and applying a saved model: read, check, train, predict tile by tile, write.
+
+Written once for every front end (Processing, the dock's task, the command line). Every
+check that can fail runs before the first training step; the outputs of a run appear
+together, complete, or not at all (:class:`~diffclip_qgis.core.files.PendingOutputs`).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from typing import Dict, List, Optional, Sequence
+
+from ..core.checkpoint import check_inputs, load_model, save_model
+from ..core.classes import ClassInfo, complete_classes, load_class_list, match_prompts
+from ..core.config import Preset, fewshot_pretrain_epochs, get_preset, set_fewshot_pretrain_epochs, set_finetune_epochs
+from ..core.device import describe_device, resolve_device
+from ..core.files import PendingOutputs, check_output_paths, check_writable
+from ..core.infer import Predictor
+from ..core.pipeline import fewshot_classifier
+from ..core.progress import SILENT, Callback
+from ..gis.raster import RasterStack, SubsetSource, check_class_ids, dataset_files, write_classification
+from ..gis.samples import SampleSet, samples_from_geometries
+from .requests import ApplyRequest, ClassifyRequest, ClassifyResult, Extent
+
+MODEL_BYTES = 64 << 20   # room kept for a model file (the paper preset's is a few MB)
+
+
+# -- shared steps --------------------------------------------------------------------------------------
+def input_files(paths: Sequence[str]) -> List[str]:
+    """The files input rasters read (a VRT's sources too)."""
+    return [f for p in paths if p for f in dataset_files(p)]
+
+
+def classification_files(path: str) -> List[str]:
+    """A classification output and the sidecars written with it (.aux.xml, .qml)."""
+    return [path, path + ".aux.xml", os.path.splitext(path)[0] + ".qml"] if path else []
+
+
+def raster_files(path: str) -> List[str]:
+    """A raster output and its GDAL sidecar."""
+    return [path, path + ".aux.xml"] if path else []
+
+
+def open_stack(paths: Sequence[str], callback: Callback) -> RasterStack:
+    """The input rasters on the first one's grid, described in the log."""
+    stack = RasterStack(paths, log=callback.gis_log)
+    callback.log("Inputs: " + "; ".join(
+        f"{info.name} ({count} bands)" for info, count in zip(stack.infos, stack.band_counts))
+        + f" on a {stack.height} x {stack.width} px grid.")
+    return stack
+
+
+def classified_area(stack: RasterStack, extent: Optional[Extent], callback: Callback):
+    """The stack, or the part of it inside ``extent`` (error when it does not overlap)."""
+    if extent is None:
+        return stack
+    row0, col0, rows, cols = stack.pixel_window(*extent)
+    callback.log(f"Classifying only inside the extent: rows {row0}-{row0 + rows - 1}, "
+                 f"columns {col0}-{col0 + cols - 1} ({rows} x {cols} px).")
+    return SubsetSource(stack, row0, col0, rows, cols)
+
+
+def check_room(source, classes: Sequence[ClassInfo], output: str, confidence: str = "", model: str = "") -> None:
+    """The output folders take files and have room for the outputs at their uncompressed size."""
+    pixels = source.height * source.width
+    class_bytes = 1 if max(c.id for c in classes) <= 255 else 2
+    check_writable({"OUTPUT": (output, pixels * class_bytes), "OUTPUT_CONFIDENCE": (confidence, pixels * 4),
+                    "OUTPUT_MODEL": (model, MODEL_BYTES)})
+
+
+def device_for(name: str, callback: Callback):
+    device = resolve_device(name)
+    callback.log(f"Device: {describe_device(device)}.")
+    return device
+
+
+def classify_to_files(trained, source, device, output: str, confidence: str, smoothing: int,
+                      callback: Callback, outputs: PendingOutputs) -> None:
+    """Predict tile by tile into temporary files of ``outputs``, majority-smoothed when ``smoothing`` > 0.
+
+    Smoothing reads a raw classification from a hidden folder beside the output, removed afterwards.
+    """
+    predictor = Predictor(trained, device)
+
+    def checked(blocks):
+        yield from blocks
+        callback.check()  # a cancel during the last block still leaves no output
+
+    geo = dict(height=source.height, width=source.width, geotransform=source.geotransform,
+               crs_wkt=source.crs_wkt, classes=trained.classes, log=callback.gis_log, outputs=outputs)
+    callback.log(f"Classifying {source.height} x {source.width} px with {predictor.window} x "
+                 f"{predictor.window} windows into {len(trained.classes)} classes.")
+    tiles = checked(predictor.iter_tiles(source, callback=callback))
+    if smoothing <= 0:
+        write_classification(output, tiles, confidence_path=confidence or None, **geo)
+        callback.progress("writing", 1.0)
+        return
+    from ..gis.smoothing import smoothed_tiles
+
+    folder = tempfile.mkdtemp(prefix=".diffclip-smoothing-", dir=os.path.dirname(os.path.abspath(output)))
+    try:
+        raw = os.path.join(folder, "raw.tif")
+        raw_conf = os.path.join(folder, "raw_confidence.tif") if confidence else None
+        write_classification(raw, tiles, confidence_path=raw_conf, **dict(geo, outputs=None))
+        callback.progress("smoothing", 0.0)
+        callback.log(f"Majority smoothing with radius {smoothing} px (nodata stays nodata).")
+        smoothed = smoothed_tiles(raw, smoothing, raw_conf, progress=lambda f: callback.progress("smoothing", f),
+                                  check=callback.check)
+        write_classification(output, checked(smoothed), confidence_path=confidence or None, **geo)
+        callback.progress("writing", 1.0)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# -- few-shot classification ---------------------------------------------------------------------------
+def classify_preset(req: ClassifyRequest) -> Preset:
+    """The named preset with the request's window, epochs, class proportions and seed."""
+    preset = get_preset(req.preset)
+    preset.window = "auto" if str(req.window) == "auto" else int(req.window)
+    preset.pretrain.seed = preset.finetune.seed = req.seed
+    set_fewshot_pretrain_epochs(preset, fewshot_pretrain_epochs(preset) if req.pretrain_epochs is None
+                                else req.pretrain_epochs)
+    if req.epochs is not None:
+        if req.epochs < 1:
+            raise ValueError(f"EPOCHS must be at least 1 (or -1 for the preset's {preset.finetune.epochs}).")
+        set_finetune_epochs(preset, req.epochs)
+    preset.finetune.prior_strength = req.class_proportions
+    return preset
+
+
+def will_pretrain(req: ClassifyRequest) -> bool:
+    """Whether the run pretrains on its inputs before fine-tuning."""
+    return not req.pretrained and classify_preset(req).pretrain.epochs > 0
+
+
+def read_samples(req: ClassifyRequest, stack: RasterStack, callback: Callback) -> SampleSet:
+    s = req.samples
+    samples = samples_from_geometries(s.wkbs, s.values, stack.geotransform, stack.height, stack.width,
+                                      s.crs_wkt, stack.crs_wkt, log=callback.gis_log)
+    check_class_ids(c.id for c in samples.classes)
+    counts = {c.id: int((samples.class_ids == c.id).sum()) for c in samples.classes}
+    callback.log(f"{len(s.wkbs)} sample features -> {len(samples.rows)} labelled pixels: "
+                 + ", ".join(f"{c.name} {counts[c.id]}" for c in samples.classes) + ".")
+    return samples
+
+
+def resolve_classes(req: ClassifyRequest, samples: SampleSet, callback: Callback) -> List[ClassInfo]:
+    """The request's classes, or the samples' classes named and prompted by the class list and template."""
+    if req.classes is not None:
+        return complete_classes(req.classes, req.prompt_template)
+    entries = load_class_list(req.prompts) if req.prompts else None
+    if entries:
+        ids, names = {c.id for c in samples.classes}, {c.name.lower() for c in samples.classes}
+        unused = [e.name or str(e.id) for e in entries
+                  if not (e.id and e.id in ids) and not (e.name and e.name.lower() in names)]
+        if unused:
+            callback.warn(f"{os.path.basename(req.prompts)}: no samples of {', '.join(unused)}; "
+                          "these classes are left out.")
+    # Integer class values only give placeholder names: let the class list name them.
+    found = [ClassInfo(c.id, "" if c.name == f"class {c.id}" else c.name) for c in samples.classes]
+    classes = match_prompts(found, entries, req.prompt_template)
+    if "{name}" not in req.prompt_template and len({c.prompt for c in classes}) < len(classes):
+        raise ValueError(f"Several classes get the same prompt '{req.prompt_template}' from PROMPT_TEMPLATE, which "
+                         "has no {name}: every class needs its own prompt. Use {name} in PROMPT_TEMPLATE or give "
+                         "prompts in PROMPTS.")
+    return classes
+
+
+def fewshot_classify(req: ClassifyRequest, callback: Callback = SILENT) -> ClassifyResult:
+    """Train a few-shot classifier on the samples and classify the inputs (inside ``req.extent``)."""
+    t0 = time.perf_counter()
+    callback.progress("reading", 0.0)
+    check_output_paths({"INPUTS": input_files(req.inputs), "SAMPLES": req.samples.files, "PROMPTS": [req.prompts],
+                        "PRETRAINED": [req.pretrained]},
+                       {"OUTPUT": classification_files(req.output), "OUTPUT_CONFIDENCE": raster_files(req.output_confidence),
+                        "OUTPUT_MODEL": [req.output_model]})
+    preset = classify_preset(req)
+    device = device_for(req.device, callback)
+    with open_stack(req.inputs, callback) as stack:
+        samples = read_samples(req, stack, callback)
+        classes = resolve_classes(req, samples, callback)
+        callback.log("Classes: " + "; ".join(f"{c.id} {c.name} ({c.prompt!r})" for c in classes) + ".")
+        source = classified_area(stack, req.extent, callback)
+        check_room(source, classes, req.output, req.output_confidence, req.output_model)
+        pretrained = None
+        if req.pretrained:
+            pretrained = load_model(req.pretrained)
+            callback.log(f"Using the encoder of {req.pretrained} (pretrained with {pretrained.pretrain_window} x "
+                         f"{pretrained.pretrain_window} windows); no pretraining on the inputs.")
+        elif preset.pretrain.epochs == 0:
+            callback.log("Pretraining epochs 0: fine-tuning a randomly initialised encoder.")
+        callback.log(f"Preset {preset.name}: window {preset.window}, "
+                     + (f"{preset.pretrain.epochs} pretraining epochs, " if not req.pretrained else "")
+                     + f"{preset.finetune.epochs} fine-tuning epochs, class proportions "
+                     f"{preset.finetune.prior_strength:g}, seed {req.seed}.")
+        callback.progress("reading", 1.0)
+        trained = fewshot_classifier(stack, samples.rows, samples.cols, samples.class_ids, classes, preset, device,
+                                     infos=stack.infos, pretrained=pretrained, callback=callback)
+        with PendingOutputs() as outputs:  # every output appears together, or none does
+            classify_to_files(trained, source, device, req.output, req.output_confidence, req.smoothing, callback,
+                              outputs)
+            if req.output_model:
+                save_model(trained, req.output_model, outputs)
+    if req.output_model:
+        callback.log(f"Model saved to {req.output_model}.")
+    return ClassifyResult(output=req.output, output_confidence=req.output_confidence, output_model=req.output_model,
+                          classes=trained.classes, window=trained.window,
+                          window_scores=dict(trained.report.get("window_scores", {})), samples=int(len(samples.rows)),
+                          seconds=time.perf_counter() - t0, device=describe_device(device))
+
+
+# -- applying a saved model -----------------------------------------------------------------------------
+def apply_model(req: ApplyRequest, callback: Callback = SILENT) -> Dict[str, str]:
+    """Classify the inputs with a saved classifier; returns the written outputs."""
+    callback.progress("reading", 0.0)
+    check_output_paths({"INPUTS": input_files(req.inputs), "MODEL": [req.model]},
+                       {"OUTPUT": classification_files(req.output), "OUTPUT_CONFIDENCE": raster_files(req.output_confidence)})
+    device = device_for(req.device, callback)
+    trained = load_model(req.model)
+    if not trained.is_classifier:
+        raise ValueError(f"{req.model} is a pretrained encoder without classes. Fine-tune it with "
+                         "'DiffCLIP Few-shot Classify' (PRETRAINED = this file) and apply the model it saves.")
+    callback.log(f"Model {req.model}: {len(trained.classes)} classes ("
+                 + ", ".join(f"{c.id} {c.name}" for c in trained.classes)
+                 + f"), {trained.window} x {trained.window} windows, inputs "
+                 + ", ".join(f"{m.name} ({m.band_count} bands)" for m in trained.modalities) + ".")
+    with open_stack(req.inputs, callback) as stack:
+        check_inputs(trained, stack.band_counts, stack.infos, warn=callback.warn)
+        source = classified_area(stack, req.extent, callback)
+        check_room(source, trained.classes, req.output, req.output_confidence)
+        callback.progress("reading", 1.0)
+        with PendingOutputs() as outputs:
+            classify_to_files(trained, source, device, req.output, req.output_confidence, req.smoothing, callback,
+                              outputs)
+    return {"OUTPUT": req.output, "OUTPUT_CONFIDENCE": req.output_confidence}
