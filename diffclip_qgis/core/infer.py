@@ -86,11 +86,16 @@ class Predictor:
         confidence[yy, xx] = conf.cpu().numpy()
         return ids, confidence
 
-    def iter_tiles(self, source: PixelSource, tile: int = TILE,
-                   callback: Callback = SILENT) -> Iterator[Tuple[int, int, np.ndarray, np.ndarray]]:
-        """(row0, col0, class ids, confidence) per tile; memory is bounded by the tile size."""
+    def iter_tiles(self, source: PixelSource, tile: int = TILE, callback: Callback = SILENT,
+                   shard: Tuple[int, int] = (0, 1)) -> Iterator[Tuple[int, int, np.ndarray, np.ndarray]]:
+        """(row0, col0, class ids, confidence) per tile; memory is bounded by the tile size.
+
+        ``shard = (rank, count)`` yields only every count-th tile from the rank-th, so that
+        ``count`` processes classify a raster together.
+        """
         check_inputs(self.trained, source.band_counts)
-        boxes = list(iter_boxes(source.height, source.width, tile))
+        rank, count = shard
+        boxes = list(iter_boxes(source.height, source.width, tile))[rank::count]
         for i, (r, c, h, w) in enumerate(boxes):
             callback.check()
             ids, conf = self.predict_tile(read_tile(source, self.trained.stats, r, c, h, w, self.window // 2), callback)

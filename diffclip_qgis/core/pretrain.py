@@ -43,28 +43,70 @@ def masked_diffusion_loss(model: DiffCLIP, windows: List[torch.Tensor], schedule
     return total
 
 
+class _Loss(torch.nn.Module):
+    """The pretraining loss as a module's forward, so DistributedDataParallel can wrap it."""
+
+    def __init__(self, model: DiffCLIP, schedule: NoiseSchedule, cfg: PretrainConfig):
+        super().__init__()
+        self.model, self.schedule, self.cfg = model, schedule, cfg
+
+    def forward(self, windows: List[torch.Tensor], generator: torch.Generator) -> torch.Tensor:
+        return masked_diffusion_loss(self.model, windows, self.schedule, self.cfg, generator)
+
+
+def _world():
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 def pretrain(model: DiffCLIP, windows: List[np.ndarray], cfg: PretrainConfig, device: torch.device,
              callback: Callback = SILENT) -> List[float]:
-    """Train on unlabelled windows (one (N, bands, s, s) array per modality); returns the mean loss per epoch."""
+    """Train on unlabelled windows (one (N, bands, s, s) array per modality); returns the mean loss per epoch.
+
+    Under torchrun (an initialised process group) every rank takes its share of each batch
+    and DistributedDataParallel averages the gradients, so the ranks keep identical weights;
+    every rank must be given the same windows.
+    """
+    rank, ranks = _world()
     generator = seeded_generator(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
+    generator.manual_seed(cfg.seed + 1000003 * rank)   # each rank its own noise and masks
+    rng = np.random.default_rng(cfg.seed)              # the same batches on every rank
     schedule = NoiseSchedule(cfg.timesteps)
     n = windows[0].shape[0]
     steps_per_epoch = (n + cfg.batch_size - 1) // cfg.batch_size
-    params = [p for name, p in model.named_parameters() if not name.startswith(("text.", "image_projection", "logit_scale", "linear_head"))]
+    unused = ("text.", "image_projection", "logit_scale", "linear_head")
+    params = [p for name, p in model.named_parameters() if not name.startswith(unused)]
     opt, sched = make_optimizer(params, cfg.lr, cfg.weight_decay, cfg.epochs * steps_per_epoch)
     data = [torch.from_numpy(w) for w in windows]
     model.to(device).train()
+    loss_fn = _Loss(model, schedule, cfg)
+    frozen = []
+    if ranks > 1:
+        frozen = [p for name, p in model.named_parameters() if name.startswith(unused) and p.requires_grad]
+        for p in frozen:   # DDP reduces the gradients of every trainable parameter the loss uses
+            p.requires_grad_(False)
+        loss_fn = torch.nn.parallel.DistributedDataParallel(loss_fn, device_ids=[device.index] if device.type == "cuda" else None)
     history = []
-    for epoch in range(cfg.epochs):
-        losses = []
-        for idx in batches(n, cfg.batch_size, rng):
-            callback.check()
-            idx_t = torch.from_numpy(idx)
-            batch = dihedral([d[idx_t] for d in data], generator)
-            loss = masked_diffusion_loss(model, [b.to(device) for b in batch], schedule, cfg, generator)
-            losses.append(optimise(opt, sched, loss))
-        history.append(float(np.mean(losses)))
-        callback.progress("pretraining", (epoch + 1) / cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs}, loss {history[-1]:.4f}")
+    try:
+        for epoch in range(cfg.epochs):
+            losses = []
+            for idx in batches(n, cfg.batch_size, rng):
+                callback.check()
+                if len(idx) < ranks:   # too few for every rank (a last, short batch): all ranks skip it
+                    continue
+                idx_t = torch.from_numpy(idx[rank::ranks])
+                batch = dihedral([d[idx_t] for d in data], generator)
+                losses.append(optimise(opt, sched, loss_fn([b.to(device) for b in batch], generator)))
+            mean = torch.tensor(float(np.mean(losses)))
+            if ranks > 1:
+                torch.distributed.all_reduce(mean)
+                mean /= ranks
+            history.append(float(mean))
+            callback.progress("pretraining", (epoch + 1) / cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs}, loss {history[-1]:.4f}")
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
     model.eval()
     return history

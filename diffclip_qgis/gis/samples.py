@@ -234,13 +234,11 @@ def _first_per_pixel(rows: List[np.ndarray], cols: List[np.ndarray], classes: Li
     return rows[first], cols[first], classes[first]
 
 
-def read_samples_file(path: str, class_field: str, grid_geotransform, grid_height: int, grid_width: int,
-                      grid_crs_wkt: str = "", layer_name: Optional[str] = None,
-                      log: Optional[Log] = None) -> SampleSet:
-    """Labelled grid pixels from a vector file (GeoPackage, shapefile, GeoJSON, ...) read with OGR.
+def read_features(path: str, class_field: str, layer_name: Optional[str] = None
+                  ) -> Tuple[List[Optional[bytes]], List[object], str]:
+    """Geometries (ISO WKB), class-field values and CRS (WKT) of a vector file's features, read with OGR.
 
     ``layer_name`` picks a layer of a multi-layer file (default: the first layer).
-    See :func:`samples_from_geometries`.
     """
     try:
         vector = ogr.Open(path)
@@ -267,5 +265,16 @@ def read_samples_file(path: str, class_field: str, grid_geotransform, grid_heigh
         geometries.append(geom.ExportToIsoWkb() if geom is not None else None)
         values.append(feature.GetField(index) if feature.IsFieldSetAndNotNull(index) else None)
     srs = layer.GetSpatialRef()
+    return geometries, values, srs.ExportToWkt() if srs is not None else ""
+
+
+def read_samples_file(path: str, class_field: str, grid_geotransform, grid_height: int, grid_width: int,
+                      grid_crs_wkt: str = "", layer_name: Optional[str] = None,
+                      log: Optional[Log] = None) -> SampleSet:
+    """Labelled grid pixels from a vector file (GeoPackage, shapefile, GeoJSON, ...) read with OGR.
+
+    See :func:`read_features` and :func:`samples_from_geometries`.
+    """
+    geometries, values, crs_wkt = read_features(path, class_field, layer_name)
     return samples_from_geometries(geometries, values, grid_geotransform, grid_height, grid_width,
-                                   srs.ExportToWkt() if srs is not None else "", grid_crs_wkt, log)
+                                   crs_wkt, grid_crs_wkt, log)

@@ -13,31 +13,8 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
+from ..workflow.help import ACCURACY_HELP, html_help
 from .algorithm import DiffClipAlgorithm, FeedbackAdapter, tr
-
-HELP = """<p>Compares a classification with reference labels: confusion matrix (with the classification's
-class names), overall accuracy (OA), average accuracy (AA, mean producer's accuracy over the classes
-with reference pixels), Cohen's kappa, and per class the producer's accuracy (recall), user's accuracy
-(precision) and pixel counts. Only pixels with a class in both rasters count (0 / nodata = unlabelled).
-All accuracies, kappa included, are given in percent (kappa x 100), as in the DiffCLIP paper.</p>
-<h3>Parameters</h3>
-<dl>
-<dt>Classification (CLASSIFICATION)</dt><dd>A class raster, e.g. the output of 'DiffCLIP Few-shot
-Classify'. Its grid is the grid of the assessment.</dd>
-<dt>Reference (REFERENCE)</dt><dd>Reference labels: a raster of class ids (0 or nodata = unlabelled;
-resampled with nearest neighbour onto the classification's grid when it lies on another grid or CRS),
-or a vector layer of points (the pixel under each point) or polygons (every pixel whose centre lies
-inside), in any CRS.</dd>
-<dt>Reference class field (REFERENCE_FIELD)</dt><dd>For a vector reference: the field with the class id
-(the classification's values) or the class name (matched to the classification's class names).</dd>
-<dt>Report (OUTPUT_HTML)</dt><dd>HTML report with the tables.</dd>
-<dt>Table (OUTPUT_CSV, optional)</dt><dd>CSV: one row per class (id, name, reference pixels, classified
-pixels, correct pixels, producer's and user's accuracy in percent, then the confusion-matrix row:
-reference pixels of the class classified as each class), then the overall figures (OA, AA, kappa
-in percent, pixel count).</dd>
-</dl>
-<p>Outputs OA, AA and KAPPA (numbers, percent) can feed other algorithms in a model.</p>"""
-
 
 class AccuracyAlgorithm(DiffClipAlgorithm):
     CLASSIFICATION = "CLASSIFICATION"
@@ -53,7 +30,7 @@ class AccuracyAlgorithm(DiffClipAlgorithm):
     _group = "Assessment"
 
     def shortHelpString(self):  # noqa: N802
-        return tr(HELP)
+        return html_help(tr(ACCURACY_HELP))
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.CLASSIFICATION, tr("Classification")))

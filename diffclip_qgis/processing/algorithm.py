@@ -8,7 +8,6 @@ so the provider registers and the Toolbox shows the algorithms even without torc
 from __future__ import annotations
 
 import os
-import re
 import time
 import traceback
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -64,29 +63,6 @@ PHASE_LABELS = {
 
 def tr(text: str) -> str:
     return QCoreApplication.translate("DiffClipProcessing", text)
-
-
-def fill_preset_values(text: str) -> str:
-    """Replace %CPU_...% / %PAPER_...% markers in help texts by the presets' current values."""
-    try:
-        from ..core.config import fewshot_pretrain_epochs, get_preset  # plain dataclasses: no torch
-
-        values = {}
-        for name in ("cpu", "paper"):
-            p = get_preset(name)
-            values.update({
-                f"%{name.upper()}_PRETRAIN_EPOCHS%": p.pretrain.epochs,
-                f"%{name.upper()}_FEWSHOT_PRETRAIN_EPOCHS%": fewshot_pretrain_epochs(p),
-                f"%{name.upper()}_EPOCHS%": p.finetune.epochs,
-                f"%{name.upper()}_MAX_STEPS%": p.finetune.max_steps,
-                f"%{name.upper()}_SAMPLE_COUNT%": p.pretrain.sample_count,
-                f"%{name.upper()}_MODEL_WINDOW%": p.model.window,
-            })
-    except Exception:  # noqa: BLE001 (help must always render)
-        values = {}
-    for key, value in values.items():
-        text = text.replace(key, str(value))
-    return re.sub(r"%(CPU|PAPER)_[A-Z_]+%", "?", text)
 
 
 class FeedbackAdapter:

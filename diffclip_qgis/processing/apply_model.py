@@ -3,27 +3,8 @@ from __future__ import annotations
 
 from qgis.core import QgsProcessingParameterFile
 
+from ..workflow.help import APPLY_HELP, html_help
 from .algorithm import DiffClipAlgorithm, FeedbackAdapter, apply_style_on_load, tr
-
-HELP = """<p>Classifies rasters with a model saved by 'DiffCLIP Few-shot Classify' (OUTPUT_MODEL), e.g. another
-scene of the same sensors, or the same scene again with smoothing or inside another extent. The output
-is a GeoTIFF of class ids (0 = nodata) with the model's class names and colours and a .qml style.</p>
-<h3>Parameters</h3>
-<dl>
-<dt>Input rasters (INPUTS)</dt><dd>One raster per modality, the same sensors in the same order and with
-the same band counts as the rasters the model was trained on (otherwise the algorithm stops and says
-what it expected). The first raster defines the output grid.</dd>
-<dt>Model (MODEL)</dt><dd>A classifier .pt file written by 'DiffCLIP Few-shot Classify'. (An encoder from
-'DiffCLIP Pretrain Encoder' has no classes yet: fine-tune it with Few-shot Classify.)</dd>
-<dt>Device (DEVICE)</dt><dd>auto (a CUDA GPU when PyTorch sees one, else the CPU), cpu or cuda.</dd>
-<dt>Classify only inside this extent (EXTENT, optional)</dt><dd>Classify just this part of the grid.</dd>
-<dt>Majority smoothing radius (SMOOTHING)</dt><dd>Radius in pixels of a majority filter (0 = off);
-nodata stays nodata.</dd>
-<dt>Classification (OUTPUT)</dt><dd>GeoTIFF of class ids, with its .qml style.</dd>
-<dt>Confidence (OUTPUT_CONFIDENCE, optional)</dt><dd>GeoTIFF (0..1, nodata -1) of the probability of the
-chosen class.</dd>
-</dl>"""
-
 
 class ApplyModelAlgorithm(DiffClipAlgorithm):
     MODEL = "MODEL"
@@ -36,7 +17,7 @@ class ApplyModelAlgorithm(DiffClipAlgorithm):
         self._output = ""
 
     def shortHelpString(self):  # noqa: N802
-        return tr(HELP)
+        return html_help(tr(APPLY_HELP))
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.add_inputs()

@@ -3,31 +3,8 @@ from __future__ import annotations
 
 from qgis.core import QgsProcessingParameterFileDestination, QgsProcessingParameterNumber
 
-from .algorithm import WINDOWS, DiffClipAlgorithm, FeedbackAdapter, fill_preset_values, tr
-
-HELP = """<p>Pretrains the DiffCLIP encoder on unlabelled pixels of the input rasters with masked diffusion
-(no labels needed) and saves it as a .pt model. Give it to 'DiffCLIP Few-shot Classify' (PRETRAINED) to
-train classifiers for several sets of samples or class schemes without pretraining again.</p>
-<h3>Parameters</h3>
-<dl>
-<dt>Input rasters (INPUTS)</dt><dd>One raster per modality (e.g. hyperspectral, then LiDAR). The first
-defines the grid; the others are resampled onto it. Classify later with rasters of the same sensors in
-the same order.</dd>
-<dt>Preset (PRESET)</dt><dd>cpu: a small network, minutes on a CPU. paper: the paper's sizes (for a
-CUDA GPU).</dd>
-<dt>Pretraining window (WINDOW)</dt><dd>The largest window (pixels) the encoder is trained for; the
-classifier can use this size or smaller. auto: the preset's (cpu %CPU_MODEL_WINDOW%, paper %PAPER_MODEL_WINDOW%).</dd>
-<dt>Epochs (EPOCHS)</dt><dd>-1 or empty: the preset's (cpu %CPU_PRETRAIN_EPOCHS%,
-paper %PAPER_PRETRAIN_EPOCHS%). 0 saves a randomly initialised encoder.</dd>
-<dt>Mask ratio (MASK_RATIO)</dt><dd>Share of each window's pixels hidden from the encoder (default
-0.7, as in the paper).</dd>
-<dt>Training windows (SAMPLE_COUNT)</dt><dd>How many random valid pixels (windows) to pretrain on;
--1 or empty: the preset's (cpu %CPU_SAMPLE_COUNT%, paper %PAPER_SAMPLE_COUNT%).</dd>
-<dt>Device (DEVICE)</dt><dd>auto (a CUDA GPU when PyTorch sees one, else the CPU), cpu or cuda.</dd>
-<dt>Random seed (SEED)</dt><dd>Same inputs and seed give the same encoder (on the same device).</dd>
-<dt>Pretrained model (OUTPUT_MODEL)</dt><dd>The .pt file to write.</dd>
-</dl>"""
-
+from ..workflow.help import PRETRAIN_HELP, html_help
+from .algorithm import WINDOWS, DiffClipAlgorithm, FeedbackAdapter, tr
 
 class PretrainAlgorithm(DiffClipAlgorithm):
     EPOCHS = "EPOCHS"
@@ -38,7 +15,7 @@ class PretrainAlgorithm(DiffClipAlgorithm):
     _display = "DiffCLIP Pretrain Encoder"
 
     def shortHelpString(self):  # noqa: N802
-        return fill_preset_values(tr(HELP))
+        return html_help(tr(PRETRAIN_HELP))
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.add_inputs()

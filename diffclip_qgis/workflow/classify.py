@@ -22,6 +22,7 @@ from ..core.pipeline import fewshot_classifier
 from ..core.progress import SILENT, Callback
 from ..gis.raster import RasterStack, SubsetSource, check_class_ids, dataset_files, write_classification
 from ..gis.samples import SampleSet, samples_from_geometries
+from .distributed import from_main, gather_tiles, is_main, world
 from .requests import ApplyRequest, ClassifyRequest, ClassifyResult, Extent
 
 MODEL_BYTES = 64 << 20   # room kept for a model file (the paper preset's is a few MB)
@@ -81,8 +82,10 @@ def classify_to_files(trained, source, device, output: str, confidence: str, smo
     """Predict tile by tile into temporary files of ``outputs``, majority-smoothed when ``smoothing`` > 0.
 
     Smoothing reads a raw classification from a hidden folder beside the output, removed afterwards.
+    Under torchrun every rank classifies its share of the tiles and rank 0 writes the files.
     """
     predictor = Predictor(trained, device)
+    rank, ranks = world()
 
     def checked(blocks):
         yield from blocks
@@ -92,7 +95,13 @@ def classify_to_files(trained, source, device, output: str, confidence: str, smo
                crs_wkt=source.crs_wkt, classes=trained.classes, log=callback.gis_log, outputs=outputs)
     callback.log(f"Classifying {source.height} x {source.width} px with {predictor.window} x "
                  f"{predictor.window} windows into {len(trained.classes)} classes.")
-    tiles = checked(predictor.iter_tiles(source, callback=callback))
+    tiles = checked(predictor.iter_tiles(source, callback=callback, shard=(rank, ranks)))
+    if ranks > 1:
+        tiles = gather_tiles(tiles, source.height, source.width, output)
+        if not is_main():
+            for _ in tiles:  # store this rank's tiles for rank 0
+                pass
+            return
     if smoothing <= 0:
         write_classification(output, tiles, confidence_path=confidence or None, **geo)
         callback.progress("writing", 1.0)
@@ -196,12 +205,13 @@ def fewshot_classify(req: ClassifyRequest, callback: Callback = SILENT) -> Class
                      + f"{preset.finetune.epochs} fine-tuning epochs, class proportions "
                      f"{preset.finetune.prior_strength:g}, seed {req.seed}.")
         callback.progress("reading", 1.0)
-        trained = fewshot_classifier(stack, samples.rows, samples.cols, samples.class_ids, classes, preset, device,
-                                     infos=stack.infos, pretrained=pretrained, callback=callback)
+        trained = from_main(fewshot_classifier(stack, samples.rows, samples.cols, samples.class_ids, classes, preset,
+                                               device, infos=stack.infos, pretrained=pretrained, callback=callback)
+                            if is_main() else None)   # under torchrun rank 0 trains, every rank classifies
         with PendingOutputs() as outputs:  # every output appears together, or none does
             classify_to_files(trained, source, device, req.output, req.output_confidence, req.smoothing, callback,
                               outputs)
-            if req.output_model:
+            if req.output_model and is_main():
                 save_model(trained, req.output_model, outputs)
     if req.output_model:
         callback.log(f"Model saved to {req.output_model}.")

@@ -7,6 +7,7 @@ from ..core.files import check_output_paths, check_writable
 from ..core.pipeline import pretrain_encoder
 from ..core.progress import SILENT, Callback
 from .classify import MODEL_BYTES, device_for, input_files, open_stack
+from .distributed import is_main
 from .requests import PretrainRequest
 
 
@@ -42,7 +43,8 @@ def pretrain(req: PretrainRequest, callback: Callback = SILENT) -> str:
         callback.progress("reading", 1.0)
         trained = pretrain_encoder(stack, preset, device, infos=stack.infos, callback=callback)
     callback.progress("writing", 0.0)
-    save_model(trained, req.output_model)
+    if is_main():   # under torchrun every rank holds the same weights
+        save_model(trained, req.output_model)
     callback.progress("writing", 1.0)
     callback.log(f"Pretrained encoder saved to {req.output_model}.")
     return req.output_model

@@ -111,14 +111,20 @@ def test_processing_modules_do_not_import_torch():
 
 
 def test_every_preset_marker_in_the_help_texts_has_a_value(qgis_app):
-    from diffclip_qgis.processing.algorithm import fill_preset_values
+    from diffclip_qgis.workflow import help as texts
 
-    folder = os.path.dirname(sys.modules["diffclip_qgis.processing.algorithm"].__file__)
     markers = set()
-    for name in os.listdir(folder):
-        if name.endswith(".py"):
-            with open(os.path.join(folder, name), encoding="utf-8") as f:
-                markers |= set(re.findall(r"%(?:CPU|PAPER)_[A-Z_]+%", f.read()))
+    for name in ("FEWSHOT_HELP", "PRETRAIN_HELP", "APPLY_HELP", "ACCURACY_HELP"):
+        markers |= set(re.findall(r"%(?:CPU|PAPER)_[A-Z_]+%", getattr(texts, name)))
     assert markers, "the help texts show preset values through markers"
-    unfilled = sorted(m for m in markers if fill_preset_values(m) in ("?", m, "None"))
+    unfilled = sorted(m for m in markers if texts.fill_preset_values(m) in ("?", m, "None"))
     assert not unfilled, f"no preset value for {unfilled}"
+
+
+def test_help_has_no_line_breaks_inside_sentences(qgis_app):
+    """The help panel keeps the source's line breaks: the texts reach it as one line of HTML."""
+    from qgis.core import QgsApplication
+
+    for alg in QgsApplication.processingRegistry().providerById("diffclip").algorithms():
+        text = alg.shortHelpString()
+        assert "\n" not in text and "<dt>" in text, alg.id()

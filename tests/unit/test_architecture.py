@@ -82,7 +82,7 @@ def test_torch_only_in_core_and_workflow_at_module_level():
             continue
         for module, level, line in _module_level_imports(path):
             torch_free = module.endswith(("core.classes", "core.source", "core.files", "core.progress",
-                                          "core.config", "workflow.requests")) or module in ("core", "workflow")
+                                          "core.config", "workflow.requests", "workflow.help")) or module in ("core", "workflow")
             if module.split(".")[0] == "torch" or (level and module.startswith(("core", "workflow"))
                                                    and not torch_free):
                 offenders.append(f"{rel}:{line} imports {'.' * level}{module}")
@@ -96,7 +96,7 @@ def test_torch_free_modules_import_without_torch():
     code = ("import sys; sys.modules['torch'] = None\n"
             "import diffclip_qgis.core.classes, diffclip_qgis.core.source, diffclip_qgis.core.files, "
             "diffclip_qgis.core.progress, diffclip_qgis.core.config, diffclip_qgis.workflow.requests, "
-            "diffclip_qgis.workflow.accuracy, diffclip_qgis.gis.raster, diffclip_qgis.gis.samples, "
+            "diffclip_qgis.workflow.accuracy, diffclip_qgis.workflow.help, diffclip_qgis.gis.raster, diffclip_qgis.gis.samples, "
             "diffclip_qgis.gis.smoothing")
     root = os.path.dirname(os.path.abspath(PACKAGE))
     proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)

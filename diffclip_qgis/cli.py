@@ -1,0 +1,238 @@
+"""The command line: ``python -m diffclip_qgis {classify,apply,pretrain,accuracy} --NAME=value ...``.
+
+The same jobs, parameter names, defaults, outputs and messages as the Processing algorithms,
+without QGIS (only the core, GDAL and the workflow layer). Runs under ``torchrun`` too:
+``apply`` and ``classify`` share the tiles among the processes, ``pretrain`` trains with
+DistributedDataParallel. Exit status: 0 done, 1 error, 2 bad arguments, 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from typing import List, Optional, Sequence
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: sleeping, not spinning, threads
+
+from .workflow.help import ACCURACY_HELP, APPLY_HELP, FEWSHOT_HELP, PRETRAIN_HELP, plain_text  # noqa: E402
+
+PRESETS, WINDOWS, DEVICES = ["cpu", "paper"], ["auto", "3", "5", "7", "9", "11"], ["auto", "cpu", "cuda"]
+
+
+class TerminalProgress:
+    """Progress, log and warnings on the terminal: one line per phase step of 10 %, rank 0 only."""
+
+    def __init__(self, quiet: bool = False):
+        self.show = not quiet and int(os.environ.get("RANK", "0")) == 0   # torchrun sets RANK
+        self.phase, self.shown, self.t0 = "", -1, time.perf_counter()
+
+    def progress(self, phase: str, fraction: float, message: str = "") -> None:
+        step = int(min(max(fraction, 0.0), 1.0) * 10)
+        if phase == self.phase and step == self.shown:
+            return
+        self.phase, self.shown = phase, step
+        if self.show:
+            print(f"[{time.perf_counter() - self.t0:6.1f} s] {phase} {10 * step:3d} %"
+                  + (f"  {message}" if message else ""), file=sys.stderr, flush=True)
+
+    def log(self, message: str) -> None:
+        if self.show:
+            print(message, flush=True)
+
+    def warn(self, message: str) -> None:
+        if self.show:
+            print(f"Warning: {message}", file=sys.stderr, flush=True)
+
+    def callback(self):
+        from .core.progress import Callback
+
+        return Callback(self.progress, None, self.log, self.warn)
+
+
+# -- parameters ------------------------------------------------------------------------------------
+def _count(text: str) -> Optional[int]:
+    """-1 (or empty) = the preset's value, as in Processing."""
+    value = int(text) if str(text).strip() else -1
+    return None if value < 0 else value
+
+
+def _add_common(parser, extent: bool = True, smoothing: bool = True) -> None:
+    parser.add_argument("--INPUTS", action="append", required=True, metavar="RASTER",
+                        help="input raster, once per modality (the first defines the grid)")
+    parser.add_argument("--DEVICE", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    if extent:
+        parser.add_argument("--EXTENT", default="", help="xmin,xmax,ymin,ymax [EPSG:n] (QGIS order; default: "
+                                                         "the first raster's CRS): classify only inside it")
+    if smoothing:
+        parser.add_argument("--SMOOTHING", type=int, default=0, help="majority smoothing radius in pixels (0 = off)")
+
+
+def _add_class_outputs(parser) -> None:
+    parser.add_argument("--OUTPUT", required=True, help="classification GeoTIFF (.tif; a .qml style is written beside)")
+    parser.add_argument("--OUTPUT_CONFIDENCE", default="", help="confidence GeoTIFF (optional)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m diffclip_qgis", description=__doc__.split("\n\n")[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quiet", action="store_true", help="no progress or log lines")
+    jobs = parser.add_subparsers(dest="job", required=True, metavar="{classify,apply,pretrain,accuracy}")
+
+    def job(name: str, help_html: str, summary: str):
+        return jobs.add_parser(name, help=summary, description=plain_text(help_html),
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    p = job("classify", FEWSHOT_HELP, "few-shot classification (diffclip:fewshotclassify)")
+    _add_common(p)
+    p.add_argument("--SAMPLES", required=True, help="vector file of sample points or polygons (path or path|layername=L)")
+    p.add_argument("--CLASS_FIELD", required=True, help="field with the class id (>= 1) or class name")
+    p.add_argument("--PROMPTS", default="", help="class list (.json from the dock, or .csv 'class,prompt')")
+    p.add_argument("--PROMPT_TEMPLATE", default=None, help="prompt of classes without one; {name} = class name")
+    p.add_argument("--PRETRAINED", default="", help="pretrained model .pt (empty: the preset decides)")
+    p.add_argument("--PRESET", choices=PRESETS, default="cpu")
+    p.add_argument("--WINDOW", choices=WINDOWS, default="auto")
+    p.add_argument("--PRETRAIN_EPOCHS", type=_count, default=None, help="-1 = preset's; 0 = no pretraining")
+    p.add_argument("--EPOCHS", type=_count, default=None, help="fine-tuning epochs (-1 = preset's)")
+    p.add_argument("--CLASS_PROPORTIONS", type=float, default=0.5, help="0..1 (default 0.5)")
+    p.add_argument("--SEED", type=int, default=0)
+    _add_class_outputs(p)
+    p.add_argument("--OUTPUT_MODEL", default="", help="trained model .pt (optional)")
+
+    p = job("apply", APPLY_HELP, "classify with a saved model (diffclip:applymodel)")
+    _add_common(p)
+    p.add_argument("--MODEL", required=True, help="classifier .pt from Few-shot Classify")
+    _add_class_outputs(p)
+
+    p = job("pretrain", PRETRAIN_HELP, "masked-diffusion pretraining (diffclip:pretrain)")
+    _add_common(p, extent=False, smoothing=False)
+    p.add_argument("--PRESET", choices=PRESETS, default="cpu")
+    p.add_argument("--WINDOW", choices=WINDOWS, default="auto")
+    p.add_argument("--EPOCHS", type=_count, default=None, help="-1 = preset's")
+    p.add_argument("--MASK_RATIO", type=float, default=0.7)
+    p.add_argument("--SAMPLE_COUNT", type=_count, default=None, help="training windows (-1 = preset's)")
+    p.add_argument("--SEED", type=int, default=0)
+    p.add_argument("--OUTPUT_MODEL", required=True, help="pretrained model .pt")
+
+    p = job("accuracy", ACCURACY_HELP, "accuracy assessment (diffclip:accuracy)")
+    p.add_argument("--CLASSIFICATION", required=True, help="class raster")
+    p.add_argument("--REFERENCE", required=True, help="reference class raster, or a vector file (path|layername=L)")
+    p.add_argument("--REFERENCE_FIELD", default="", help="class field of a vector reference")
+    p.add_argument("--OUTPUT_HTML", default="", help="HTML report")
+    p.add_argument("--OUTPUT_CSV", default="", help="CSV table")
+    return parser
+
+
+def _layer(path: str):
+    """'file.gpkg|layername=samples' as QGIS writes it -> (file, layer or None)."""
+    file, _, options = path.partition("|")
+    match = re.search(r"layername=([^|]+)", options)
+    return file, match.group(1) if match else None
+
+
+def _samples(path: str, field: str):
+    from .gis.samples import read_features
+    from .workflow.requests import Samples
+
+    file, layer = _layer(path)
+    wkbs, values, crs = read_features(file, field, layer)
+    return Samples(wkbs, values, crs, [file])
+
+
+def _extent(text: str, first_raster: str):
+    """'xmin,xmax,ymin,ymax [EPSG:n]' -> (xmin, ymin, xmax, ymax) in the first raster's CRS."""
+    if not text.strip():
+        return None
+    from osgeo import gdal, osr
+
+    match = re.fullmatch(r"\s*([^,\s]+)\s*,\s*([^,\s]+)\s*,\s*([^,\s]+)\s*,\s*([^,\s\[]+)\s*(?:\[(.+)\])?\s*", text)
+    if not match:
+        raise ValueError(f"EXTENT '{text}' is not 'xmin,xmax,ymin,ymax' (optionally followed by [EPSG:n]).")
+    xmin, xmax, ymin, ymax = (float(v) for v in match.groups()[:4])
+    crs = match.group(5)
+    grid_wkt = gdal.Open(first_raster).GetProjection()
+    if crs and grid_wkt:
+        source, target = osr.SpatialReference(), osr.SpatialReference()
+        source.SetFromUserInput(crs)
+        target.ImportFromWkt(grid_wkt)
+        for srs in (source, target):
+            srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+        if not source.IsSame(target):
+            xmin, ymin, xmax, ymax = osr.CoordinateTransformation(source, target).TransformBounds(
+                xmin, ymin, xmax, ymax, 21)
+    return xmin, ymin, xmax, ymax
+
+
+def _check_geotiff(name: str, path: str) -> None:
+    if path and os.path.splitext(path)[1].lower() not in (".tif", ".tiff"):
+        raise ValueError(f"{name}: DiffCLIP writes GeoTIFF only; give the output a .tif extension instead of "
+                         f"'{os.path.basename(path)}'.")
+
+
+def run(args, callback) -> List[str]:
+    """Run the job the arguments name; returns 'NAME: value' lines of its outputs."""
+    from .workflow import requests as rq
+    from .workflow.distributed import init_from_env
+
+    if args.job == "accuracy":
+        from .workflow.accuracy import assess_accuracy
+
+        request = rq.AccuracyRequest(args.CLASSIFICATION, args.OUTPUT_HTML, args.OUTPUT_CSV)
+        if args.REFERENCE_FIELD:
+            request.reference_samples = _samples(args.REFERENCE, args.REFERENCE_FIELD)
+        else:
+            request.reference = args.REFERENCE
+        result = assess_accuracy(request, callback)
+        return [f"OA: {result.overall:.4f}", f"AA: {result.average:.4f}", f"KAPPA: {result.kappa:.4f}",
+                f"OUTPUT_HTML: {result.output_html}", f"OUTPUT_CSV: {result.output_csv}"]
+    device = init_from_env(args.DEVICE)
+    if args.job == "pretrain":
+        from .workflow.pretrain import pretrain
+
+        path = pretrain(rq.PretrainRequest(args.INPUTS, args.OUTPUT_MODEL, args.PRESET, args.WINDOW, args.EPOCHS,
+                                           args.SAMPLE_COUNT, args.MASK_RATIO, device, args.SEED), callback)
+        return [f"OUTPUT_MODEL: {path}"]
+    for name in ("OUTPUT", "OUTPUT_CONFIDENCE"):
+        _check_geotiff(name, getattr(args, name))
+    extent = _extent(args.EXTENT, args.INPUTS[0])
+    if args.job == "apply":
+        from .workflow.classify import apply_model
+
+        apply_model(rq.ApplyRequest(args.INPUTS, args.MODEL, args.OUTPUT, args.OUTPUT_CONFIDENCE, device, extent,
+                                    args.SMOOTHING), callback)
+        return [f"OUTPUT: {args.OUTPUT}", f"OUTPUT_CONFIDENCE: {args.OUTPUT_CONFIDENCE}"]
+    from .workflow.classify import fewshot_classify
+
+    request = rq.ClassifyRequest(
+        inputs=args.INPUTS, samples=_samples(args.SAMPLES, args.CLASS_FIELD), output=args.OUTPUT,
+        output_confidence=args.OUTPUT_CONFIDENCE, output_model=args.OUTPUT_MODEL, prompts=args.PROMPTS,
+        pretrained=args.PRETRAINED, preset=args.PRESET, window=args.WINDOW, pretrain_epochs=args.PRETRAIN_EPOCHS,
+        epochs=args.EPOCHS, class_proportions=args.CLASS_PROPORTIONS, device=device, seed=args.SEED, extent=extent,
+        smoothing=args.SMOOTHING)
+    if args.PROMPT_TEMPLATE is not None:
+        request.prompt_template = args.PROMPT_TEMPLATE
+    result = fewshot_classify(request, callback)
+    return [f"OUTPUT: {result.output}", f"OUTPUT_CONFIDENCE: {result.output_confidence}",
+            f"OUTPUT_MODEL: {result.output_model}", f"WINDOW: {result.window}"]
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    terminal = TerminalProgress(args.quiet)
+    from .core.progress import Cancelled
+
+    try:
+        lines = run(args, terminal.callback())
+    except KeyboardInterrupt:
+        print("Interrupted: nothing was written.", file=sys.stderr)
+        return 130
+    except Cancelled:
+        print("Cancelled: nothing was written.", file=sys.stderr)
+        return 130
+    except (ValueError, RuntimeError, OSError, MemoryError) as e:
+        print(f"Error: {e or e.__class__.__name__}", file=sys.stderr)
+        return 1
+    if terminal.show:
+        print("\n".join(line for line in lines if not line.endswith(": ")))
+    return 0

@@ -1,0 +1,150 @@
+"""The command line (python -m diffclip_qgis), without QGIS: the Processing jobs, their messages,
+and torchrun (2 processes on the CPU over loopback) giving the same map as one process."""
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__import__("diffclip_qgis").__file__)))
+DEMO = os.path.join(PACKAGE_ROOT, "diffclip_qgis", "demo")
+QUICK = ["--WINDOW", "3", "--EPOCHS", "5", "--DEVICE", "cpu"]
+
+
+def env():
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([PACKAGE_ROOT] + sys.path[1:]), OMP_NUM_THREADS="1",
+                OMP_WAIT_POLICY="PASSIVE")
+
+
+def cli(*args, torchrun=0, timeout=600):
+    launcher = [sys.executable]
+    if torchrun:
+        with socket.socket() as s:  # a free port for the rendezvous on loopback
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        launcher += ["-m", "torch.distributed.run", "--nproc_per_node", str(torchrun), "--master_addr",
+                     "127.0.0.1", "--master_port", str(port)]
+    proc = subprocess.run(launcher + ["-m", "diffclip_qgis"] + list(args), env=env(), capture_output=True,
+                          text=True, timeout=timeout)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def demo(name):
+    path = os.path.join(DEMO, name)
+    if not os.path.isfile(path):
+        pytest.skip(f"{path} is missing (the demo scene)")
+    return path
+
+
+def classify_args(out_dir, *extra):
+    return ["classify", "--INPUTS", demo("demo_hsi.tif"), "--INPUTS", demo("demo_lidar.tif"), "--SAMPLES",
+            demo("demo_samples.gpkg"), "--CLASS_FIELD", "class_id", "--PROMPTS", demo("demo_classes.json"),
+            "--OUTPUT", str(out_dir / "map.tif"), *QUICK, *extra]
+
+
+def read(path):
+    ds = gdal.Open(str(path))
+    return ds.GetRasterBand(1).ReadAsArray()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli")
+    code, text = cli(*classify_args(out, "--OUTPUT_MODEL", str(out / "model.pt")))
+    assert code == 0, text
+    return out
+
+
+def test_classify_writes_the_styled_map_and_the_model(trained):
+    assert sorted(os.listdir(trained)) == ["map.qml", "map.tif", "map.tif.aux.xml", "model.pt"]
+    ds = gdal.Open(str(trained / "map.tif"))
+    band = ds.GetRasterBand(1)
+    band.GetDescription()
+    assert band.GetCategoryNames()[1] == "live oak tree" and band.GetColorTable() is not None
+
+
+def test_apply_gives_the_classify_map_and_accuracy_reports(trained, tmp_path):
+    code, text = cli("apply", "--INPUTS", demo("demo_hsi.tif"), "--INPUTS", demo("demo_lidar.tif"), "--MODEL",
+                     str(trained / "model.pt"), "--OUTPUT", str(tmp_path / "applied.tif"), "--DEVICE", "cpu")
+    assert code == 0, text
+    assert (read(tmp_path / "applied.tif") == read(trained / "map.tif")).all()
+    code, text = cli("accuracy", "--CLASSIFICATION", str(tmp_path / "applied.tif"), "--REFERENCE", demo("demo_gt.tif"),
+                     "--OUTPUT_HTML", str(tmp_path / "r.html"), "--OUTPUT_CSV", str(tmp_path / "r.csv"))
+    assert code == 0, text
+    oa = float(next(line for line in text.splitlines() if line.startswith("OA: ")).split()[1])
+    assert 100 / 12 < oa <= 100 and os.path.isfile(tmp_path / "r.html") and os.path.isfile(tmp_path / "r.csv")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--CLASS_FIELD", "nope"], "has no field 'nope'"),
+    (["--OUTPUT", "x.img"], "GeoTIFF only"),
+    (["--EPOCHS", "0"], "EPOCHS must be at least 1"),
+    (["--EXTENT", "0,1,0,1 [EPSG:32616]"], "does not overlap"),
+])
+def test_errors_name_the_problem_before_training(tmp_path, args, message):
+    code, text = cli(*classify_args(tmp_path), *args)
+    assert code == 1, text
+    assert message in text and "Fine-tuning took" not in text
+    assert [n for n in os.listdir(tmp_path)] == []
+
+
+def test_output_equal_to_an_input_is_refused(tmp_path):
+    code, text = cli(*classify_args(tmp_path), "--OUTPUT_MODEL", demo("demo_samples.gpkg"))
+    assert code == 1 and "OUTPUT_MODEL" in text and "is the same file as the input SAMPLES" in text
+
+
+def test_help_reads_like_the_processing_help():
+    code, text = cli("classify", "--help")
+    assert code == 0
+    assert "Training samples (SAMPLES)" in text and "Follow the scene's class proportions (CLASS_PROPORTIONS)" in text
+
+
+def _two_tile_scene(folder):
+    """The demo scene repeated 2 x 2 (300 x 300 px: two 256 px tile rows and columns)."""
+    paths = []
+    for name in ("demo_hsi.tif", "demo_lidar.tif"):
+        ds = gdal.Open(demo(name))
+        array = np.tile(ds.ReadAsArray(), (1, 2, 2)).astype(np.float32)
+        path = str(folder / name)
+        out = gdal.GetDriverByName("GTiff").Create(path, array.shape[2], array.shape[1], array.shape[0],
+                                                   gdal.GDT_Float32)
+        out.SetGeoTransform(ds.GetGeoTransform())
+        out.SetProjection(ds.GetProjection())
+        out.WriteRaster(0, 0, array.shape[2], array.shape[1], array.tobytes())
+        out = None
+        paths.append(path)
+    return paths
+
+
+def test_torchrun_apply_gives_exactly_the_single_process_map(trained, tmp_path):
+    hsi, lidar = _two_tile_scene(tmp_path)
+    args = ["apply", "--INPUTS", hsi, "--INPUTS", lidar, "--MODEL", str(trained / "model.pt"), "--DEVICE", "cpu",
+            "--OUTPUT_CONFIDENCE"]
+    code, text = cli(*args, str(tmp_path / "one_conf.tif"), "--OUTPUT", str(tmp_path / "one.tif"))
+    assert code == 0, text
+    code, text = cli(*args, str(tmp_path / "two_conf.tif"), "--OUTPUT", str(tmp_path / "two.tif"), torchrun=2)
+    assert code == 0, text
+    assert (read(tmp_path / "one.tif") == read(tmp_path / "two.tif")).all()
+    assert np.allclose(read(tmp_path / "one_conf.tif"), read(tmp_path / "two_conf.tif"), atol=1e-5)
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".")]  # the ranks' parts are gone
+
+
+def test_torchrun_pretraining_gives_a_model_as_good_as_one_process(tmp_path):
+    pretrain = ["pretrain", "--INPUTS", demo("demo_hsi.tif"), "--INPUTS", demo("demo_lidar.tif"), "--EPOCHS", "3",
+                "--SAMPLE_COUNT", "512", "--WINDOW", "3", "--DEVICE", "cpu", "--OUTPUT_MODEL"]
+    scores = {}
+    for ranks in (0, 2):
+        model = str(tmp_path / f"encoder{ranks}.pt")
+        code, text = cli(*pretrain, model, torchrun=ranks)
+        assert code == 0, text
+        out = tmp_path / f"run{ranks}"
+        out.mkdir()
+        code, text = cli(*classify_args(out, "--PRETRAINED", model)[:-6], "--WINDOW", "3", "--DEVICE", "cpu")
+        assert code == 0, text
+        code, text = cli("accuracy", "--CLASSIFICATION", str(out / "map.tif"), "--REFERENCE", demo("demo_gt.tif"))
+        assert code == 0, text
+        scores[ranks] = float(next(line for line in text.splitlines() if line.startswith("OA: ")).split()[1])
+    assert scores[2] > 60 and abs(scores[2] - scores[0]) < 8, scores
