@@ -1,4 +1,4 @@
-"""The command line: ``python -m diffclip_qgis {classify,apply,pretrain,accuracy} --NAME=value ...``.
+"""The command line: ``python -m diffclip_qgis {classify,apply,pretrain,accuracy,validationsample} --NAME=value``.
 
 The same jobs, parameter names, defaults, outputs and messages as the Processing algorithms,
 without QGIS (only the core, GDAL and the workflow layer). Runs under ``torchrun`` too:
@@ -16,7 +16,14 @@ from typing import List, Optional, Sequence
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: sleeping, not spinning, threads
 
-from .workflow.help import ACCURACY_HELP, APPLY_HELP, FEWSHOT_HELP, PRETRAIN_HELP, plain_text  # noqa: E402
+from .workflow.help import (  # noqa: E402
+    ACCURACY_HELP,
+    APPLY_HELP,
+    FEWSHOT_HELP,
+    PRETRAIN_HELP,
+    VALIDATION_HELP,
+    plain_text,
+)
 
 PRESETS, WINDOWS, DEVICES = ["cpu", "paper"], ["auto", "3", "5", "7", "9", "11"], ["auto", "cpu", "cuda"]
 
@@ -78,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m diffclip_qgis", description=__doc__.split("\n\n")[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quiet", action="store_true", help="no progress or log lines")
-    jobs = parser.add_subparsers(dest="job", required=True, metavar="{classify,apply,pretrain,accuracy}")
+    jobs = parser.add_subparsers(dest="job", required=True,
+                                 metavar="{classify,apply,pretrain,accuracy,validationsample}")
 
     def job(name: str, help_html: str, summary: str):
         return jobs.add_parser(name, help=summary, description=plain_text(help_html),
@@ -121,6 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--REFERENCE_FIELD", default="", help="class field of a vector reference")
     p.add_argument("--OUTPUT_HTML", default="", help="HTML report")
     p.add_argument("--OUTPUT_CSV", default="", help="CSV table")
+
+    p = job("validationsample", VALIDATION_HELP, "stratified random validation sample (diffclip:validationsample)")
+    p.add_argument("--CLASSIFICATION", required=True, help="class raster")
+    p.add_argument("--SAMPLE_SIZE", type=int, default=500)
+    p.add_argument("--MIN_PER_CLASS", type=int, default=50)
+    p.add_argument("--SEED", type=int, default=0)
+    p.add_argument("--OUTPUT", required=True, help="validation points (.gpkg)")
     return parser
 
 
@@ -175,6 +190,12 @@ def run(args, callback) -> List[str]:
     from .workflow import requests as rq
     from .workflow.distributed import init_from_env
 
+    if args.job == "validationsample":
+        from .workflow.validation import validation_sample
+
+        validation_sample(rq.ValidationSampleRequest(args.CLASSIFICATION, args.OUTPUT, args.SAMPLE_SIZE,
+                                                     args.MIN_PER_CLASS, args.SEED), callback)
+        return [f"OUTPUT: {args.OUTPUT}"]
     if args.job == "accuracy":
         from .workflow.accuracy import assess_accuracy
 

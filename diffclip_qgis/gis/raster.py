@@ -319,6 +319,18 @@ def dataset_files(path: str) -> List[str]:
 
 
 # -- reference rasters -------------------------------------------------------------------------
+def category_names(band: gdal.Band) -> Dict[int, str]:
+    """``{class id: name}`` for a class band's non-empty category names above 0."""
+    band.GetDescription()  # GDAL loads the .aux.xml (where GeoTIFF category names live) lazily
+    return {i: n for i, n in enumerate(band.GetCategoryNames() or []) if i > 0 and n}
+
+
+def read_category_names(path: str) -> Dict[int, str]:
+    """The category names of a class raster's first band."""
+    ds = gdal.Open(path, gdal.GA_ReadOnly)
+    return category_names(ds.GetRasterBand(1))
+
+
 def read_label_raster(path: str) -> Tuple[np.ndarray, Dict[int, str]]:
     """A class raster's first band as int32 (nodata, NaN and negative values -> 0) and its category names.
 
@@ -330,8 +342,7 @@ def read_label_raster(path: str) -> Tuple[np.ndarray, Dict[int, str]]:
         raise RasterInputError(f"Cannot open the reference raster {path} ({e}). "
                                "Choose an existing raster of class ids.") from None
     band = ds.GetRasterBand(1)
-    band.GetDescription()  # GDAL loads the .aux.xml (where GeoTIFF category names live) lazily
-    names = band.GetCategoryNames() or []
+    names = category_names(band)
     values = band.ReadAsArray().astype(np.float64)
     nodata = band.GetNoDataValue()
     invalid = ~np.isfinite(values) | (values < 0)
@@ -343,7 +354,7 @@ def read_label_raster(path: str) -> Tuple[np.ndarray, Dict[int, str]]:
             f"{os.path.basename(path)} holds non-integer values such as "
             f"{values[values != np.round(values)][0]:g}, so it is not a class raster. Choose a raster "
             "of integer class ids (0 = unlabelled).")
-    return values.astype(np.int32), {i: n for i, n in enumerate(names) if i > 0 and n}
+    return values.astype(np.int32), names
 
 
 # -- writing --------------------------------------------------------------------------------------

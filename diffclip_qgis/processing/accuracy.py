@@ -28,6 +28,7 @@ class AccuracyAlgorithm(DiffClipAlgorithm):
     _display = "DiffCLIP Accuracy Assessment"
     _group_id = "assessment"
     _group = "Assessment"
+    needs_torch = False
 
     def shortHelpString(self):  # noqa: N802
         return html_help(tr(ACCURACY_HELP))
@@ -47,15 +48,6 @@ class AccuracyAlgorithm(DiffClipAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.OA, tr("Overall accuracy (%)")))
         self.addOutput(QgsProcessingOutputNumber(self.AA, tr("Average accuracy (%)")))
         self.addOutput(QgsProcessingOutputNumber(self.KAPPA, tr("Kappa (x 100)")))
-
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        # numpy and GDAL only: no torch needed for the assessment.
-        try:
-            return self.compute(parameters, context, feedback)
-        except QgsProcessingException:
-            raise
-        except (ValueError, RuntimeError, OSError, MemoryError) as e:
-            raise QgsProcessingException(str(e) or e.__class__.__name__) from None
 
     def compute(self, parameters, context, feedback):
         from ..workflow.accuracy import assess_accuracy

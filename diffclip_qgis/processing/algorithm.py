@@ -216,6 +216,7 @@ class DiffClipAlgorithm(QgsProcessingAlgorithm):
     _display = ""
     _group_id = "classification"
     _group = "Classification"
+    needs_torch = True   # the assessment algorithms run on numpy and GDAL alone
 
     # -- identity --------------------------------------------------------------------------
     def createInstance(self):  # noqa: N802 (QGIS API names below too)
@@ -364,7 +365,8 @@ class DiffClipAlgorithm(QgsProcessingAlgorithm):
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         """Runs :meth:`compute` and turns the known errors into ``QgsProcessingException`` messages."""
-        self.require_torch()
+        if self.needs_torch:
+            self.require_torch()
         from ..core.progress import Cancelled as CoreCancelled
 
         try:

@@ -9,13 +9,14 @@ from .algorithm import ICON_PATH, tr
 from .apply_model import ApplyModelAlgorithm
 from .fewshot_classify import FewShotClassifyAlgorithm
 from .pretrain import PretrainAlgorithm
+from .validation_sample import ValidationSampleAlgorithm
 
 
 _ALIVE = []
 
 
 class DiffClipProvider(QgsProcessingProvider):
-    """Few-shot classify, pretrain, apply model and accuracy assessment.
+    """Few-shot classify, pretrain, apply model, accuracy assessment and validation sample.
 
     The registry owns the C++ provider but not its Python half: an instance passed straight to
     ``addProvider(DiffClipProvider())`` would be garbage-collected and its algorithms lost, so
@@ -46,7 +47,8 @@ class DiffClipProvider(QgsProcessingProvider):
         return ICON_PATH
 
     def loadAlgorithms(self):
-        for algorithm in (FewShotClassifyAlgorithm(), PretrainAlgorithm(), ApplyModelAlgorithm(), AccuracyAlgorithm()):
+        for algorithm in (FewShotClassifyAlgorithm(), PretrainAlgorithm(), ApplyModelAlgorithm(), AccuracyAlgorithm(),
+                          ValidationSampleAlgorithm()):
             self.addAlgorithm(algorithm)
 
     def supportedOutputRasterLayerExtensions(self):

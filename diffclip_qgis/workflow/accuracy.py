@@ -6,16 +6,21 @@ import html
 import io
 import os
 import uuid
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
+
+from dataclasses import dataclass
 
 import numpy as np
-from osgeo import gdal, osr
+from osgeo import gdal, ogr, osr
+
+from ..core.area import AreaEstimates, stratified_estimates
 
 from ..core.files import PendingOutputs, check_output_paths, check_writable, write_text
 from ..core.metrics import assess
 from ..core.progress import SILENT, Callback
-from ..gis.raster import PIXEL_GEOTRANSFORM, dataset_files, read_label_raster
+from ..gis.raster import PIXEL_GEOTRANSFORM, category_names, dataset_files, read_label_raster
 from ..gis.samples import as_int, samples_from_geometries
+from ..gis.validation import pixel_hectares
 from .requests import AccuracyRequest, AccuracyResult
 
 
@@ -38,6 +43,10 @@ def assess_accuracy(req: AccuracyRequest, callback: Callback = SILENT) -> Accura
     ids = sorted((set(names) | set(np.unique(truth).tolist()) | set(np.unique(predicted).tolist())) - {0})
     accuracy = assess(truth, predicted, ids)
     labels = {i: names.get(i) or ref_names.get(i) or f"class {i}" for i in accuracy.class_ids}
+    areas = None
+    if req.reference_samples is not None and _all_points(req.reference_samples.wkbs):
+        areas = sample_estimates(predicted, truth, grid, callback)
+        labels.update({i: names.get(i) or f"class {i}" for i in areas.estimates.class_ids.tolist() if i not in labels})
     oa, aa, kappa = 100 * accuracy.overall, 100 * accuracy.average, 100 * accuracy.kappa
     callback.log(f"{accuracy.count} pixels with a reference label and a class: OA {oa:.2f}%, "
                  f"AA {aa:.2f}%, kappa {kappa:.2f} (x 100).")
@@ -48,11 +57,37 @@ def assess_accuracy(req: AccuracyRequest, callback: Callback = SILENT) -> Accura
     reference_name = req.reference or ", ".join(req.reference_samples.files) or "reference features"
     with PendingOutputs() as outputs:  # both reports appear together, or neither does
         if req.output_html:
-            write_text(req.output_html, report_html(accuracy, labels, req.classification, reference_name), outputs)
+            write_text(req.output_html, report_html(accuracy, labels, req.classification, reference_name, areas),
+                       outputs)
         if req.output_csv:
-            write_text(req.output_csv, report_csv(accuracy, labels), outputs)
+            write_text(req.output_csv, report_csv(accuracy, labels, areas), outputs)
     callback.progress("writing", 1.0)
     return AccuracyResult(oa, aa, kappa, int(accuracy.count), req.output_html, req.output_csv)
+
+
+@dataclass
+class SampleAreas:
+    """Stratified estimates from a validation sample, and the pixel area (hectares; None if unknown)."""
+
+    estimates: AreaEstimates
+    pixel_ha: Optional[float]
+
+
+def _all_points(wkbs) -> bool:
+    """Whether every feature is a (multi)point: a validation sample rather than reference polygons."""
+    types = {ogr.GT_Flatten(ogr.CreateGeometryFromWkb(bytes(w)).GetGeometryType()) for w in wkbs if w}
+    return bool(types) and types <= {ogr.wkbPoint, ogr.wkbMultiPoint}
+
+
+def sample_estimates(predicted: np.ndarray, truth: np.ndarray, grid, callback: Callback) -> SampleAreas:
+    """Area-weighted accuracy and error-adjusted areas: strata = map classes, weights = their pixel counts."""
+    gt, _, _, wkt = grid
+    mask = (truth > 0) & (predicted > 0)
+    values, counts = np.unique(predicted[predicted > 0], return_counts=True)
+    estimates = stratified_estimates(predicted[mask], truth[mask], dict(zip(values.tolist(), counts.tolist())))
+    callback.log(f"Stratified estimates from {int(mask.sum())} sample points: OA {100 * estimates.overall:.1f} "
+                 f"+- {100 * estimates.overall_ci:.1f} % (95 % confidence).")
+    return SampleAreas(estimates, pixel_hectares(gt, wkt))
 
 
 def reference_from_samples(samples, grid, names: Dict[int, str], callback: Callback) -> np.ndarray:
@@ -93,9 +128,7 @@ def reference_on_grid(path: str, grid, log=None) -> Tuple["np.ndarray", Dict[int
     if same_crs and (ds.RasterYSize, ds.RasterXSize) == (height, width) and \
             all(abs(a - b) <= max(tolerance, 1e-9) for a, b in zip(ref_gt or PIXEL_GEOTRANSFORM, gt)):
         return read_label_raster(path)
-    band = ds.GetRasterBand(1)
-    band.GetDescription()  # loads the .aux.xml with the category names
-    names = {i: n for i, n in enumerate(band.GetCategoryNames() or []) if i > 0 and n}
+    names = category_names(ds.GetRasterBand(1))
     if log is not None:
         log(f"{os.path.basename(path)} is not on the classification's grid: resampled onto it (nearest neighbour).",
             True)
@@ -146,7 +179,7 @@ def _values_as_class_ids(values: List[object], names: Dict[int, str]) -> List[ob
     return [v if v is None or as_int(v) is not None else by_name[str(v).strip().lower()] for v in values]
 
 
-def report_csv(accuracy, labels: Dict[int, str]) -> str:
+def report_csv(accuracy, labels: Dict[int, str], areas: Optional[SampleAreas] = None) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     ids = accuracy.class_ids
@@ -163,14 +196,78 @@ def report_csv(accuracy, labels: Dict[int, str]) -> str:
     writer.writerow(["average_accuracy_percent", f"{100 * accuracy.average:.4f}"])
     writer.writerow(["kappa_x100", f"{100 * accuracy.kappa:.4f}"])
     writer.writerow(["pixels", accuracy.count])
+    if areas is not None:
+        e, ha = areas.estimates, areas.pixel_ha
+        writer.writerow([])
+        writer.writerow(["stratified_estimates", "overall_accuracy_percent", f"{100 * e.overall:.4f}",
+                         "ci95_percent", f"{100 * e.overall_ci:.4f}"])
+        writer.writerow(["class_id", "class_name", "samples_mapped", "users_accuracy_percent", "users_ci95_percent",
+                         "producers_accuracy_percent", "producers_ci95_percent", "mapped_pixels",
+                         "estimated_pixels", "estimated_pixels_ci95", "mapped_ha", "estimated_ha",
+                         "estimated_ha_ci95", "estimated_share_percent"]
+                        + [f"proportion_mapped_as_row_reference_{c}" for c in e.class_ids.tolist()])
+        for k, cid in enumerate(e.class_ids.tolist()):
+            hectares = [_ha(v, ha) for v in (e.mapped[k], e.area[k], e.area_ci[k])]
+            writer.writerow([cid, labels[cid], int(e.counts[k].sum()), _num(e.users[k]), _num(e.users_ci[k]),
+                             _num(e.producers[k]), _num(e.producers_ci[k]), int(e.mapped[k]), f"{e.area[k]:.2f}",
+                             f"{e.area_ci[k]:.2f}", *hectares, _num(e.area[k] / e.mapped.sum())]
+                            + [f"{v:.6f}" for v in e.proportions[k]])
     return out.getvalue()
+
+
+def _ha(pixels: float, pixel_ha: Optional[float]) -> str:
+    return "" if pixel_ha is None else f"{pixels * pixel_ha:.2f}"
+
+
+def _area(value: float) -> str:
+    """An area with the decimals its size needs (a 1 m pixel is 0.0001 ha)."""
+    return f"{value:,.{4 if value < 10 else 1 if value < 1000 else 0}f}"
+
+
+def _pm(value: float, ci: float) -> str:
+    return "-" if value != value else f"{100 * value:.1f} &plusmn; {100 * ci:.1f}%"
+
+
+def areas_html(areas: SampleAreas, labels: Dict[int, str]) -> str:
+    """The stratified-sample tables: accuracies with 95 % intervals, error-adjusted areas, the matrix in proportions."""
+    e, ha = areas.estimates, areas.pixel_ha
+    ids = e.class_ids.tolist()
+    unit = "ha" if ha is not None else "pixels"
+    scale = ha if ha is not None else 1.0
+    rows = "".join(
+        f"<tr><th>{html.escape(labels[c])} <small>{c}</small></th><td>{int(e.counts[k].sum())}</td>"
+        f"<td>{_pm(e.users[k], e.users_ci[k])}</td><td>{_pm(e.producers[k], e.producers_ci[k])}</td>"
+        f"<td>{_area(e.mapped[k] * scale)}</td><td>{_area(e.area[k] * scale)} &plusmn; {_area(e.area_ci[k] * scale)}</td>"
+        f"<td>{100 * e.area[k] / e.mapped.sum():.1f}%</td></tr>" for k, c in enumerate(ids))
+    head = "".join(f"<th>{html.escape(labels[c])}<br><small>{c}</small></th>" for c in ids)
+    matrix = "".join(f"<tr><th>{html.escape(labels[c])} <small>{c}</small></th>"
+                     + "".join(f"<td>{v:.4f}</td>" for v in e.proportions[k]) + f"<td>{e.proportions[k].sum():.4f}</td></tr>"
+                     for k, c in enumerate(ids))
+    totals = "".join(f"<td>{v:.4f}</td>" for v in e.proportions.sum(axis=0))
+    return f"""<h2>Area-weighted estimates from the validation sample</h2>
+<p>Stratified random sample, strata = map classes weighted by their mapped area (Olofsson et al. 2014).
+Intervals are 95 % confidence intervals. Overall accuracy: <b>{_pm(e.overall, e.overall_ci)}</b>.</p>
+<table>
+<tr><th>Class</th><th>Samples mapped as it</th><th>User's accuracy</th><th>Producer's accuracy</th>
+<th>Mapped area ({unit})</th><th>Error-adjusted area ({unit})</th><th>Estimated share</th></tr>
+{rows}
+</table>
+<h3>Error matrix in estimated area proportions</h3>
+<p>Rows: map class; columns: reference class.</p>
+<table>
+<tr><th>map \\ reference</th>{head}<th>Total</th></tr>
+{matrix}
+<tr><th>Total</th>{totals}<td>1.0000</td></tr>
+</table>
+"""
 
 
 def _num(value) -> str:
     return "" if value != value else f"{100 * value:.4f}"
 
 
-def report_html(accuracy, labels: Dict[int, str], classification: str, reference: str) -> str:
+def report_html(accuracy, labels: Dict[int, str], classification: str, reference: str,
+                areas: Optional[SampleAreas] = None) -> str:
     e = html.escape
     ids = accuracy.class_ids
     m = accuracy.matrix
@@ -219,5 +316,5 @@ small {{ color: #666; }}
 <th>Producer's accuracy</th><th>User's accuracy</th></tr>
 {per_class}
 </table>
-</body></html>
+{areas_html(areas, labels) if areas is not None else ""}</body></html>
 """

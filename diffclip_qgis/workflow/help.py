@@ -133,7 +133,32 @@ pixels, correct pixels, producer's and user's accuracy in percent, then the conf
 reference pixels of the class classified as each class), then the overall figures (OA, AA, kappa
 in percent, pixel count).</dd>
 </dl>
+<p>With a validation sample of points (from 'DiffCLIP Validation Sample', its reference field filled in)
+the report also gives the area-weighted estimates of good practice (Olofsson et al. 2014): the map
+classes are the strata, weighted by their pixel counts in the classification; the error matrix in
+estimated area proportions, overall, user's and producer's accuracy with 95 % confidence intervals,
+and the error-adjusted area of every class (hectares in a projected CRS, else pixels) with its 95 %
+confidence interval next to the mapped area. Pixel counts of a map are biased by its errors: report
+these areas.</p>
 <p>Outputs OA, AA and KAPPA (numbers, percent) can feed other algorithms in a model.</p>"""
+
+VALIDATION_HELP = """<p>Draws a stratified random sample of a classification's pixels for an accuracy
+assessment and area estimate as good practice asks (Olofsson et al. 2014; Stehman 2013): the strata are
+the map classes. Fill in the 'reference' field of each point with the class you see there (attribute
+table, or imagery of higher resolution), then run 'DiffCLIP Accuracy Assessment' with the points as
+REFERENCE and 'reference' as REFERENCE_FIELD.</p>
+<h3>Parameters</h3>
+<dl>
+<dt>Classification (CLASSIFICATION)</dt><dd>The class raster to assess (0 / nodata is not sampled).</dd>
+<dt>Sample size (SAMPLE_SIZE)</dt><dd>Points in all (default 500).</dd>
+<dt>Minimum per class (MIN_PER_CLASS)</dt><dd>Every class gets at least this many points (default 50; a
+class with fewer pixels gets all of them); the rest of the sample is allocated in proportion to the
+classes' mapped areas. Rare classes thus get enough points for their user's accuracy, and the total
+stays efficient for overall accuracy and area.</dd>
+<dt>Random seed (SEED)</dt><dd>The same seed draws the same points.</dd>
+<dt>Validation points (OUTPUT)</dt><dd>A GeoPackage of points at the sampled pixels' centres, in the
+classification's CRS, with fields id, map_class, map_name and an empty integer field 'reference'.</dd>
+</dl>"""
 
 
 def fill_preset_values(text: str) -> str:

@@ -92,6 +92,17 @@ class AccuracyRequest:
 
 
 @dataclass
+class ValidationSampleRequest:
+    """A stratified random sample of a classification's pixels, to label for an accuracy assessment."""
+
+    classification: str
+    output: str
+    sample_size: int = 500
+    minimum_per_class: int = 50
+    seed: int = 0
+
+
+@dataclass
 class ClassifyResult:
     """What a classification run wrote and found."""
 

@@ -22,6 +22,9 @@ ALGORITHMS = {
     "diffclip:accuracy": (
         "DiffCLIP Accuracy Assessment",
         ["CLASSIFICATION", "REFERENCE", "REFERENCE_FIELD", "OUTPUT_HTML", "OUTPUT_CSV"]),
+    "diffclip:validationsample": (
+        "DiffCLIP Validation Sample",
+        ["CLASSIFICATION", "SAMPLE_SIZE", "MIN_PER_CLASS", "SEED", "OUTPUT"]),
 }
 ENUMS = {"PRESET": (["cpu", "paper"], "cpu"), "WINDOW": (["auto", "3", "5", "7", "9", "11"], "auto"),
          "DEVICE": (["auto", "cpu", "cuda"], "auto")}
@@ -90,7 +93,7 @@ def test_processing_modules_do_not_import_torch():
         from diffclip_qgis.processing.provider import DiffClipProvider
         p = DiffClipProvider()
         QgsApplication.processingRegistry().addProvider(p)
-        assert len(p.algorithms()) == 4
+        assert len(p.algorithms()) == 5
         loaded = [m for m in sys.modules if m.startswith(("diffclip_qgis.core", "diffclip_qgis.gis"))]
         assert not loaded, loaded
         from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProcessingException

@@ -1,0 +1,129 @@
+"""Validation samples: class pixel counts of a class raster, a stratified random draw of its pixels,
+written as a point layer whose ``reference`` field the analyst fills in."""
+from __future__ import annotations
+
+import os
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+from osgeo import gdal, ogr, osr
+
+from ..core.files import PendingOutputs, write_error
+from .raster import PIXEL_GEOTRANSFORM, RasterInputError
+
+BLOCK = 1024
+REFERENCE_FIELD = "reference"
+
+
+def _blocks(ds: gdal.Dataset):
+    """(row0, col0, class ids) blocks of band 1 in row-major order; nodata and negatives are 0."""
+    band = ds.GetRasterBand(1)
+    nodata = band.GetNoDataValue()
+    for r in range(0, ds.RasterYSize, BLOCK):
+        for c in range(0, ds.RasterXSize, BLOCK):
+            values = band.ReadAsArray(c, r, min(BLOCK, ds.RasterXSize - c), min(BLOCK, ds.RasterYSize - r))
+            values = values.astype(np.float64)
+            invalid = ~np.isfinite(values) | (values < 0) | ((values == nodata) if nodata is not None else False)
+            yield r, c, np.where(invalid, 0, values).astype(np.int64)
+
+
+def _open(path: str) -> gdal.Dataset:
+    try:
+        return gdal.Open(path, gdal.GA_ReadOnly)
+    except RuntimeError as e:
+        raise RasterInputError(f"Cannot open the classification {path} ({e}). Choose a class raster.") from None
+
+
+def class_pixel_counts(path: str) -> Dict[int, int]:
+    """Pixels of every class (> 0) of a class raster, read block by block."""
+    ds = _open(path)
+    counts: Dict[int, int] = {}
+    for _, _, ids in _blocks(ds):
+        values, n = np.unique(ids[ids > 0], return_counts=True)
+        for v, k in zip(values.tolist(), n.tolist()):
+            counts[v] = counts.get(v, 0) + k
+    return counts
+
+
+def draw_pixels(path: str, sizes: Dict[int, int], counts: Dict[int, int], seed: int
+                ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, columns and classes of a stratified random sample: ``sizes[c]`` distinct pixels of each class.
+
+    Each class's pixels are numbered in reading order (blocks, then rows); random numbers
+    are drawn per class and the pixels found in a second pass, so memory stays bounded.
+    """
+    rng = np.random.default_rng(seed)
+    wanted = {c: np.sort(rng.choice(counts[c], size=n, replace=False)) for c, n in sizes.items() if n > 0}
+    seen = {c: 0 for c in wanted}
+    rows: List[np.ndarray] = []
+    cols: List[np.ndarray] = []
+    classes: List[np.ndarray] = []
+    for r, c, ids in _blocks(_open(path)):
+        for k, ranks in wanted.items():
+            yy, xx = np.nonzero(ids == k)
+            lo, hi = np.searchsorted(ranks, [seen[k], seen[k] + len(yy)])
+            pick = ranks[lo:hi] - seen[k]
+            seen[k] += len(yy)
+            rows.append(yy[pick] + r)
+            cols.append(xx[pick] + c)
+            classes.append(np.full(len(pick), k))
+    return np.concatenate(rows), np.concatenate(cols), np.concatenate(classes)
+
+
+def raster_grid(path: str) -> Tuple[tuple, int, int, str]:
+    """Geotransform (QGIS's placement when there is none), height, width and CRS (WKT) of a raster."""
+    ds = _open(path)
+    gt = ds.GetGeoTransform(can_return_null=True) or PIXEL_GEOTRANSFORM
+    return tuple(gt), ds.RasterYSize, ds.RasterXSize, ds.GetProjection() or ""
+
+
+def pixel_hectares(geotransform, crs_wkt: str) -> Optional[float]:
+    """Area of one pixel in hectares, or None when the CRS is not projected (degrees, no CRS)."""
+    if not crs_wkt:
+        return None
+    srs = osr.SpatialReference()
+    srs.ImportFromWkt(crs_wkt)
+    if not srs.IsProjected():
+        return None
+    metres = srs.GetLinearUnits()
+    return abs(geotransform[1] * geotransform[5] - geotransform[2] * geotransform[4]) * metres ** 2 / 1e4
+
+
+def write_sample_points(path: str, rows: np.ndarray, cols: np.ndarray, classes: np.ndarray, names: Dict[int, str],
+                        geotransform, crs_wkt: str, outputs: PendingOutputs) -> None:
+    """A GeoPackage of points at the pixel centres: fields id, map_class, map_name and an empty reference."""
+    tmp = outputs.temp_for(path, ".gpkg")
+    os.remove(tmp)   # the driver creates the file itself
+    try:
+        _write_points(tmp, rows, cols, classes, names, geotransform, crs_wkt)
+    except RuntimeError as e:
+        raise write_error(path, e) from None
+
+
+def _write_points(tmp: str, rows, cols, classes, names, geotransform, crs_wkt: str) -> None:
+    srs = None
+    if crs_wkt:
+        srs = osr.SpatialReference()
+        srs.ImportFromWkt(crs_wkt)
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(tmp)
+    layer = ds.CreateLayer("validation_sample", srs, ogr.wkbPoint)
+    for name, kind in (("id", ogr.OFTInteger), ("map_class", ogr.OFTInteger), ("map_name", ogr.OFTString),
+                       (REFERENCE_FIELD, ogr.OFTInteger)):
+        layer.CreateField(ogr.FieldDefn(name, kind))
+    gt = geotransform
+    layer.StartTransaction()
+    order = np.lexsort((cols, rows))
+    for n, i in enumerate(order, 1):
+        feature = ogr.Feature(layer.GetLayerDefn())
+        x = gt[0] + (cols[i] + 0.5) * gt[1] + (rows[i] + 0.5) * gt[2]
+        y = gt[3] + (cols[i] + 0.5) * gt[4] + (rows[i] + 0.5) * gt[5]
+        point = ogr.Geometry(ogr.wkbPoint)
+        point.AddPoint_2D(float(x), float(y))
+        feature.SetGeometry(point)
+        feature.SetField("id", n)
+        feature.SetField("map_class", int(classes[i]))
+        feature.SetField("map_name", names.get(int(classes[i]), f"class {int(classes[i])}"))
+        feature.SetFieldNull(REFERENCE_FIELD)
+        layer.CreateFeature(feature)
+    layer.CommitTransaction()
+    ds = None

@@ -1,0 +1,84 @@
+"""Validation sample -> fill in the reference -> accuracy with area estimates, through the workflow layer."""
+import os
+
+import numpy as np
+import pytest
+from osgeo import gdal, ogr
+
+from diffclip_qgis.workflow.accuracy import assess_accuracy
+from diffclip_qgis.workflow.requests import AccuracyRequest, Samples, ValidationSampleRequest
+from diffclip_qgis.workflow.validation import validation_sample
+
+DEMO = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__import__("diffclip_qgis").__file__))),
+                    "diffclip_qgis", "demo")
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    """The demo reference as the 'map', and a 'truth' that differs from it on a known share of pixels."""
+    gt = os.path.join(DEMO, "demo_gt.tif")
+    if not os.path.isfile(gt):
+        pytest.skip("the demo scene is missing")
+    folder = tmp_path_factory.mktemp("validation")
+    ds = gdal.Open(gt)
+    labels = ds.GetRasterBand(1).ReadAsArray()
+    truth = labels.copy()
+    rng = np.random.default_rng(1)
+    flip = (labels > 0) & (rng.random(labels.shape) < 0.2)
+    truth[flip] = rng.integers(1, labels.max() + 1, flip.sum())
+    path = str(folder / "truth.tif")
+    out = gdal.GetDriverByName("GTiff").CreateCopy(path, ds)
+    out.GetRasterBand(1).WriteArray(truth)
+    out = None
+    return gt, truth, labels, folder
+
+
+def _points(path):
+    vector = ogr.Open(path)
+    layer = vector.GetLayer(0)
+    rows = [(f.GetGeometryRef().GetX(), f.GetGeometryRef().GetY(), f.GetField("map_class"), f.IsFieldNull("reference"))
+            for f in layer]
+    return rows, layer.GetSpatialRef()
+
+
+def test_sample_is_stratified_on_map_classes(scene, tmp_path):
+    gt, _, labels, _ = scene
+    sizes = validation_sample(ValidationSampleRequest(gt, str(tmp_path / "s.gpkg"), 300, 15, seed=3))
+    points, srs = _points(str(tmp_path / "s.gpkg"))
+    assert len(points) == sum(sizes.values()) == 300 and min(sizes.values()) >= 15 and srs is not None
+    g = gdal.Open(gt).GetGeoTransform()
+    for x, y, cls, empty in points:
+        row, col = int((y - g[3]) / g[5]), int((x - g[0]) / g[1])
+        assert labels[row, col] == cls and empty
+    counts = {c: int((labels == c).sum()) for c in sizes}
+    big = max(counts, key=counts.get)
+    assert sizes[big] == max(sizes.values())   # the rest follows the mapped areas
+    validation_sample(ValidationSampleRequest(gt, str(tmp_path / "again.gpkg"), 300, 15, seed=3))
+    assert _points(str(tmp_path / "again.gpkg"))[0] == points   # the seed draws the same points
+
+
+def test_filled_sample_gives_area_estimates_around_the_truth(scene, tmp_path):
+    gt, truth, labels, folder = scene
+    sample = str(tmp_path / "s.gpkg")
+    validation_sample(ValidationSampleRequest(gt, sample, 600, 30, seed=0))
+    vector = ogr.Open(sample, 1)
+    layer = vector.GetLayer(0)
+    g = gdal.Open(gt).GetGeoTransform()
+    for feature in layer:   # the analyst fills in what they see
+        geom = feature.GetGeometryRef()
+        feature.SetField("reference", int(truth[int((geom.GetY() - g[3]) / g[5]), int((geom.GetX() - g[0]) / g[1])]))
+        layer.SetFeature(feature)
+    vector = layer = None
+    from diffclip_qgis.gis.samples import read_features
+
+    wkbs, values, crs = read_features(sample, "reference")
+    result = assess_accuracy(AccuracyRequest(gt, str(tmp_path / "r.html"), str(tmp_path / "r.csv"),
+                                             reference_samples=Samples(wkbs, values, crs, [sample])))
+    html = (tmp_path / "r.html").read_text()
+    assert "Area-weighted estimates" in html and "Error-adjusted area (ha)" in html
+    assert "stratified_estimates" in (tmp_path / "r.csv").read_text()
+    true_oa = 100 * np.mean(truth[labels > 0] == labels[labels > 0])
+    line = next(line for line in html.splitlines() if "Overall accuracy: <b>" in line)
+    oa, ci = (float(v) for v in line.split("<b>")[1].split("%")[0].split(" &plusmn; "))
+    assert abs(oa - true_oa) < 2 * ci + 1, (oa, ci, true_oa)
+    assert result.pixels == 600
