@@ -71,7 +71,7 @@ class DiffClipPlugin:
 
             self.dock = DiffClipDock(self.iface)
             self.dock.setObjectName("DiffClipDock")
-            self.iface.addDockWidget(Qt.RightDockWidgetArea, self.dock)
+            self.iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
             self.dock.visibilityChanged.connect(self._dock_visibility_changed)
         self.dock.setVisible(visible)
 

@@ -41,36 +41,36 @@ class ClassTableModel(QAbstractTableModel):
     def columnCount(self, parent=QModelIndex()):  # noqa: N802
         return 0 if parent.isValid() else 5
 
-    def headerData(self, section, orientation, role=Qt.DisplayRole):  # noqa: N802
-        if orientation == Qt.Horizontal and role == Qt.DisplayRole:
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return [tr("Colour"), tr("Id"), tr("Name"), tr("Prompt"), tr("Samples")][section]
-        if orientation == Qt.Horizontal and role == Qt.ToolTipRole and section == PROMPT:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole and section == PROMPT:
             return prompt_note()
         return None
 
     def flags(self, index):
-        base = Qt.ItemIsEnabled | Qt.ItemIsSelectable
+        base = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
         if index.column() in (NAME, PROMPT) or (index.column() == ID and not self.count(self._classes[index.row()].id)):
-            return base | Qt.ItemIsEditable
+            return base | Qt.ItemFlag.ItemIsEditable
         return base
 
-    def data(self, index, role=Qt.DisplayRole):
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
         c, col = self._classes[index.row()], index.column()
-        if role == Qt.DecorationRole and col == COLOUR:
+        if role == Qt.ItemDataRole.DecorationRole and col == COLOUR:
             return QColor(c.colour)
-        if role in (Qt.DisplayRole, Qt.EditRole):
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
             return {ID: c.id, NAME: c.name, PROMPT: c.prompt, SAMPLES: self.count(c.id)}.get(col)
-        if role == Qt.ToolTipRole:
+        if role == Qt.ItemDataRole.ToolTipRole:
             return {COLOUR: tr("Double-click to change the colour"), PROMPT: c.prompt,
                     ID: tr("Value of this class in the output raster")}.get(col)
-        if role == Qt.TextAlignmentRole and col in (ID, SAMPLES):
-            return int(Qt.AlignRight | Qt.AlignVCenter)
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in (ID, SAMPLES):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
-    def setData(self, index, value, role=Qt.EditRole):  # noqa: N802
-        if not index.isValid() or role != Qt.EditRole:
+    def setData(self, index, value, role=Qt.ItemDataRole.EditRole):  # noqa: N802
+        if not index.isValid() or role != Qt.ItemDataRole.EditRole:
             return False
         row, col = index.row(), index.column()
         c = self._classes[row]
@@ -156,23 +156,24 @@ class ClassPanel(QWidget):
     """Table of classes with add/remove/load/save buttons and a prompt editor for the selected class.
 
     ``classRemoved(id)`` asks the owner to delete that class's samples; ``notice(text, level)``
-    carries messages for the message bar.
+    carries messages for the message bar (``level``: a ``Qgis.MessageLevel``, passed as it is: Qt 6
+    does not turn an int back into the enum that ``pushMessage`` takes).
     """
 
     classRemoved = pyqtSignal(int)
-    notice = pyqtSignal(str, int)
+    notice = pyqtSignal(str, object)
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.model = ClassTableModel(self)
         self.view = QTableView()
         self.view.setModel(self.model)
-        self.view.setSelectionBehavior(QAbstractItemView.SelectRows)
-        self.view.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.view.verticalHeader().hide()
         header = self.view.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeToContents)
-        header.setSectionResizeMode(PROMPT, QHeaderView.Stretch)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(PROMPT, QHeaderView.ResizeMode.Stretch)
         self.view.doubleClicked.connect(self._double_clicked)
         self.view.selectionModel().currentRowChanged.connect(self._show_prompt)
         self.model.modelReset.connect(lambda: self._show_prompt(self.view.currentIndex()))
@@ -185,7 +186,7 @@ class ClassPanel(QWidget):
         self.template_button = self._button("/mActionEditHelpContent.svg", tr("Template"),
                                             tr("Set the prompt to the template: {t}").format(t=DEFAULT_PROMPT_TEMPLATE),
                                             self.apply_template)
-        self.template_button.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        self.template_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         note = QLabel(prompt_note())
         note.setWordWrap(True)
         note.setStyleSheet("font-style: italic;")
@@ -201,7 +202,7 @@ class ClassPanel(QWidget):
         buttons.addStretch(1)
         prompt_row = QHBoxLayout()
         prompt_row.addWidget(self.prompt_edit, 1)
-        prompt_row.addWidget(self.template_button, 0, Qt.AlignTop)
+        prompt_row.addWidget(self.template_button, 0, Qt.AlignmentFlag.AlignTop)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -267,7 +268,7 @@ class ClassPanel(QWidget):
                 self, tr("Remove class"),
                 tr("Class '{name}' has {n} sample(s). Remove the class and delete its samples?")
                 .format(name=c.name, n=n),
-        ) != QMessageBox.Yes:
+        ) != QMessageBox.StandardButton.Yes:
             return
         self.model.remove_row(self.model.row_of(c.id))
         if n:
@@ -277,7 +278,7 @@ class ClassPanel(QWidget):
         try:
             classes = load_class_list(path)
         except ClassListError as e:
-            self.notice.emit(str(e), Qgis.Critical)
+            self.notice.emit(str(e), Qgis.MessageLevel.Critical)
             return False
         if any(c.id < 1 for c in classes):  # names without ids (CSV): number them in order
             classes = [ClassInfo(i, c.name, c.colour, c.prompt) for i, c in enumerate(classes, 1)]
@@ -291,9 +292,9 @@ class ClassPanel(QWidget):
         try:
             save_class_list(path, self.model.classes())
         except OSError as e:
-            self.notice.emit(tr("Cannot save the class list: {e}").format(e=e), Qgis.Critical)
+            self.notice.emit(tr("Cannot save the class list: {e}").format(e=e), Qgis.MessageLevel.Critical)
             return False
-        self.notice.emit(tr("Class list saved to {path}").format(path=path), Qgis.Success)
+        self.notice.emit(tr("Class list saved to {path}").format(path=path), Qgis.MessageLevel.Success)
         return True
 
     def _load_clicked(self) -> None:

@@ -111,16 +111,16 @@ class DiffClipDock(QgsDockWidget):
         box = QWidget()
         tool_button = QToolButton()
         tool_button.setDefaultAction(self.tool_action)
-        tool_button.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        tool_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.undo_button = QToolButton()
         self.undo_button.setIcon(QgsApplication.getThemeIcon("/mActionUndo.svg"))
         self.undo_button.setText(tr("Undo"))
         self.undo_button.setToolTip(tr("Undo the last added or removed sample (Ctrl+Z on the map)"))
-        self.undo_button.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        self.undo_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.undo_button.clicked.connect(self.tool.undo)
         self.samples_label = QLabel()
         self.samples_label.setWordWrap(True)
-        self.samples_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.samples_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         row = QHBoxLayout()
         row.addWidget(tool_button)
         row.addWidget(self.undo_button)
@@ -154,9 +154,9 @@ class DiffClipDock(QgsDockWidget):
         return box
 
     # -- messages -------------------------------------------------------------------------------------
-    def notify(self, text: str, level: int = Qgis.Info) -> None:
+    def notify(self, text: str, level: Qgis.MessageLevel = Qgis.MessageLevel.Info) -> None:
         """A message bar entry (errors and results stay until closed)."""
-        duration = 0 if level in (Qgis.Critical, Qgis.Success) else 6
+        duration = 0 if level in (Qgis.MessageLevel.Critical, Qgis.MessageLevel.Success) else 6
         self.iface.messageBar().pushMessage("DiffCLIP", text, level, duration)
         self._append_log(text)
 
@@ -219,13 +219,13 @@ class DiffClipDock(QgsDockWidget):
         try:
             self.store.rename_class(class_id, name)
         except SampleLayerError as e:
-            self.notify(str(e), Qgis.Critical)
+            self.notify(str(e), Qgis.MessageLevel.Critical)
 
     def _delete_samples(self, class_id: int) -> None:
         try:
             self.store.delete_class(class_id)
         except SampleLayerError as e:
-            self.notify(str(e), Qgis.Critical)
+            self.notify(str(e), Qgis.MessageLevel.Critical)
 
     def _samples_changed(self) -> None:
         counts = self.store.counts()
@@ -259,7 +259,7 @@ class DiffClipDock(QgsDockWidget):
         try:
             request, outputs = self._request()
         except ValueError as e:
-            self.notify(str(e), Qgis.Warning)
+            self.notify(str(e), Qgis.MessageLevel.Warning)
             return False
         from .task import ClassifyTask
 
@@ -350,13 +350,13 @@ class DiffClipDock(QgsDockWidget):
 
             add_result_layers(self.project, task.outputs, task.request.classes, self.store.layer())
             self.phase_label.setText(tr("Done."))
-            text, level = success_message(task.result, task.outputs), Qgis.Success
+            text, level = success_message(task.result, task.outputs), Qgis.MessageLevel.Success
         elif task.isCanceled():
             self.phase_label.setText(tr("Cancelled."))
-            text, level = tr("Classification cancelled; nothing was written."), Qgis.Info
+            text, level = tr("Classification cancelled; nothing was written."), Qgis.MessageLevel.Info
         else:
             self.phase_label.setText(tr("Failed."))
-            text, level = tr("Classification failed: {error}").format(error=task.error), Qgis.Critical
+            text, level = tr("Classification failed: {error}").format(error=task.error), Qgis.MessageLevel.Critical
         # After QGIS's own "Task complete" notice (shown in the message bar where there is no system tray).
         QTimer.singleShot(0, lambda: self.notify(text, level))
 

@@ -49,7 +49,7 @@ class InputList(QWidget):
         super().__init__(parent)
         self.project = project or QgsProject.instance()
         self.list = QListWidget()
-        self.list.setDragDropMode(QAbstractItemView.InternalMove)
+        self.list.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
         self.list.setToolTip(tr("Tick the rasters to classify together (e.g. hyperspectral and LiDAR). Drag to "
                                 "reorder: the first raster defines the pixel grid of samples and outputs."))
         self.list.itemChanged.connect(self._user_changed)
@@ -76,7 +76,7 @@ class InputList(QWidget):
 
     def refresh(self, *_) -> None:
         """List the project's file rasters (not DiffCLIP outputs), keeping the order and ticks already there."""
-        order = [self.list.item(i).data(Qt.UserRole) for i in range(self.list.count())]
+        order = [self.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.list.count())]
         checked = set(self.checked_ids())
         layers = [l for l in self.project.mapLayers().values() if isinstance(l, QgsRasterLayer)
                   and l.providerType() == "gdal" and l.isValid() and not l.customProperty(OUTPUT_PROPERTY)]
@@ -88,10 +88,10 @@ class InputList(QWidget):
         self.list.clear()
         for layer in layers:
             item = QListWidgetItem(f"{layer.name()}\n{describe(layer)}")
-            item.setData(Qt.UserRole, layer.id())
+            item.setData(Qt.ItemDataRole.UserRole, layer.id())
             item.setToolTip(f"{layer.name()}\n{describe(layer)}\n{layer.source()}")
-            item.setFlags((item.flags() | Qt.ItemIsUserCheckable) & ~Qt.ItemIsDropEnabled)
-            item.setCheckState(Qt.Checked if layer.id() in checked else Qt.Unchecked)
+            item.setFlags((item.flags() | Qt.ItemFlag.ItemIsUserCheckable) & ~Qt.ItemFlag.ItemIsDropEnabled)
+            item.setCheckState(Qt.CheckState.Checked if layer.id() in checked else Qt.CheckState.Unchecked)
             self.list.addItem(item)
         self.list.blockSignals(False)
         self.empty.setVisible(not layers)
@@ -99,8 +99,8 @@ class InputList(QWidget):
         self._update_warning()
 
     def checked_ids(self) -> List[str]:
-        return [self.list.item(i).data(Qt.UserRole) for i in range(self.list.count())
-                if self.list.item(i).checkState() == Qt.Checked]
+        return [self.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.list.count())
+                if self.list.item(i).checkState() == Qt.CheckState.Checked]
 
     def checked_layers(self) -> List[QgsRasterLayer]:
         return [l for l in (self.project.mapLayer(i) for i in self.checked_ids()) if l is not None]
@@ -108,7 +108,8 @@ class InputList(QWidget):
     def set_checked(self, layer_ids: Sequence[str]) -> None:
         """Tick these layers (in this order, first) and untick the others."""
         ids = list(layer_ids)
-        layers = [self.project.mapLayer(self.list.item(i).data(Qt.UserRole)) for i in range(self.list.count())]
+        layers = [self.project.mapLayer(self.list.item(i).data(Qt.ItemDataRole.UserRole))
+                  for i in range(self.list.count())]
         layers.sort(key=lambda l: ids.index(l.id()) if l.id() in ids else len(ids))
         self._fill(layers, set(ids))
         self.changed.emit()

@@ -13,12 +13,12 @@ import uuid
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from qgis.core import (QgsCategorizedSymbolRenderer, QgsCoordinateReferenceSystem, QgsDataProvider, QgsFeature,
-                       QgsFeatureRequest, QgsField, QgsFields, QgsGeometry, QgsMarkerSymbol, QgsPointXY,
-                       QgsProject, QgsRectangle, QgsRendererCategory, QgsVectorFileWriter, QgsVectorLayer,
-                       QgsWkbTypes)
-from qgis.PyQt.QtCore import QObject, QTimer, QVariant, pyqtSignal
+                       QgsFeatureRequest, QgsFields, QgsGeometry, QgsMarkerSymbol, QgsPointXY, QgsProject,
+                       QgsRectangle, QgsRendererCategory, QgsVectorFileWriter, QgsVectorLayer)
+from qgis.PyQt.QtCore import QObject, QTimer, pyqtSignal
 
 from ..core.classes import ClassInfo
+from ..qgis_compat import enum_value, new_field
 from . import tr
 
 LAYER_NAME = "diffclip_samples"
@@ -27,6 +27,11 @@ CLASS_ID, CLASS_NAME = "class_id", "class_name"
 TEMP_FOLDER = os.path.join(tempfile.gettempdir(), "diffclip_samples")
 MAX_UNDO = 200
 
+POINT = enum_value("Qgis.WkbType.Point", "QgsWkbTypes.Type.Point")
+WKT_PREFERRED_GDAL = enum_value("Qgis.CrsWktVariant.PreferredGdal",
+                                "QgsCoordinateReferenceSystem.WktVariant.WKT_PREFERRED_GDAL")
+NO_GEOMETRY = enum_value("Qgis.FeatureRequestFlag.NoGeometry", "QgsFeatureRequest.Flag.NoGeometry")
+
 
 class SampleLayerError(RuntimeError):
     """The sample layer cannot be created or written; the message says why."""
@@ -34,8 +39,8 @@ class SampleLayerError(RuntimeError):
 
 def sample_fields() -> QgsFields:
     fields = QgsFields()
-    fields.append(QgsField(CLASS_ID, QVariant.Int))
-    fields.append(QgsField(CLASS_NAME, QVariant.String, len=100))
+    fields.append(new_field(CLASS_ID, "Int"))
+    fields.append(new_field(CLASS_NAME, "String", length=100))
     return fields
 
 
@@ -106,7 +111,7 @@ class SampleStore(QObject):
     def _create(self, path: str, crs: QgsCoordinateReferenceSystem) -> None:
         options = QgsVectorFileWriter.SaveVectorOptions()
         options.driverName, options.layerName = "GPKG", LAYER_NAME
-        writer = QgsVectorFileWriter.create(path, sample_fields(), QgsWkbTypes.Point, crs,
+        writer = QgsVectorFileWriter.create(path, sample_fields(), POINT, crs,
                                             self.project.transformContext(), options)
         error = writer.errorMessage() if writer.hasError() else ""
         del writer  # closes the file
@@ -248,7 +253,7 @@ class SampleStore(QObject):
             if f.hasGeometry() and f[CLASS_ID] is not None:
                 wkbs.append(bytes(f.geometry().asWkb()))
                 ids.append(int(f[CLASS_ID]))
-        return wkbs, ids, layer.crs().toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL)
+        return wkbs, ids, layer.crs().toWkt(WKT_PREFERRED_GDAL)
 
     # -- project life cycle ------------------------------------------------------------------------------
     def _layers_removed(self, layer_ids) -> None:
@@ -271,7 +276,7 @@ class SampleStore(QObject):
         options.driverName, options.layerName = "GPKG", LAYER_NAME
         error, message, _, _ = QgsVectorFileWriter.writeAsVectorFormatV3(layer, target, self.project.transformContext(),
                                                                          options)
-        if error != QgsVectorFileWriter.NoError:
+        if error != QgsVectorFileWriter.WriterError.NoError:
             return  # the samples stay in the temp folder; the next save tries again
         layer.setDataSource(_source(target), layer.name(), "ogr", QgsDataProvider.ProviderOptions())
         self._undo.clear()
@@ -279,7 +284,7 @@ class SampleStore(QObject):
 
 
 def _attributes_request(layer: QgsVectorLayer) -> QgsFeatureRequest:
-    return (QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry)
+    return (QgsFeatureRequest().setFlags(NO_GEOMETRY)
             .setSubsetOfAttributes([CLASS_ID, CLASS_NAME], layer.fields()))
 
 

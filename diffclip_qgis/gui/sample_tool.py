@@ -7,16 +7,18 @@ import math
 from typing import Callable, List, Optional, Tuple
 
 from qgis.core import (Qgis, QgsApplication, QgsCoordinateTransform, QgsCsException, QgsGeometry, QgsPointXY,
-                       QgsRasterLayer, QgsRectangle, QgsWkbTypes)
+                       QgsRasterLayer, QgsRectangle)
 from qgis.gui import QgsMapCanvas, QgsMapMouseEvent, QgsMapTool, QgsRubberBand
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QColor
 
 from ..core.classes import ClassInfo
+from ..qgis_compat import enum_value
 from . import tr
 from .sample_layer import SampleLayerError, SampleStore
 
-Notify = Callable[[str, int], None]
+Notify = Callable[[str, Qgis.MessageLevel], None]
+POLYGON_GEOMETRY = enum_value("Qgis.GeometryType.Polygon", "QgsWkbTypes.GeometryType.PolygonGeometry")
 
 
 class PixelGrid:
@@ -51,7 +53,7 @@ class SampleMapTool(QgsMapTool):
         super().__init__(canvas)
         self.store, self.grid_layer, self.current_class, self.classes, self.notify = (
             store, grid_layer, current_class, classes, notify)
-        self.setCursor(QgsApplication.getThemeCursor(QgsApplication.CapturePoint))
+        self.setCursor(QgsApplication.getThemeCursor(QgsApplication.Cursor.CapturePoint))
         self.band: Optional[QgsRubberBand] = None
 
     # -- geometry helpers ---------------------------------------------------------------------
@@ -81,7 +83,7 @@ class SampleMapTool(QgsMapTool):
             return
         grid, row, col = hit
         if self.band is None:
-            self.band = QgsRubberBand(self.canvas(), QgsWkbTypes.PolygonGeometry)
+            self.band = QgsRubberBand(self.canvas(), POLYGON_GEOMETRY)
             self.band.setWidth(2)
         colour = QColor(cls.colour)
         self.band.setStrokeColor(colour)
@@ -92,15 +94,15 @@ class SampleMapTool(QgsMapTool):
 
     def canvasReleaseEvent(self, event: QgsMapMouseEvent):  # noqa: N802
         try:
-            if event.button() == Qt.LeftButton:
+            if event.button() == Qt.MouseButton.LeftButton:
                 self.add_at(event.mapPoint())
-            elif event.button() == Qt.RightButton:
+            elif event.button() == Qt.MouseButton.RightButton:
                 self.remove_near(event.mapPoint())
         except SampleLayerError as e:
-            self.notify(str(e), Qgis.Critical)
+            self.notify(str(e), Qgis.MessageLevel.Critical)
 
     def keyPressEvent(self, event):  # noqa: N802
-        if event.key() == Qt.Key_Z and event.modifiers() & Qt.ControlModifier:
+        if event.key() == Qt.Key.Key_Z and event.modifiers() & Qt.KeyboardModifier.ControlModifier:
             event.accept()
             self.undo()
         else:
@@ -116,14 +118,14 @@ class SampleMapTool(QgsMapTool):
         """Label the pixel under ``map_point`` (canvas CRS); a sample already there is replaced."""
         cls = self.current_class()
         if cls is None:
-            self.notify(tr("Add a class and select it in the class table first."), Qgis.Warning)
+            self.notify(tr("Add a class and select it in the class table first."), Qgis.MessageLevel.Warning)
             return False
         if self.grid_layer() is None:
-            self.notify(tr("Tick an input raster first: samples are placed on its pixels."), Qgis.Warning)
+            self.notify(tr("Tick an input raster first: samples are placed on its pixels."), Qgis.MessageLevel.Warning)
             return False
         hit = self._hit(map_point)
         if hit is None:
-            self.notify(tr("The click is outside the first input raster."), Qgis.Info)
+            self.notify(tr("The click is outside the first input raster."), Qgis.MessageLevel.Info)
             return False
         grid, row, col = hit
         layer = self.store.ensure_layer(grid.layer.crs(), self.classes())
@@ -150,7 +152,7 @@ class SampleMapTool(QgsMapTool):
             tolerance = max(tolerance, raster.rasterUnitsPerPixelX())
         fid = self.store.nearest(to_layer.transform(map_point), tolerance)
         if fid is None:
-            self.notify(tr("No sample near the click to remove."), Qgis.Info)
+            self.notify(tr("No sample near the click to remove."), Qgis.MessageLevel.Info)
             return False
         self.store.apply([], delete=[fid])
         return True
@@ -160,9 +162,9 @@ class SampleMapTool(QgsMapTool):
             if self.store.undo():
                 return True
         except SampleLayerError as e:
-            self.notify(str(e), Qgis.Critical)
+            self.notify(str(e), Qgis.MessageLevel.Critical)
             return False
-        self.notify(tr("Nothing to undo."), Qgis.Info)
+        self.notify(tr("Nothing to undo."), Qgis.MessageLevel.Info)
         return False
 
     def remove_canvas_items(self) -> None:

@@ -22,7 +22,7 @@ def detected_device(torch_available: bool) -> str:
 
 def narrow(combo: QComboBox) -> QComboBox:
     """Let a combo box with long entries shrink with a narrow dock."""
-    combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
     combo.setMinimumContentsLength(8)
     return combo
 
@@ -65,7 +65,7 @@ class SettingsPanel(QWidget):
         self.pretrained.setToolTip(tr("Optional: an encoder from DiffCLIP Pretrain (or an earlier run) for the same "
                                       "sensors, instead of pretraining here."))
         self.output = QgsFileWidget()
-        self.output.setStorageMode(QgsFileWidget.GetDirectory)
+        self.output.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
         self.output.setToolTip(tr("Runs write numbered files here (diffclip_classification_001.tif, ...), "
                                   "never overwriting earlier runs."))
         self.detected.setWordWrap(True)

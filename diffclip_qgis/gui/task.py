@@ -74,7 +74,7 @@ class ClassifyTask(QgsTask):
     def __init__(self, request: ClassifyRequest, outputs: Outputs):
         from ..workflow.classify import will_pretrain
 
-        super().__init__(tr("DiffCLIP few-shot classification"), QgsTask.CanCancel)
+        super().__init__(tr("DiffCLIP few-shot classification"), QgsTask.Flag.CanCancel)
         self.request, self.outputs = request, outputs
         self.result: Optional[ClassifyResult] = None
         self.error = ""
@@ -112,11 +112,11 @@ class ClassifyTask(QgsTask):
         self.phaseChanged.emit(phase, fraction, message)
 
     def _log(self, message: str, warning: bool = False) -> None:
-        QgsMessageLog.logMessage(message, LOG_TAG, Qgis.Warning if warning else Qgis.Info)
+        QgsMessageLog.logMessage(message, LOG_TAG, Qgis.MessageLevel.Warning if warning else Qgis.MessageLevel.Info)
         self.logMessage.emit(message)
 
     # -- main thread --------------------------------------------------------------------------------
     def finished(self, result: bool) -> None:  # noqa: D401 (QGIS API)
         if not result and self.details:
-            QgsMessageLog.logMessage(self.details, LOG_TAG, Qgis.Critical)
+            QgsMessageLog.logMessage(self.details, LOG_TAG, Qgis.MessageLevel.Critical)
         self.done.emit(bool(result))

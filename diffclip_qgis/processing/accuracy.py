@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from qgis.core import (
-    QgsProcessing,
     QgsProcessingException,
     QgsProcessingOutputNumber,
     QgsProcessingParameterField,
@@ -14,7 +13,7 @@ from qgis.core import (
 )
 
 from ..workflow.help import ACCURACY_HELP, html_help
-from .algorithm import DiffClipAlgorithm, FeedbackAdapter, tr
+from .algorithm import ANY_FIELD, RASTER, VECTOR_POINT, VECTOR_POLYGON, DiffClipAlgorithm, FeedbackAdapter, tr
 
 class AccuracyAlgorithm(DiffClipAlgorithm):
     CLASSIFICATION = "CLASSIFICATION"
@@ -37,10 +36,10 @@ class AccuracyAlgorithm(DiffClipAlgorithm):
         self.addParameter(QgsProcessingParameterRasterLayer(self.CLASSIFICATION, tr("Classification")))
         self.addParameter(QgsProcessingParameterMapLayer(
             self.REFERENCE, tr("Reference (class raster, or points / polygons)"),
-            types=[QgsProcessing.TypeRaster, QgsProcessing.TypeVectorPoint, QgsProcessing.TypeVectorPolygon]))
+            types=[RASTER, VECTOR_POINT, VECTOR_POLYGON]))
         self.addParameter(QgsProcessingParameterField(
             self.REFERENCE_FIELD, tr("Reference class field (vector reference only)"),
-            parentLayerParameterName=self.REFERENCE, type=QgsProcessingParameterField.Any, optional=True))
+            parentLayerParameterName=self.REFERENCE, type=ANY_FIELD, optional=True))
         self.addParameter(QgsProcessingParameterFileDestination(
             self.OUTPUT_HTML, tr("Accuracy report"), tr("HTML files (*.html)")))
         self.addParameter(QgsProcessingParameterFileDestination(

@@ -15,7 +15,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from qgis.core import (
     NULL,
     QgsFeatureRequest,
-    QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingLayerPostProcessorInterface,
@@ -30,6 +29,8 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication, QVariant
 from qgis.PyQt.QtGui import QIcon
 
+from ..qgis_compat import enum_value
+
 PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ICON_PATH = os.path.join(PLUGIN_DIR, "resources", "icon.svg")
 HELP_URL = "https://github.com/diffclip-qgis/diffclip_qgis#processing-algorithms"
@@ -39,6 +40,16 @@ WINDOWS = ["auto", "3", "5", "7", "9", "11"]
 DEVICES = ["auto", "cpu", "cuda"]
 DEFAULT_PROMPT_TEMPLATE = "a multimodal fusion patch of a {name}."  # = core.classes.DEFAULT_PROMPT_TEMPLATE
 GEOTIFF_EXTENSIONS = ("tif", "tiff")
+
+# Processing enums that moved into Qgis in QGIS 3.36 (the old spellings are gone in QGIS 4).
+RASTER = enum_value("Qgis.ProcessingSourceType.Raster", "QgsProcessing.SourceType.TypeRaster")
+VECTOR_POINT = enum_value("Qgis.ProcessingSourceType.VectorPoint", "QgsProcessing.SourceType.TypeVectorPoint")
+VECTOR_POLYGON = enum_value("Qgis.ProcessingSourceType.VectorPolygon", "QgsProcessing.SourceType.TypeVectorPolygon")
+INTEGER = enum_value("Qgis.ProcessingNumberParameterType.Integer", "QgsProcessingParameterNumber.Type.Integer")
+DOUBLE = enum_value("Qgis.ProcessingNumberParameterType.Double", "QgsProcessingParameterNumber.Type.Double")
+FILE = enum_value("Qgis.ProcessingFileParameterBehavior.File", "QgsProcessingParameterFile.Behavior.File")
+ANY_FIELD = enum_value("Qgis.ProcessingFieldParameterDataType.Any", "QgsProcessingParameterField.DataType.Any")
+ADVANCED = enum_value("Qgis.ProcessingParameterFlag.Advanced", "QgsProcessingParameterDefinition.Flag.FlagAdvanced")
 
 TORCH_MISSING = (
     "PyTorch is not installed in the Python that QGIS uses, and DiffCLIP needs it. Install it into "
@@ -248,7 +259,7 @@ class DiffClipAlgorithm(QgsProcessingAlgorithm):
 
     # -- parameter helpers ---------------------------------------------------------------------
     def add_inputs(self, description: str = "Input rasters (one per modality; the first defines the grid)"):
-        self.addParameter(QgsProcessingParameterMultipleLayers(self.INPUTS, tr(description), QgsProcessing.TypeRaster))
+        self.addParameter(QgsProcessingParameterMultipleLayers(self.INPUTS, tr(description), RASTER))
 
     def add_enum(self, name: str, description: str, options: Sequence[str], default: str, advanced: bool = False):
         param = QgsProcessingParameterEnum(name, tr(description), list(options), allowMultiple=False,
@@ -257,7 +268,7 @@ class DiffClipAlgorithm(QgsProcessingAlgorithm):
 
     def add_int(self, name: str, description: str, default: Optional[int], minimum: Optional[int] = None,
                 maximum: Optional[int] = None, optional: bool = False, advanced: bool = False):
-        param = QgsProcessingParameterNumber(name, tr(description), QgsProcessingParameterNumber.Integer,
+        param = QgsProcessingParameterNumber(name, tr(description), INTEGER,
                                              defaultValue=default, optional=optional)
         if minimum is not None:
             param.setMinimum(minimum)
@@ -289,7 +300,7 @@ class DiffClipAlgorithm(QgsProcessingAlgorithm):
 
     def _add(self, param, advanced: bool):
         if advanced:
-            param.setFlags(param.flags() | param.FlagAdvanced)
+            param.setFlags(param.flags() | ADVANCED)
         self.addParameter(param)
 
     # -- parameter values ------------------------------------------------------------------------

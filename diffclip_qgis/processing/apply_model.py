@@ -4,7 +4,7 @@ from __future__ import annotations
 from qgis.core import QgsProcessingParameterFile
 
 from ..workflow.help import APPLY_HELP, html_help
-from .algorithm import DiffClipAlgorithm, FeedbackAdapter, apply_style_on_load, tr
+from .algorithm import FILE, DiffClipAlgorithm, FeedbackAdapter, apply_style_on_load, tr
 
 class ApplyModelAlgorithm(DiffClipAlgorithm):
     MODEL = "MODEL"
@@ -22,7 +22,7 @@ class ApplyModelAlgorithm(DiffClipAlgorithm):
     def initAlgorithm(self, config=None):  # noqa: N802
         self.add_inputs()
         self.addParameter(QgsProcessingParameterFile(
-            self.MODEL, tr("Model (.pt from Few-shot Classify)"), behavior=QgsProcessingParameterFile.File,
+            self.MODEL, tr("Model (.pt from Few-shot Classify)"), behavior=FILE,
             fileFilter=tr("DiffCLIP models (*.pt);;All files (*.*)")))
         self.add_device()
         self.add_extent()

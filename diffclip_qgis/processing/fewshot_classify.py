@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from qgis.core import (
-    QgsProcessing,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
     QgsProcessingParameterFile,
@@ -13,7 +12,12 @@ from qgis.core import (
 
 from ..workflow.help import FEWSHOT_HELP, html_help
 from .algorithm import (
+    ANY_FIELD,
     DEFAULT_PROMPT_TEMPLATE,
+    DOUBLE,
+    FILE,
+    VECTOR_POINT,
+    VECTOR_POLYGON,
     WINDOWS,
     DiffClipAlgorithm,
     FeedbackAdapter,
@@ -45,19 +49,19 @@ class FewShotClassifyAlgorithm(DiffClipAlgorithm):
         self.add_inputs()
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.SAMPLES, tr("Training samples (points or polygons)"),
-            [QgsProcessing.TypeVectorPoint, QgsProcessing.TypeVectorPolygon]))
+            [VECTOR_POINT, VECTOR_POLYGON]))
         self.addParameter(QgsProcessingParameterField(
             self.CLASS_FIELD, tr("Class field (integer id >= 1, or class name)"),
-            parentLayerParameterName=self.SAMPLES, type=QgsProcessingParameterField.Any))
+            parentLayerParameterName=self.SAMPLES, type=ANY_FIELD))
         self.addParameter(QgsProcessingParameterFile(
             self.PROMPTS, tr("Class names and prompts (JSON class list or CSV)"),
-            behavior=QgsProcessingParameterFile.File, optional=True,
+            behavior=FILE, optional=True,
             fileFilter=tr("Class lists (*.json *.csv);;All files (*.*)")))
         self.addParameter(QgsProcessingParameterString(
             self.PROMPT_TEMPLATE, tr("Prompt template ({name} = class name)"), defaultValue=DEFAULT_PROMPT_TEMPLATE))
         self.addParameter(QgsProcessingParameterFile(
             self.PRETRAINED, tr("Pretrained model (.pt; empty = pretrain on the inputs first)"),
-            behavior=QgsProcessingParameterFile.File, optional=True,
+            behavior=FILE, optional=True,
             fileFilter=tr("DiffCLIP models (*.pt);;All files (*.*)")))
         self.add_preset()
         self.add_enum(self.WINDOW, "Window size (pixels)", WINDOWS, "auto")
@@ -68,7 +72,7 @@ class FewShotClassifyAlgorithm(DiffClipAlgorithm):
         param = QgsProcessingParameterNumber(
             self.CLASS_PROPORTIONS, tr("Follow the scene's class proportions (0 = classes equally likely, "
                                        "1 = fully; higher overall accuracy, rare classes found less)"),
-            QgsProcessingParameterNumber.Double, defaultValue=0.5, minValue=0.0, maxValue=1.0)
+            DOUBLE, defaultValue=0.5, minValue=0.0, maxValue=1.0)
         self.addParameter(param)
         self.add_device()
         self.add_seed()

@@ -4,7 +4,7 @@ from __future__ import annotations
 from qgis.core import QgsProcessingParameterFileDestination, QgsProcessingParameterNumber
 
 from ..workflow.help import PRETRAIN_HELP, html_help
-from .algorithm import WINDOWS, DiffClipAlgorithm, FeedbackAdapter, tr
+from .algorithm import ADVANCED, DOUBLE, WINDOWS, DiffClipAlgorithm, FeedbackAdapter, tr
 
 class PretrainAlgorithm(DiffClipAlgorithm):
     EPOCHS = "EPOCHS"
@@ -22,9 +22,9 @@ class PretrainAlgorithm(DiffClipAlgorithm):
         self.add_preset()
         self.add_enum(self.WINDOW, "Pretraining window (pixels; auto = the preset's)", WINDOWS, "auto")
         self.add_int(self.EPOCHS, "Epochs (-1 = preset's)", -1, minimum=-1, optional=True)
-        ratio = QgsProcessingParameterNumber(self.MASK_RATIO, tr("Mask ratio"), QgsProcessingParameterNumber.Double,
+        ratio = QgsProcessingParameterNumber(self.MASK_RATIO, tr("Mask ratio"), DOUBLE,
                                              defaultValue=0.7, minValue=0.05, maxValue=0.95)
-        ratio.setFlags(ratio.flags() | ratio.FlagAdvanced)
+        ratio.setFlags(ratio.flags() | ADVANCED)
         self.addParameter(ratio)
         self.add_int(self.SAMPLE_COUNT, "Training windows (-1 = preset's)", -1, minimum=-1, optional=True,
                      advanced=True)
