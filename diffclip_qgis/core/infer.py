@@ -52,8 +52,8 @@ class Predictor:
         """
         s, pad = self.window, tile.pad
         net = self.network
-        with self._autocast():
-            maps = [net.stems[m](torch.from_numpy(a).to(self.device)[None])[0].flatten(1)
+        with self._autocast():   # per-pixel token maps, (pixels, dim): windows gather whole rows of them
+            maps = [net.stems[m](torch.from_numpy(a).to(self.device)[None])[0].flatten(1).t().contiguous()
                     for m, a in enumerate(tile.arrays)]
         width = tile.cols + 2 * pad
         dy, dx = window_offsets(s)
@@ -69,7 +69,7 @@ class Predictor:
             try:
                 idx = centres[start:stop, None] + offsets[None]
                 with self._autocast():
-                    cls = [net.encoder(mp[:, idx].permute(1, 2, 0), s)[:, 0] for mp in maps]
+                    cls = [net.encoder.class_token(mp[idx], s) for mp in maps]
                     best[start:stop], conf[start:stop] = self._scores(cls)
                 start = stop
             except torch.cuda.OutOfMemoryError:

@@ -59,6 +59,15 @@ class Attention(nn.Module):
         out = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
         return self.proj(out.transpose(1, 2).reshape(b, n, d))
 
+    def first_query(self, x: torch.Tensor) -> torch.Tensor:
+        """The output of the first token only (B, 1, d): its query against every key, no other queries."""
+        b, n, d = x.shape
+        q = F.linear(x[:, :1], self.qkv.weight[:d], self.qkv.bias[:d]).view(b, 1, self.heads, d // self.heads)
+        k, v = F.linear(x, self.qkv.weight[d:], self.qkv.bias[d:]).view(b, n, 2, self.heads, d // self.heads).permute(
+            2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(q.transpose(1, 2), k, v)
+        return self.proj(out.transpose(1, 2).reshape(b, 1, d))
+
 
 class Block(nn.Module):
     """Pre-norm transformer block."""
@@ -74,6 +83,11 @@ class Block(nn.Module):
     def forward(self, x: torch.Tensor, causal: bool = False) -> torch.Tensor:
         x = x + self.attn(self.norm1(x), causal)
         return x + self.mlp(self.norm2(x))
+
+    def first_token(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward(x)[:, :1]`` without computing the other tokens' outputs."""
+        first = x[:, :1] + self.attn.first_query(self.norm1(x))
+        return first + self.mlp(self.norm2(first))
 
 
 SHAPE_MIN_BANDS = 4   # modalities with this many bands or more are spectral: they get shape channels
@@ -141,16 +155,32 @@ class SharedEncoder(nn.Module):
             self._pos_cache[key] = sincos_2d(window, self.dim).to(device=device, dtype=dtype)
         return self._pos_cache[key]
 
-    def forward(self, tokens: torch.Tensor, window: int, t: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """tokens (B, window**2, dim) in row-major window order -> features (B, 1 + window**2, dim)."""
+    def _sequence(self, tokens: torch.Tensor, window: int, t: Optional[torch.Tensor]) -> torch.Tensor:
         b = tokens.shape[0]
         if t is None:
             t = torch.zeros(b, device=tokens.device)
         cls = self.cls_token.expand(b, -1, -1) + self.time_mlp(timestep_embedding(t, self.dim)).to(tokens.dtype)[:, None]
-        x = torch.cat([cls, tokens + self.positions(window, tokens.device, tokens.dtype)], dim=1)
+        return torch.cat([cls, tokens + self.positions(window, tokens.device, tokens.dtype)], dim=1)
+
+    def forward(self, tokens: torch.Tensor, window: int, t: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """tokens (B, window**2, dim) in row-major window order -> features (B, 1 + window**2, dim)."""
+        x = self._sequence(tokens, window, t)
         for block in self.blocks:
             x = block(x)
         return self.norm(x)
+
+    def class_token(self, tokens: torch.Tensor, window: int) -> torch.Tensor:
+        """``forward(tokens, window)[:, 0]`` at t = 0, without the last block's work on the other tokens.
+
+        Classification reads only the class token: in the last block only its query, its
+        attention output and its MLP are needed (all keys and values still are).
+        """
+        x = self._sequence(tokens, window, None)
+        for block in self.blocks[:-1]:
+            x = block(x)
+        if len(self.blocks):
+            x = self.blocks[-1].first_token(x)
+        return self.norm(x[:, 0])
 
 
 class ModalityDecoder(nn.Module):
@@ -231,7 +261,7 @@ class DiffCLIP(nn.Module):
     def embed_windows(self, windows: List[torch.Tensor]) -> torch.Tensor:
         """Clean windows (t = 0), one (B, bands, s, s) tensor per modality -> image embeddings."""
         window = windows[0].shape[-1]
-        cls = [self.encoder(self.tokens_from_windows(m, w), window)[:, 0] for m, w in enumerate(windows)]
+        cls = [self.encoder.class_token(self.tokens_from_windows(m, w), window) for m, w in enumerate(windows)]
         return self.image_embedding(cls)
 
     def text_embedding(self, token_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

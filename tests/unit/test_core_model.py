@@ -170,3 +170,15 @@ def test_only_spectral_modalities_get_shape_channels():
     net = DiffCLIP([SHAPE_MIN_BANDS, SHAPE_MIN_BANDS - 1], tiny_config())
     assert net.stems[0].reduce[0].in_channels == 2 * SHAPE_MIN_BANDS
     assert net.stems[1].reduce[0].in_channels == SHAPE_MIN_BANDS - 1
+
+
+def test_class_token_shortcut_equals_the_full_encoder(net7):
+    """Classification reads only the class token: the last block's shortcut gives the same features."""
+    torch.manual_seed(0)
+    tokens = torch.randn(6, 25, net7.cfg.dim, requires_grad=True)
+    full = net7.encoder(tokens, 5)[:, 0]
+    short = net7.encoder.class_token(tokens, 5)
+    assert torch.allclose(full, short, atol=1e-5)
+    grad_full, = torch.autograd.grad(full.sum(), tokens)
+    grad_short, = torch.autograd.grad(short.sum(), tokens)
+    assert torch.allclose(grad_full, grad_short, atol=1e-5)   # fine-tuning uses it too
