@@ -21,6 +21,7 @@ from .workflow.help import (  # noqa: E402
     APPLY_HELP,
     FEWSHOT_HELP,
     PRETRAIN_HELP,
+    SUGGEST_HELP,
     VALIDATION_HELP,
     plain_text,
 )
@@ -86,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quiet", action="store_true", help="no progress or log lines")
     jobs = parser.add_subparsers(dest="job", required=True,
-                                 metavar="{classify,apply,pretrain,accuracy,validationsample}")
+                                 metavar="{classify,apply,pretrain,accuracy,validationsample,suggestsamples}")
 
     def job(name: str, help_html: str, summary: str):
         return jobs.add_parser(name, help=summary, description=plain_text(help_html),
@@ -136,6 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--MIN_PER_CLASS", type=int, default=50)
     p.add_argument("--SEED", type=int, default=0)
     p.add_argument("--OUTPUT", required=True, help="validation points (.gpkg)")
+
+    p = job("suggestsamples", SUGGEST_HELP, "where to label next (diffclip:suggestsamples)")
+    _add_common(p, smoothing=False)
+    p.add_argument("--MODEL", required=True, help="classifier .pt from Few-shot Classify")
+    p.add_argument("--COUNT", type=_count, default=None, help="-1 = 2 per class")
+    p.add_argument("--SAMPLES", default="", help="labelled samples to keep away from (vector file)")
+    p.add_argument("--SEED", type=int, default=0)
+    p.add_argument("--OUTPUT", required=True, help="suggested points (.gpkg)")
     return parser
 
 
@@ -146,7 +155,8 @@ def _layer(path: str):
     return file, match.group(1) if match else None
 
 
-def _samples(path: str, field: str):
+def _samples(path: str, field: str = ""):
+    """Features of a vector file (with the class field's values, or none) as workflow Samples."""
     from .gis.samples import read_features
     from .workflow.requests import Samples
 
@@ -214,9 +224,16 @@ def run(args, callback) -> List[str]:
         path = pretrain(rq.PretrainRequest(args.INPUTS, args.OUTPUT_MODEL, args.PRESET, args.WINDOW, args.EPOCHS,
                                            args.SAMPLE_COUNT, args.MASK_RATIO, device, args.SEED), callback)
         return [f"OUTPUT_MODEL: {path}"]
-    for name in ("OUTPUT", "OUTPUT_CONFIDENCE"):
+    for name in ("OUTPUT", "OUTPUT_CONFIDENCE") if args.job != "suggestsamples" else ():
         _check_geotiff(name, getattr(args, name))
     extent = _extent(args.EXTENT, args.INPUTS[0])
+    if args.job == "suggestsamples":
+        from .workflow.suggest import suggest_samples
+
+        samples = _samples(args.SAMPLES) if args.SAMPLES else None
+        suggest_samples(rq.SuggestRequest(args.INPUTS, args.MODEL, args.OUTPUT, args.COUNT, samples, extent,
+                                          args.SEED, device), callback)
+        return [f"OUTPUT: {args.OUTPUT}"]
     if args.job == "apply":
         from .workflow.classify import apply_model
 

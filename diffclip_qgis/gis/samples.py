@@ -201,6 +201,18 @@ def samples_from_geometries(geometries_wkb: Sequence[Optional[bytes]], values: S
                      classes=[ClassInfo(id=i, name=n) for i, n in sorted(names.items())], skipped=skipped)
 
 
+def geometry_pixels(geometries_wkb: Sequence[Optional[bytes]], grid_geotransform, grid_height: int, grid_width: int,
+                    source_crs_wkt: str = "", grid_crs_wkt: str = "", log: Optional[Log] = None
+                    ) -> Tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the grid pixels the geometries cover (as samples do), whatever their classes."""
+    grid = _Grid(grid_geotransform, grid_height, grid_width)
+    transformation = _transformation(source_crs_wkt, grid_crs_wkt, log or _no_log)
+    pixels = [_feature_pixels(wkb, grid, transformation) for wkb in geometries_wkb]
+    rows = np.concatenate([r for r, _ in pixels] + [np.empty(0, np.int64)]).astype(np.int64)
+    cols = np.concatenate([c for _, c in pixels] + [np.empty(0, np.int64)]).astype(np.int64)
+    return rows, cols
+
+
 def _feature_pixels(wkb: Optional[bytes], grid: _Grid,
                     transformation: Optional[osr.CoordinateTransformation]) -> Tuple[np.ndarray, np.ndarray]:
     empty = np.empty(0, int), np.empty(0, int)
@@ -238,7 +250,8 @@ def read_features(path: str, class_field: str, layer_name: Optional[str] = None
                   ) -> Tuple[List[Optional[bytes]], List[object], str]:
     """Geometries (ISO WKB), class-field values and CRS (WKT) of a vector file's features, read with OGR.
 
-    ``layer_name`` picks a layer of a multi-layer file (default: the first layer).
+    ``layer_name`` picks a layer of a multi-layer file (default: the first layer); without
+    ``class_field`` the values are all None.
     """
     try:
         vector = ogr.Open(path)
@@ -255,15 +268,15 @@ def read_features(path: str, class_field: str, layer_name: Optional[str] = None
     layer = vector.GetLayerByName(layer_name) if layer_name is not None else vector.GetLayer(0)
     definition = layer.GetLayerDefn()
     fields = [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
-    if class_field not in fields:
+    if class_field and class_field not in fields:
         raise SampleError(f"The sample layer '{layer.GetName()}' has no field '{class_field}'. Choose the "
                           f"class field among: {', '.join(fields) or '(no fields)'}.")
-    index = fields.index(class_field)
+    index = fields.index(class_field) if class_field else -1
     geometries, values = [], []
     for feature in layer:
         geom = feature.GetGeometryRef()
         geometries.append(geom.ExportToIsoWkb() if geom is not None else None)
-        values.append(feature.GetField(index) if feature.IsFieldSetAndNotNull(index) else None)
+        values.append(feature.GetField(index) if index >= 0 and feature.IsFieldSetAndNotNull(index) else None)
     srs = layer.GetSpatialRef()
     return geometries, values, srs.ExportToWkt() if srs is not None else ""
 

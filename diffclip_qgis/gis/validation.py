@@ -2,13 +2,13 @@
 written as a point layer whose ``reference`` field the analyst fills in."""
 from __future__ import annotations
 
-import os
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 from osgeo import gdal, ogr, osr
 
-from ..core.files import PendingOutputs, write_error
+from ..core.files import PendingOutputs
+from .points import write_points
 from .raster import PIXEL_GEOTRANSFORM, RasterInputError
 
 BLOCK = 1024
@@ -92,38 +92,10 @@ def pixel_hectares(geotransform, crs_wkt: str) -> Optional[float]:
 def write_sample_points(path: str, rows: np.ndarray, cols: np.ndarray, classes: np.ndarray, names: Dict[int, str],
                         geotransform, crs_wkt: str, outputs: PendingOutputs) -> None:
     """A GeoPackage of points at the pixel centres: fields id, map_class, map_name and an empty reference."""
-    tmp = outputs.temp_for(path, ".gpkg")
-    os.remove(tmp)   # the driver creates the file itself
-    try:
-        _write_points(tmp, rows, cols, classes, names, geotransform, crs_wkt)
-    except RuntimeError as e:
-        raise write_error(path, e) from None
-
-
-def _write_points(tmp: str, rows, cols, classes, names, geotransform, crs_wkt: str) -> None:
-    srs = None
-    if crs_wkt:
-        srs = osr.SpatialReference()
-        srs.ImportFromWkt(crs_wkt)
-    ds = ogr.GetDriverByName("GPKG").CreateDataSource(tmp)
-    layer = ds.CreateLayer("validation_sample", srs, ogr.wkbPoint)
-    for name, kind in (("id", ogr.OFTInteger), ("map_class", ogr.OFTInteger), ("map_name", ogr.OFTString),
-                       (REFERENCE_FIELD, ogr.OFTInteger)):
-        layer.CreateField(ogr.FieldDefn(name, kind))
-    gt = geotransform
-    layer.StartTransaction()
     order = np.lexsort((cols, rows))
-    for n, i in enumerate(order, 1):
-        feature = ogr.Feature(layer.GetLayerDefn())
-        x = gt[0] + (cols[i] + 0.5) * gt[1] + (rows[i] + 0.5) * gt[2]
-        y = gt[3] + (cols[i] + 0.5) * gt[4] + (rows[i] + 0.5) * gt[5]
-        point = ogr.Geometry(ogr.wkbPoint)
-        point.AddPoint_2D(float(x), float(y))
-        feature.SetGeometry(point)
-        feature.SetField("id", n)
-        feature.SetField("map_class", int(classes[i]))
-        feature.SetField("map_name", names.get(int(classes[i]), f"class {int(classes[i])}"))
-        feature.SetFieldNull(REFERENCE_FIELD)
-        layer.CreateFeature(feature)
-    layer.CommitTransaction()
-    ds = None
+    rows, cols, classes = rows[order], cols[order], classes[order]
+    write_points(path, "validation_sample", rows, cols, geotransform, crs_wkt, outputs, [
+        ("id", ogr.OFTInteger, list(range(1, len(rows) + 1))),
+        ("map_class", ogr.OFTInteger, classes.tolist()),
+        ("map_name", ogr.OFTString, [names.get(int(c), f"class {int(c)}") for c in classes]),
+        (REFERENCE_FIELD, ogr.OFTInteger, [None] * len(rows))])

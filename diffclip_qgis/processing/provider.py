@@ -9,6 +9,7 @@ from .algorithm import ICON_PATH, tr
 from .apply_model import ApplyModelAlgorithm
 from .fewshot_classify import FewShotClassifyAlgorithm
 from .pretrain import PretrainAlgorithm
+from .suggest_samples import SuggestSamplesAlgorithm
 from .validation_sample import ValidationSampleAlgorithm
 
 
@@ -16,7 +17,7 @@ _ALIVE = []
 
 
 class DiffClipProvider(QgsProcessingProvider):
-    """Few-shot classify, pretrain, apply model, accuracy assessment and validation sample.
+    """Few-shot classify, pretrain, apply model, accuracy assessment, validation sample and sample suggestions.
 
     The registry owns the C++ provider but not its Python half: an instance passed straight to
     ``addProvider(DiffClipProvider())`` would be garbage-collected and its algorithms lost, so
@@ -48,7 +49,7 @@ class DiffClipProvider(QgsProcessingProvider):
 
     def loadAlgorithms(self):
         for algorithm in (FewShotClassifyAlgorithm(), PretrainAlgorithm(), ApplyModelAlgorithm(), AccuracyAlgorithm(),
-                          ValidationSampleAlgorithm()):
+                          ValidationSampleAlgorithm(), SuggestSamplesAlgorithm()):
             self.addAlgorithm(algorithm)
 
     def supportedOutputRasterLayerExtensions(self):

@@ -206,3 +206,23 @@ def plain_text(help_html: str, width: int = 88) -> str:
         elif block.strip():
             blocks.append(textwrap.fill(" ".join(block.split()), width))
     return "\n\n".join(blocks)
+
+SUGGEST_HELP = """<p>Suggests where to label next (active learning): the pixels where the classifier is least
+sure, measured by the margin between its two best classes, spread over the map (never next to each other
+or to a labelled sample, never on nodata) and over the classes (at most a fair share per predicted
+class). Label the suggested points (the two best guesses are in the attribute table), add them to your
+samples and run Few-shot Classify again: after a few such rounds the map usually improves faster than
+with labels placed at random.</p>
+<h3>Parameters</h3>
+<dl>
+<dt>Input rasters (INPUTS)</dt><dd>The rasters the model classifies, in its order.</dd>
+<dt>Model (MODEL)</dt><dd>A classifier .pt from 'DiffCLIP Few-shot Classify'.</dd>
+<dt>Number of suggestions (COUNT)</dt><dd>-1 or empty: 2 per class.</dd>
+<dt>Labelled samples (SAMPLES, optional)</dt><dd>Your current samples: suggestions keep away from them.</dd>
+<dt>Suggest only inside this extent (EXTENT, optional)</dt><dd>Limit the suggestions to this area.</dd>
+<dt>Random seed (SEED)</dt><dd>The candidates are up to 20,000 random valid pixels; the same seed gives the
+same suggestions.</dd>
+<dt>Device (DEVICE)</dt><dd>auto, cpu or cuda.</dd>
+<dt>Suggested samples (OUTPUT)</dt><dd>A GeoPackage of points with fields rank (1 = most useful), best_class,
+second_class (class ids), margin (0..1, small = unsure), best_name and second_name.</dd>
+</dl>"""

@@ -103,6 +103,20 @@ class ValidationSampleRequest:
 
 
 @dataclass
+class SuggestRequest:
+    """Pixels where a new label would help the model most, as points to label next."""
+
+    inputs: List[str]
+    model: str
+    output: str
+    count: Optional[int] = None           # None: 2 per class
+    samples: Optional[Samples] = None     # labelled samples: suggestions keep away from them
+    extent: Optional[Extent] = None
+    seed: int = 0
+    device: str = "auto"
+
+
+@dataclass
 class ClassifyResult:
     """What a classification run wrote and found."""
 

@@ -22,6 +22,9 @@ ALGORITHMS = {
     "diffclip:accuracy": (
         "DiffCLIP Accuracy Assessment",
         ["CLASSIFICATION", "REFERENCE", "REFERENCE_FIELD", "OUTPUT_HTML", "OUTPUT_CSV"]),
+    "diffclip:suggestsamples": (
+        "DiffCLIP Suggest Samples",
+        ["INPUTS", "MODEL", "COUNT", "SAMPLES", "EXTENT", "SEED", "DEVICE", "OUTPUT"]),
     "diffclip:validationsample": (
         "DiffCLIP Validation Sample",
         ["CLASSIFICATION", "SAMPLE_SIZE", "MIN_PER_CLASS", "SEED", "OUTPUT"]),
@@ -93,7 +96,7 @@ def test_processing_modules_do_not_import_torch():
         from diffclip_qgis.processing.provider import DiffClipProvider
         p = DiffClipProvider()
         QgsApplication.processingRegistry().addProvider(p)
-        assert len(p.algorithms()) == 5
+        assert len(p.algorithms()) == 6
         loaded = [m for m in sys.modules if m.startswith(("diffclip_qgis.core", "diffclip_qgis.gis"))]
         assert not loaded, loaded
         from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProcessingException

@@ -1,0 +1,62 @@
+"""diffclip:suggestsamples: where to label next (active learning), as points."""
+from __future__ import annotations
+
+from qgis.core import (
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterFileDestination,
+)
+
+from ..workflow.help import SUGGEST_HELP, html_help
+from .algorithm import FILE, VECTOR_ANY, DiffClipAlgorithm, FeedbackAdapter, tr
+
+
+class SuggestSamplesAlgorithm(DiffClipAlgorithm):
+    MODEL = "MODEL"
+    COUNT = "COUNT"
+    SAMPLES = "SAMPLES"
+
+    _name = "suggestsamples"
+    _display = "DiffCLIP Suggest Samples"
+
+    def shortHelpString(self):  # noqa: N802
+        return html_help(tr(SUGGEST_HELP))
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.add_inputs()
+        self.addParameter(QgsProcessingParameterFile(
+            self.MODEL, tr("Model (.pt from Few-shot Classify)"),
+            behavior=FILE,
+            fileFilter=tr("DiffCLIP models (*.pt);;All files (*.*)")))
+        self.add_int(self.COUNT, "Number of suggestions (-1 = 2 per class)", -1, minimum=-1, optional=True)
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            self.SAMPLES, tr("Labelled samples (suggestions keep away from them)"),
+            [VECTOR_ANY],
+            optional=True))
+        self.add_extent()
+        self.add_seed()
+        self.add_device()
+        self.addParameter(QgsProcessingParameterFileDestination(
+            self.OUTPUT, tr("Suggested samples"), tr("GeoPackage (*.gpkg)")))
+
+    def compute(self, parameters, context, feedback):
+        from ..workflow.requests import Samples, SuggestRequest
+        from ..workflow.suggest import suggest_samples
+
+        paths, layers = self.raster_paths(parameters, context)
+        samples = None
+        source = self.parameterAsSource(parameters, self.SAMPLES, context)
+        if source is not None:
+            wkbs = [bytes(f.geometry().asWkb()) if f.hasGeometry() else None for f in source.getFeatures()]
+            crs = source.sourceCrs()
+            samples = Samples(wkbs, [None] * len(wkbs), crs.toWkt() if crs.isValid() else "")
+        request = SuggestRequest(
+            inputs=paths, model=self.parameterAsFile(parameters, self.MODEL, context),
+            output=self.parameterAsFileOutput(parameters, self.OUTPUT, context),
+            count=self.optional_int(parameters, self.COUNT, context), samples=samples,
+            extent=self.extent(parameters, context, layers), seed=self.parameterAsInt(parameters, self.SEED, context),
+            device=self.parameterAsEnumString(parameters, self.DEVICE, context) or "auto")
+        suggest_samples(request, FeedbackAdapter(feedback, {"reading": (0, 10), "classifying": (10, 95),
+                                                            "writing": (95, 100)}).callback())
+        feedback.setProgress(100)
+        return {self.OUTPUT: request.output}
