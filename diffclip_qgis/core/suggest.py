@@ -63,15 +63,19 @@ def choose(rows: np.ndarray, cols: np.ndarray, log_probs: np.ndarray, count: int
 
 
 def suggest(trained: TrainedModel, source: PixelSource, count: int, labelled_rows, labelled_cols, device,
-            candidates: int = 20000, seed: int = 0, spacing: float = 0.0) -> Suggestions:
-    """Suggestions among up to ``candidates`` random valid pixels of ``source``.
+            candidates: int = 20000, seed: int = 0, spacing: float = 0.0, pool=None) -> Suggestions:
+    """Suggestions among up to ``candidates`` random valid pixels of ``source`` (or of ``pool``, rows and cols).
 
     ``spacing`` 0 picks one from the raster size: pixels at least about a quarter of the mean
     distance between ``count`` evenly spread points apart (and never closer than the window).
     """
     from .infer import class_text, window_log_probs
 
-    rows, cols = sample_valid_pixels(source, trained.stats, candidates, seed)
+    if pool is None:
+        rows, cols = sample_valid_pixels(source, trained.stats, candidates, seed)
+    else:
+        pick = np.random.default_rng(seed).permutation(len(pool[0]))[:candidates]
+        rows, cols = np.asarray(pool[0])[pick], np.asarray(pool[1])[pick]
     network = trained.network.to(device)
     text = class_text(network, [c.prompt for c in trained.classes], device)
     parts, keep = [], []
