@@ -10,7 +10,6 @@ CUDA-only checks say they were skipped, so the script itself is tested on every 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import subprocess
 import sys
@@ -115,20 +114,20 @@ def megapixel(device, smoke: bool):
     return status, f"{size} x {size} px in {seconds:.1f} s: {size * size / seconds:,.0f} px/s{goal}"
 
 
-def bf16_agreement(device, state: dict):
+def bf16_agreement(device, state: dict, smoke: bool):
     trained, source = state.get("trained"), state.get("source")
     if trained is None:
         return SKIP, "no demo model (the end-to-end check failed)"
-    if device.type == "cpu" and not torch.backends.mkldnn.is_available():
-        return SKIP, "this CPU build has no bf16 kernels"
-    fp32 = Predictor(trained, device)
-    fp32._autocast = contextlib.nullcontext
     bf16 = Predictor(trained, device)
-    bf16._autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+    if not bf16.bf16:
+        return SKIP, f"{device.type} has no native bf16: the classifier computes in fp32 there"
+    fp32 = Predictor(trained, device, precision="fp32")
     a, _ = fp32.predict(source)
     b, _ = bf16.predict(source)
     valid = a > 0
     agree = 100.0 * float(np.mean(a[valid] == b[valid]))
+    if smoke:   # a model trained for one epoch has near-ties everywhere: the goal is for a trained model
+        return PASS, f"{agree:.2f} % of {int(valid.sum())} px agree (smoke-size model: not judged)"
     return (PASS if agree >= 99.5 else FAIL), f"{agree:.2f} % of {int(valid.sum())} px agree (goal 99.5 %)"
 
 
@@ -166,7 +165,7 @@ def main() -> int:
     checks.run("CUDA unit tests", cuda_unit_tests, cuda)
     checks.run("paper preset end to end on the demo", paper_end_to_end, device, scene, not cuda, state)
     checks.run("1 Mpx, 64 + 2 bands, paper settings", megapixel, device, not cuda)
-    checks.run("fp32 vs bf16 agreement (demo model)", bf16_agreement, device, state)
+    checks.run("fp32 vs bf16 agreement (demo model)", bf16_agreement, device, state, not cuda)
     checks.run("forced out-of-memory: batch halving", forced_oom, device, state)
     report = f"GPU check on {name} (torch {torch.__version__}), {time.strftime('%Y-%m-%d %H:%M')}\n\n{checks.table()}\n"
     print("\n" + report)

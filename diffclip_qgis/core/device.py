@@ -30,3 +30,15 @@ def describe_device(device: torch.device) -> str:
         index = device.index if device.index is not None else torch.cuda.current_device()
         return f"CUDA {index}: {torch.cuda.get_device_name(index)}"
     return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def bf16_native(device: torch.device) -> bool:
+    """Whether ``device`` computes in bfloat16 natively (CUDA GPUs with bf16, CPUs with AVX512-BF16 or AMX).
+
+    Only there does bf16 pay; elsewhere it would be emulated and slower.
+    """
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    cpu = getattr(torch, "cpu", None)
+    checks = [getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(check() for check in checks if check is not None)

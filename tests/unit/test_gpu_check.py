@@ -19,6 +19,7 @@ def test_gpu_check_runs_and_skips_cuda_parts_on_a_cpu(tmp_path):
     table = (tmp_path / "gpu.md").read_text()
     assert "| CUDA unit tests | skipped | no CUDA GPU" in table
     assert "| forced out-of-memory: batch halving | skipped | no CUDA GPU" in table
-    for check in ("paper preset end to end on the demo | ok", "1 Mpx, 64 + 2 bands, paper settings | ok",
-                  "fp32 vs bf16 agreement (demo model) | ok"):
+    for check in ("paper preset end to end on the demo | ok", "1 Mpx, 64 + 2 bands, paper settings | ok"):
         assert check in table
+    assert ("fp32 vs bf16 agreement (demo model) | ok" in table
+            or "fp32 vs bf16 agreement (demo model) | skipped | cpu has no native bf16" in table)
