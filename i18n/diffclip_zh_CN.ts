@@ -12,6 +12,10 @@
         <translation>&lt;b&gt;QGIS 的 Python 中没有可用的 PyTorch&lt;/b&gt;，因此 DiffCLIP 无法训练或分类。仍可准备类别和样本。</translation>
     </message>
     <message>
+        <source>Accuracy estimate: {a:.1f} % balanced accuracy (mean of the per-class accuracies) at the {w} x {w} window, from the window-choice runs: short trainings on parts of your {n} samples, each tested on the samples it left out. The final model trains longer on all samples. Samples clicked close together make it optimistic; for a map accuracy, label a validation sample (DiffCLIP Validation Sample algorithm).</source>
+        <translation>精度估计：{w} x {w} 窗口下的平衡精度（各类别精度的平均值）为 {a:.1f} %，来自选择窗口时的短训练：每次用您 {n} 个样本中的一部分训练，并在未参与训练的样本上测试。最终模型在全部样本上训练得更久。样本点击得彼此很近时该估计偏乐观；如需地图精度，请标注验证样本（DiffCLIP Validation Sample 算法）。</translation>
+    </message>
+    <message>
         <source>Add a class</source>
         <translation>添加类别</translation>
     </message>
@@ -84,8 +88,12 @@
         <translation>分类已取消；未写入任何文件。</translation>
     </message>
     <message>
-        <source>Classification done in {s:.0f} s. {accuracy} Files written to {folder}: {files}.</source>
-        <translation>分类完成，用时 {s:.0f} 秒。{accuracy} 文件已写入 {folder}：{files}。</translation>
+        <source>Classification done in {s:.0f} s. Estimated accuracy {a:.0f} % (cross-validated on your samples; see the log).</source>
+        <translation>分类完成，用时 {s:.0f} 秒。估计精度 {a:.0f} %（在您的样本上交叉验证；见日志）。</translation>
+    </message>
+    <message>
+        <source>Classification done in {s:.0f} s. No accuracy estimate (see the log).</source>
+        <translation>分类完成，用时 {s:.0f} 秒。没有精度估计（见日志）。</translation>
     </message>
     <message>
         <source>Classification failed: {error}</source>
@@ -106,10 +114,6 @@
     <message>
         <source>Copy command</source>
         <translation>复制命令</translation>
-    </message>
-    <message>
-        <source>Cross-validated balanced accuracy on your samples (held-out folds, {w} x {w} window): {a:.1f} %.</source>
-        <translation>在您的样本上交叉验证得到的平衡精度（留出折，{w} x {w} 窗口）：{a:.1f} %。</translation>
     </message>
     <message>
         <source>Detected: {device}</source>
@@ -158,6 +162,10 @@
     <message>
         <source>Few-shot fine-tuning on the labelled samples. With the preset&apos;s number, the cpu preset stops after {0} optimiser steps when there are many samples; any other number is used in full.</source>
         <translation>在已标注样本上进行小样本微调。使用预设的轮数时，若样本较多，cpu 预设最多执行 {0} 个优化步；其他轮数将完整执行。</translation>
+    </message>
+    <message>
+        <source>Files written to {folder}: {files}.</source>
+        <translation>文件已写入 {folder}：{files}。</translation>
     </message>
     <message>
         <source>Fine-tuning epochs</source>
@@ -212,8 +220,8 @@
         <translation>名称</translation>
     </message>
     <message>
-        <source>No held-out accuracy estimate: the window was fixed, or there were too few samples per class for cross-validation.</source>
-        <translation>没有留出精度估计：窗口大小是固定的，或每个类别的样本太少，无法进行交叉验证。</translation>
+        <source>No accuracy estimate: window sizes are compared by cross-validation only when the window setting is 'auto', more than one size fits the rasters and every class has at least 2 samples.</source>
+        <translation>没有精度估计：只有当窗口设置为 'auto'、栅格可容纳不止一种窗口大小且每个类别至少有 2 个样本时，才会通过交叉验证比较窗口大小。</translation>
     </message>
     <message>
         <source>No raster layer in the project: add the rasters to classify (Layer &gt; Add Layer).</source>

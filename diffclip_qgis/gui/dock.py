@@ -346,11 +346,13 @@ class DiffClipDock(QgsDockWidget):
         task, self.task = self.task, None
         self._set_running(False)
         if ok:
-            from .results import add_result_layers, success_message
+            from .results import add_result_layers, result_log, success_message
 
             add_result_layers(self.project, task.outputs, task.request.classes, self.store.layer())
             self.phase_label.setText(tr("Done."))
-            text, level = success_message(task.result, task.outputs), Qgis.MessageLevel.Success
+            for line in result_log(task.result, task.outputs):
+                self._append_log(line)
+            text, level = success_message(task.result), Qgis.MessageLevel.Success
         elif task.isCanceled():
             self.phase_label.setText(tr("Cancelled."))
             text, level = tr("Classification cancelled; nothing was written."), Qgis.MessageLevel.Info

@@ -53,18 +53,33 @@ def style_confidence(layer: QgsRasterLayer) -> None:
     layer.setRenderer(renderer)
 
 
-def accuracy_text(result: ClassifyResult) -> str:
-    """The held-out estimate: cross-validated balanced accuracy on the labelled samples at the chosen window."""
-    window, scores = result.window, result.window_scores or {}
-    score = scores.get(window, scores.get(str(window)))
+def cv_accuracy(result: ClassifyResult) -> Optional[float]:
+    """The cross-validated balanced accuracy at the chosen window (0..1), or None when no windows were compared."""
+    scores = result.window_scores or {}
+    return scores.get(result.window, scores.get(str(result.window)))
+
+
+def success_message(result: ClassifyResult) -> str:
+    """One short line for the message bar; :func:`result_log` has the details."""
+    score = cv_accuracy(result)
     if score is None:
-        return tr("No held-out accuracy estimate: the window was fixed, or there were too few samples per class "
-                  "for cross-validation.")
-    return tr("Cross-validated balanced accuracy on your samples (held-out folds, {w} x {w} window): {a:.1f} %."
-              ).format(w=window, a=100.0 * score)
+        return tr("Classification done in {s:.0f} s. No accuracy estimate (see the log).").format(s=result.seconds)
+    return tr("Classification done in {s:.0f} s. Estimated accuracy {a:.0f} % (cross-validated on your samples; "
+              "see the log).").format(s=result.seconds, a=100.0 * score)
 
 
-def success_message(result: ClassifyResult, outputs: Outputs) -> str:
-    return tr("Classification done in {s:.0f} s. {accuracy} Files written to {folder}: {files}.").format(
-        s=result.seconds, accuracy=accuracy_text(result), folder=outputs.folder,
-        files=", ".join(os.path.basename(p) for p in (outputs.classification, outputs.confidence, outputs.model)))
+def result_log(result: ClassifyResult, outputs: Outputs) -> List[str]:
+    """What the accuracy estimate is and where the files went, for the dock's log."""
+    score = cv_accuracy(result)
+    if score is None:
+        accuracy = tr("No accuracy estimate: window sizes are compared by cross-validation only when the window "
+                      "setting is 'auto', more than one size fits the rasters and every class has at least 2 samples.")
+    else:
+        accuracy = tr("Accuracy estimate: {a:.1f} % balanced accuracy (mean of the per-class accuracies) at the "
+                      "{w} x {w} window, from the window-choice runs: short trainings on parts of your {n} samples, "
+                      "each tested on the samples it left out. The final model trains longer on all samples. Samples "
+                      "clicked close together make it optimistic; for a map accuracy, label a validation sample "
+                      "(DiffCLIP Validation Sample algorithm).").format(a=100.0 * score, w=result.window,
+                                                                        n=result.samples)
+    files = ", ".join(os.path.basename(p) for p in (outputs.classification, outputs.confidence, outputs.model))
+    return [accuracy, tr("Files written to {folder}: {files}.").format(folder=outputs.folder, files=files)]

@@ -25,6 +25,30 @@ from .algorithm import (
     tr,
 )
 
+#: The class field of the dock's sample layer (``gui.sample_layer.CLASS_ID``; importing it would load core).
+DOCK_CLASS_FIELD = "class_id"
+
+
+def primary_key_problem(layer, field: str) -> str:
+    """Why ``field`` cannot be the class field of ``layer`` ('' if it can): a feature id makes every feature a class."""
+    keys = layer.primaryKeyAttributes() if layer is not None else []
+    if layer is None or layer.fields().lookupField(field) not in keys:
+        return ""
+    others = [f.name() for i, f in enumerate(layer.fields()) if i not in keys]
+    return tr("The class field '{0}' is the sample layer's feature id (a different value for every feature), so every "
+              "sample would be a class of its own. Choose the field that holds the class ids or names (fields: {1})."
+              ).format(field, ", ".join(others) or tr("none"))
+
+
+def one_feature_classes_warning(field: str, values) -> str:
+    """A warning when every one of 10 or more features has its own class value ('' otherwise; fewer: one-shot)."""
+    labelled = [v for v in values if v is not None]
+    if len(labelled) < 10 or len(set(labelled)) < len(labelled):
+        return ""
+    return tr("Every feature has its own value in the class field '{0}' ({1} classes of one feature each). Is it "
+              "really the class field?").format(field, len(labelled))
+
+
 class FewShotClassifyAlgorithm(DiffClipAlgorithm):
     SAMPLES = "SAMPLES"
     CLASS_FIELD = "CLASS_FIELD"
@@ -51,7 +75,7 @@ class FewShotClassifyAlgorithm(DiffClipAlgorithm):
             self.SAMPLES, tr("Training samples (points or polygons)"),
             [VECTOR_POINT, VECTOR_POLYGON]))
         self.addParameter(QgsProcessingParameterField(
-            self.CLASS_FIELD, tr("Class field (integer id >= 1, or class name)"),
+            self.CLASS_FIELD, tr("Class field (integer id >= 1, or class name)"), defaultValue=DOCK_CLASS_FIELD,
             parentLayerParameterName=self.SAMPLES, type=ANY_FIELD))
         self.addParameter(QgsProcessingParameterFile(
             self.PROMPTS, tr("Class names and prompts (JSON class list or CSV)"),
@@ -83,14 +107,26 @@ class FewShotClassifyAlgorithm(DiffClipAlgorithm):
             self.OUTPUT_MODEL, tr("Trained model"), tr("DiffCLIP models (*.pt)"), optional=True,
             createByDefault=False))
 
+    def checkParameterValues(self, parameters, context):  # noqa: N802
+        ok, message = super().checkParameterValues(parameters, context)
+        if ok:
+            message = primary_key_problem(self.parameterAsVectorLayer(parameters, self.SAMPLES, context),
+                                          self.parameterAsString(parameters, self.CLASS_FIELD, context))
+        return ok and not message, message
+
     def compute(self, parameters, context, feedback):
         from ..workflow.classify import fewshot_classify, will_pretrain
         from ..workflow.requests import ClassifyRequest
 
         paths, layers = self.raster_paths(parameters, context)
+        samples = self.samples(parameters, context, feedback, self.SAMPLES, self.CLASS_FIELD)
+        warning = one_feature_classes_warning(self.parameterAsString(parameters, self.CLASS_FIELD, context),
+                                              samples.values)
+        if warning:
+            feedback.pushWarning(warning)
         request = ClassifyRequest(
             inputs=paths,
-            samples=self.samples(parameters, context, feedback, self.SAMPLES, self.CLASS_FIELD),
+            samples=samples,
             output=self.raster_output(parameters, self.OUTPUT, context),
             output_confidence=self.raster_output(parameters, self.OUTPUT_CONFIDENCE, context, required=False),
             output_model=self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context),

@@ -45,8 +45,10 @@ def test_run_adds_styled_layers_and_reports_held_out_accuracy(dock, iface, scene
     assert [(e.value, e.color.name(), e.label) for e in renderer.classes()] == [(c.id, c.colour, c.name)
                                                                               for c in classes]
     message = iface.messages()[0]
-    assert "Cross-validated balanced accuracy" in message and out in message
-    assert "diffclip_model_001.pt" in message
+    assert "Estimated accuracy" in message and "cross-validated on your samples" in message and len(message) < 110
+    log = dock.log.toPlainText()
+    assert "Accuracy estimate:" in log and "balanced accuracy" in log and "window-choice runs" in log
+    assert out in log and "diffclip_model_001.pt" in log
     assert dock.run_button.isEnabled() and not dock.cancel_button.isEnabled()
 
     # A second run never overwrites the first.
@@ -55,7 +57,7 @@ def test_run_adds_styled_layers_and_reports_held_out_accuracy(dock, iface, scene
     wait_for_run(dock, timeout=300)
     assert os.path.isfile(os.path.join(out, "diffclip_classification_002.tif"))
     assert os.path.isfile(os.path.join(out, "diffclip_model_002.pt"))
-    assert "No held-out accuracy estimate" in iface.messages()[0]
+    assert "No accuracy estimate" in iface.messages()[0]
     assert len([l for l in QgsProject.instance().mapLayers().values() if l.name().startswith("DiffCLIP class")]) == 2
 
 

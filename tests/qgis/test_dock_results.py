@@ -1,0 +1,32 @@
+"""The end-of-run message: short in the message bar, what the accuracy estimate is in the dock's log."""
+from diffclip_qgis.core.classes import ClassInfo
+from diffclip_qgis.workflow.requests import ClassifyResult
+
+
+def result(window=9, scores=None):
+    return ClassifyResult(output="c.tif", output_confidence="p.tif", output_model="m.pt",
+                          classes=[ClassInfo(1, "a"), ClassInfo(2, "b")], window=window,
+                          window_scores={5: 0.7, 9: 0.8567} if scores is None else scores, samples=24, seconds=41.6,
+                          device="cpu")
+
+
+def test_message_names_the_cross_validated_estimate_and_stays_short(qgis_app):
+    from diffclip_qgis.gui.results import success_message
+
+    message = success_message(result())
+    assert message == ("Classification done in 42 s. Estimated accuracy 86 % (cross-validated on your samples; "
+                       "see the log).")
+    assert "No accuracy estimate" in success_message(result(scores={}))
+    assert "Estimated accuracy 70 %" in success_message(result(window=5))
+
+
+def test_log_says_what_the_estimate_is_and_where_the_files_are(qgis_app, tmp_path):
+    from diffclip_qgis.gui.results import result_log
+    from diffclip_qgis.gui.task import Outputs
+
+    accuracy, files = result_log(result(), Outputs(str(tmp_path), 3))
+    assert accuracy.startswith("Accuracy estimate: 85.7 % balanced accuracy")
+    assert "9 x 9 window" in accuracy and "24 samples" in accuracy and "validation sample" in accuracy
+    assert files == (f"Files written to {tmp_path}: diffclip_classification_003.tif, diffclip_confidence_003.tif, "
+                     "diffclip_model_003.pt.")
+    assert "'auto'" in result_log(result(scores={}), Outputs(str(tmp_path), 3))[0]
