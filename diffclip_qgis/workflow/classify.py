@@ -26,6 +26,7 @@ from .distributed import from_main, gather_tiles, is_main, world
 from .requests import ApplyRequest, ClassifyRequest, ClassifyResult, Extent
 
 MODEL_BYTES = 64 << 20   # room kept for a model file (the paper preset's is a few MB)
+ID_LIKE_CLASSES = 20     # more classes than this, each with one sample: the class field is a feature id
 
 
 # -- shared steps --------------------------------------------------------------------------------------
@@ -150,6 +151,9 @@ def read_samples(req: ClassifyRequest, stack: RasterStack, callback: Callback) -
                                       s.crs_wkt, stack.crs_wkt, log=callback.gis_log)
     check_class_ids(c.id for c in samples.classes)
     counts = {c.id: int((samples.class_ids == c.id).sum()) for c in samples.classes}
+    if len(counts) > ID_LIKE_CLASSES and max(counts.values()) == 1:
+        raise ValueError(f"{len(counts)} classes of one sample each: the class field looks like a feature id, not a "
+                         "class. Choose the field that holds the class (CLASS_FIELD), e.g. class_id.")
     callback.log(f"{len(s.wkbs)} sample features -> {len(samples.rows)} labelled pixels: "
                  + ", ".join(f"{c.name} {counts[c.id]}" for c in samples.classes) + ".")
     return samples

@@ -148,3 +148,22 @@ def test_torchrun_pretraining_gives_a_model_as_good_as_one_process(tmp_path):
         assert code == 0, text
         scores[ranks] = float(next(line for line in text.splitlines() if line.startswith("OA: ")).split()[1])
     assert scores[2] > 60 and abs(scores[2] - scores[0]) < 8, scores
+
+
+def test_a_feature_id_as_class_field_is_refused_before_training(tmp_path):
+    """A field with a new value on every feature (an id) would train a class per sample."""
+    from osgeo import ogr
+
+    source = ogr.Open(demo("demo_samples.gpkg"))
+    copy = ogr.GetDriverByName("GPKG").CopyDataSource(source, str(tmp_path / "ids.gpkg"))
+    layer = copy.GetLayer(0)
+    layer.CreateField(ogr.FieldDefn("uid", ogr.OFTInteger))
+    for n, feature in enumerate(layer, 1):
+        feature.SetField("uid", n)
+        layer.SetFeature(feature)
+    copy = source = layer = None
+    args = classify_args(tmp_path, "--SAMPLES", str(tmp_path / "ids.gpkg"), "--CLASS_FIELD", "uid",
+                         "--PROMPT_TEMPLATE", "{name}")
+    code, text = cli(*args)
+    assert code == 1 and "96 classes of one sample each: the class field looks like a feature id" in text, text
+    assert "Fine-tuning took" not in text
