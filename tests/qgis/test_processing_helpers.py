@@ -137,6 +137,13 @@ def category_names(path):
     return band.GetCategoryNames()
 
 
+def raises(match):
+    """pytest.raises for the QgsProcessingException a bad input gives, its message matching ``match``."""
+    from qgis.core import QgsProcessingException
+
+    return pytest.raises(QgsProcessingException, match=match)
+
+
 def run_alg(alg_id, params, feedback=None):
     import processing
     from qgis.core import QgsProcessingFeedback

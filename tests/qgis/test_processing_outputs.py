@@ -7,6 +7,7 @@ from osgeo import gdal
 from test_processing_helpers import (  # noqa: F401  (scene and torch_threads are fixtures)
     LogFeedback,
     classify,
+    raises,
     run_alg,
     scene,
     torch_threads,
@@ -14,12 +15,6 @@ from test_processing_helpers import (  # noqa: F401  (scene and torch_threads ar
 )
 
 pytestmark = pytest.mark.usefixtures("torch_threads")
-
-
-def raises(match):
-    from qgis.core import QgsProcessingException
-
-    return pytest.raises(QgsProcessingException, match=match)
 
 
 def digests(*paths):

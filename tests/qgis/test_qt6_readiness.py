@@ -29,6 +29,8 @@ from typing import Dict, List, Optional, Tuple
 
 import pytest
 
+from diffclip_qgis.qgis_compat import resolve
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PACKAGE = os.path.join(ROOT, "diffclip_qgis")
 
@@ -85,20 +87,6 @@ def namespace(module_name: str):
     import importlib
 
     return importlib.import_module(module_name)
-
-
-def resolve_dotted(dotted: str):
-    """The object ``Qgis.GeometryType.Polygon`` names in qgis.core, qgis.gui or qgis.PyQt; AttributeError if none."""
-    head, *rest = dotted.split(".")
-    for module_name in QGIS_MODULES + QT_MODULES:
-        if hasattr(namespace(module_name), head):
-            obj = getattr(namespace(module_name), head)
-            break
-    else:
-        raise AttributeError(f"{head} is in none of {QGIS_MODULES + QT_MODULES}")
-    for part in rest:
-        obj = getattr(obj, part)
-    return obj
 
 
 def check_chain(base: str, obj, attrs: List[str]) -> Tuple[Optional[str], List[str]]:
@@ -291,8 +279,8 @@ class ModuleScan:
         for dotted in names:
             head, *attrs = dotted.split(".")
             try:
-                obj = resolve_dotted(head)
-                resolve_dotted(dotted)
+                obj = resolve(head)
+                resolve(dotted)
             except AttributeError:
                 continue  # a newer spelling than this QGIS knows
             problem, _ = check_chain(head, obj, attrs)
