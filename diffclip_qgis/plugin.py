@@ -10,6 +10,7 @@ from qgis.PyQt.QtWidgets import QAction
 
 PLUGIN_DIR = os.path.dirname(__file__)
 MENU = "&DiffCLIP"
+DOCK_OPEN = "DiffCLIP/dockOpen"  # the dock was open when QGIS last closed: show it again on start
 
 
 def icon(name: str = "icon.svg") -> QIcon:
@@ -59,8 +60,10 @@ class DiffClipPlugin:
         self.action.setCheckable(True)
         self.action.setToolTip(tr("Show the DiffCLIP dock: click samples, edit class prompts and classify"))
         self.action.toggled.connect(self.show_dock)
-        self.iface.addRasterToolBarIcon(self.action)
+        self.iface.addToolBarIcon(self.action)  # the Plugins toolbar: visible in a new profile, unlike the Raster one
         self.iface.addPluginToRasterMenu(MENU, self.action)
+        if QSettings().value(DOCK_OPEN, False, type=bool):
+            self.action.setChecked(True)
 
     def show_dock(self, visible: bool = True):
         """Create the dock on first use (so torch loads only then) and show or hide it."""
@@ -83,14 +86,17 @@ class DiffClipPlugin:
 
     def unload(self):
         """Remove everything this plugin added: provider, action, menu, dock, map tools and tasks."""
+        if self.iface is not None:  # on exit QGIS hides its window, not the dock: isHidden() is the user's choice
+            QSettings().setValue(DOCK_OPEN, self.dock is not None and not self.dock.isHidden())
         if self.dock is not None:
+            self.dock.visibilityChanged.disconnect(self._dock_visibility_changed)
             self.dock.shutdown()
             self.iface.removeDockWidget(self.dock)
             self.dock.deleteLater()
             self.dock = None
         if self.action is not None:
             self.iface.removePluginRasterMenu(MENU, self.action)
-            self.iface.removeRasterToolBarIcon(self.action)
+            self.iface.removeToolBarIcon(self.action)
             self.action.deleteLater()
             self.action = None
         if self.provider is not None:

@@ -495,6 +495,74 @@
         <source>{path} is not a DiffCLIP sample layer (a point layer '{layer}' with a field 'class_id'). Move it away or save the project under another name.</source>
         <translation>{path} 不是 DiffCLIP 样本图层（应为包含字段“class_id”的点图层“{layer}”）。请移走该文件，或将项目另存为其他名称。</translation>
     </message>
+    <message>
+        <source>Add the rasters to classify to the project (or press 'Load demo').</source>
+        <translation>请将要分类的栅格添加到工程中（或点击“加载示例”）。</translation>
+    </message>
+    <message>
+        <source>the scene's</source>
+        <translation>场景比例</translation>
+    </message>
+    <message>
+        <source>Add the bundled demo (hyperspectral and LiDAR rasters, 12 classes and their samples) and zoom to it</source>
+        <translation>添加内置示例（高光谱和 LiDAR 栅格、12 个类别及其样本）并缩放至该范围</translation>
+    </message>
+    <message>
+        <source>Load demo</source>
+        <translation>加载示例</translation>
+    </message>
+    <message>
+        <source>Merge</source>
+        <translation>合并</translation>
+    </message>
+    <message>
+        <source>Rasters added to the project whose bands carry wavelengths are shown with the bands nearest 640, 550 and 460 nm, stretched, instead of the first three.</source>
+        <translation>添加到工程中且波段带有波长信息的栅格，将用最接近 640、550 和 460 nm 的波段经拉伸显示，而不是前三个波段。</translation>
+    </message>
+    <message>
+        <source>Replace</source>
+        <translation>替换</translation>
+    </message>
+    <message>
+        <source>Replacing leaves these samples out of runs (their class is not in the loaded list): {list}.</source>
+        <translation>替换后以下样本将不参与运行（其类别不在加载的列表中）：{list}。</translation>
+    </message>
+    <message>
+        <source>Show new rasters in true colour</source>
+        <translation>以真彩色显示新栅格</translation>
+    </message>
+    <message>
+        <source>The class table already has {n} classes. Replace them with the loaded list, or merge (keep the current classes and add the new ones)?</source>
+        <translation>类别表中已有 {n} 个类别。用加载的列表替换它们，还是合并（保留当前类别并添加新类别）？</translation>
+    </message>
+    <message>
+        <source>cpu</source>
+        <translation>cpu</translation>
+    </message>
+    <message>
+        <source>equal</source>
+        <translation>相等</translation>
+    </message>
+    <message>
+        <source>halfway</source>
+        <translation>折中</translation>
+    </message>
+    <message>
+        <source>n</source>
+        <translation>数</translation>
+    </message>
+    <message>
+        <source>paper</source>
+        <translation>paper</translation>
+    </message>
+    <message>
+        <source>{bands} bands · {dx:g} {units}</source>
+        <translation>{bands} 个波段 · {dx:g} {units}</translation>
+    </message>
+    <message>
+        <source>{name} ({n} samples)</source>
+        <translation>{name}（{n} 个样本）</translation>
+    </message>
 </context>
 <context>
     <name>DiffClipPlugin</name>

@@ -1,6 +1,7 @@
 """The class list: a table model (id, name, colour, prompt, sample count) and its panel."""
 from __future__ import annotations
 
+import os
 from typing import Dict, List, Optional
 
 from qgis.core import Qgis, QgsApplication
@@ -8,19 +9,39 @@ from qgis.gui import QgsColorDialog
 from qgis.PyQt.QtCore import QAbstractTableModel, QModelIndex, Qt, pyqtSignal
 from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QMessageBox,
-                                 QPlainTextEdit, QTableView, QToolButton, QVBoxLayout, QWidget)
+                                 QPlainTextEdit, QSplitter, QTableView, QToolButton, QVBoxLayout,
+                                 QWidget)
 
 from ..core.classes import (DEFAULT_PROMPT_TEMPLATE, ClassInfo, ClassListError, complete_classes, fill_prompt,
                             load_class_list, palette_colour, save_class_list)
-from . import tr
+from . import folders, tr
 
-COLOUR, ID, NAME, PROMPT, SAMPLES = range(5)
+COLOUR, ID, NAME, SAMPLES, PROMPT = range(5)  # the prompt last: it takes the spare width
+REPLACE, MERGE = "replace", "merge"
+FIT_ROWS = 14  # the table grows to show this many rows without scrolling
 
 
 def prompt_note() -> str:
     """Why prompt wording does not matter here (shown as a label and tooltips)."""
     return tr("The text encoder is trained from scratch on these prompts, so each prompt acts as a label for its "
               "class: the wording carries no prior meaning. Keep the prompts of different classes distinct.")
+
+
+def merge_classes(current: List[ClassInfo], loaded: List[ClassInfo]) -> List[ClassInfo]:
+    """The current classes, then the loaded ones whose id and name are both new."""
+    ids, names = {c.id for c in current}, {c.name for c in current}
+    return list(current) + [c for c in loaded if c.id not in ids and c.name not in names]
+
+
+def ask_load_mode(parent: QWidget, text: str) -> Optional[str]:
+    """REPLACE, MERGE or None (cancel), asked in a message box."""
+    box = QMessageBox(QMessageBox.Icon.Question, tr("Load class list"), text, QMessageBox.StandardButton.Cancel,
+                      parent)
+    replace = box.addButton(tr("Replace"), QMessageBox.ButtonRole.DestructiveRole)
+    merge = box.addButton(tr("Merge"), QMessageBox.ButtonRole.AcceptRole)
+    box.setDefaultButton(merge)
+    box.exec()
+    return {id(replace): REPLACE, id(merge): MERGE}.get(id(box.clickedButton()))
 
 
 class ClassTableModel(QAbstractTableModel):
@@ -43,9 +64,9 @@ class ClassTableModel(QAbstractTableModel):
 
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return [tr("Colour"), tr("Id"), tr("Name"), tr("Prompt"), tr("Samples")][section]
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole and section == PROMPT:
-            return prompt_note()
+            return ["", tr("Id"), tr("Name"), tr("n"), tr("Prompt")][section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
+            return {COLOUR: tr("Colour"), SAMPLES: tr("Samples"), PROMPT: prompt_note()}.get(section)
         return None
 
     def flags(self, index):
@@ -92,7 +113,7 @@ class ClassTableModel(QAbstractTableModel):
             c.id = new
         else:
             return False
-        self.dataChanged.emit(self.index(row, 0), self.index(row, SAMPLES))
+        self.dataChanged.emit(self.index(row, 0), self.index(row, PROMPT))
         self.classesEdited.emit()
         return True
 
@@ -138,7 +159,7 @@ class ClassTableModel(QAbstractTableModel):
         if c.prompt == fill_prompt(c.name):
             c.prompt = fill_prompt(name)
         c.name = name
-        self.dataChanged.emit(self.index(row, 0), self.index(row, SAMPLES))
+        self.dataChanged.emit(self.index(row, 0), self.index(row, PROMPT))
         self.classRenamed.emit(c.id, name)
         self.classesEdited.emit()
         return True
@@ -149,7 +170,7 @@ class ClassTableModel(QAbstractTableModel):
     def set_counts(self, counts: Dict[int, int]) -> None:
         self._counts = dict(counts)
         if self._classes:
-            self.dataChanged.emit(self.index(0, ID), self.index(len(self._classes) - 1, SAMPLES))
+            self.dataChanged.emit(self.index(0, SAMPLES), self.index(len(self._classes) - 1, SAMPLES))
 
 
 class ClassPanel(QWidget):
@@ -170,17 +191,24 @@ class ClassPanel(QWidget):
         self.view.setModel(self.model)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.view.verticalHeader().hide()
+        self.view.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # template prompts differ at their end
+        self.view.setWordWrap(False)
+        rows = self.view.verticalHeader()
+        rows.hide()
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        rows.setDefaultSectionSize(self.view.fontMetrics().height() + 6)
         header = self.view.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(PROMPT, QHeaderView.ResizeMode.Stretch)
+        for signal in (self.model.rowsInserted, self.model.rowsRemoved, self.model.modelReset):
+            signal.connect(self._fit_rows)
         self.view.doubleClicked.connect(self._double_clicked)
         self.view.selectionModel().currentRowChanged.connect(self._show_prompt)
         self.model.modelReset.connect(lambda: self._show_prompt(self.view.currentIndex()))
 
         self.prompt_edit = QPlainTextEdit()
         self.prompt_edit.setPlaceholderText(tr("Prompt of the selected class"))
-        self.prompt_edit.setMaximumHeight(60)
+        self.prompt_edit.setMinimumHeight(self.prompt_edit.fontMetrics().lineSpacing() * 5 + 12)  # ~170 characters
         self.prompt_edit.setToolTip(prompt_note())
         self.prompt_edit.textChanged.connect(self._prompt_typed)
         self.template_button = self._button("/mActionEditHelpContent.svg", tr("Template"),
@@ -200,16 +228,23 @@ class ClassPanel(QWidget):
                                   self._save_clicked)):
             buttons.addWidget(self._button(icon, "", text, slot))
         buttons.addStretch(1)
-        prompt_row = QHBoxLayout()
+        prompt_box = QWidget()
+        prompt_row = QHBoxLayout(prompt_box)
+        prompt_row.setContentsMargins(0, 0, 0, 0)
         prompt_row.addWidget(self.prompt_edit, 1)
         prompt_row.addWidget(self.template_button, 0, Qt.AlignmentFlag.AlignTop)
+        splitter = QSplitter(Qt.Orientation.Vertical)  # drag to give the table or the prompt editor more room
+        splitter.setChildrenCollapsible(False)
+        splitter.addWidget(self.view)
+        splitter.addWidget(prompt_box)
+        splitter.setStretchFactor(1, 1)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(buttons)
-        layout.addWidget(self.view)
-        layout.addLayout(prompt_row)
+        layout.addWidget(splitter)
         layout.addWidget(note)
+        self._fit_rows()
         self._show_prompt(QModelIndex())
 
     def _button(self, icon: str, text: str, tooltip: str, slot) -> QToolButton:
@@ -219,6 +254,13 @@ class ClassPanel(QWidget):
         button.setToolTip(tooltip)
         button.clicked.connect(slot)
         return button
+
+    def _fit_rows(self, *_) -> None:
+        """Make the table tall enough for up to FIT_ROWS rows (the splitter lets the user change it)."""
+        rows = max(3, min(self.model.rowCount(), FIT_ROWS))
+        row_height = self.view.verticalHeader().defaultSectionSize()
+        height = self.view.horizontalHeader().sizeHint().height() + rows * row_height + 2 * self.view.frameWidth() + 2
+        self.view.setMinimumHeight(height)
 
     # -- selection and prompt editor ------------------------------------------------------------
     def current_class(self) -> Optional[ClassInfo]:
@@ -275,6 +317,7 @@ class ClassPanel(QWidget):
             self.classRemoved.emit(c.id)
 
     def load_file(self, path: str) -> bool:
+        """Load a class list; when there are classes already, ask whether to replace or merge them."""
         try:
             classes = load_class_list(path)
         except ClassListError as e:
@@ -282,11 +325,30 @@ class ClassPanel(QWidget):
             return False
         if any(c.id < 1 for c in classes):  # names without ids (CSV): number them in order
             classes = [ClassInfo(i, c.name, c.colour, c.prompt) for i, c in enumerate(classes, 1)]
+        current = self.model.classes()
+        if current and [(c.id, c.name) for c in current] != [(c.id, c.name) for c in classes]:
+            mode = ask_load_mode(self, self._orphan_note(current, classes))
+            if mode is None:
+                return False
+            if mode == MERGE:
+                classes = merge_classes(current, classes)
         self.model.set_classes(classes)
         self.model.classesEdited.emit()
         if self.model.rowCount():
             self.view.setCurrentIndex(self.model.index(0, NAME))
         return True
+
+    def _orphan_note(self, current: List[ClassInfo], loaded: List[ClassInfo]) -> str:
+        """The question, listing the classes whose samples a replacement would leave out of runs."""
+        ids = {c.id for c in loaded}
+        orphans = [tr("{name} ({n} samples)").format(name=c.name, n=self.model.count(c.id))
+                   for c in current if c.id not in ids and self.model.count(c.id)]
+        text = tr("The class table already has {n} classes. Replace them with the loaded list, or merge (keep the "
+                  "current classes and add the new ones)?").format(n=len(current))
+        if orphans:
+            text += "\n\n" + tr("Replacing leaves these samples out of runs (their class is not in the loaded list): "
+                                 "{list}.").format(list=", ".join(orphans))
+        return text
 
     def save_file(self, path: str) -> bool:
         try:
@@ -298,11 +360,15 @@ class ClassPanel(QWidget):
         return True
 
     def _load_clicked(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, tr("Load class list"), "", tr("Class lists (*.json *.csv)"))
+        path, _ = QFileDialog.getOpenFileName(self, tr("Load class list"), folders.start_folder(),
+                                              tr("Class lists (*.json *.csv)"))
         if path:
+            folders.remember(path)
             self.load_file(path)
 
     def _save_clicked(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, tr("Save class list"), "classes.json", tr("JSON (*.json)"))
+        path, _ = QFileDialog.getSaveFileName(self, tr("Save class list"),
+                                              os.path.join(folders.start_folder(), "classes.json"), tr("JSON (*.json)"))
         if path:
+            folders.remember(path)
             self.save_file(path if path.lower().endswith(".json") else path + ".json")

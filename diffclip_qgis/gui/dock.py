@@ -9,9 +9,9 @@ import json
 import os
 from typing import Optional
 
-from qgis.core import Qgis, QgsApplication, QgsProject, QgsRasterLayer
+from qgis.core import Qgis, QgsApplication, QgsCoordinateTransform, QgsProject, QgsRasterLayer
 from qgis.gui import QgsCollapsibleGroupBox, QgsDockWidget
-from qgis.PyQt.QtCore import Qt, QTimer
+from qgis.PyQt.QtCore import QSettings, Qt, QTimer
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import (QAction, QGroupBox, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
                                  QScrollArea, QToolButton, QVBoxLayout, QWidget)
@@ -19,6 +19,7 @@ from qgis.PyQt.QtWidgets import (QAction, QGroupBox, QHBoxLayout, QLabel, QPlain
 from ..core.classes import ClassInfo
 from . import tr
 from .class_table import ClassPanel
+from .demo import demo_path, demo_rasters, demo_samples, zoom_to
 from .dependencies import torch_status
 from .inputs import InputList
 from .run_progress import PhaseClock, format_seconds
@@ -26,8 +27,10 @@ from .sample_layer import CLASS_ID, CLASS_NAME, SampleLayerError, SampleStore
 from .sample_tool import SampleMapTool
 from .settings_panel import SettingsPanel
 from .torch_panel import TorchMissingPanel
+from .true_colour import show_true_colour
 
 SCOPE = "DiffCLIP"
+SETTINGS_COLLAPSED = "DiffCLIP/settingsCollapsed"
 RESOURCES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources")
 
 
@@ -46,6 +49,8 @@ class DiffClipDock(QgsDockWidget):
         self.torch = torch_status()
         self.task = None
         self._loading = False
+        self._reading = False  # between a project's first layer and its readProject signal
+        self._previous_tool = None  # the map tool active before labelling, restored after it
         self._style = []
         self._clock = PhaseClock()
         self.canvas = iface.mapCanvas()
@@ -71,8 +76,14 @@ class DiffClipDock(QgsDockWidget):
         self.store.changed.connect(self._samples_changed)
         self.inputs.changed.connect(self._save_to_project)
         self.settings.changed.connect(self._save_to_project)
+        for signal in (self.inputs.changed, self.classes.model.classesEdited, self.classes.model.modelReset):
+            signal.connect(self._update_run_state)
         self.project.readProject.connect(self.load_from_project)
         self.project.cleared.connect(self.load_from_project)
+        self.project.loadingLayer.connect(self._reading_project)
+        self.project.layersAdded.connect(self._layers_added)
+        self.project.layersRemoved.connect(self._update_run_state)
+        self.project.projectSaved.connect(self._show_default_output)
         self.load_from_project()
 
     # -- layout -------------------------------------------------------------------------------------
@@ -82,12 +93,13 @@ class DiffClipDock(QgsDockWidget):
         if not self.torch.available:
             self.torch_panel = TorchMissingPanel(self.torch)
             layout.addWidget(self.torch_panel)
-        layout.addWidget(self._group(tr("Input rasters"), self.inputs))
+        layout.addWidget(self._group(tr("Input rasters"), self._inputs_box()))
         layout.addWidget(self._group(tr("Classes and prompts"), self.classes))
         layout.addWidget(self._group(tr("Samples"), self._samples_box()))
-        settings = self._group(tr("Settings"), self.settings, collapsible=True)
-        layout.addWidget(settings)
-        layout.addWidget(self._run_box())
+        self.settings_group = self._group(tr("Settings"), self.settings, collapsible=True)
+        self.settings_group.setCollapsed(QSettings().value(SETTINGS_COLLAPSED, True, type=bool))
+        self.settings_group.collapsedStateChanged.connect(lambda c: QSettings().setValue(SETTINGS_COLLAPSED, c))
+        layout.addWidget(self.settings_group)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(2000)
@@ -99,7 +111,28 @@ class DiffClipDock(QgsDockWidget):
         scroll.setWidgetResizable(True)
         scroll.setMinimumWidth(380)  # room for the class table's columns
         scroll.setWidget(body)
-        self.setWidget(scroll)
+        outer = QWidget()  # Run, Cancel, the progress and the phase stay in view below the scrolling part
+        outer_layout = QVBoxLayout(outer)
+        outer_layout.setContentsMargins(0, 0, 0, 4)
+        outer_layout.addWidget(scroll, 1)
+        outer_layout.addWidget(self._run_box())
+        self.setWidget(outer)
+        self.scroll = scroll
+
+    def _inputs_box(self) -> QWidget:
+        box = QWidget()
+        self.demo_button = QToolButton()
+        self.demo_button.setIcon(QgsApplication.getThemeIcon("/mActionAddRasterLayer.svg"))
+        self.demo_button.setText(tr("Load demo"))
+        self.demo_button.setToolTip(tr("Add the bundled demo (hyperspectral and LiDAR rasters, 12 classes and "
+                                       "their samples) and zoom to it"))
+        self.demo_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.demo_button.clicked.connect(self.load_demo)
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.inputs)
+        layout.addWidget(self.demo_button, 0, Qt.AlignmentFlag.AlignLeft)
+        return box
 
     @staticmethod
     def _group(title: str, widget: QWidget, collapsible: bool = False) -> QGroupBox:
@@ -134,7 +167,6 @@ class DiffClipDock(QgsDockWidget):
     def _run_box(self) -> QWidget:
         box = QWidget()
         self.run_button = QPushButton(QgsApplication.getThemeIcon("/mActionStart.svg"), tr("Run"))
-        self.run_button.setToolTip(tr("Train on the samples and classify the inputs, in the background"))
         self.run_button.clicked.connect(self.run)
         self.cancel_button = QPushButton(QgsApplication.getThemeIcon("/mTaskCancel.svg"), tr("Cancel"))
         self.cancel_button.clicked.connect(self.cancel)
@@ -146,7 +178,7 @@ class DiffClipDock(QgsDockWidget):
         row.addWidget(self.run_button, 1)
         row.addWidget(self.cancel_button)
         layout = QVBoxLayout(box)
-        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setContentsMargins(9, 0, 9, 0)
         layout.addLayout(row)
         layout.addWidget(self.progress)
         layout.addWidget(self.phase_label)
@@ -182,8 +214,9 @@ class DiffClipDock(QgsDockWidget):
             self._style = [(c.id, c.name, c.colour) for c in self.classes.model.classes()]
             self.store.restyle(self.classes.model.classes())
         finally:
-            self._loading = False
+            self._loading = self._reading = False
         self._samples_changed()
+        self._show_default_output()
 
     def _entry(self, key: str, default):
         """A JSON value stored in the project, or ``default``."""
@@ -238,6 +271,42 @@ class DiffClipDock(QgsDockWidget):
         else:
             self.samples_label.setText(tr("{n} samples in {path}").format(
                 n=sum(counts.values()), path=layer.source().split("|")[0]))
+        self._update_run_state()
+
+    def _reading_project(self, *_) -> None:
+        self._reading = True
+
+    def _layers_added(self, layers) -> None:
+        """New rasters (not while a project is read): true colour if asked, ticked when no input is ticked."""
+        if self._reading or self._loading:
+            return
+        listed = set(self.inputs.listed_ids())
+        rasters = [l for l in layers if l.id() in listed]
+        if self.settings.true_colour.isChecked():
+            for layer in rasters:
+                show_true_colour(layer)
+        if rasters and not self.inputs.checked_ids():
+            self.inputs.set_checked([l.id() for l in rasters])
+        self._update_run_state()
+
+    def _show_default_output(self, *_) -> None:
+        self.settings.show_default_output(self.default_output_folder())
+
+    def load_demo(self) -> bool:
+        """Add the demo rasters, tick them, load its class list and (into an empty sample layer) its samples."""
+        hsi, lidar = demo_rasters(self.project)
+        self.inputs.set_checked([hsi.id(), lidar.id()])
+        if not self.classes.load_file(demo_path("demo_classes.json")):
+            return False
+        if not sum(self.store.counts().values()):
+            points, crs = demo_samples()
+            classes = self.classes.model.classes()
+            names = {c.id: c.name for c in classes}
+            layer = self.store.ensure_layer(hsi.crs(), classes)
+            to_layer = QgsCoordinateTransform(crs, layer.crs(), self.project)
+            self.store.apply([(to_layer.transform(p), i, names[i]) for p, i in points if i in names])
+        zoom_to(self.canvas, hsi)
+        return True
 
     # -- samples ----------------------------------------------------------------------------------------
     def grid_layer(self) -> Optional[QgsRasterLayer]:
@@ -247,9 +316,22 @@ class DiffClipDock(QgsDockWidget):
 
     def _toggle_tool(self, on: bool) -> None:
         if on and self.canvas.mapTool() is not self.tool:
+            self._previous_tool = self.canvas.mapTool()
             self.canvas.setMapTool(self.tool)
         elif not on and self.canvas.mapTool() is self.tool:
-            self.canvas.unsetMapTool(self.tool)
+            self._restore_tool()
+
+    def _restore_tool(self) -> None:
+        """Give the map back the tool active before labelling, else QGIS's pan tool."""
+        previous, self._previous_tool = self._previous_tool, None
+        try:
+            if previous is not None:
+                self.canvas.setMapTool(previous)
+                return
+        except RuntimeError:  # that tool is deleted
+            pass
+        self.canvas.unsetMapTool(self.tool)
+        self.iface.actionPan().trigger()
 
     # -- run -----------------------------------------------------------------------------------------------
     def run(self) -> bool:
@@ -276,23 +358,39 @@ class DiffClipDock(QgsDockWidget):
         QgsApplication.taskManager().addTask(task)
         return True
 
-    def _request(self):
-        """The run's workflow request and its numbered outputs; ValueError with a message when something is missing."""
+    def missing(self) -> str:
+        """What a run still needs, or "" when it can start."""
         if not self.torch.available:
-            raise ValueError(tr("PyTorch is missing: install it with the command shown in the dock, then restart "
-                                "QGIS."))
-        layers = self.inputs.checked_layers()
-        if not layers:
-            raise ValueError(tr("Tick at least one input raster."))
+            return tr("PyTorch is missing: install it with the command shown in the dock, then restart QGIS.")
+        if not self.inputs.listed_ids():
+            return tr("Add the rasters to classify to the project (or press 'Load demo').")
+        if not self.inputs.checked_ids():
+            return tr("Tick at least one input raster.")
         classes = self.classes.model.classes()
         if len(classes) < 2:
-            raise ValueError(tr("Add at least two classes."))
-        wkbs, ids, crs = self.store.samples()
-        counts = self.store.counts()
-        empty = [c.name for c in classes if not counts.get(c.id)]
+            return tr("Add at least two classes.")
+        empty = [c.name for c in classes if not self.classes.model.count(c.id)]
         if empty:
-            raise ValueError(tr("No samples for: {names}. Label at least one pixel of every class, or remove the "
-                                "class.").format(names=", ".join(empty)))
+            return tr("No samples for: {names}. Label at least one pixel of every class, or remove the "
+                      "class.").format(names=", ".join(empty))
+        return ""
+
+    def _update_run_state(self, *_) -> None:
+        """Run is enabled when nothing is missing; its tooltip says what is."""
+        if self.task is not None:
+            return
+        missing = self.missing()
+        self.run_button.setEnabled(not missing)
+        self.run_button.setToolTip(missing or tr("Train on the samples and classify the inputs, in the background"))
+
+    def _request(self):
+        """The run's workflow request and its numbered outputs; ValueError with a message when something is missing."""
+        missing = self.missing()
+        if missing:
+            raise ValueError(missing)
+        layers = self.inputs.checked_layers()
+        classes = self.classes.model.classes()
+        wkbs, ids, crs = self.store.samples()
         known = {c.id for c in classes}
         keep = [i for i, cid in enumerate(ids) if cid in known]
         if len(keep) < len(ids):
@@ -325,12 +423,14 @@ class DiffClipDock(QgsDockWidget):
             self.phase_label.setText(tr("Cancelling..."))
 
     def _set_running(self, running: bool) -> None:
-        self.run_button.setEnabled(not running and self.torch.available)
+        self.run_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         self.progress.setVisible(running)
         if running:
             self.progress.setValue(0)
             self.phase_label.setText(tr("Starting..."))
+        else:
+            self._update_run_state()
 
     def _task_progress(self, percent: float) -> None:
         self.progress.setValue(int(percent))
@@ -356,11 +456,19 @@ class DiffClipDock(QgsDockWidget):
         elif task.isCanceled():
             self.phase_label.setText(tr("Cancelled."))
             text, level = tr("Classification cancelled; nothing was written."), Qgis.MessageLevel.Info
+            QTimer.singleShot(0, lambda: self._drop_task_notice(task.description()))
         else:
             self.phase_label.setText(tr("Failed."))
             text, level = tr("Classification failed: {error}").format(error=task.error), Qgis.MessageLevel.Critical
         # After QGIS's own "Task complete" notice (shown in the message bar where there is no system tray).
         QTimer.singleShot(0, lambda: self.notify(text, level))
+
+    def _drop_task_notice(self, description: str) -> None:
+        """Remove QGIS's "Task failed" entry for a cancelled run: the dock reports the cancellation."""
+        bar = self.iface.messageBar()
+        for item in bar.items():
+            if item.text() == description:
+                bar.popWidget(item)
 
     # -- unload ---------------------------------------------------------------------------------------------
     def shutdown(self, timeout_ms: int = 30000) -> None:
@@ -376,11 +484,16 @@ class DiffClipDock(QgsDockWidget):
             except RuntimeError:  # the task object is already deleted
                 pass
         if self.canvas.mapTool() is self.tool:
-            self.canvas.unsetMapTool(self.tool)
+            self._restore_tool()
         self.tool.setAction(None)
         self.tool.remove_canvas_items()
         self.tool.setParent(None)  # off the canvas (which outlives the plugin): it goes with the dock
-        self.project.readProject.disconnect(self.load_from_project)
-        self.project.cleared.disconnect(self.load_from_project)
+        for signal, slot in ((self.project.readProject, self.load_from_project),
+                             (self.project.cleared, self.load_from_project),
+                             (self.project.loadingLayer, self._reading_project),
+                             (self.project.layersAdded, self._layers_added),
+                             (self.project.layersRemoved, self._update_run_state),
+                             (self.project.projectSaved, self._show_default_output)):
+            signal.disconnect(slot)
         self.inputs.disconnect_project()
         self.store.disconnect_project()

@@ -21,6 +21,13 @@ def describe(layer: QgsRasterLayer) -> str:
         units=units, w=layer.width(), h=layer.height())
 
 
+def short_description(layer: QgsRasterLayer) -> str:
+    """'64 bands · 1 m': what fits in a narrow dock (:func:`describe` goes in the tooltip)."""
+    units = QgsUnitTypes.toAbbreviatedString(layer.crs().mapUnits()) if layer.crs().isValid() else ""
+    return tr("{bands} bands · {dx:g} {units}").format(bands=layer.bandCount(), dx=layer.rasterUnitsPerPixelX(),
+                                                       units=units)
+
+
 def grid_difference(layer: QgsRasterLayer, reference: QgsRasterLayer) -> str:
     """Empty when both rasters share one pixel grid, else what differs."""
     if layer.crs() != reference.crs():
@@ -55,6 +62,7 @@ class InputList(QWidget):
         self.list.itemChanged.connect(self._user_changed)
         self.list.model().rowsMoved.connect(self._user_changed)
         self.list.setMaximumHeight(110)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.warning = QLabel()
         self.warning.setWordWrap(True)
         self.warning.setStyleSheet("color: #b35900;")
@@ -76,7 +84,7 @@ class InputList(QWidget):
 
     def refresh(self, *_) -> None:
         """List the project's file rasters (not DiffCLIP outputs), keeping the order and ticks already there."""
-        order = [self.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.list.count())]
+        order = self.listed_ids()
         checked = set(self.checked_ids())
         layers = [l for l in self.project.mapLayers().values() if isinstance(l, QgsRasterLayer)
                   and l.providerType() == "gdal" and l.isValid() and not l.customProperty(OUTPUT_PROPERTY)]
@@ -87,7 +95,7 @@ class InputList(QWidget):
         self.list.blockSignals(True)
         self.list.clear()
         for layer in layers:
-            item = QListWidgetItem(f"{layer.name()}\n{describe(layer)}")
+            item = QListWidgetItem(f"{layer.name()} ({short_description(layer)})")
             item.setData(Qt.ItemDataRole.UserRole, layer.id())
             item.setToolTip(f"{layer.name()}\n{describe(layer)}\n{layer.source()}")
             item.setFlags((item.flags() | Qt.ItemFlag.ItemIsUserCheckable) & ~Qt.ItemFlag.ItemIsDropEnabled)
@@ -97,6 +105,9 @@ class InputList(QWidget):
         self.empty.setVisible(not layers)
         self.list.setVisible(bool(layers))
         self._update_warning()
+
+    def listed_ids(self) -> List[str]:
+        return [self.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.list.count())]
 
     def checked_ids(self) -> List[str]:
         return [self.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.list.count())

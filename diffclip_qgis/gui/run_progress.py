@@ -20,6 +20,13 @@ class RunProgress:
             self.start[p] = done
             done += WEIGHTS[p] / total
         self.share = {p: WEIGHTS[p] / total for p in phases}
+        self.order = ["reading"] + phases
+
+    def next_phase(self, phase: str) -> str:
+        """The phase that starts when ``phase`` ends ("" after the last, or for a phase not in this run)."""
+        if phase not in self.order or phase == self.order[-1]:
+            return ""
+        return self.order[self.order.index(phase) + 1]
 
     def percent(self, phase: str, fraction: float) -> Optional[float]:
         if phase not in self.share:

@@ -14,7 +14,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from qgis.core import (QgsCategorizedSymbolRenderer, QgsCoordinateReferenceSystem, QgsDataProvider, QgsFeature,
                        QgsFeatureRequest, QgsFields, QgsGeometry, QgsMarkerSymbol, QgsPointXY, QgsProject,
-                       QgsRectangle, QgsRendererCategory, QgsVectorFileWriter, QgsVectorLayer)
+                       QgsRectangle, QgsRendererCategory, QgsSimpleMarkerSymbolLayer, QgsVectorFileWriter,
+                       QgsVectorLayer)
 from qgis.PyQt.QtCore import QObject, QTimer, pyqtSignal
 
 from ..core.classes import ClassInfo
@@ -42,6 +43,15 @@ def sample_fields() -> QgsFields:
     fields.append(new_field(CLASS_ID, "Int"))
     fields.append(new_field(CLASS_NAME, "String", length=100))
     return fields
+
+
+def sample_symbol(colour: str) -> QgsMarkerSymbol:
+    """A 4 mm circle in the class colour inside a white and a black ring: stands out on a classified map."""
+    symbol = QgsMarkerSymbol.createSimple({"name": "circle", "color": colour, "size": "4",
+                                           "outline_color": "#ffffff", "outline_width": "0.6"})
+    symbol.appendSymbolLayer(QgsSimpleMarkerSymbolLayer.create({"name": "circle", "color": "0,0,0,0", "size": "4.6",
+                                                                "outline_color": "#000000", "outline_width": "0.3"}))
+    return symbol
 
 
 def default_sample_path(project: QgsProject) -> str:
@@ -119,15 +129,11 @@ class SampleStore(QObject):
             raise SampleLayerError(tr("Cannot create the sample file {path}: {error}").format(path=path, error=error))
 
     def restyle(self, classes: Sequence[ClassInfo], layer: Optional[QgsVectorLayer] = None) -> None:
-        """Categorized circles in the class colours; the legend names the classes."""
+        """Categorized circles in the class colours (see :func:`sample_symbol`); the legend names the classes."""
         layer = layer or self.layer()
         if layer is None:
             return
-        categories = []
-        for c in classes:
-            symbol = QgsMarkerSymbol.createSimple({"name": "circle", "color": c.colour, "size": "2.6",
-                                                   "outline_color": "#ffffff", "outline_width": "0.4"})
-            categories.append(QgsRendererCategory(c.id, symbol, c.name))
+        categories = [QgsRendererCategory(c.id, sample_symbol(c.colour), c.name) for c in classes]
         layer.setRenderer(QgsCategorizedSymbolRenderer(CLASS_ID, categories))
         layer.triggerRepaint()
 
@@ -280,6 +286,7 @@ class SampleStore(QObject):
             return  # the samples stay in the temp folder; the next save tries again
         layer.setDataSource(_source(target), layer.name(), "ogr", QgsDataProvider.ProviderOptions())
         self._undo.clear()
+        self.changed.emit()  # the dock shows the new path
         QTimer.singleShot(0, self.project.write)  # save again so that the project points at the moved file
 
 

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from qgis.gui import QgsFileWidget
-from qgis.PyQt.QtCore import pyqtSignal
-from qgis.PyQt.QtWidgets import QComboBox, QFormLayout, QLabel, QSpinBox, QWidget
+from qgis.PyQt.QtCore import Qt, pyqtSignal
+from qgis.PyQt.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLabel, QSpinBox, QWidget
 
 from ..core.config import PRESETS, WINDOW_CHOICES, fewshot_pretrain_epochs
-from . import tr
+from . import folders, tr
+
+TIP = Qt.ItemDataRole.ToolTipRole
 
 
 def detected_device(torch_available: bool) -> str:
@@ -18,6 +20,12 @@ def detected_device(torch_available: bool) -> str:
     if torch.cuda.is_available():
         return tr("GPU: {name}").format(name=torch.cuda.get_device_name(0))
     return tr("CPU only")
+
+
+def add_item(combo: QComboBox, text: str, value, tooltip: str) -> None:
+    """A short visible entry; the details show as its tooltip (and the box's, while it is current)."""
+    combo.addItem(text, value)
+    combo.setItemData(combo.count() - 1, tooltip, TIP)
 
 
 def narrow(combo: QComboBox) -> QComboBox:
@@ -35,8 +43,8 @@ class SettingsPanel(QWidget):
     def __init__(self, torch_available: bool, parent=None):
         super().__init__(parent)
         self.preset = QComboBox()
-        self.preset.addItem(tr("cpu: small model, minutes on a CPU"), "cpu")
-        self.preset.addItem(tr("paper: the paper's model (a GPU is recommended)"), "paper")
+        add_item(self.preset, tr("cpu"), "cpu", tr("cpu: small model, minutes on a CPU"))
+        add_item(self.preset, tr("paper"), "paper", tr("paper: the paper's model (a GPU is recommended)"))
         self.pretrain_epochs = self._spin(0, tr("Masked-diffusion pretraining on unlabelled pixels; 0 = none. "
                                                 "Ignored when a pretrained model is given. The cpu preset starts at "
                                                 "0: at CPU budgets pretraining did not improve accuracy in our "
@@ -46,14 +54,14 @@ class SettingsPanel(QWidget):
                                                 "are many samples; any other number is used in full.")
                                              .format(PRESETS["cpu"].finetune.max_steps))
         self.window = QComboBox()
-        self.window.addItem(tr("auto (cross-validated on the samples)"), "auto")
+        add_item(self.window, tr("auto"), "auto", tr("auto (cross-validated on the samples)"))
         for size in WINDOW_CHOICES:
             self.window.addItem(f"{size} x {size}", str(size))
         self.proportions = QComboBox()
-        for text, value in ((tr("equal: rare classes found best"), 0.0),
-                            (tr("halfway to the scene's"), 0.5),
-                            (tr("the scene's: best overall accuracy"), 1.0)):
-            self.proportions.addItem(text, value)
+        for text, value, tip in ((tr("equal"), 0.0, tr("equal: rare classes found best")),
+                                 (tr("halfway"), 0.5, tr("halfway to the scene's")),
+                                 (tr("the scene's"), 1.0, tr("the scene's: best overall accuracy"))):
+            add_item(self.proportions, text, value, tip)
         self.proportions.setToolTip(tr("Training takes every class as equally common. The scene's class shares are "
                                        "estimated after training; ambiguous pixels can lean towards common classes."))
         self.device = QComboBox()
@@ -68,14 +76,23 @@ class SettingsPanel(QWidget):
         self.output.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
         self.output.setToolTip(tr("Runs write numbered files here (diffclip_classification_001.tif, ...), "
                                   "never overwriting earlier runs."))
+        self.true_colour = QCheckBox(tr("Show new rasters in true colour"))
+        self.true_colour.setChecked(True)
+        self.true_colour.setToolTip(tr("Rasters added to the project whose bands carry wavelengths are shown with "
+                                       "the bands nearest 640, 550 and 460 nm, stretched, instead of the first three."))
         self.detected.setWordWrap(True)
         for combo in (self.preset, self.window, self.proportions, self.device):
             narrow(combo)
+        for combo in (self.preset, self.window):
+            combo.currentIndexChanged.connect(lambda _, c=combo: c.setToolTip(c.currentData(TIP) or ""))
+            combo.setToolTip(combo.currentData(TIP))
+        for widget in (self.pretrained, self.output):
+            widget.fileChanged.connect(folders.remember)
         self.pretrained.fileChanged.connect(self._pretrained_changed)
         self.preset.currentIndexChanged.connect(self._preset_changed)
         for signal in (self.pretrain_epochs.valueChanged, self.finetune_epochs.valueChanged, self.output.fileChanged,
                        self.window.currentIndexChanged, self.proportions.currentIndexChanged,
-                       self.device.currentIndexChanged):
+                       self.device.currentIndexChanged, self.true_colour.toggled):
             signal.connect(lambda *_: self.changed.emit())
 
         form = QFormLayout(self)
@@ -89,6 +106,7 @@ class SettingsPanel(QWidget):
         form.addRow("", self.detected)
         form.addRow(tr("Pretrained model"), self.pretrained)
         form.addRow(tr("Output folder"), self.output)
+        form.addRow("", self.true_colour)
         self._preset_changed()
 
     @staticmethod
@@ -114,7 +132,7 @@ class SettingsPanel(QWidget):
                 "finetune_epochs": self.finetune_epochs.value(), "window": self.window.currentData(),
                 "class_proportions": self.proportions.currentData(),
                 "device": self.device.currentData(), "pretrained_path": self.pretrained.filePath(),
-                "output_folder": self.output.filePath()}
+                "output_folder": self.output.filePath(), "true_colour": self.true_colour.isChecked()}
 
     def set_values(self, values: dict) -> None:
         """Apply saved values (unknown or missing keys are ignored)."""
@@ -128,3 +146,10 @@ class SettingsPanel(QWidget):
                 spin.setValue(values[key])
         self.pretrained.setFilePath(values.get("pretrained_path") or "")
         self.output.setFilePath(values.get("output_folder") or "")
+        self.true_colour.setChecked(values.get("true_colour", True) is not False)
+
+    def show_default_output(self, folder: str) -> None:
+        """Show the folder a run uses when none is chosen, and open the file dialogs near it."""
+        self.output.lineEdit().setPlaceholderText(folder)
+        for widget in (self.output, self.pretrained):
+            widget.setDefaultRoot(folders.start_folder())

@@ -110,6 +110,9 @@ class ClassifyTask(QgsTask):
         if percent is not None:
             self.setProgress(percent)
         self.phaseChanged.emit(phase, fraction, message)
+        following = self._progress.next_phase(phase) if fraction >= 1.0 else ""
+        if following:  # the core reports a phase's first progress only after its first step: announce its start
+            self.phaseChanged.emit(following, 0.0, "")
 
     def _log(self, message: str, warning: bool = False) -> None:
         QgsMessageLog.logMessage(message, LOG_TAG, Qgis.MessageLevel.Warning if warning else Qgis.MessageLevel.Info)

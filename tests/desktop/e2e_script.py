@@ -1,9 +1,10 @@
 """Runs inside the real QGIS desktop (``qgis --code``), driven by tests/desktop/run_desktop_e2e.py.
 
-Opens the demo rasters, opens the DiffCLIP dock from its toolbar action, loads the demo class
-list, clicks the demo samples onto the map with the dock's map tool, runs a short
-classification in the background, waits for the classified layer, saves a screenshot and a
-status JSON, and quits QGIS. Everything lives inside ``main()`` because QGIS executes this file
+At 1366 x 768, opens the DiffCLIP dock from its toolbar action, presses "Load demo" (rasters,
+class list, samples), clicks one demo sample per class again with the dock's map tool, runs a
+short classification in the background (screenshot while it runs: Run, progress, prompts),
+waits for the classified layer, saves a screenshot and a status JSON, and quits QGIS.
+Everything lives inside ``main()`` because QGIS executes this file
 with ``exec``; the timers keep QGIS's event loop running between the steps.
 """
 
@@ -16,9 +17,10 @@ def main():
     import traceback
 
     from osgeo import ogr
-    from qgis.core import QgsApplication, QgsPointXY, QgsProject, QgsRasterLayer
-    from qgis.PyQt.QtCore import QPoint, Qt, QTimer
+    from qgis.core import QgsApplication, QgsPointXY, QgsProject
+    from qgis.PyQt.QtCore import QPoint, QRect, Qt, QTimer
     from qgis.PyQt.QtTest import QTest
+    from qgis.PyQt.QtWidgets import QToolBar
     from qgis.utils import iface, plugins
 
     status_path = os.environ["DIFFCLIP_E2E_STATUS"]
@@ -30,6 +32,11 @@ def main():
 
     def step(name):
         status["steps"].append(f"{time.monotonic() - t0:.1f}s {name}")
+
+    def on_screen(widget):
+        window = iface.mainWindow()
+        top_left = widget.mapTo(window, QPoint(0, 0))
+        return widget.isVisible() and window.rect().contains(QRect(top_left, widget.size()))
 
     def finish(ok, error=""):
         status.update(ok=ok, error=error, seconds=round(time.monotonic() - t0, 1))
@@ -52,15 +59,15 @@ def main():
         return run
 
     def setup():
-        iface.mainWindow().setGeometry(0, 0, 1600, 1000)  # Xvfb has no window manager to maximise it
+        iface.mainWindow().setGeometry(0, 0, 1366, 768)  # a laptop screen; Xvfb has no window manager
         if "diffclip_qgis" not in plugins:
             raise RuntimeError("The DiffCLIP plugin is not loaded in this profile.")
         plugin = plugins["diffclip_qgis"]
         demo = os.path.join(os.path.dirname(os.path.abspath(__import__("diffclip_qgis").__file__)), "demo")
-        layers = [QgsRasterLayer(os.path.join(demo, f"demo_{n}.tif"), f"demo_{n}") for n in ("hsi", "lidar")]
-        if not all(l.isValid() for l in layers):
-            raise RuntimeError(f"Cannot open the demo rasters in {demo}.")
-        QgsProject.instance().addMapLayers(layers)
+        toolbar = next((t for t in iface.mainWindow().findChildren(QToolBar) if plugin.action in t.actions()), None)
+        status["toolbar"] = toolbar.objectName() if toolbar else ""
+        if toolbar is None or not toolbar.isVisible():
+            raise RuntimeError("The dock's button is not on a visible toolbar.")
         plugin.action.trigger()  # the toolbar button opens the dock
         dock = plugin.dock
         if dock is None or not dock.isVisible():
@@ -72,19 +79,23 @@ def main():
     def label():
         dock, demo = state["dock"], state["demo"]
         canvas = iface.mapCanvas()
-        ids = {l.name(): l.id() for l in QgsProject.instance().mapLayers().values()}
-        dock.inputs.set_checked([ids["demo_hsi"], ids["demo_lidar"]])
-        if not dock.classes.load_file(os.path.join(demo, "demo_classes.json")):
-            raise RuntimeError("Loading demo_classes.json failed.")
-        canvas.setExtent(QgsProject.instance().mapLayer(ids["demo_hsi"]).extent())
+        QTest.mouseClick(dock.demo_button, Qt.LeftButton)  # Load demo: rasters, classes, samples, zoom
+        QgsApplication.processEvents()
+        loaded = sum(dock.store.counts().values())
+        status.update(demo_samples=loaded, classes=len(dock.classes.model.classes()),
+                      inputs=[QgsProject.instance().mapLayer(i).name() for i in dock.inputs.checked_ids()])
+        if loaded != 96 or status["classes"] != 12 or status["inputs"] != ["demo_hsi", "demo_lidar"]:
+            raise RuntimeError(f"Load demo gave {status}.")
         canvas.refresh()
         QgsApplication.processEvents()
         dock.tool_action.trigger()
         if canvas.mapTool() is not dock.tool:
             raise RuntimeError("The 'Label samples' action did not activate the map tool.")
         source = ogr.Open(os.path.join(demo, "demo_samples.gpkg"))
-        points = [(f.GetField("class_id"), f.GetGeometryRef().GetX(), f.GetGeometryRef().GetY())
-                  for f in source.GetLayer(0)]
+        points = {}
+        for f in source.GetLayer(0):  # one sample per class, clicked again: it replaces the loaded one
+            points.setdefault(f.GetField("class_id"), (f.GetGeometryRef().GetX(), f.GetGeometryRef().GetY()))
+        points = [(class_id, x, y) for class_id, (x, y) in sorted(points.items())]
         for class_id, x, y in points:
             dock.classes.select_class(class_id)
             device = canvas.getCoordinateTransform().transform(QgsPointXY(x, y))
@@ -94,8 +105,8 @@ def main():
         counts = dock.store.counts()
         status.update(samples_clicked=len(points), samples_in_layer=sum(counts.values()),
                       sample_layer=dock.store.layer().source())
-        if sum(counts.values()) != len(points):
-            raise RuntimeError(f"{len(points)} clicks gave {sum(counts.values())} samples.")
+        if sum(counts.values()) != loaded:
+            raise RuntimeError(f"{len(points)} clicks on loaded samples gave {sum(counts.values())} samples.")
         step(f"{len(points)} samples clicked")
         dock.settings.set_values({"preset": "cpu", "pretrain_epochs": 3, "finetune_epochs": 40, "window": "auto",
                                   "device": "auto", "output_folder": out})
@@ -103,6 +114,19 @@ def main():
             raise RuntimeError("The dock refused to run: " + iface.messageBar().currentItem().text())
         step("run started")
         state["deadline"] = time.monotonic() + 780
+        QTimer.singleShot(2500, guarded(running))
+
+    def running():
+        dock = state["dock"]
+        QgsApplication.processEvents()
+        status["on_screen_while_running"] = {name: on_screen(getattr(dock, name)) for name in (
+            "run_button", "cancel_button", "progress", "phase_label")}
+        view = dock.classes.view
+        status["class_rows_without_scrolling"] = view.verticalScrollBar().maximum() == 0
+        status["prompt_column_px"] = view.columnWidth(4)
+        iface.mainWindow().grab().save(screenshot.replace(".png", "_running.png"))
+        if not all(status["on_screen_while_running"].values()):
+            raise RuntimeError(f"Not visible without scrolling at 1366 x 768: {status['on_screen_while_running']}")
         QTimer.singleShot(1000, guarded(wait))
 
     def wait():

@@ -2,9 +2,10 @@
 """End-to-end test in the real QGIS desktop under Xvfb (``make e2e``).
 
 Installs the assembled plugin (build/diffclip_qgis) into a fresh temporary QGIS profile,
-enables it, and starts ``qgis --code tests/desktop/e2e_script.py``. The script opens the demo
-scene, labels the demo samples with the dock's map tool, runs a short classification and
-writes a status JSON and a screenshot (reports/e2e_desktop.png). Exits non-zero when QGIS
+enables it, and starts ``qgis --code tests/desktop/e2e_script.py`` on a 1366 x 768 screen. The
+script opens the dock, presses "Load demo", clicks samples with the dock's map tool, runs a short
+classification and writes a status JSON and screenshots (reports/e2e_desktop_running.png while
+it runs, reports/e2e_desktop.png with the result). Exits non-zero when QGIS
 reports a failure, writes no status, or runs past the timeout.
 """
 import argparse
@@ -70,7 +71,7 @@ def main() -> int:
             os.remove(stale)
     make_profile(base)
     out = os.path.join(base, "outputs")
-    command = ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", "qgis", "--nologo", "--noversioncheck",
+    command = ["xvfb-run", "-a", "-s", "-screen 0 1366x768x24", "qgis", "--nologo", "--noversioncheck",
                "--profiles-path", base, "--code", SCRIPT]
     log_path = os.path.join(REPORTS, "e2e_desktop.log")
     t0 = time.monotonic()

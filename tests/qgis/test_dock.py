@@ -90,9 +90,11 @@ def test_inputs_show_band_count_crs_resolution_and_warn_about_grids(dock, iface,
     ds.SetGeoTransform((X0, 2.0, 0.0, Y0, 0.0, -2.0))
     ds = None
     add_rasters(iface, list(scene["paths"]) + [coarse])
-    texts = [dock.inputs.list.item(i).text() for i in range(dock.inputs.list.count())]
+    items = [dock.inputs.list.item(i) for i in range(dock.inputs.list.count())]
+    assert "optical (4 bands · 1 m)" in [item.text() for item in items]  # short: details in the tooltip
     assert any("optical" in t and "4 bands" in t and "EPSG:32616" in t and "1 x 1 m" in t and "24 x 24 px" in t
-               for t in texts)
+               for t in (item.toolTip() for item in items))
+    assert set(dock.inputs.checked_ids()) == {l.id() for l in QgsProject.instance().mapLayers().values()}
     ids = {l.name(): l.id() for l in QgsProject.instance().mapLayers().values()}
     dock.inputs.set_checked([ids["optical"], ids["lidar"]])
     assert dock.inputs.warning.isHidden()
@@ -200,12 +202,19 @@ def test_samples_survive_saving_and_reopening_the_project(dock, iface, scene, tm
     assert isinstance(dock.grid_layer(), QgsRasterLayer)
 
 
-def test_run_refuses_with_a_message_when_something_is_missing(dock, iface, scene):
+def test_run_is_disabled_with_what_is_missing_and_refuses_with_a_message(dock, iface, scene):
+    assert not dock.run_button.isEnabled() and "Load demo" in dock.run_button.toolTip()
     assert not dock.run()
-    assert "input raster" in iface.messages()[0]
+    assert "Load demo" in iface.messages()[0]
     add_rasters(iface, scene["paths"])
+    assert dock.inputs.checked_ids()  # rasters added while none is ticked are ticked
+    assert not dock.run_button.isEnabled() and "two classes" in dock.run_button.toolTip()
+    dock.inputs.set_checked([])
+    assert not dock.run_button.isEnabled() and "Tick at least one input raster" in dock.run_button.toolTip()
     label_scene(dock, iface, truth_grid(), per_class=1)
+    assert dock.run_button.isEnabled() and not dock.missing()
     dock.classes.add_class("water")
+    assert not dock.run_button.isEnabled() and "No samples for: water" in dock.run_button.toolTip()
     assert not dock.run()
     assert "No samples for: water" in iface.messages()[0]
     assert dock.task is None

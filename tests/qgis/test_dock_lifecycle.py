@@ -28,7 +28,9 @@ def test_unload_and_reload_leave_no_tool_dock_provider_or_task(iface, scene, tmp
             plugin = diffclip_qgis.classFactory(iface)
             plugin.initGui()
             assert registry.providerById("diffclip") is not None
-            plugin.action.trigger()
+            assert (plugin.dock is not None) == bool(attempt)  # unloaded while open: it comes back open
+            if not attempt:
+                plugin.action.trigger()
             dock = plugin.dock
             assert dock is not None and dock in iface.docks and dock.isVisible()
             assert dock.classes.model.rowCount() == 3 * attempt  # the reloaded dock finds the project's classes
@@ -50,7 +52,7 @@ def test_unload_and_reload_leave_no_tool_dock_provider_or_task(iface, scene, tmp
             plugin.unload()
             process_events(0.2)
             wait_for(lambda: not diffclip_tasks(), timeout=30)
-            assert iface.canvas.mapTool() is None
+            assert iface.canvas.mapTool() is iface.pan_tool  # no tool before labelling: QGIS's pan tool
             assert not [t for t in iface.canvas.findChildren(QgsMapTool) if type(t).__name__ == "SampleMapTool"]
             assert not any(isinstance(i, QgsRubberBand) for i in iface.canvas.scene().items())
             assert iface.docks == [] and iface.toolbar == [] and iface.menu == []
@@ -61,6 +63,40 @@ def test_unload_and_reload_leave_no_tool_dock_provider_or_task(iface, scene, tmp
             from diffclip_qgis.processing.provider import DiffClipProvider
 
             registry.addProvider(DiffClipProvider())
+
+
+def test_labelling_gives_back_the_previous_tool_and_the_dock_reopens_after_a_restart(iface, scene):
+    import diffclip_qgis
+    from qgis.gui import QgsMapToolZoom
+
+    registry = QgsApplication.processingRegistry()
+    registry.removeProvider(registry.providerById("diffclip"))  # the plugin registers its own
+    add_rasters(iface, scene["paths"])
+    zoom = QgsMapToolZoom(iface.canvas, False)
+    iface.canvas.setMapTool(zoom)
+    plugin = diffclip_qgis.classFactory(iface)
+    plugin.initGui()
+    try:
+        assert plugin.action in iface.toolbar  # the Plugins toolbar (visible by default), and the Raster menu
+        assert plugin.dock is None
+        plugin.action.trigger()
+        plugin.dock.tool_action.trigger()
+        assert iface.canvas.mapTool() is plugin.dock.tool
+        plugin.dock.tool_action.trigger()
+        assert iface.canvas.mapTool() is zoom
+        plugin.dock.tool_action.trigger()
+    finally:
+        plugin.unload()  # the dock is open: QGIS closing now would bring it back
+    assert iface.canvas.mapTool() is zoom
+    restarted = diffclip_qgis.classFactory(iface)
+    restarted.initGui()
+    try:
+        assert restarted.dock is not None and restarted.dock.isVisible() and restarted.action.isChecked()
+    finally:
+        restarted.unload()
+        from diffclip_qgis.processing.provider import DiffClipProvider
+
+        registry.addProvider(DiffClipProvider())
 
 
 def test_dock_without_torch_shows_the_install_command(iface, monkeypatch):

@@ -1,7 +1,7 @@
 """Runs from the dock: a background QgsTask on tiny rasters, results in the project, failure and cancel."""
 import os
 
-from qgis.core import QgsApplication, QgsPalettedRasterRenderer, QgsProject
+from qgis.core import Qgis, QgsApplication, QgsPalettedRasterRenderer, QgsProject
 
 from test_dock_support import (add_rasters, dock, iface, label_scene, process_events, scene, truth_grid,  # noqa: F401
                                wait_for)
@@ -85,10 +85,15 @@ def test_cancel_stops_the_task_and_writes_nothing(dock, iface, scene, tmp_path):
     configure(dock, out, pretrain_epochs=5000)
     assert dock.run()
     wait_for(lambda: "pretraining" in dock.phase_label.text(), timeout=120)
+    description = dock.task.description()
+    # QGIS's own notice for a task that returns False, as the desktop shows it where there is no system tray
+    dock.task.done.connect(lambda ok: iface.bar.pushMessage("Task failed", description, Qgis.MessageLevel.Info, 0))
     dock.cancel()
     wait_for_run(dock, timeout=60)
     wait_for(no_diffclip_task_running, timeout=10)
+    process_events(0.2)
     assert "cancelled" in iface.messages()[0]
+    assert description not in iface.messages()  # reported as cancelled, not as failed
     assert os.listdir(out) == []
     assert not [l for l in QgsProject.instance().mapLayers().values() if l.name().startswith("DiffCLIP class")]
 

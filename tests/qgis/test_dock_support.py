@@ -31,6 +31,12 @@ class Iface:
         self.window.setCentralWidget(central)
         self.window.resize(1000, 700)
         self.docks, self.toolbar, self.menu = [], [], []
+        from qgis.gui import QgsMapToolPan
+        from qgis.PyQt.QtWidgets import QAction
+
+        self.pan_tool = QgsMapToolPan(self.canvas)
+        self.pan_action = QAction("Pan", self.window)
+        self.pan_action.triggered.connect(lambda: self.canvas.setMapTool(self.pan_tool))
 
     def mainWindow(self):  # noqa: N802 (QGIS API names)
         return self.window
@@ -49,11 +55,14 @@ class Iface:
         self.window.removeDockWidget(dock)
         self.docks.remove(dock)
 
-    def addRasterToolBarIcon(self, action):  # noqa: N802
+    def addToolBarIcon(self, action):  # noqa: N802
         self.toolbar.append(action)
 
-    def removeRasterToolBarIcon(self, action):  # noqa: N802
+    def removeToolBarIcon(self, action):  # noqa: N802
         self.toolbar.remove(action)
+
+    def actionPan(self):  # noqa: N802
+        return self.pan_action
 
     def addPluginToRasterMenu(self, menu, action):  # noqa: N802
         self.menu.append(action)
@@ -108,12 +117,16 @@ def iface(qgis_app, tmp_path, monkeypatch):
     from diffclip_qgis.gui import sample_layer
 
     monkeypatch.setattr(sample_layer, "TEMP_FOLDER", str(tmp_path / "unsaved_samples"))
+    from qgis.PyQt.QtCore import QSettings
+
+    QSettings().remove("DiffCLIP")  # the dock's remembered choices (folders, Settings collapsed, dock open)
     QgsProject.instance().clear()
     stand_in = Iface()
     stand_in.window.show()
     yield stand_in
     QgsProject.instance().clear()
     stand_in.bar.clearWidgets()
+    stand_in.pan_tool.deleteLater()  # now, while Qt runs: left to the garbage collector it can outlive the app
     stand_in.window.close()
     stand_in.window.deleteLater()
     process_events()
