@@ -3,6 +3,9 @@
 Run with ``make bench`` (about 20 minutes on 2 CPU cores). Writes ``reports/benchmark.md`` and
 ``reports/benchmark.json``. Every method sees the same K-shot draws, so differences are
 paired; each draw's encoder is pretrained once and reused for every shot count and ablation.
+At 2 shots on the real scenes the `cpu` default (unlabelled pixels in fine-tuning) is compared
+with today's default before it ("no unlabelled pixels") and with each part switched off
+(FEW_LABEL_METHODS; these draws pretrain nothing).
 """
 from __future__ import annotations
 
@@ -183,11 +186,28 @@ def method_predict(scene, encoder, preset_name, rows, cols, ids, ablation: str, 
         pretrained, preset.pretrain.epochs = None, 0
     if ablation == "no text (linear head)":
         preset.finetune.head = "linear"
+    if ablation in FEW_LABEL_METHODS:   # the `cpu` default (no pretraining) with unlabelled pixels, or a part switched off
+        pretrained, preset.pretrain.epochs = None, 0
+        ft = preset.finetune
+        if ablation == "no unlabelled pixels":
+            ft.unlabelled = False
+        elif ablation == "unlabelled, no pixel teacher":
+            ft.pixel_teacher = False
+        elif ablation == "unlabelled, equal-share alignment":
+            ft.alignment_target = "uniform"
+        elif ablation == "unlabelled, no alignment":
+            ft.distribution_alignment = False
     t0 = time.perf_counter()
     trained = fewshot_classifier(scene.source, rows, cols, ids, scene.classes, preset, torch.device("cpu"),
                                  scene.infos, pretrained=pretrained)
     pred, _ = Predictor(trained, torch.device("cpu")).predict(scene.source)
     return pred, trained.window, time.perf_counter() - t0, trained
+
+
+# 2-shot rows on the real scenes: the `cpu` default (unlabelled pixels join fine-tuning), today's default
+# before that ("no unlabelled pixels"), and each part of the unlabelled term switched off. None pretrains.
+FEW_LABEL_METHODS = ("cpu default (unlabelled pixels)", "no unlabelled pixels", "unlabelled, no pixel teacher",
+                     "unlabelled, equal-share alignment", "unlabelled, no alignment")
 
 
 @dataclass
@@ -208,6 +228,7 @@ def accuracy_jobs(draws_main: int, draws_other: int, demo: bool, real: bool) -> 
     if real and os.path.isdir(SHARED):
         real_methods = ("DiffCLIP", "no pretraining", "SVM-RBF per pixel", "SVM-RBF bands + 5x5 mean")
         jobs += [DrawJob(key, d, (8,), real_methods) for key in REAL_SCENES for d in range(3)]
+        jobs += [DrawJob(key, d, (2,), FEW_LABEL_METHODS + ("SVM-RBF per pixel",)) for key in REAL_SCENES for d in range(3)]
     if demo:
         jobs += [DrawJob("demo", d, (8,), demo_methods) for d in range(draws_other, draws_main)]
     return jobs
@@ -220,9 +241,11 @@ def run_draw(job: DrawJob, preset_name: str) -> Tuple[list, List[str]]:
     preset = get_preset(preset_name)
     preset.pretrain.seed = job.draw
     t0 = time.perf_counter()
-    encoder = pretrain_encoder(scene.source, preset, torch.device("cpu"), scene.infos)
-    pre_s = time.perf_counter() - t0
-    lines.append(f"[{scene.name}] draw {job.draw}: pretrained in {pre_s:.0f} s")
+    encoder, pre_s = None, 0.0
+    if any(not m.startswith("SVM") and m not in FEW_LABEL_METHODS for m in job.methods):
+        encoder = pretrain_encoder(scene.source, preset, torch.device("cpu"), scene.infos)
+        pre_s = time.perf_counter() - t0
+        lines.append(f"[{scene.name}] draw {job.draw}: pretrained in {pre_s:.0f} s")
     for shots in job.shots:
         r, c, ids = draw(scene.gt, scene.classes, shots, seed=1000 * job.draw + shots)
         all_mask, far_mask = test_masks(scene.gt, r, c)
@@ -235,10 +258,10 @@ def run_draw(job: DrawJob, preset_name: str) -> Tuple[list, List[str]]:
                 runs.append((m, pred, None, time.perf_counter() - t1))
                 continue
             # ablations reuse the window the full method chose for this draw (no second search)
-            window = "auto" if m == "DiffCLIP" else chosen
+            window = "auto" if m == "DiffCLIP" or m in FEW_LABEL_METHODS else chosen
             pred, win, sec, trained = method_predict(scene, encoder, preset_name, r, c, ids, m, job.draw, window)
             chosen = chosen or win
-            runs.append((m, pred, win, sec + (pre_s if m != "no pretraining" else 0)))
+            runs.append((m, pred, win, sec + (pre_s if m != "no pretraining" and m not in FEW_LABEL_METHODS else 0)))
             if m != "DiffCLIP":
                 continue
             # the same classifier with every class equally likely (class proportions not followed)

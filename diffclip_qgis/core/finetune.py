@@ -1,7 +1,7 @@
 """Few-shot, language-driven fine-tuning (CLIP loss against one prompt per class)."""
 from __future__ import annotations
 
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -11,6 +11,8 @@ from .augment import dihedral
 from .config import FinetuneConfig
 from .model import DiffCLIP
 from .progress import SILENT, Callback
+from .semisupervised import (DistributionAlignment, centre_pixels, pixel_logistic_regression, pseudo_label_loss,
+                             strong_view)
 from .tokenizer import encode
 from .training import batches, make_optimizer, optimise, seeded_generator
 
@@ -49,8 +51,13 @@ def epoch_count(cfg: FinetuneConfig, steps_per_epoch: int) -> int:
 
 
 def finetune(model: DiffCLIP, windows: List[np.ndarray], labels: np.ndarray, prompts: Sequence[str],
-             cfg: FinetuneConfig, device: torch.device, callback: Callback = SILENT) -> List[float]:
-    """Fine-tune on labelled windows; ``labels`` are 0..K-1 indices into ``prompts``. Returns loss per epoch."""
+             cfg: FinetuneConfig, device: torch.device, callback: Callback = SILENT,
+             unlabelled: Optional[List[np.ndarray]] = None) -> List[float]:
+    """Fine-tune on labelled windows; ``labels`` are 0..K-1 indices into ``prompts``. Returns loss per epoch.
+
+    With ``cfg.unlabelled`` and ``unlabelled`` windows (same size, one array per modality), the
+    unlabelled windows join training after a warm-up (see :mod:`.semisupervised`).
+    """
     generator = seeded_generator(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     k = len(prompts)
@@ -69,9 +76,24 @@ def finetune(model: DiffCLIP, windows: List[np.ndarray], labels: np.ndarray, pro
     n = len(labels)
     steps_per_epoch = (n + cfg.batch_size - 1) // cfg.batch_size
     epochs = epoch_count(cfg, steps_per_epoch)
-    opt, sched = make_optimizer(params, cfg.lr, cfg.weight_decay, epochs * steps_per_epoch)
     data = [torch.from_numpy(w) for w in windows]
     y = torch.from_numpy(labels)
+
+    def supervised_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if cfg.head == "linear":
+            return F.cross_entropy(logits, target, weight=class_weights)
+        return clip_loss(logits, target, class_weights)
+
+    def text_embedding():
+        return None if cfg.head == "linear" else model.text_embedding(ids, lengths)
+
+    if cfg.unlabelled and unlabelled is not None and len(unlabelled[0]) > 0:
+        history = _finetune_with_unlabelled(model, k, data, y, windows, labels, unlabelled, cfg, device, callback, rng,
+                                            generator, params, epochs * steps_per_epoch, steps_per_epoch,
+                                            sample_weights, supervised_loss, text_embedding)
+        model.eval()
+        return history
+    opt, sched = make_optimizer(params, cfg.lr, cfg.weight_decay, epochs * steps_per_epoch)
     history = []
     for epoch in range(epochs):
         losses = []
@@ -82,15 +104,88 @@ def finetune(model: DiffCLIP, windows: List[np.ndarray], labels: np.ndarray, pro
             if cfg.augment:
                 batch = dihedral(batch, generator)
             image = model.embed_windows([b.to(device) for b in batch])
-            text = None if cfg.head == "linear" else model.text_embedding(ids, lengths)
-            logits = model.logits(image, text)
-            target = y[idx_t].to(device)
-            if cfg.head == "linear":
-                loss = F.cross_entropy(logits, target, weight=class_weights)
-            else:
-                loss = clip_loss(logits, target, class_weights)
-            losses.append(optimise(opt, sched, loss))
+            logits = model.logits(image, text_embedding())
+            losses.append(optimise(opt, sched, supervised_loss(logits, y[idx_t].to(device))))
         history.append(float(np.mean(losses)))
         callback.progress("fine-tuning", (epoch + 1) / epochs, f"epoch {epoch + 1}/{epochs}, loss {history[-1]:.4f}")
     model.eval()
     return history
+
+
+def _finetune_with_unlabelled(model, k: int, data, y, windows, labels, unlabelled, cfg: FinetuneConfig, device, callback,
+                              rng, generator, params, supervised_steps: int, steps_per_epoch: int, sample_weights,
+                              supervised_loss, text_embedding) -> List[float]:
+    """Labelled steps, then labelled + pseudo-labelled unlabelled steps; loss per ``steps_per_epoch`` steps."""
+    # The preset's schedule (with its step cap) is stretched to ``unlabelled_steps``; epochs set explicitly
+    # (which lift the cap, config.set_finetune_epochs) are honoured as they are.
+    total = supervised_steps if cfg.max_steps is None else max(supervised_steps, cfg.unlabelled_steps)
+    warm = int(round(cfg.unlabelled_warmup * total))
+    opt, sched = make_optimizer(params, cfg.lr, cfg.weight_decay, total)
+    n, n_u = len(y), len(unlabelled[0])
+    u_data = [torch.from_numpy(w) for w in unlabelled]
+    teacher = None
+    if cfg.pixel_teacher:
+        teacher = torch.from_numpy(pixel_logistic_regression(centre_pixels(windows), labels, centre_pixels(unlabelled),
+                                                             k, seed=cfg.seed))
+    align = DistributionAlignment(k) if cfg.distribution_alignment else None
+
+    def labelled_batches():
+        while True:
+            yield from batches(n, cfg.batch_size, rng, sample_weights)
+
+    stream = labelled_batches()
+    history, losses, used = [], [], []
+    for step in range(total):
+        callback.check()
+        idx_t = torch.from_numpy(next(stream))
+        batch = [d[idx_t] for d in data]
+        if cfg.augment:
+            batch = dihedral(batch, generator)
+        target = y[idx_t].to(device)
+        if step < warm:
+            logits = model.logits(model.embed_windows([b.to(device) for b in batch]), text_embedding())
+            loss = supervised_loss(logits, target)
+        else:
+            if step == warm and align is not None and cfg.alignment_target == "estimated":
+                align.set_target(_estimated_shares(model, u_data, text_embedding, teacher, cfg, device))
+            u_idx = torch.from_numpy(rng.choice(n_u, size=min(cfg.unlabelled_batch, n_u), replace=False))
+            u_batch = [d[u_idx] for d in u_data]
+            weak = dihedral(u_batch, generator)
+            strong = strong_view(dihedral(u_batch, generator), generator)
+            text = text_embedding()
+            with torch.no_grad():
+                probs = model.logits(model.embed_windows([w.to(device) for w in weak]),
+                                     None if text is None else text.detach()).float().softmax(dim=1)
+                if teacher is not None:
+                    probs = probs * teacher[u_idx].to(probs) ** cfg.pixel_teacher_weight
+                    probs = probs / probs.sum(dim=1, keepdim=True).clamp(min=1e-12)
+                if align is not None:
+                    probs = align(probs)
+            joint = [torch.cat([b, s]).to(device) for b, s in zip(batch, strong)]
+            logits = model.logits(model.embed_windows(joint), text)
+            u_loss, frac = pseudo_label_loss(logits[len(target):], probs, cfg.unlabelled_threshold)
+            loss = supervised_loss(logits[:len(target)], target) + cfg.unlabelled_weight * u_loss
+            used.append(frac)
+        losses.append(optimise(opt, sched, loss))
+        if (step + 1) % steps_per_epoch == 0 or step + 1 == total:
+            history.append(float(np.mean(losses)))
+            losses = []
+            callback.progress("fine-tuning", (step + 1) / total,
+                              f"step {step + 1}/{total}, loss {history[-1]:.4f}"
+                              + (f", pseudo-labelled {100 * used[-1]:.0f}% of unlabelled" if used else ""))
+    return history
+
+
+def _estimated_shares(model, u_data, text_embedding, teacher, cfg: FinetuneConfig, device) -> np.ndarray:
+    """Class shares of the unlabelled windows, by EM on the (teacher-combined) posteriors of the model so far."""
+    from .priors import estimate_class_priors  # priors -> infer -> finetune: imported here, not at the top
+    model.eval()
+    with torch.no_grad():
+        text = text_embedding()
+        probs = torch.cat([model.logits(model.embed_windows([d[i:i + 1024].to(device) for d in u_data]), text)
+                           .float().softmax(dim=1).cpu() for i in range(0, len(u_data[0]), 1024)])
+        if teacher is not None:
+            probs = probs * teacher ** cfg.pixel_teacher_weight
+            probs = probs / probs.sum(dim=1, keepdim=True).clamp(min=1e-12)
+    model.train()
+    return estimate_class_priors(np.log(probs.numpy().astype(np.float64) + 1e-12))

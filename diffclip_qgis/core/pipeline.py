@@ -156,13 +156,27 @@ def fewshot_classifier(source: PixelSource, rows: np.ndarray, cols: np.ndarray, 
     if preset.window == "auto":
         window, scores = select_window(trained.network, windows, labels, prompts, candidates, preset, device, callback)
         trained.report["window_scores"] = scores
-        callback.log("Window chosen by cross-validation on the samples: "
-                     + ", ".join(f"{s} x {s}: {100 * v:.1f}%" for s, v in scores.items()) + f" -> {window} x {window}.")
+        if scores:
+            callback.log("Window chosen by cross-validation on the samples: "
+                         + ", ".join(f"{s} x {s}: {100 * v:.1f}%" for s, v in scores.items()) + f" -> {window} x {window}.")
     else:
         window = int(preset.window)
     trained.report["window_seconds"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    history = finetune(trained.network, _center_crop(windows, window), labels, prompts, preset.finetune, device, callback)
+    unlabelled = None
+    median = float(np.median(counts[counts > 0]))
+    few_labels = median <= preset.finetune.unlabelled_max_shots
+    if preset.finetune.unlabelled and not few_labels:
+        callback.log(f"Enough labelled pixels (median {median:g} per class, more than "
+                     f"{preset.finetune.unlabelled_max_shots}): fine-tuning on them alone.")
+    if preset.finetune.unlabelled and few_labels:
+        unlabelled = unlabelled_windows(source, trained.stats, preset.finetune.unlabelled_samples, window,
+                                        preset.finetune.seed, rows, cols)
+        callback.log(f"Fine-tuning also on {len(unlabelled[0])} unlabelled {window} x {window} windows "
+                     f"(pseudo-labels above {preset.finetune.unlabelled_threshold:g} confidence"
+                     + (", distribution alignment" if preset.finetune.distribution_alignment else "") + ").")
+    history = finetune(trained.network, _center_crop(windows, window), labels, prompts, preset.finetune, device, callback,
+                       unlabelled=unlabelled)
     trained.report.update(finetune_loss=history, finetune_seconds=time.perf_counter() - t0,
                           samples_per_class={c.name: int(n) for c, n in zip(classes, counts)})
     callback.log(f"Fine-tuning took {trained.report['finetune_seconds']:.1f} s; loss {history[0]:.4f} -> {history[-1]:.4f}.")
@@ -171,6 +185,16 @@ def fewshot_classifier(source: PixelSource, rows: np.ndarray, cols: np.ndarray, 
         fit_class_priors(trained, source, preset.finetune.prior_strength, preset.finetune.prior_samples,
                          preset.finetune.seed, device, callback)
     return trained
+
+
+def unlabelled_windows(source: PixelSource, stats, count: int, window: int, seed: int,
+                       rows: np.ndarray, cols: np.ndarray) -> List[np.ndarray]:
+    """Windows at up to ``count`` random valid pixels of the whole input, the labelled pixels left out."""
+    u_rows, u_cols = sample_valid_pixels(source, stats, count, seed + 7919)
+    labelled = set(zip(np.asarray(rows).tolist(), np.asarray(cols).tolist()))
+    keep = np.array([(r, c) not in labelled for r, c in zip(u_rows.tolist(), u_cols.tolist())], dtype=bool)
+    out, valid = extract_windows(source, stats, u_rows[keep], u_cols[keep], window)
+    return [w[valid] for w in out]
 
 
 def select_window(network: DiffCLIP, windows: List[np.ndarray], labels: np.ndarray, prompts: Sequence[str],
@@ -185,7 +209,10 @@ def select_window(network: DiffCLIP, windows: List[np.ndarray], labels: np.ndarr
     folds = int(min(folds, counts[counts > 0].min()))
     if len(candidates) == 1 or folds < 2:
         window = max(candidates) if folds < 2 else candidates[0]
-        callback.log(f"Too few samples per class to compare window sizes; using {window} x {window}.")
+        callback.log(f"Only the {window} x {window} window fits the inputs and the encoder: no window size to compare."
+                     if len(candidates) == 1 else
+                     f"A class has a single sample, so cross-validation cannot run: using the largest window that "
+                     f"fits, {window} x {window}.")
         return window, {}
     rng = np.random.default_rng(preset.finetune.seed)
     fold_of = np.empty(len(labels), dtype=np.int64)

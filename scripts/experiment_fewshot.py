@@ -1,0 +1,174 @@
+"""Few-shot experiment: today's default vs candidates on the same paired K-shot draws.
+
+    OMP_WAIT_POLICY=PASSIVE .venv/bin/python scripts/experiment_fewshot.py \
+        --scenes demo indian_pines_subset jasper_ridge enmap_potsdam --shots 2 --draws 3 \
+        --methods default ssl
+
+Draw d at K shots uses benchmark.draw(..., seed=1000 * d + K), as `make bench` does. Imports the
+core from the source tree (not build/). Prints OA/AA per run and, per (scene, shots, method), the
+mean, std, worst draw and seconds per run (fine-tune + classify the whole scene).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from collections import defaultdict
+
+import numpy as np
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+import diffclip_qgis.core.pipeline  # noqa: E402,F401  (source tree first; benchmark then reuses these modules)
+import diffclip_qgis.gis.raster  # noqa: E402,F401
+
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import benchmark as B  # noqa: E402
+from diffclip_qgis.core.config import get_preset  # noqa: E402
+from diffclip_qgis.core.infer import Predictor  # noqa: E402
+from diffclip_qgis.core.pipeline import fewshot_classifier  # noqa: E402
+
+CPU = torch.device("cpu")
+
+
+def make_preset(method: str, seed: int):
+    """The preset of a method name: '+'-separated tokens applied to the `cpu` preset (as it is in the core)."""
+    cpu = get_preset("cpu").finetune
+    preset = get_preset("cpu")
+    preset.finetune.seed = seed
+    # "default" = the `cpu` preset before unlabelled pixels; "ssl" = unlabelled pixels with equal-share
+    # alignment and no pixel teacher (the first screening); "new" = the `cpu` preset as it is now.
+    preset.finetune.unlabelled, preset.finetune.pixel_teacher = False, False
+    preset.finetune.alignment_target, preset.finetune.unlabelled_weight = "uniform", 1.0
+    for tok in method.split("+"):
+        if tok in ("default", ""):
+            continue
+        elif tok == "new":
+            preset.finetune.unlabelled, preset.finetune.pixel_teacher = cpu.unlabelled, cpu.pixel_teacher
+            preset.finetune.alignment_target = cpu.alignment_target
+            preset.finetune.unlabelled_weight = cpu.unlabelled_weight
+        elif tok.startswith("w") and tok[1:].isdigit():
+            preset.window = int(tok[1:])
+        elif tok == "ssl":
+            preset.finetune.unlabelled = True
+        elif tok == "nossl":
+            preset.finetune.unlabelled = False
+        elif tok == "noDA":
+            preset.finetune.distribution_alignment = False
+        elif tok == "lr":
+            preset.finetune.pixel_teacher = True
+        elif tok.startswith("tau"):
+            preset.finetune.unlabelled_threshold = float(tok[3:])
+        elif tok.startswith("steps"):
+            preset.finetune.unlabelled_steps = int(tok[5:])
+        elif tok.startswith("lam"):
+            preset.finetune.unlabelled_weight = float(tok[3:])
+        elif tok.startswith("prior"):
+            preset.finetune.prior_strength = float(tok[5:])
+        elif tok.startswith("warm"):
+            preset.finetune.unlabelled_warmup = float(tok[4:])
+        elif hasattr(preset.finetune, tok.split("=")[0]) and "=" in tok:
+            name, value = tok.split("=")
+            cur = getattr(preset.finetune, name)
+            setattr(preset.finetune, name, type(cur)(value) if not isinstance(cur, bool) else value == "1")
+        else:
+            raise ValueError(f"unknown method token {tok!r}")
+    return preset
+
+
+def run(scene, method, r, c, ids, seed):
+    if method == "svm":
+        t0 = time.perf_counter()
+        pred = B.svm_predict(B.svm_features(scene, False), scene, r, c, ids)
+        return pred, None, None, time.perf_counter() - t0
+    if method == "lr":  # the core's per-pixel logistic regression (the pixel teacher) alone
+        from diffclip_qgis.core.semisupervised import pixel_logistic_regression
+        t0 = time.perf_counter()
+        f = B.svm_features(scene, False).astype(np.float32)
+        index = {cl.id: i for i, cl in enumerate(scene.classes)}
+        y = np.array([index[int(v)] for v in ids])
+        probs = pixel_logistic_regression(f[r * scene.gt.shape[1] + c], y, f, len(scene.classes), seed=seed)
+        pred = np.array([cl.id for cl in scene.classes])[probs.argmax(1)].reshape(scene.gt.shape)
+        return pred, None, None, time.perf_counter() - t0
+    preset = make_preset(method, seed)
+    t0 = time.perf_counter()
+    trained = fewshot_classifier(scene.source, r, c, ids, scene.classes, preset, CPU, scene.infos)
+    pred, _ = Predictor(trained, CPU).predict(scene.source)
+    sec = time.perf_counter() - t0
+    equal = None
+    if trained.network.class_bias is not None:
+        trained.network.set_class_bias(None)
+        equal, _ = Predictor(trained, CPU).predict(scene.source)
+    return pred, equal, trained.window, sec
+
+
+RUN_LINE = re.compile(r"^(\S+)\s+(\d+)-shot draw (\d+) (\S+)\s+win=(\S+) OA ([\d.]+) AA ([\d.]+)"
+                      r"(?: \| prior 0: OA ([\d.]+) AA ([\d.]+))? (\d+) s$")
+
+
+def summarise_logs(paths, aliases):
+    """Per-run lines of earlier runs of this script -> the summary table (the last line of a run wins)."""
+    runs = {}
+    for path in paths:
+        for line in open(path):
+            m = RUN_LINE.match(line.strip())
+            if m:
+                key, shots, d, method = m.group(1), int(m.group(2)), int(m.group(3)), aliases.get(m.group(4), m.group(4))
+                runs[(key, shots, method, d)] = (float(m.group(6)), float(m.group(7)), float(m.group(10)))
+    res = defaultdict(list)
+    for (key, shots, method, d), v in sorted(runs.items()):
+        res[(key, shots, method)].append(v + (None,))
+    print_table(res)
+
+
+def print_table(res):
+    print("\n| scene | shots | method | draws | OA mean +- std | worst OA | AA mean | s/run |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (key, shots, m), v in res.items():
+        oa = np.array([x[0] for x in v]); aa = np.array([x[1] for x in v])
+        print(f"| {key} | {shots} | {m} | {len(v)} | {oa.mean():.1f} +- {oa.std():.1f} | {oa.min():.1f} | {aa.mean():.1f} | "
+              f"{np.mean([x[2] for x in v]):.0f} |", flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--summarise", nargs="*", help="only summarise these logs of earlier runs")
+    ap.add_argument("--alias", nargs="*", default=[], help="OLD=NEW method names, for --summarise")
+    ap.add_argument("--scenes", nargs="+", default=["demo", "indian_pines_subset", "jasper_ridge", "enmap_potsdam"])
+    ap.add_argument("--shots", nargs="+", type=int, default=[2])
+    ap.add_argument("--draws", type=int, default=3)
+    ap.add_argument("--first-draw", type=int, default=0)
+    ap.add_argument("--methods", nargs="+", default=["default", "ssl"])
+    args = ap.parse_args()
+    if args.summarise:
+        summarise_logs(args.summarise, dict(a.split("=", 1) for a in args.alias))
+        return
+    torch.set_num_threads(1)
+    res = defaultdict(list)
+    print(f"# experiment_fewshot {time.strftime('%Y-%m-%d %H:%M')} methods={args.methods} shots={args.shots} "
+          f"draws={args.first_draw}..{args.first_draw + args.draws - 1} scenes={args.scenes}", flush=True)
+    for key in args.scenes:
+        scene = B.scene_by_key(key)
+        for shots in args.shots:
+            for d in range(args.first_draw, args.first_draw + args.draws):
+                r, c, ids = B.draw(scene.gt, scene.classes, shots, seed=1000 * d + shots)
+                mask, _ = B.test_masks(scene.gt, r, c)
+                for m in args.methods:
+                    pred, equal, win, sec = run(scene, m, r, c, ids, d)
+                    s = B.scores(scene.gt, pred, mask)
+                    res[(key, shots, m)].append((s["oa"], s["aa"], sec, win))
+                    extra = ""
+                    if equal is not None:
+                        e = B.scores(scene.gt, equal, mask)
+                        res[(key, shots, m + " [prior 0]")].append((e["oa"], e["aa"], sec, win))
+                        extra = f" | prior 0: OA {e['oa']:.1f} AA {e['aa']:.1f}"
+                    print(f"{key:20s} {shots:2d}-shot draw {d} {m:28s} win={win} OA {s['oa']:.1f} AA {s['aa']:.1f}"
+                          f"{extra} {sec:.0f} s", flush=True)
+    print_table(res)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""Unlabelled pixels in few-shot fine-tuning (core/semisupervised.py, finetune(..., unlabelled=...))."""
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from diffclip_qgis.core.config import FinetuneConfig, get_preset
+from diffclip_qgis.core.finetune import finetune
+from diffclip_qgis.core.infer import classify_windows
+from diffclip_qgis.core.model import DiffCLIP
+from diffclip_qgis.core.pipeline import fewshot_classifier
+from diffclip_qgis.core.semisupervised import (DistributionAlignment, pixel_logistic_regression, pseudo_label_loss,
+                                               strong_view)
+from diffclip_qgis.core.source import ArraySource
+
+from core_fixtures import CLASSES, CPU, multimodal_scene, pick_shots, single_thread, tiny_config, tiny_preset  # noqa: F401
+
+
+def two_clusters(n: int = 400, seed: int = 0):
+    """Two compact clusters in 3 bands (1 x 1 windows), apart along band 0 (-1 and +1), equally common.
+
+    The labelled pixels are untypical: those of class 0 far out on its left (-1.35, -1.3), those
+    of class 1 between the clusters (-0.75, -0.7), so a boundary between them cuts through
+    cluster 0 and class 1 swallows much of it. Only the unlabelled pixels show where the gap is.
+    """
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    x = np.stack([np.where(y == 0, -1.0, 1.0) + rng.normal(0, 0.15, n), rng.normal(0, 0.15, n),
+                  rng.normal(0, 0.15, n)], axis=1).astype(np.float32)
+    labelled = np.array([[-1.35, 0.0, 0.0], [-1.3, 0.1, -0.1], [-0.75, 0.0, 0.1], [-0.7, -0.1, 0.0]], np.float32)
+    return labelled[:, :, None, None], np.array([0, 0, 1, 1]), x[:, :, None, None], y
+
+
+def _fit(cfg: FinetuneConfig, unlabelled: bool):
+    lab, lab_y, pool, pool_y = two_clusters()
+    torch.manual_seed(0)
+    net = DiffCLIP([3], tiny_config(3))
+    finetune(net, [lab], lab_y, ["class zero", "class one"], cfg, CPU, unlabelled=[pool] if unlabelled else None)
+    pred, _ = classify_windows(net, net.text_embedding(*_tokens(net)), [pool])
+    return float(np.mean(pred == pool_y))
+
+
+def _tokens(net):
+    from diffclip_qgis.core.finetune import prompt_tokens
+    return prompt_tokens(net, ["class zero", "class one"], CPU)
+
+
+# The mechanism alone: pseudo-labels aligned to equal shares (the clusters are equally common), no pixel teacher
+# (fitted on the same untypical pixels, it would put the boundary as wrong).
+SSL = FinetuneConfig(epochs=60, max_steps=200, lr=3e-3, augment=False, prior_strength=0.0, unlabelled=True, unlabelled_batch=64,
+                     unlabelled_steps=150, unlabelled_threshold=0.8, unlabelled_weight=1.0,
+                     alignment_target="uniform", pixel_teacher=False)
+
+
+def test_unlabelled_pixels_move_the_boundary_into_the_gap():
+    supervised = _fit(dataclasses.replace(SSL, unlabelled=False), unlabelled=False)
+    no_term = _fit(dataclasses.replace(SSL, unlabelled_weight=0.0), unlabelled=True)
+    semi = _fit(SSL, unlabelled=True)
+    # the labelled pixels alone put the boundary into cluster 0 (about 0.8: measured 0.785 and 0.81) ...
+    assert supervised < 0.85 and no_term < 0.85
+    # ... the pseudo-labelled unlabelled pixels move it into the gap (measured 0.94)
+    assert semi > 0.9 and semi > max(supervised, no_term) + 0.08
+
+
+def test_fine_tuning_with_unlabelled_pixels_is_deterministic():
+    assert _fit(SSL, unlabelled=True) == _fit(SSL, unlabelled=True)
+
+
+def test_distribution_alignment_lifts_a_class_that_is_never_predicted():
+    probs = torch.tensor([[0.7, 0.3], [0.8, 0.2], [0.6, 0.4], [0.9, 0.1]])
+    align = DistributionAlignment(2, momentum=0.0)
+    out = align(probs)
+    assert torch.allclose(out.sum(dim=1), torch.ones(4))
+    assert out.mean(dim=0)[1] > probs.mean(dim=0)[1]          # the starved class gains
+    assert (out.argmax(dim=1) == 1).any()                     # and wins on its likeliest pixels
+
+
+def test_pseudo_labels_only_above_the_threshold():
+    logits = torch.zeros(3, 2, requires_grad=True)
+    teacher = torch.tensor([[0.99, 0.01], [0.6, 0.4], [0.05, 0.95]])
+    loss, used = pseudo_label_loss(logits, teacher, 0.9)
+    assert used == pytest.approx(2 / 3)
+    loss.backward()
+    assert logits.grad[1].abs().sum() == 0 and logits.grad[0].abs().sum() > 0
+
+
+def test_strong_view_is_seeded_and_keeps_shapes():
+    w = [torch.randn(4, 6, 5, 5), torch.randn(4, 1, 5, 5)]
+    a = strong_view(w, torch.Generator().manual_seed(1))
+    b = strong_view(w, torch.Generator().manual_seed(1))
+    assert [x.shape for x in a] == [x.shape for x in w]
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert not torch.equal(a[0], w[0])
+
+
+def test_pixel_logistic_regression_separates_the_clusters():
+    lab, lab_y, pool, pool_y = two_clusters()
+    probs = pixel_logistic_regression(lab[:, :, 0, 0], lab_y, pool[:, :, 0, 0], 2)
+    assert probs.shape == (len(pool_y), 2) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+
+
+def test_fewshot_classifier_uses_unlabelled_windows_and_reports_them():
+    spectral, height, labels = multimodal_scene()
+    source = ArraySource([spectral, height])
+    rows, cols, ids = pick_shots(labels, per_class=2)
+    preset = tiny_preset(window=3, pretrain_epochs=0, finetune_epochs=10)
+    preset.finetune = dataclasses.replace(preset.finetune, unlabelled=True, unlabelled_samples=200, max_steps=100,
+                                          unlabelled_steps=20, unlabelled_batch=32)
+    logs = []
+
+    class Log:
+        def log(self, msg): logs.append(msg)
+        def progress(self, *a): pass
+        def check(self): pass
+
+    trained = fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU, callback=Log())
+    assert any("unlabelled" in m for m in logs)
+    assert len(trained.report["finetune_loss"]) > 0
+
+
+def test_cpu_preset_uses_unlabelled_pixels_only_with_few_labels():
+    ft = get_preset("cpu").finetune
+    assert ft.unlabelled and ft.pixel_teacher and ft.alignment_target == "estimated"
+    assert 2 <= ft.unlabelled_max_shots < 8
+
+
+def test_many_labels_train_on_the_labelled_pixels_alone():
+    spectral, height, labels = multimodal_scene()
+    source = ArraySource([spectral, height])
+    rows, cols, ids = pick_shots(labels, per_class=8)
+    preset = tiny_preset(window=3, pretrain_epochs=0, finetune_epochs=5)
+    preset.finetune = dataclasses.replace(preset.finetune, unlabelled=True, unlabelled_max_shots=4)
+    logs = []
+
+    class Log:
+        def log(self, msg): logs.append(msg)
+        def progress(self, *a): pass
+        def check(self): pass
+
+    fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU, callback=Log())
+    assert any("fine-tuning on them alone" in m for m in logs)
