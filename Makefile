@@ -11,7 +11,7 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 QGIS_PROFILE ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/default
 PLUGIN_ENV  := QGIS_PLUGINPATH=$(abspath $(BUILD)) PYTHONPATH=$(abspath $(BUILD)):$$($(PY) -c 'import site; print(site.getsitepackages()[0])') QT_QPA_PLATFORM=offscreen
 
-.PHONY: setup plugin package deploy test test-core demo bench translations e2e clean
+.PHONY: setup plugin package deploy test test-core test-qgis-lts demo bench gpu-check translations e2e clean
 
 setup:  ## system packages (QGIS, GDAL, Xvfb, Qt tools), the venv with torch (CPU), numpy < 2, scikit-image, test tools
 	$(SUDO) apt-get update -qq
@@ -51,11 +51,17 @@ test: plugin  ## the real QGIS desktop under Xvfb (screenshot in reports/), then
 test-core: plugin  ## core and GDAL tests only (fast)
 	$(PLUGIN_ENV) $(PY) -m pytest -q tests/unit
 
+test-qgis-lts:  ## e2e + pytest on QGIS 3.44 LTR (Debian sid chroot cached in .cache/qgis-lts, root; reports/qgis-lts/)
+	$(SUDO) bash scripts/qgis_lts.sh test
+
 demo: plugin  ## the main job on the bundled demo scene, through qgis_process
 	$(PLUGIN_ENV) $(PY) scripts/run_demo.py
 
 bench: plugin  ## accuracy / speed / memory benchmark, report under reports/
 	$(PLUGIN_ENV) OMP_WAIT_POLICY=PASSIVE $(PY) scripts/benchmark.py
+
+gpu-check: plugin  ## the CUDA paths in one run (under 8 min on one GPU; CPU smoke size without one), table in reports/gpu_check.md
+	$(PLUGIN_ENV) OMP_WAIT_POLICY=PASSIVE $(PY) scripts/gpu_check.py
 
 e2e: plugin  ## the plugin in the real QGIS desktop under Xvfb, with a screenshot under reports/
 	$(PLUGIN_ENV) $(PY) tests/desktop/run_desktop_e2e.py

@@ -31,6 +31,7 @@ class OutputPathError(ValueError):
 
 def write_error(path: str, reason: object) -> OSError:
     """The error every failed write reports: the path, the reason, and what to check."""
+    reason = " ".join(str(reason).split())   # one line: GDAL's messages may span several
     return OSError(f"Could not write {path}: {reason} ({WRITE_HINT})")
 
 

@@ -147,7 +147,7 @@ def reference_on_grid(path: str, grid, log=None) -> Tuple["np.ndarray", Dict[int
         if wkt and ref_wkt:
             options["dstSRS"] = wkt
         if ds.GetRasterBand(1).GetNoDataValue() is None:
-            options["dstNodata"] = 0
+            options.update(srcNodata=0, dstNodata=0)   # 0 is unlabelled: never resampled into a class
         temps.append(stem + ".vrt")
         gdal.Warp(temps[-1], source, **options)  # the returned dataset is dropped: that writes the VRT
         source = None

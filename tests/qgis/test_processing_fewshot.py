@@ -80,7 +80,7 @@ def test_style_applied_when_loaded_on_completion(qgis_app, scene, tmp_path):
                    onFinish=lambda alg, ctx, feedback: None)
     assert context.willLoadLayerOnCompletion(path)
     alg = QgsApplication.processingRegistry().createAlgorithmById("diffclip:fewshotclassify")
-    assert handleAlgorithmResults(alg, context, fb, False, params)
+    assert handleAlgorithmResults(alg, context, feedback=fb, parameters=params)  # 3.22 and 3.44 signatures
     layers = [lyr for lyr in project.mapLayers().values() if lyr.source() == path]
     assert layers
     renderer = layers[0].renderer()

@@ -125,5 +125,6 @@ def _model_json(path):
     model = QgsProcessingModelAlgorithm()
     assert model.fromFile(path)
     children = {cid: (c.algorithmId(), sorted(c.parameterSources())) for cid, c in model.childAlgorithms().items()}
-    return children, sorted(p.name() for p in model.parameterDefinitions())
+    # QGIS 3.44 names a model's outputs after their descriptions, 3.22 after child and output: compare what they are
+    return children, sorted((p.type(), p.description()) for p in model.parameterDefinitions())
 

@@ -15,8 +15,9 @@ QUICK = ["--WINDOW", "3", "--EPOCHS", "5", "--DEVICE", "cpu"]
 
 
 def env():
+    # USE_LIBUV=0: Debian's torch (QGIS 3.44 chroot) has no libuv for torchrun's rendezvous store
     return dict(os.environ, PYTHONPATH=os.pathsep.join([PACKAGE_ROOT] + sys.path[1:]), OMP_NUM_THREADS="1",
-                OMP_WAIT_POLICY="PASSIVE")
+                OMP_WAIT_POLICY="PASSIVE", USE_LIBUV="0")
 
 
 def cli(*args, torchrun=0, timeout=600):
