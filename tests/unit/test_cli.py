@@ -9,28 +9,57 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
+gdal.UseExceptions()
+
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__import__("diffclip_qgis").__file__)))
 DEMO = os.path.join(PACKAGE_ROOT, "diffclip_qgis", "demo")
 QUICK = ["--WINDOW", "3", "--EPOCHS", "5", "--DEVICE", "cpu"]
 
 
-def env():
-    # USE_LIBUV=0: Debian's torch (QGIS 3.44 chroot) has no libuv for torchrun's rendezvous store
+def env(**extra):
     return dict(os.environ, PYTHONPATH=os.pathsep.join([PACKAGE_ROOT] + sys.path[1:]), OMP_NUM_THREADS="1",
-                OMP_WAIT_POLICY="PASSIVE", USE_LIBUV="0")
+                OMP_WAIT_POLICY="PASSIVE", **extra)
+
+
+def free_port():
+    with socket.socket() as s:  # a free port for the rendezvous on loopback
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def torchrun_has_libuv():
+    """torchrun's rendezvous store needs libuv; Debian's torch (the QGIS 3.44 chroot) is built without it."""
+    from torch.distributed import TCPStore
+    try:
+        TCPStore("127.0.0.1", 0, 1, True)
+    except RuntimeError as error:
+        if "libuv" in str(error):
+            return False
+        raise
+    return True
 
 
 def cli(*args, torchrun=0, timeout=600):
-    launcher = [sys.executable]
-    if torchrun:
-        with socket.socket() as s:  # a free port for the rendezvous on loopback
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        launcher += ["-m", "torch.distributed.run", "--nproc_per_node", str(torchrun), "--master_addr",
-                     "127.0.0.1", "--master_port", str(port)]
-    proc = subprocess.run(launcher + ["-m", "diffclip_qgis"] + list(args), env=env(), capture_output=True,
-                          text=True, timeout=timeout)
-    return proc.returncode, proc.stdout + proc.stderr
+    command = ["-m", "diffclip_qgis"] + list(args)
+    if not torchrun:
+        proc = subprocess.run([sys.executable] + command, env=env(), capture_output=True, text=True,
+                              timeout=timeout)
+        return proc.returncode, proc.stdout + proc.stderr
+    port = str(free_port())
+    if torchrun_has_libuv():
+        launcher = ["-m", "torch.distributed.run", "--nproc_per_node", str(torchrun), "--master_addr",
+                    "127.0.0.1", "--master_port", port]
+        proc = subprocess.run([sys.executable] + launcher + command, env=env(), capture_output=True,
+                              text=True, timeout=timeout)
+        return proc.returncode, proc.stdout + proc.stderr
+    # Without libuv torchrun cannot start; the ranks get the same environment torchrun would give them.
+    ranks = [subprocess.Popen([sys.executable] + command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, env=env(RANK=str(r), LOCAL_RANK=str(r), WORLD_SIZE=str(torchrun),
+                                                 LOCAL_WORLD_SIZE=str(torchrun), MASTER_ADDR="127.0.0.1",
+                                                 MASTER_PORT=port, USE_LIBUV="0"))
+             for r in range(torchrun)]
+    texts = [rank.communicate(timeout=timeout)[0] for rank in ranks]
+    return max(abs(rank.returncode) for rank in ranks), "".join(texts)
 
 
 def demo(name):
