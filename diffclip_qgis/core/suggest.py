@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .progress import SILENT, Callback
 from .source import PixelSource
 from .trained import TrainedModel
 from .windows import extract_windows, sample_valid_pixels
@@ -63,8 +64,11 @@ def choose(rows: np.ndarray, cols: np.ndarray, log_probs: np.ndarray, count: int
 
 
 def suggest(trained: TrainedModel, source: PixelSource, count: int, labelled_rows, labelled_cols, device,
-            candidates: int = 20000, seed: int = 0, spacing: float = 0.0, pool=None) -> Suggestions:
+            candidates: int = 20000, seed: int = 0, spacing: float = 0.0, pool=None,
+            callback: Callback = SILENT) -> Suggestions:
     """Suggestions among up to ``candidates`` random valid pixels of ``source`` (or of ``pool``, rows and cols).
+
+    ``callback`` gets "classifying" progress per chunk of candidates and may cancel between chunks.
 
     ``spacing`` 0 picks one from the raster size: pixels at least about a quarter of the mean
     distance between ``count`` evenly spread points apart (and never closer than the window).
@@ -80,9 +84,11 @@ def suggest(trained: TrainedModel, source: PixelSource, count: int, labelled_row
     text = class_text(network, [c.prompt for c in trained.classes], device)
     parts, keep = [], []
     for i in range(0, len(rows), CHUNK):   # windows of a chunk at a time: memory stays bounded
+        callback.check()
         windows, valid = extract_windows(source, trained.stats, rows[i:i + CHUNK], cols[i:i + CHUNK], trained.window)
         parts.append(window_log_probs(network, text, [w[valid] for w in windows]))
         keep.append(valid)
+        callback.progress("classifying", min(i + CHUNK, len(rows)) / max(1, len(rows)))
     keep = np.concatenate(keep)
     rows, cols, log_probs = rows[keep], cols[keep], np.concatenate(parts)
     if spacing <= 0:

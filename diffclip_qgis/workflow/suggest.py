@@ -38,8 +38,7 @@ def suggest_samples(req: SuggestRequest, callback: Callback = SILENT) -> Suggest
                                          req.samples.crs_wkt, stack.crs_wkt, callback.gis_log)
             rows, cols = rows - getattr(source, "row0", 0), cols - getattr(source, "col0", 0)
         callback.progress("classifying", 0.0)
-        found = suggest(trained, source, count, rows, cols, device, seed=req.seed)
-        callback.progress("classifying", 1.0)
+        found = suggest(trained, source, count, rows, cols, device, seed=req.seed, callback=callback)
     names = [c.name for c in trained.classes]
     ids = np.array([c.id for c in trained.classes])
     callback.progress("writing", 0.0)

@@ -1,7 +1,12 @@
 """Sample suggestions: least sure first, spread over the map and the classes, away from labelled pixels."""
 import numpy as np
+import pytest
 
+from diffclip_qgis.core import suggest as core_suggest
+from diffclip_qgis.core.progress import Callback, Cancelled
 from diffclip_qgis.core.suggest import choose
+
+from core_fixtures import CPU, cached_classifier, single_thread  # noqa: F401
 
 
 def _log_probs(p_best, best, k=3):
@@ -27,3 +32,18 @@ def test_keeps_away_from_labelled_pixels_and_shares_out_classes():
     s = choose(rows, cols, lp, 4, np.array([0]), np.array([0]), spacing=3)
     assert 0 not in s.rows.tolist()                   # labelled already
     assert (s.best == 0).sum() <= int(np.ceil(2 * 4 / 3)) and 1 in s.best.tolist()
+
+
+def test_suggest_reports_progress_per_chunk_and_stops_when_cancelled(monkeypatch):
+    trained, source, _, _ = cached_classifier()
+    monkeypatch.setattr(core_suggest, "CHUNK", 100)
+    seen = []
+    found = core_suggest.suggest(trained, source, 4, np.empty(0), np.empty(0), CPU, candidates=300,
+                                 callback=Callback(lambda phase, f, m="": seen.append((phase, f))))
+    assert len(found.rows) == 4
+    assert seen == [("classifying", 1 / 3), ("classifying", 2 / 3), ("classifying", 1.0)]
+    calls = []
+    with pytest.raises(Cancelled):
+        core_suggest.suggest(trained, source, 4, np.empty(0), np.empty(0), CPU, candidates=300,
+                             callback=Callback(lambda *a: calls.append(a), cancelled=lambda: bool(calls)))
+    assert len(calls) == 1   # stopped before the second chunk
