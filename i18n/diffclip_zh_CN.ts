@@ -28,6 +28,10 @@
         <translation>请至少添加两个类别。</translation>
     </message>
     <message>
+        <source>All suggested samples are labelled or skipped: press Run again to train with them.</source>
+        <translation>所有建议样本均已标注或跳过：请再次点击“运行”，用它们训练。</translation>
+    </message>
+    <message>
         <source>CPU build</source>
         <translation>CPU 版本</translation>
     </message>
@@ -144,8 +148,16 @@
         <translation>DiffCLIP 模型 (*.pt)</translation>
     </message>
     <message>
+        <source>DiffCLIP sample suggestions</source>
+        <translation>DiffCLIP 样本建议</translation>
+    </message>
+    <message>
         <source>DiffCLIP samples</source>
         <translation>DiffCLIP 样本</translation>
+    </message>
+    <message>
+        <source>DiffCLIP suggested samples</source>
+        <translation>DiffCLIP 建议样本</translation>
     </message>
     <message>
         <source>Done.</source>
@@ -174,6 +186,10 @@
     <message>
         <source>GPU: {name}</source>
         <translation>GPU：{name}</translation>
+    </message>
+    <message>
+        <source>How many pixels to suggest per class</source>
+        <translation>每个类别建议多少个像素</translation>
     </message>
     <message>
         <source>Id</source>
@@ -212,6 +228,10 @@
         <translation>日志</translation>
     </message>
     <message>
+        <source>Mark the pixels where a label would help the last run's model most: where it is least sure, spread over the map and the classes</source>
+        <translation>标出标注后对上次运行的模型帮助最大的像素：模型最不确定之处，分散在整幅地图和各个类别中</translation>
+    </message>
+    <message>
         <source>Masked-diffusion pretraining on unlabelled pixels; 0 = none. Ignored when a pretrained model is given. The cpu preset starts at 0: at CPU budgets pretraining did not improve accuracy in our measurements; try {0} or more.</source>
         <translation>在未标注像元上进行掩码扩散预训练；0 表示不预训练。给定预训练模型时忽略此项。cpu 预设默认为 0：在我们的测量中，CPU 预算下预训练并未提高精度；可尝试 {0} 或更多。</translation>
     </message>
@@ -222,6 +242,10 @@
     <message>
         <source>No accuracy estimate: window sizes are compared by cross-validation only when the window setting is 'auto', more than one size fits the rasters and every class has at least 2 samples.</source>
         <translation>没有精度估计：只有当窗口设置为 'auto'、栅格可容纳不止一种窗口大小且每个类别至少有 2 个样本时，才会通过交叉验证比较窗口大小。</translation>
+    </message>
+    <message>
+        <source>No pixel to suggest: every candidate is next to a sample or on nodata.</source>
+        <translation>没有可建议的像素：所有候选像素都紧邻样本或位于无数据区。</translation>
     </message>
     <message>
         <source>No raster layer in the project: add the rasters to classify (Layer &gt; Add Layer).</source>
@@ -300,6 +324,10 @@
         <translation>运行</translation>
     </message>
     <message>
+        <source>Run a classification first: suggestions come from its model.</source>
+        <translation>请先运行一次分类：建议来自其模型。</translation>
+    </message>
+    <message>
         <source>Run {n:03d} started; outputs go to {folder}.</source>
         <translation>第 {n:03d} 次运行已开始；输出保存到 {folder}。</translation>
     </message>
@@ -328,8 +356,24 @@
         <translation>设置</translation>
     </message>
     <message>
+        <source>Skip</source>
+        <translation>跳过</translation>
+    </message>
+    <message>
         <source>Starting...</source>
         <translation>正在启动……</translation>
+    </message>
+    <message>
+        <source>Suggest samples</source>
+        <translation>建议样本</translation>
+    </message>
+    <message>
+        <source>Suggesting samples cancelled.</source>
+        <translation>已取消样本建议。</translation>
+    </message>
+    <message>
+        <source>Suggesting samples failed: {error}</source>
+        <translation>样本建议失败：{error}</translation>
     </message>
     <message>
         <source>Template</source>
@@ -338,6 +382,10 @@
     <message>
         <source>The click is outside the first input raster.</source>
         <translation>单击位置在第一个输入栅格之外。</translation>
+    </message>
+    <message>
+        <source>The last run's model is gone ({path}): run again.</source>
+        <translation>上次运行的模型已不存在（{path}）：请重新运行。</translation>
     </message>
     <message>
         <source>The pretrained model file does not exist: {path}</source>
@@ -350,6 +398,10 @@
     <message>
         <source>The text encoder is trained from scratch on these prompts, so each prompt acts as a label for its class: the wording carries no prior meaning. Keep the prompts of different classes distinct.</source>
         <translation>文本编码器在这些提示词上从零开始训练，因此每个提示词只是其类别的标签：措辞本身不带任何先验含义。请让不同类别的提示词互不相同。</translation>
+    </message>
+    <message>
+        <source>The ticked inputs are not those of the last run: run again to suggest samples for them.</source>
+        <translation>勾选的输入与上次运行的不同：请重新运行，再为它们建议样本。</translation>
     </message>
     <message>
         <source>There is no sample layer in the project.</source>
@@ -394,6 +446,10 @@
     <message>
         <source>halfway to the scene's</source>
         <translation>介于均等与场景比例之间</translation>
+    </message>
+    <message>
+        <source>per class</source>
+        <translation>每类</translation>
     </message>
     <message>
         <source>the scene's: best overall accuracy</source>
@@ -476,6 +532,10 @@
         <translation>未知错误</translation>
     </message>
     <message>
+        <source>writing</source>
+        <translation>写入</translation>
+    </message>
+    <message>
         <source>{bands} bands · {crs} · {dx:g} x {dy:g} {units} · {w} x {h} px</source>
         <translation>{bands} 个波段 · {crs} · {dx:g} x {dy:g} {units} · {w} x {h} 像元</translation>
     </message>
@@ -490,6 +550,14 @@
     <message>
         <source>{n} samples of classes not in the table are left out.</source>
         <translation>已忽略 {n} 个不属于表中类别的样本。</translation>
+    </message>
+    <message>
+        <source>{n} suggested samples left: click one on the map (with 'Label samples') to pick its class, or skip it.</source>
+        <translation>还剩 {n} 个建议样本：在地图上（使用“标注样本”）点击其中一个，选择其类别或跳过。</translation>
+    </message>
+    <message>
+        <source>{n} suggested samples on the map: click one to pick its class, or skip it.</source>
+        <translation>地图上有 {n} 个建议样本：点击其中一个，选择其类别或跳过。</translation>
     </message>
     <message>
         <source>{path} is not a DiffCLIP sample layer (a point layer '{layer}' with a field 'class_id'). Move it away or save the project under another name.</source>

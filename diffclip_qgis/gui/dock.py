@@ -1,13 +1,14 @@
-"""The DiffCLIP dock: inputs, classes and prompts, click-to-label samples, settings, background run.
+"""The DiffCLIP dock: inputs, classes and prompts, click-to-label samples, settings, background run,
+and suggested samples from the last run's model.
 
-Classes, ticked inputs and settings are stored in the project (``DiffCLIP`` entries), samples
-in the project's sample layer, so everything comes back when the project is reopened.
+Classes, ticked inputs, settings and the last run's model are stored in the project (``DiffCLIP``
+entries), samples in the project's sample layer, so everything comes back when the project is reopened.
 """
 from __future__ import annotations
 
 import json
 import os
-from typing import Optional
+from typing import Optional, Tuple
 
 from qgis.core import Qgis, QgsApplication, QgsCoordinateTransform, QgsProject, QgsRasterLayer
 from qgis.gui import QgsCollapsibleGroupBox, QgsDockWidget
@@ -26,6 +27,8 @@ from .run_progress import PhaseClock, format_seconds
 from .sample_layer import CLASS_ID, CLASS_NAME, SampleLayerError, SampleStore
 from .sample_tool import SampleMapTool
 from .settings_panel import SettingsPanel
+from .suggest_panel import SuggestPanel
+from .suggestions import SuggestionMarkers
 from .torch_panel import TorchMissingPanel
 from .true_colour import show_true_colour
 
@@ -37,7 +40,7 @@ RESOURCES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file_
 def phase_name(phase: str) -> str:
     return {"reading": tr("reading the inputs"), "pretraining": tr("pretraining"),
             "choosing window": tr("choosing the window size"), "fine-tuning": tr("fine-tuning"),
-            "classifying": tr("classifying")}.get(phase, phase)
+            "classifying": tr("classifying"), "writing": tr("writing")}.get(phase, phase)
 
 
 class DiffClipDock(QgsDockWidget):
@@ -59,8 +62,11 @@ class DiffClipDock(QgsDockWidget):
         self.classes = ClassPanel()
         self.store = SampleStore(self.project, self)
         self.settings = SettingsPanel(self.torch.available)
+        self.suggestions = SuggestionMarkers(self.project, self)
+        self.suggest_panel = SuggestPanel()
+        self.suggest_panel.button.clicked.connect(self.suggest)
         self.tool = SampleMapTool(self.canvas, self.store, self.grid_layer, self.classes.current_class,
-                                  self.classes.model.classes, self.notify)
+                                  self.classes.model.classes, self.notify, self.suggestions)
         self.tool_action = QAction(QIcon(os.path.join(RESOURCES, "sample_tool.svg")), tr("Label samples"), self)
         self.tool_action.setCheckable(True)
         self.tool_action.setToolTip(tr("Left click: label the pixel with the selected class. Right click: remove the "
@@ -74,6 +80,7 @@ class DiffClipDock(QgsDockWidget):
         self.classes.classRemoved.connect(self._delete_samples)
         self.classes.notice.connect(self.notify)
         self.store.changed.connect(self._samples_changed)
+        self.suggestions.changed.connect(self._suggestions_left)
         self.inputs.changed.connect(self._save_to_project)
         self.settings.changed.connect(self._save_to_project)
         for signal in (self.inputs.changed, self.classes.model.classesEdited, self.classes.model.modelReset):
@@ -180,6 +187,7 @@ class DiffClipDock(QgsDockWidget):
         layout = QVBoxLayout(box)
         layout.setContentsMargins(9, 0, 9, 0)
         layout.addLayout(row)
+        layout.addWidget(self.suggest_panel)
         layout.addWidget(self.progress)
         layout.addWidget(self.phase_label)
         self._set_running(False)
@@ -213,10 +221,13 @@ class DiffClipDock(QgsDockWidget):
             self.settings.set_values(settings if isinstance(settings, dict) else {})
             self._style = [(c.id, c.name, c.colour) for c in self.classes.model.classes()]
             self.store.restyle(self.classes.model.classes())
+            model = self._entry("model", {})
+            self.suggest_panel.model = model if isinstance(model, dict) else {}
         finally:
             self._loading = self._reading = False
         self._samples_changed()
         self._show_default_output()
+        self.suggest_panel.show_left(self.suggestions.count())
 
     def _entry(self, key: str, default):
         """A JSON value stored in the project, or ``default``."""
@@ -345,7 +356,13 @@ class DiffClipDock(QgsDockWidget):
             return False
         from .task import ClassifyTask
 
-        task = ClassifyTask(request, outputs)
+        self._append_log(tr("Run {n:03d} started; outputs go to {folder}.").format(
+            n=outputs.number, folder=outputs.folder))
+        self._start(ClassifyTask(request, outputs))
+        return True
+
+    def _start(self, task) -> None:
+        """Show the progress of a background task and hand it to QGIS's task manager."""
         task.phaseChanged.connect(self._phase)
         task.logMessage.connect(self._append_log)
         task.progressChanged.connect(self._task_progress)
@@ -353,10 +370,7 @@ class DiffClipDock(QgsDockWidget):
         self.task = task
         self._clock = PhaseClock()
         self._set_running(True)
-        self._append_log(tr("Run {n:03d} started; outputs go to {folder}.").format(
-            n=outputs.number, folder=outputs.folder))
         QgsApplication.taskManager().addTask(task)
-        return True
 
     def missing(self) -> str:
         """What a run still needs, or "" when it can start."""
@@ -376,12 +390,13 @@ class DiffClipDock(QgsDockWidget):
         return ""
 
     def _update_run_state(self, *_) -> None:
-        """Run is enabled when nothing is missing; its tooltip says what is."""
+        """Run and Suggest samples are enabled when nothing is missing; their tooltips say what is."""
         if self.task is not None:
             return
         missing = self.missing()
         self.run_button.setEnabled(not missing)
         self.run_button.setToolTip(missing or tr("Train on the samples and classify the inputs, in the background"))
+        self.suggest_panel.show_missing(self.suggest_missing())
 
     def _request(self):
         """The run's workflow request and its numbered outputs; ValueError with a message when something is missing."""
@@ -417,13 +432,52 @@ class DiffClipDock(QgsDockWidget):
         home = self.project.absolutePath() or os.path.expanduser("~")
         return os.path.join(home, "diffclip_output")
 
+    # -- suggested samples ---------------------------------------------------------------------------------
+    def suggest_missing(self) -> str:
+        """What suggesting samples still needs, or "" when it can start."""
+        if not self.torch.available:
+            return self.missing()  # says how to install PyTorch
+        return self.suggest_panel.missing([layer.source() for layer in self.inputs.checked_layers()])
+
+    def suggest(self) -> bool:
+        """Start suggesting samples in the background; False (with a message) when it cannot start."""
+        if self.task is not None:
+            return False
+        missing = self.suggest_missing()
+        if missing:
+            self.notify(missing, Qgis.MessageLevel.Warning)
+            return False
+        from ..workflow.requests import Samples
+        from .task import SuggestTask
+
+        self._start(SuggestTask(self.suggest_panel.request(Samples(*self.store.samples()),
+                                                           self.settings.values()["device"])))
+        return True
+
+    def _show_suggestions(self, task) -> Tuple[str, Qgis.MessageLevel]:
+        """Put the new suggestions on the map and switch to labelling; the message for the bar."""
+        found = self.suggestions.show(task.request.output)
+        self.suggest_panel.show_left(self.suggestions.count())
+        if not found:
+            return tr("No pixel to suggest: every candidate is next to a sample or on nodata."), Qgis.MessageLevel.Info
+        self.tool_action.setChecked(True)
+        return (tr("{n} suggested samples on the map: click one to pick its class, or skip it.").format(n=found),
+                Qgis.MessageLevel.Success)
+
+    def _suggestions_left(self, left: int) -> None:
+        if left:
+            self.suggest_panel.show_left(left)
+        else:
+            self.notify(self.suggest_panel.all_done())
+
     def cancel(self) -> None:
         if self.task is not None:
-            self.task.cancel()
             self.phase_label.setText(tr("Cancelling..."))
+            self.task.cancel()  # a task not started yet finishes here
 
     def _set_running(self, running: bool) -> None:
         self.run_button.setEnabled(not running)
+        self.suggest_panel.button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         self.progress.setVisible(running)
         if running:
@@ -443,25 +497,41 @@ class DiffClipDock(QgsDockWidget):
         self.phase_label.setText(text)
 
     def _task_done(self, ok: bool) -> None:
+        from .task import SuggestTask
+
         task, self.task = self.task, None
+        suggesting = isinstance(task, SuggestTask)
         self._set_running(False)
         if ok:
-            from .results import add_result_layers, result_log, success_message
-
-            add_result_layers(self.project, task.outputs, task.request.classes, self.store.layer())
             self.phase_label.setText(tr("Done."))
-            for line in result_log(task.result, task.outputs):
-                self._append_log(line)
-            text, level = success_message(task.result), Qgis.MessageLevel.Success
+            text, level = self._show_suggestions(task) if suggesting else self._show_results(task)
         elif task.isCanceled():
             self.phase_label.setText(tr("Cancelled."))
-            text, level = tr("Classification cancelled; nothing was written."), Qgis.MessageLevel.Info
+            text = tr("Suggesting samples cancelled.") if suggesting else \
+                tr("Classification cancelled; nothing was written.")
+            level = Qgis.MessageLevel.Info
             QTimer.singleShot(0, lambda: self._drop_task_notice(task.description()))
         else:
             self.phase_label.setText(tr("Failed."))
-            text, level = tr("Classification failed: {error}").format(error=task.error), Qgis.MessageLevel.Critical
+            text = (tr("Suggesting samples failed: {error}") if suggesting else
+                    tr("Classification failed: {error}")).format(error=task.error)
+            level = Qgis.MessageLevel.Critical
         # After QGIS's own "Task complete" notice (shown in the message bar where there is no system tray).
         QTimer.singleShot(0, lambda: self.notify(text, level))
+
+    def _show_results(self, task) -> Tuple[str, Qgis.MessageLevel]:
+        """Add a finished run's layers, log its details and remember its model; the message for the bar."""
+        from .results import add_result_layers, result_log, success_message
+
+        self.suggest_panel.model = {"path": task.outputs.model, "inputs": task.request.inputs,
+                                    "classes": len(task.request.classes)}
+        self.project.writeEntry(SCOPE, "model", json.dumps(self.suggest_panel.model))
+        self.suggest_panel.show_left(self.suggestions.count())  # no "Run again" any more
+        self._update_run_state()
+        add_result_layers(self.project, task.outputs, task.request.classes, self.store.layer())
+        for line in result_log(task.result, task.outputs):
+            self._append_log(line)
+        return success_message(task.result), Qgis.MessageLevel.Success
 
     def _drop_task_notice(self, description: str) -> None:
         """Remove QGIS's "Task failed" entry for a cancelled run: the dock reports the cancellation."""

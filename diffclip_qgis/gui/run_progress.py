@@ -6,21 +6,22 @@ from typing import Callable, Dict, Optional
 
 #: Rough share of the run time of each phase (normalised over the phases a run has).
 WEIGHTS = {"pretraining": 0.45, "choosing window": 0.2, "fine-tuning": 0.25, "classifying": 0.1}
+#: The same for suggesting samples.
+SUGGEST_WEIGHTS = {"classifying": 0.95, "writing": 0.05}
 
 
-class RunProgress:
-    """Maps ``(phase, fraction)`` to a 0-100 percentage over the phases this run goes through."""
+class PhaseProgress:
+    """Maps ``(phase, fraction)`` to a 0-100 percentage over phases of the given weights, after "reading"."""
 
-    def __init__(self, pretrain: bool, choose_window: bool):
-        phases = [p for p in WEIGHTS if (p != "pretraining" or pretrain) and (p != "choosing window" or choose_window)]
-        total = sum(WEIGHTS[p] for p in phases)
+    def __init__(self, weights: Dict[str, float]):
+        total = sum(weights.values())
         self.start: Dict[str, float] = {}
         done = 0.0
-        for p in phases:
+        for p, w in weights.items():
             self.start[p] = done
-            done += WEIGHTS[p] / total
-        self.share = {p: WEIGHTS[p] / total for p in phases}
-        self.order = ["reading"] + phases
+            done += w / total
+        self.share = {p: w / total for p, w in weights.items()}
+        self.order = ["reading"] + list(weights)
 
     def next_phase(self, phase: str) -> str:
         """The phase that starts when ``phase`` ends ("" after the last, or for a phase not in this run)."""
@@ -32,6 +33,14 @@ class RunProgress:
         if phase not in self.share:
             return None
         return 100.0 * (self.start[phase] + self.share[phase] * min(max(fraction, 0.0), 1.0))
+
+
+class RunProgress(PhaseProgress):
+    """The phases of a classification run: pretraining and the window choice only when the run has them."""
+
+    def __init__(self, pretrain: bool, choose_window: bool):
+        super().__init__({p: w for p, w in WEIGHTS.items()
+                          if (p != "pretraining" or pretrain) and (p != "choosing window" or choose_window)})
 
 
 class PhaseClock:

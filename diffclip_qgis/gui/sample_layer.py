@@ -233,13 +233,8 @@ class SampleStore(QObject):
 
     def nearest(self, point: QgsPointXY, tolerance: float) -> Optional[int]:
         """Id of the sample closest to ``point`` within ``tolerance`` (layer CRS units)."""
-        rect = QgsRectangle(point.x() - tolerance, point.y() - tolerance, point.x() + tolerance, point.y() + tolerance)
-        best, best_d = None, tolerance ** 2
-        for f in self.in_rect(rect):
-            d = f.geometry().asPoint().sqrDist(point)
-            if d <= best_d:
-                best, best_d = f.id(), d
-        return best
+        feature = nearest_feature(self.layer(), point, tolerance)
+        return None if feature is None else feature.id()
 
     def counts(self) -> Dict[int, int]:
         layer = self.layer()
@@ -288,6 +283,19 @@ class SampleStore(QObject):
         self._undo.clear()
         self.changed.emit()  # the dock shows the new path
         QTimer.singleShot(0, self.project.write)  # save again so that the project points at the moved file
+
+
+def nearest_feature(layer: Optional[QgsVectorLayer], point: QgsPointXY, tolerance: float) -> Optional[QgsFeature]:
+    """The point feature of ``layer`` closest to ``point`` within ``tolerance`` (layer CRS units)."""
+    if layer is None:
+        return None
+    rect = QgsRectangle(point.x() - tolerance, point.y() - tolerance, point.x() + tolerance, point.y() + tolerance)
+    best, best_d = None, tolerance ** 2
+    for f in layer.getFeatures(QgsFeatureRequest().setFilterRect(rect)):
+        d = f.geometry().asPoint().sqrDist(point)
+        if d <= best_d:
+            best, best_d = f, d
+    return best
 
 
 def _attributes_request(layer: QgsVectorLayer) -> QgsFeatureRequest:

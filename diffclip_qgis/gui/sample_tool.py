@@ -1,6 +1,7 @@
 """Point-and-click labelling: left click labels the clicked pixel with the selected class,
 right click removes the nearest sample, Ctrl+Z undoes. The pixel under the cursor is outlined
-in the class colour."""
+in the class colour. A left click on a suggested sample opens its menu instead: the model's two
+best guesses, the other classes, Skip."""
 from __future__ import annotations
 
 import math
@@ -11,11 +12,13 @@ from qgis.core import (Qgis, QgsApplication, QgsCoordinateTransform, QgsCsExcept
 from qgis.gui import QgsMapCanvas, QgsMapMouseEvent, QgsMapTool, QgsRubberBand
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QColor
+from qgis.PyQt.QtWidgets import QMenu
 
 from ..core.classes import ClassInfo
 from ..qgis_compat import enum_value
 from . import tr
 from .sample_layer import SampleLayerError, SampleStore
+from .suggestions import Suggestion, SuggestionMarkers, suggestion_menu
 
 Notify = Callable[[str, Qgis.MessageLevel], None]
 POLYGON_GEOMETRY = enum_value("Qgis.GeometryType.Polygon", "QgsWkbTypes.GeometryType.PolygonGeometry")
@@ -45,22 +48,37 @@ class PixelGrid:
 
 
 class SampleMapTool(QgsMapTool):
-    """Labels pixels of ``grid_layer()`` with ``current_class()`` in the sample ``store``."""
+    """Labels pixels of ``grid_layer()`` with ``current_class()`` in the sample ``store``, and ``suggestions``."""
 
     def __init__(self, canvas: QgsMapCanvas, store: SampleStore, grid_layer: Callable[[], Optional[QgsRasterLayer]],
                  current_class: Callable[[], Optional[ClassInfo]], classes: Callable[[], List[ClassInfo]],
-                 notify: Notify):
+                 notify: Notify, suggestions: SuggestionMarkers):
         super().__init__(canvas)
         self.store, self.grid_layer, self.current_class, self.classes, self.notify = (
             store, grid_layer, current_class, classes, notify)
+        self.suggestions = suggestions
         self.setCursor(QgsApplication.getThemeCursor(QgsApplication.Cursor.CapturePoint))
         self.band: Optional[QgsRubberBand] = None
+        self.menu: Optional[QMenu] = None  # the open suggestion menu
 
     # -- geometry helpers ---------------------------------------------------------------------
     def _to_layer(self, layer, point: QgsPointXY) -> QgsPointXY:
         transform = QgsCoordinateTransform(self.canvas().mapSettings().destinationCrs(), layer.crs(),
                                            self.canvas().mapSettings().transformContext())
         return transform.transform(point)
+
+    def _near(self, layer, map_point: QgsPointXY) -> Tuple[QgsPointXY, float]:
+        """``map_point`` in ``layer``'s CRS and the click tolerance there (at least a pixel of the first input)."""
+        radius = self.searchRadiusMU(self.canvas())
+        rect = QgsRectangle(map_point.x() - radius, map_point.y() - radius,
+                            map_point.x() + radius, map_point.y() + radius)
+        to_layer = QgsCoordinateTransform(self.canvas().mapSettings().destinationCrs(), layer.crs(),
+                                          self.canvas().mapSettings().transformContext())
+        tolerance = to_layer.transformBoundingBox(rect).width() / 2
+        raster = self.grid_layer()
+        if raster is not None and raster.crs() == layer.crs():
+            tolerance = max(tolerance, raster.rasterUnitsPerPixelX())
+        return to_layer.transform(map_point), tolerance
 
     def _hit(self, map_point: QgsPointXY):
         """(grid, row, col) of the pixel of the first input under ``map_point``, or None."""
@@ -95,7 +113,8 @@ class SampleMapTool(QgsMapTool):
     def canvasReleaseEvent(self, event: QgsMapMouseEvent):  # noqa: N802
         try:
             if event.button() == Qt.MouseButton.LeftButton:
-                self.add_at(event.mapPoint())
+                if not self.ask_suggestion(event.mapPoint()):
+                    self.add_at(event.mapPoint())
             elif event.button() == Qt.MouseButton.RightButton:
                 self.remove_near(event.mapPoint())
         except SampleLayerError as e:
@@ -114,9 +133,10 @@ class SampleMapTool(QgsMapTool):
         super().deactivate()
 
     # -- actions --------------------------------------------------------------------------------
-    def add_at(self, map_point: QgsPointXY) -> bool:
-        """Label the pixel under ``map_point`` (canvas CRS); a sample already there is replaced."""
-        cls = self.current_class()
+    def add_at(self, map_point: QgsPointXY, cls: Optional[ClassInfo] = None) -> bool:
+        """Label the pixel under ``map_point`` (canvas CRS) with ``cls`` (default: the selected class);
+        a sample already there is replaced."""
+        cls = cls or self.current_class()
         if cls is None:
             self.notify(tr("Add a class and select it in the class table first."), Qgis.MessageLevel.Warning)
             return False
@@ -141,21 +161,35 @@ class SampleMapTool(QgsMapTool):
         layer = self.store.layer()
         if layer is None:
             return False
-        radius = self.searchRadiusMU(self.canvas())
-        rect = QgsRectangle(map_point.x() - radius, map_point.y() - radius,
-                            map_point.x() + radius, map_point.y() + radius)
-        to_layer = QgsCoordinateTransform(self.canvas().mapSettings().destinationCrs(), layer.crs(),
-                                          self.canvas().mapSettings().transformContext())
-        tolerance = to_layer.transformBoundingBox(rect).width() / 2
-        raster = self.grid_layer()
-        if raster is not None and raster.crs() == layer.crs():
-            tolerance = max(tolerance, raster.rasterUnitsPerPixelX())
-        fid = self.store.nearest(to_layer.transform(map_point), tolerance)
+        fid = self.store.nearest(*self._near(layer, map_point))
         if fid is None:
             self.notify(tr("No sample near the click to remove."), Qgis.MessageLevel.Info)
             return False
         self.store.apply([], delete=[fid])
         return True
+
+    def ask_suggestion(self, map_point: QgsPointXY) -> bool:
+        """Open the menu of the suggested sample under ``map_point`` (canvas CRS); False when there is none."""
+        layer = self.suggestions.layer()
+        found = None if layer is None else self.suggestions.near(*self._near(layer, map_point))
+        if found is None:
+            return False
+        to_canvas = QgsCoordinateTransform(layer.crs(), self.canvas().mapSettings().destinationCrs(),
+                                           self.canvas().mapSettings().transformContext())
+        point = to_canvas.transform(found.point)
+        if self.menu is not None:
+            self.menu.deleteLater()
+        self.menu = suggestion_menu(found, self.classes(), lambda cls: self._resolve(found, point, cls))
+        self.menu.popup(self.canvas().mapToGlobal(self.toCanvasCoordinates(point)))
+        return True
+
+    def _resolve(self, suggestion: Suggestion, map_point: QgsPointXY, cls: Optional[ClassInfo]) -> None:
+        """Label the suggested pixel with ``cls`` like a click (None: skip it); either way its marker goes."""
+        try:
+            if cls is None or self.add_at(map_point, cls):
+                self.suggestions.remove(suggestion.fid)
+        except SampleLayerError as e:
+            self.notify(str(e), Qgis.MessageLevel.Critical)
 
     def undo(self) -> bool:
         try:
@@ -168,7 +202,11 @@ class SampleMapTool(QgsMapTool):
         return False
 
     def remove_canvas_items(self) -> None:
-        """Take the pixel outline off the canvas (on shutdown)."""
+        """Take the pixel outline and an open suggestion menu off the canvas (on shutdown)."""
+        if self.menu is not None:
+            self.menu.close()
+            self.menu.deleteLater()
+            self.menu = None
         if self.band is not None:
             self.band.reset()
             self.canvas().scene().removeItem(self.band)

@@ -1,4 +1,4 @@
-"""The background run: a QgsTask that trains a few-shot classifier and writes the classification.
+"""The background jobs: QgsTasks that train a few-shot classifier and classify, or suggest samples.
 
 ``run()`` works in a worker thread on plain data only (file paths, WKB samples, class list):
 it never touches layers or widgets. The dock reads ``result`` or ``error`` when ``done`` fires
@@ -15,9 +15,10 @@ from typing import List, Optional
 from qgis.core import Qgis, QgsMessageLog, QgsTask
 from qgis.PyQt.QtCore import pyqtSignal
 
-from ..workflow.requests import ClassifyRequest, ClassifyResult
+from ..core.progress import Callback, Cancelled
+from ..workflow.requests import ClassifyRequest, ClassifyResult, SuggestRequest
 from . import tr
-from .run_progress import RunProgress
+from .run_progress import SUGGEST_WEIGHTS, PhaseProgress, RunProgress
 
 LOG_TAG = "DiffCLIP"
 _NUMBERED = re.compile(r"^diffclip_(?:classification|confidence|model)_(\d+)\.")
@@ -60,41 +61,38 @@ def next_outputs(folder: str) -> Outputs:
     return Outputs(folder, max(numbers, default=0) + 1)
 
 
-class ClassifyTask(QgsTask):
-    """Few-shot classification in the background, cancellable from the dock or the task manager.
+class WorkflowTask(QgsTask):
+    """A workflow job in the background, cancellable from the dock or the task manager.
 
-    ``phaseChanged(phase, fraction, message)`` and ``logMessage(text)`` arrive on the main thread;
-    ``done(ok)`` fires from :meth:`finished`.
+    Subclasses run the job in :meth:`work`. ``phaseChanged(phase, fraction, message)`` and
+    ``logMessage(text)`` arrive on the main thread; ``done(ok)`` fires from :meth:`finished`.
     """
 
     phaseChanged = pyqtSignal(str, float, str)
     logMessage = pyqtSignal(str)
     done = pyqtSignal(bool)
 
-    def __init__(self, request: ClassifyRequest, outputs: Outputs):
-        from ..workflow.classify import will_pretrain
-
-        super().__init__(tr("DiffCLIP few-shot classification"), QgsTask.Flag.CanCancel)
-        self.request, self.outputs = request, outputs
-        self.result: Optional[ClassifyResult] = None
+    def __init__(self, description: str, progress: PhaseProgress):
+        super().__init__(description, QgsTask.Flag.CanCancel)
+        self.result = None
         self.error = ""
         self.details = ""
-        self._progress = RunProgress(pretrain=will_pretrain(request), choose_window=request.window == "auto")
+        self._progress = progress
+
+    def work(self, callback: Callback):
+        """The job (worker thread, plain data only); its return value becomes ``result``."""
+        raise NotImplementedError
 
     # -- worker thread ----------------------------------------------------------------------------
     def run(self) -> bool:  # noqa: D401 (QGIS API)
         import torch
 
-        from ..core.progress import Callback, Cancelled
-        from ..workflow.classify import fewshot_classify
-
         threads = torch.get_num_threads()
         if threads > 1 and threads >= (os.cpu_count() or 1):
             torch.set_num_threads(threads - 1)  # leave a core to QGIS: oversubscribed CPUs slow torch down badly
         try:
-            os.makedirs(self.outputs.folder, exist_ok=True)
-            callback = Callback(self._report, self.isCanceled, self._log, warn=lambda m: self._log(m, True))
-            self.result = fewshot_classify(self.request, callback)
+            self.result = self.work(Callback(self._report, self.isCanceled, self._log,
+                                             warn=lambda m: self._log(m, True)))
             return True
         except Cancelled:
             return False
@@ -123,3 +121,35 @@ class ClassifyTask(QgsTask):
         if not result and self.details:
             QgsMessageLog.logMessage(self.details, LOG_TAG, Qgis.MessageLevel.Critical)
         self.done.emit(bool(result))
+
+
+class ClassifyTask(WorkflowTask):
+    """Few-shot classification: trains on ``request`` and writes ``outputs``; ``result`` is a ClassifyResult."""
+
+    def __init__(self, request: ClassifyRequest, outputs: Outputs):
+        from ..workflow.classify import will_pretrain
+
+        super().__init__(tr("DiffCLIP few-shot classification"),
+                         RunProgress(pretrain=will_pretrain(request), choose_window=request.window == "auto"))
+        self.request, self.outputs = request, outputs
+        self.result: Optional[ClassifyResult] = None
+
+    def work(self, callback: Callback) -> ClassifyResult:
+        from ..workflow.classify import fewshot_classify
+
+        os.makedirs(self.outputs.folder, exist_ok=True)
+        return fewshot_classify(self.request, callback)
+
+
+class SuggestTask(WorkflowTask):
+    """Suggested samples from a trained model, written to ``request.output``; ``result`` is the Suggestions."""
+
+    def __init__(self, request: SuggestRequest):
+        super().__init__(tr("DiffCLIP sample suggestions"), PhaseProgress(SUGGEST_WEIGHTS))
+        self.request = request
+
+    def work(self, callback: Callback):
+        from ..workflow.suggest import suggest_samples
+
+        os.makedirs(os.path.dirname(self.request.output), exist_ok=True)
+        return suggest_samples(self.request, callback)

@@ -1,0 +1,146 @@
+"""Suggested samples on the map: where a label would help the model most, and the menu that labels them.
+
+The layer is the GeoPackage that ``workflow.suggest`` writes (rank, best_class, second_class,
+margin, best_name, second_name), shown as orange diamonds with a question mark, labelled
+"best / second". It sits on top of the layer tree, apart from the sample layer; a marker is
+deleted once it is labelled or skipped, and the layer leaves the project with the last one.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable, List, Optional
+
+from qgis.core import (QgsFontMarkerSymbolLayer, QgsMarkerSymbol, QgsPalLayerSettings, QgsPointXY, QgsProject,
+                       QgsTextBufferSettings, QgsTextFormat, QgsVectorLayer, QgsVectorLayerSimpleLabeling)
+from qgis.PyQt.QtCore import QObject, pyqtSignal
+from qgis.PyQt.QtGui import QColor, QIcon, QPixmap
+from qgis.PyQt.QtWidgets import QMenu
+
+from ..core.classes import ClassInfo
+from . import tr
+from .sample_layer import nearest_feature
+
+PROPERTY = "diffclip/suggestions"
+LAYER_NAME = "suggested_samples"  # as workflow.suggest writes it
+COLOUR = "#ff7f00"
+
+
+@dataclass
+class Suggestion:
+    """One marker: its feature id, point (layer CRS) and the model's two best class ids."""
+
+    fid: int
+    point: QgsPointXY
+    best: int
+    second: int
+
+
+def suggestion_path(folder: str) -> str:
+    """``diffclip_suggestions_NNN.gpkg`` in ``folder``, NNN the first number not taken."""
+    n = 1
+    while os.path.exists(os.path.join(folder, f"diffclip_suggestions_{n:03d}.gpkg")):
+        n += 1
+    return os.path.join(folder, f"diffclip_suggestions_{n:03d}.gpkg")
+
+
+def suggestion_symbol() -> QgsMarkerSymbol:
+    """An orange diamond with a white question mark: unlike the samples' circles."""
+    symbol = QgsMarkerSymbol.createSimple({"name": "diamond", "color": COLOUR, "size": "6",
+                                           "outline_color": "#000000", "outline_width": "0.4"})
+    symbol.appendSymbolLayer(QgsFontMarkerSymbolLayer.create({"chr": "?", "color": "#ffffff", "size": "3.6"}))
+    return symbol
+
+
+def suggestion_labeling() -> QgsVectorLayerSimpleLabeling:
+    """ "best / second" class names next to each marker, with a white halo."""
+    settings = QgsPalLayerSettings()
+    settings.fieldName = "\"best_name\" || ' / ' || \"second_name\""
+    settings.isExpression = True
+    text = QgsTextFormat()
+    text.setColor(QColor("#000000"))
+    text.setSize(9)
+    halo = QgsTextBufferSettings()
+    halo.setEnabled(True)
+    halo.setSize(1.0)
+    halo.setColor(QColor("#ffffff"))
+    text.setBuffer(halo)
+    settings.setFormat(text)
+    return QgsVectorLayerSimpleLabeling(settings)
+
+
+def suggestion_menu(suggestion: Suggestion, classes: List[ClassInfo],
+                    choose: Callable[[Optional[ClassInfo]], None]) -> QMenu:
+    """The model's two best guesses, the other classes, then Skip; ``choose`` gets the class (None: skip)."""
+    by_id = {c.id: c for c in classes}
+    guesses = [by_id[i] for i in dict.fromkeys((suggestion.best, suggestion.second)) if i in by_id]
+    others = [c for c in classes if c not in guesses]
+    menu = QMenu()
+    for group in (guesses, others):
+        for cls in group:
+            pixmap = QPixmap(12, 12)
+            pixmap.fill(QColor(cls.colour))
+            menu.addAction(QIcon(pixmap), cls.name).triggered.connect(lambda _=False, c=cls: choose(c))
+        if group:
+            menu.addSeparator()
+    menu.addAction(tr("Skip")).triggered.connect(lambda _=False: choose(None))
+    return menu
+
+
+class SuggestionMarkers(QObject):
+    """The project's suggestion layer; ``changed(left)`` follows every marker removed."""
+
+    changed = pyqtSignal(int)
+
+    def __init__(self, project: QgsProject, parent=None):
+        super().__init__(parent)
+        self.project = project
+
+    def layer(self) -> Optional[QgsVectorLayer]:
+        for layer in self.project.mapLayers().values():
+            if isinstance(layer, QgsVectorLayer) and layer.customProperty(PROPERTY) and layer.isValid():
+                return layer
+        return None
+
+    def count(self) -> int:
+        layer = self.layer()
+        return 0 if layer is None else layer.featureCount()
+
+    def show(self, path: str) -> int:
+        """Replace the markers with those in ``path`` (on top of the layer tree); how many there are."""
+        self.clear()
+        layer = QgsVectorLayer(f"{path}|layername={LAYER_NAME}", tr("DiffCLIP suggested samples"), "ogr")
+        if not layer.isValid() or not layer.featureCount():
+            return 0
+        layer.setCustomProperty(PROPERTY, True)
+        layer.renderer().setSymbol(suggestion_symbol())
+        layer.setLabeling(suggestion_labeling())
+        layer.setLabelsEnabled(True)
+        self.project.addMapLayer(layer, False)
+        self.project.layerTreeRoot().insertLayer(0, layer)
+        return layer.featureCount()
+
+    def clear(self) -> None:
+        layer = self.layer()
+        if layer is not None:
+            self.project.removeMapLayer(layer.id())
+
+    def near(self, point: QgsPointXY, tolerance: float) -> Optional[Suggestion]:
+        """The marker closest to ``point`` within ``tolerance`` (both in the layer CRS)."""
+        feature = nearest_feature(self.layer(), point, tolerance)
+        if feature is None:
+            return None
+        return Suggestion(feature.id(), feature.geometry().asPoint(), int(feature["best_class"]),
+                          int(feature["second_class"]))
+
+    def remove(self, fid: int) -> None:
+        """Delete a marker (labelled or skipped); the layer goes with the last one."""
+        layer = self.layer()
+        if layer is None:
+            return
+        layer.dataProvider().deleteFeatures([fid])
+        layer.triggerRepaint()
+        left = layer.featureCount()
+        if not left:
+            self.clear()
+        self.changed.emit(left)

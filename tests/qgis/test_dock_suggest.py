@@ -1,0 +1,139 @@
+"""Suggested samples from the dock: enabled by a run's model, markers on the map, labelled or skipped from a menu."""
+import os
+
+from qgis.core import QgsProject
+
+from test_dock_run import configure, wait_for_run
+from test_dock_support import (add_rasters, click, dock, iface, label_scene, process_events, scene,  # noqa: F401
+                               truth_grid)
+
+QUICK = {"pretrain_epochs": 0, "finetune_epochs": 5, "window": "3"}
+
+
+def markers(dock):
+    """(fid, x, y, best class id, second class id) of every suggestion marker."""
+    layer = dock.suggestions.layer()
+    return [] if layer is None else [(f.id(), f.geometry().asPoint().x(), f.geometry().asPoint().y(),
+                                      f["best_class"], f["second_class"]) for f in layer.getFeatures()]
+
+
+def samples(dock):
+    """(x, y, class id) of every sample."""
+    return [(f.geometry().asPoint().x(), f.geometry().asPoint().y(), f["class_id"])
+            for f in dock.store.layer().getFeatures()]
+
+
+def open_menu(dock, iface, marker):
+    """Click a marker with the labelling tool; the menu's entries (without separators) and actions by text."""
+    previous = dock.tool.menu
+    click(iface.canvas, marker[1], marker[2])
+    menu = dock.tool.menu
+    assert menu is not None and menu is not previous and menu.isVisible()
+    actions = [a for a in menu.actions() if not a.isSeparator()]
+    return [a.text() for a in actions], {a.text(): a for a in actions}
+
+
+def test_suggest_is_disabled_until_a_run_has_a_model_for_the_ticked_inputs(dock, iface, scene, tmp_path):
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=2)
+    button = dock.suggest_panel.button
+    assert dock.run_button.isEnabled()
+    assert not button.isEnabled() and "Run a classification first" in button.toolTip()
+    assert not dock.suggest()
+    assert "Run a classification first" in iface.messages()[0]
+    assert dock.suggest_panel.per_class.value() == 2
+
+
+def test_suggestions_are_marked_labelled_and_skipped(dock, iface, scene, tmp_path):
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=3)
+    configure(dock, str(tmp_path / "out"), **QUICK)
+    assert dock.run()
+    wait_for_run(dock)
+    button = dock.suggest_panel.button
+    assert button.isEnabled(), button.toolTip()
+
+    # Another set of inputs than the model's: disabled, and the tooltip says why.
+    optical = next(l.id() for l in QgsProject.instance().mapLayers().values() if l.name() == "optical")
+    dock.inputs.set_checked([optical])
+    assert not button.isEnabled() and "not those of the last run" in button.toolTip()
+    lidar = next(l.id() for l in QgsProject.instance().mapLayers().values() if l.name() == "lidar")
+    dock.inputs.set_checked([optical, lidar])
+    assert button.isEnabled()
+
+    dock.tool_action.setChecked(False)
+    before = samples(dock)
+    assert dock.suggest()
+    assert not button.isEnabled() and not dock.run_button.isEnabled() and dock.cancel_button.isEnabled()
+    wait_for_run(dock)
+    assert dock.phase_label.text() == "Done."
+
+    found = markers(dock)
+    assert len(found) == 2 * 3  # 2 per class
+    for _, x, y, best, second in found:  # not on (or next to) a labelled pixel, two different guesses
+        assert min((x - sx) ** 2 + (y - sy) ** 2 for sx, sy, _ in before) > 1.5 ** 2
+        assert best in (1, 2, 3) and second in (1, 2, 3) and best != second
+    layer = dock.suggestions.layer()
+    assert layer is not dock.store.layer() and layer.labelsEnabled()
+    assert layer.renderer().symbol().symbolLayer(0).properties()["name"] == "diamond"
+    root = QgsProject.instance().layerTreeRoot()
+    assert root.findLayers()[0].layer() is layer and root.findLayer(layer.id()).isVisible()
+    assert os.path.dirname(layer.source().split("|")[0]) == str(tmp_path / "out")
+    assert iface.canvas.mapTool() is dock.tool  # labelling is on: the markers can be clicked
+    assert "6 suggested samples" in iface.messages()[0]
+    assert "6 suggested samples left" in dock.suggest_panel.label.text()
+
+    # Accepting the best guess, then the second guess: a sample of that class at the marker, which goes.
+    names = {1: "field", 2: "roof", 3: "tree"}
+    for pick in (3, 4):  # index into the marker tuple: best, then second
+        marker = markers(dock)[0]
+        entries, actions = open_menu(dock, iface, marker)
+        guesses = [names[marker[3]], names[marker[4]]]
+        assert entries[:2] == guesses and entries[-1] == "Skip"
+        assert sorted(entries[2:-1]) == sorted(set(names.values()) - set(guesses))
+        actions[names[marker[pick]]].trigger()
+        process_events()
+        assert samples(dock)[len(before):] == [(marker[1], marker[2], marker[pick])]
+        before = samples(dock)
+        assert marker[0] not in [m[0] for m in markers(dock)]
+
+    # Skipping removes the marker and adds no sample; after the last, the dock says to run again.
+    while markers(dock):
+        marker = markers(dock)[0]
+        _, actions = open_menu(dock, iface, marker)
+        actions["Skip"].trigger()
+        process_events()
+        assert marker[0] not in [m[0] for m in markers(dock)]
+        assert samples(dock) == before
+    assert dock.suggestions.layer() is None
+    assert "Run again" in dock.suggest_panel.label.text() and dock.suggest_panel.label.isVisible()
+    assert "Run again" in iface.messages()[0]
+
+    # A click where no marker is labels the pixel as before.
+    click(iface.canvas, marker[1], marker[2])
+    assert len(samples(dock)) == len(before) + 1
+
+    # Fewer per class, from the same model: new markers in a new file, away from the samples added since.
+    dock.suggest_panel.per_class.setValue(1)
+    before = samples(dock)
+    assert dock.suggest()
+    wait_for_run(dock)
+    again = markers(dock)
+    assert len(again) == 3
+    for _, x, y, _, _ in again:
+        assert min((x - sx) ** 2 + (y - sy) ** 2 for sx, sy, _ in before) > 1.5 ** 2
+    assert dock.suggestions.layer().source().split("|")[0].endswith("diffclip_suggestions_002.gpkg")
+
+    # Cancelled: the markers there stay, no file is written.
+    assert dock.suggest()
+    dock.cancel()
+    wait_for_run(dock)
+    assert dock.phase_label.text() == "Cancelled." and "Suggesting samples cancelled." in iface.messages()
+    assert markers(dock) == again
+    assert not os.path.exists(str(tmp_path / "out" / "diffclip_suggestions_003.gpkg"))
+
+    # The run's model is remembered in the project; a deleted model file disables the button.
+    dock.load_from_project()
+    assert button.isEnabled()
+    os.remove(dock.suggest_panel.model["path"])
+    assert not dock.suggest() and "model is gone" in iface.messages()[0]
