@@ -5,7 +5,9 @@ Run with ``make bench`` (about 20 minutes on 2 CPU cores). Writes ``reports/benc
 paired; each draw's encoder is pretrained once and reused for every shot count and ablation.
 At 2 shots on the real scenes the `cpu` default (unlabelled pixels in fine-tuning) is compared
 with today's default before it ("no unlabelled pixels") and with each part switched off
-(FEW_LABEL_METHODS; these draws pretrain nothing).
+(FEW_LABEL_METHODS; these draws pretrain nothing). Section "suggestions": a simulated user labels
+the pixels `suggest` proposes or random ones, round after round (scripts/bench_suggest.py;
+plot in ``reports/active_learning.png``).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Dict, List, Tuple
 
 import numpy as np
@@ -33,6 +36,7 @@ from sklearn.svm import SVC
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "build"))
+import diffclip_qgis  # noqa: E402
 from diffclip_qgis.core.classes import ClassInfo, complete_classes, load_class_list  # noqa: E402
 from diffclip_qgis.core.config import ModelConfig, get_preset  # noqa: E402
 from diffclip_qgis.core.infer import Predictor, class_text  # noqa: E402
@@ -46,7 +50,7 @@ from diffclip_qgis.core.windows import extract_windows  # noqa: E402
 from diffclip_qgis.gis.raster import RasterStack, write_classification  # noqa: E402
 
 gdal.UseExceptions()
-DEMO = os.path.join(ROOT, "build", "diffclip_qgis", "demo")
+DEMO = os.path.join(os.path.dirname(diffclip_qgis.__file__), "demo")  # of the plugin imported (build/ or source)
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
 EXCLUSION_WINDOW = 11   # test pixels outside every training pixel's 11 x 11 window
 SPATIAL_BASELINE_WINDOW = 5
@@ -292,25 +296,29 @@ def _single_threaded_worker() -> None:
     torch.set_num_threads(1)
 
 
-def accuracy_section(jobs: List[DrawJob], preset_name: str, workers: int, log, done) -> None:
-    """Run the draws in ``workers`` single-threaded processes; every draw is seeded, so results do not depend on it.
+def run_in_workers(run, jobs: list, workers: int, log, done) -> list:
+    """``run(job)`` -> (result, log lines) for every job, in ``workers`` single-threaded processes; every job
+    is seeded, so results do not depend on ``workers``. Jobs have ``scene`` and ``draw`` (for the failure line).
 
-    ``done(rows)`` gets the rows so far (in job order) after every draw, so a failed draw loses only itself.
+    ``done(results)`` gets the results so far (in job order) after every job, so a failed job loses only itself.
+    Returns the results.
     """
-    finished: Dict[int, list] = {}
+    finished: Dict[int, object] = {}
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_single_threaded_worker) as pool:
-        futures = {pool.submit(run_draw, job, preset_name): i for i, job in enumerate(jobs)}
+        futures = {pool.submit(run, job): i for i, job in enumerate(jobs)}
         for future in as_completed(futures):
             job = jobs[futures[future]]
             try:
-                rows, lines = future.result()
-            except Exception as e:  # noqa: BLE001 (report it, keep the other draws)
-                rows, lines = [], [f"[{job.scene}] draw {job.draw} FAILED: {e.__class__.__name__}: {e}"]
+                result, lines = future.result()
+            except Exception as e:  # noqa: BLE001 (report it, keep the other jobs)
+                log(f"[{job.scene}] draw {job.draw} FAILED: {e.__class__.__name__}: {e}")
+                continue
             for line in lines:
                 log(line)
-            finished[futures[future]] = rows
-            done([r for i in sorted(finished) for r in finished[i]])
+            finished[futures[future]] = result
+            done([finished[i] for i in sorted(finished)])
+    return [finished[i] for i in sorted(finished)]
 
 
 def plain_forward(trained: TrainedModel, windows) -> np.ndarray:
@@ -482,7 +490,7 @@ def summarise(rows: list) -> list:
     return out
 
 
-def markdown(summary, throughput, memory, timing, workers) -> str:
+def markdown(summary, throughput, memory, timing, workers, suggestions=None) -> str:
     lines = ["# DiffCLIP for QGIS benchmark", "", f"Machine: {os.cpu_count()} CPU threads, torch {torch.__version__}, CPU only.", ""]
     if timing:
         lines += ["## Default preset, end to end on the demo scene (8 shots)", "", "| preset | time (s) | window | OA | AA | kappa |", "|---|---|---|---|---|---|"]
@@ -500,6 +508,12 @@ def markdown(summary, throughput, memory, timing, workers) -> str:
             lines.append(f"| {s['scene']} | {s['shots']} | {s['method']} | {s['draws']} | {f('all_oa')} | {f('all_aa')} | {f('all_kappa')} | "
                          f"{f('far_oa')} | {f('far_aa')} | {f('far_kappa')} | {','.join(map(str, s['windows']))} | {s['seconds']:.0f} |")
         lines.append("")
+    if suggestions:
+        lines += ["## Where to label next: suggested against random pixels (OA, mean +- std over paired draws)", "",
+                  "A simulated user starts from 2 shots per class and adds K labels (K = number of classes) per "
+                  "round, read from the reference, at the pixels `suggest` proposes or at random labelled pixels; "
+                  "the `cpu` preset is trained again after each round and scored on every other labelled pixel.", "",
+                  *suggestions, "", "![OA against labelled pixels](active_learning.png)", ""]
     if throughput:
         lines += ["## Inference throughput (64 + 2 bands, same weights)", "",
                   "| preset | window | plain batched forward px/s (baseline) | fast fp32 px/s (ratio) | fast default px/s "
@@ -522,8 +536,12 @@ def main():
     parser.add_argument("--preset", default="cpu")
     parser.add_argument("--draws", type=int, default=5, help="K-shot draws at 8 shots")
     parser.add_argument("--draws-other", type=int, default=3, help="K-shot draws at 2 and 20 shots")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["accuracy", "real", "throughput", "memory", "timing"])
-    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)), help="processes for the accuracy draws")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["accuracy", "real", "suggestions", "throughput", "memory", "timing"])
+    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)), help="processes for the accuracy and suggestions draws")
+    parser.add_argument("--suggest-draws", type=int, default=5, help="paired draws per scene, section suggestions")
+    parser.add_argument("--suggest-rounds", type=int, default=3, help="rounds of K new labels, section suggestions")
+    parser.add_argument("--suggest-scenes", nargs="*", choices=list(SCENES),
+                        help="section suggestions (default: the demo and the real scenes present)")
     parser.add_argument("--memory-sizes", type=int, nargs="*", default=[1000, 4000])
     parser.add_argument("--out", default=os.path.join(ROOT, "reports"))
     parser.add_argument("--memory-child", type=int)
@@ -542,14 +560,15 @@ def main():
 
     t_start = time.perf_counter()
     result = {"preset": args.preset, "workers": args.workers}
-    rows = []
+    rows, suggestion_lines = [], []
 
     def save():
         """Write the report so far, so a failure in a later section keeps the earlier ones."""
         result.update(runs=rows, summary=summarise(rows), total_seconds=time.perf_counter() - t_start)
         with open(os.path.join(args.out, "benchmark.json"), "w") as f:
             json.dump(result, f, indent=1)
-        md = markdown(result["summary"], result.get("throughput"), result.get("memory"), result.get("timing"), args.workers)
+        md = markdown(result["summary"], result.get("throughput"), result.get("memory"), result.get("timing"), args.workers,
+                      suggestion_lines)
         md += f"\nTotal benchmark time: {result['total_seconds'] / 60:.1f} min.\n"
         with open(os.path.join(args.out, "benchmark.md"), "w") as f:
             f.write(md)
@@ -562,11 +581,23 @@ def main():
     if jobs:
         log(f"{len(jobs)} K-shot draws in {args.workers} single-threaded worker processes")
 
-        def done(rows_so_far):
-            rows[:] = rows_so_far
+        def done(rows_per_draw):
+            rows[:] = [r for draw_rows in rows_per_draw for r in draw_rows]
             save()
 
-        accuracy_section(jobs, args.preset, args.workers, log, done)
+        run_in_workers(partial(run_draw, preset_name=args.preset), jobs, args.workers, log, done)
+    if "suggestions" not in args.skip:
+        import bench_suggest  # not at the top: it imports this module
+
+        def suggestions_done(draws):
+            result["suggestions"] = draws
+            suggestion_lines[:] = bench_suggest.summary_rows(bench_suggest.by_scene(draws))
+            save()
+
+        scenes = args.suggest_scenes or ["demo"] + [k for k in REAL_SCENES if os.path.isdir(os.path.join(SHARED, k))]
+        log(f"suggestions: {len(scenes)} scenes x {args.suggest_draws} paired draws, {args.suggest_rounds} rounds")
+        bench_suggest.measure(scenes, args.suggest_draws, args.suggest_rounds, args.workers,
+                              os.path.join(args.out, "active_learning.png"), log, suggestions_done)
     if "throughput" not in args.skip:
         result["throughput"] = throughput_section(log)
         save()
