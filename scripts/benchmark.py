@@ -1,10 +1,11 @@
 """Benchmark: accuracy against classical baselines, fast-path speed, memory on large rasters.
 
-Run with ``make bench`` (about 20 minutes on 2 CPU cores). Writes ``reports/benchmark.md`` and
+Run with ``make bench`` (about an hour on 2 CPU cores). Writes ``reports/benchmark.md`` and
 ``reports/benchmark.json``. Every method sees the same K-shot draws, so differences are
 paired; each draw's encoder is pretrained once and reused for every shot count and ablation.
-At 2 shots on the real scenes the `cpu` default (unlabelled pixels in fine-tuning) is compared
-with today's default before it ("no unlabelled pixels") and with each part switched off
+Few-label rows (``--skip few`` leaves them out): on every scene, 5 draws at 2 and 8 shots, the
+`cpu` default (with few labels: window from the scene's neighbour contrast, unlabelled pixels
+in fine-tuning) against the default before both and with each part switched off
 (FEW_LABEL_METHODS; these draws pretrain nothing). Section "suggestions": a simulated user labels
 the pixels `suggest` proposes or random ones, round after round (scripts/bench_suggest.py;
 plot in ``reports/active_learning.png``).
@@ -191,10 +192,14 @@ def method_predict(scene, encoder, preset_name, rows, cols, ids, ablation: str, 
         pretrained, preset.pretrain.epochs = None, 0
     if ablation == "no text (linear head)":
         preset.finetune.head = "linear"
-    if ablation in FEW_LABEL_METHODS:   # the `cpu` default (no pretraining) with unlabelled pixels, or a part switched off
+    if ablation in FEW_LABEL_METHODS:   # the `cpu` default (no pretraining), today's default before it, or a part off
         pretrained, preset.pretrain.epochs = None, 0
         ft = preset.finetune
-        if ablation == "no unlabelled pixels":
+        if ablation == "before (labels alone, window by CV)":
+            ft.unlabelled, ft.few_label_window = False, False
+        elif ablation == "window by CV":
+            ft.few_label_window = False
+        elif ablation == "no unlabelled pixels":
             ft.unlabelled = False
         elif ablation == "unlabelled, no pixel teacher":
             ft.pixel_teacher = False
@@ -209,10 +214,12 @@ def method_predict(scene, encoder, preset_name, rows, cols, ids, ablation: str, 
     return pred, trained.window, time.perf_counter() - t0, trained
 
 
-# 2-shot rows on the real scenes: the `cpu` default (unlabelled pixels join fine-tuning), today's default
-# before that ("no unlabelled pixels"), and each part of the unlabelled term switched off. None pretrains.
-FEW_LABEL_METHODS = ("cpu default (unlabelled pixels)", "no unlabelled pixels", "unlabelled, no pixel teacher",
-                     "unlabelled, equal-share alignment", "unlabelled, no alignment")
+# Few-label rows on every scene, 2 and 8 shots: the `cpu` default (with few labels: the window from the
+# scene's neighbour contrast, unlabelled pixels in fine-tuning), the default before both, and each part
+# switched off (at 8 shots only the first two: the few-label parts are off there by design). None pretrains.
+FEW_LABEL_METHODS = ("cpu default", "before (labels alone, window by CV)", "window by CV", "no unlabelled pixels",
+                     "unlabelled, no pixel teacher", "unlabelled, equal-share alignment", "unlabelled, no alignment")
+FEW_LABEL_DRAWS = 5
 
 
 @dataclass
@@ -225,15 +232,19 @@ class DrawJob:
     fixed_windows: tuple = ()   # fixed window sizes compared with auto, at 8 shots
 
 
-def accuracy_jobs(draws_main: int, draws_other: int, demo: bool, real: bool) -> List[DrawJob]:
-    """The draws of the demo scene (2, 8 and 20 shots) and of the real scenes (8 shots), longest first."""
+def accuracy_jobs(draws_main: int, draws_other: int, demo: bool, real: bool, few: bool) -> List[DrawJob]:
+    """The draws of the demo scene (2, 8 and 20 shots), of the real scenes (8 shots) and the few-label rows
+    of every scene (2 and 8 shots, no pretraining), longest first."""
     demo_methods = ("DiffCLIP", "no pretraining", "no text (linear head)", "SVM-RBF per pixel", "SVM-RBF bands + 5x5 mean")
     draws_other = min(draws_other, draws_main)
     jobs = [DrawJob("demo", d, (2, 8, 20), demo_methods, (3, 5, 7)) for d in range(draws_other)] if demo else []
     if real and os.path.isdir(SHARED):
         real_methods = ("DiffCLIP", "no pretraining", "SVM-RBF per pixel", "SVM-RBF bands + 5x5 mean")
         jobs += [DrawJob(key, d, (8,), real_methods) for key in REAL_SCENES for d in range(3)]
-        jobs += [DrawJob(key, d, (2,), FEW_LABEL_METHODS + ("SVM-RBF per pixel",)) for key in REAL_SCENES for d in range(3)]
+    few_scenes = (["demo"] + (list(REAL_SCENES) if os.path.isdir(SHARED) else [])) if few else []
+    for shots, methods in ((2, FEW_LABEL_METHODS), (8, FEW_LABEL_METHODS[:2])):
+        jobs += [DrawJob(key, d, (shots,), methods + ("SVM-RBF per pixel",)) for key in few_scenes
+                 for d in range(FEW_LABEL_DRAWS)]
     if demo:
         jobs += [DrawJob("demo", d, (8,), demo_methods) for d in range(draws_other, draws_main)]
     return jobs
@@ -536,7 +547,7 @@ def main():
     parser.add_argument("--preset", default="cpu")
     parser.add_argument("--draws", type=int, default=5, help="K-shot draws at 8 shots")
     parser.add_argument("--draws-other", type=int, default=3, help="K-shot draws at 2 and 20 shots")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["accuracy", "real", "suggestions", "throughput", "memory", "timing"])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["accuracy", "real", "few", "suggestions", "throughput", "memory", "timing"])
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)), help="processes for the accuracy and suggestions draws")
     parser.add_argument("--suggest-draws", type=int, default=5, help="paired draws per scene, section suggestions")
     parser.add_argument("--suggest-rounds", type=int, default=3, help="rounds of K new labels, section suggestions")
@@ -577,7 +588,8 @@ def main():
     if "timing" not in args.skip:
         result["timing"] = preset_timing_section(scene_by_key("demo"), log)
         save()
-    jobs = accuracy_jobs(args.draws, args.draws_other, demo="accuracy" not in args.skip, real="real" not in args.skip)
+    jobs = accuracy_jobs(args.draws, args.draws_other, demo="accuracy" not in args.skip, real="real" not in args.skip,
+                         few="few" not in args.skip)
     if jobs:
         log(f"{len(jobs)} K-shot draws in {args.workers} single-threaded worker processes")
 

@@ -24,6 +24,7 @@ from .progress import SILENT, Callback
 from .source import ModalityInfo, PixelSource
 from .tokenizer import check_prompts
 from .trained import ModalityMeta, TrainedModel
+from .window_rule import few_label_window, neighbour_contrast
 from .windows import InputError, extract_windows, fit_input_stats, sample_valid_pixels
 
 
@@ -107,7 +108,8 @@ def fewshot_classifier(source: PixelSource, rows: np.ndarray, cols: np.ndarray, 
     """Fine-tune a classifier on labelled pixels, pretraining first when no encoder is given.
 
     ``preset.window`` is a size or ``'auto'``; with ``'auto'`` the size is chosen by
-    cross-validation on the labelled pixels alone. Without ``pretrained``, the encoder is
+    cross-validation on the labelled pixels alone, or with few labels from the scene's neighbour
+    contrast (``core/window_rule.py``). Without ``pretrained``, the encoder is
     pretrained on ``source`` for ``fewshot_pretrain_epochs(preset)`` epochs (0: randomly
     initialised, the ``cpu`` preset's default).
     """
@@ -153,7 +155,17 @@ def fewshot_classifier(source: PixelSource, rows: np.ndarray, cols: np.ndarray, 
     prompts = [c.prompt for c in classes]
 
     t0 = time.perf_counter()
-    if preset.window == "auto":
+    median = float(np.median(counts[counts > 0]))
+    few_labels = median <= preset.finetune.unlabelled_max_shots
+    if preset.window == "auto" and few_labels and preset.finetune.few_label_window:
+        contrast = neighbour_contrast(source, trained.stats, preset.finetune.seed)
+        window = few_label_window(contrast, preset.finetune.contrast_split, preset.finetune.few_label_windows,
+                                  max(candidates))
+        trained.report["neighbour_contrast"] = contrast
+        callback.log(f"Few labels (median {median:g} per class): window {window} x {window} from the scene's neighbour "
+                     f"contrast {contrast:.2f} ({'below' if contrast < preset.finetune.contrast_split else 'at or above'}"
+                     f" {preset.finetune.contrast_split:g}), not cross-validation.")
+    elif preset.window == "auto":
         window, scores = select_window(trained.network, windows, labels, prompts, candidates, preset, device, callback)
         trained.report["window_scores"] = scores
         if scores:
@@ -164,8 +176,6 @@ def fewshot_classifier(source: PixelSource, rows: np.ndarray, cols: np.ndarray, 
     trained.report["window_seconds"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     unlabelled = None
-    median = float(np.median(counts[counts > 0]))
-    few_labels = median <= preset.finetune.unlabelled_max_shots
     if preset.finetune.unlabelled and not few_labels:
         callback.log(f"Enough labelled pixels (median {median:g} per class, more than "
                      f"{preset.finetune.unlabelled_max_shots}): fine-tuning on them alone.")
