@@ -5,7 +5,7 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.path.join(ROOT, "build")
+BUILD = os.environ.get("DIFFCLIP_BUILD", os.path.join(ROOT, "build"))   # another assembled copy, e.g. for a second checkout
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
 
 if not os.path.isfile(os.path.join(BUILD, "diffclip_qgis", "metadata.txt")):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from diffclip_qgis.core.checkpoint import load_model, save_model
-from diffclip_qgis.core.infer import Predictor
+from diffclip_qgis.core.infer import CPU_TOKENS, CUDA_BATCH, Predictor, default_batch
 from diffclip_qgis.core.pipeline import pretrain_encoder
 from diffclip_qgis.core.progress import Callback
 from diffclip_qgis.core.source import ArraySource
@@ -112,3 +112,11 @@ def test_cuda_prediction_matches_cpu():
     gpu_ids, gpu_conf = Predictor(copy.deepcopy(trained), torch.device("cuda")).predict(source, tile=7)
     assert np.mean(gpu_ids == cpu_ids) > 0.97      # bfloat16 autocast may flip a few near-ties
     assert np.isfinite(gpu_conf).all()
+
+
+def test_cpu_batches_hold_about_the_same_number_of_tokens_whatever_the_window():
+    cpu = torch.device("cpu")
+    sizes = {w: default_batch(cpu, w) for w in (3, 5, 7, 11)}
+    assert sizes == {3: 1024, 5: 512, 7: 256, 11: 128}
+    assert all(CPU_TOKENS / 2 < b * (w * w + 1) <= CPU_TOKENS for w, b in sizes.items() if w > 3)
+    assert default_batch(torch.device("cuda"), 11) == CUDA_BATCH   # GPUs take large batches, halved on OOM
