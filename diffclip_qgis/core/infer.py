@@ -160,15 +160,24 @@ def class_text(network, prompts: List[str], device: torch.device) -> Optional[to
 def window_log_probs(network, text: Optional[torch.Tensor], windows: List[np.ndarray],
                      batch_size: int = CPU_BATCH) -> np.ndarray:
     """Log posteriors (N, K) for windows held in memory, one (N, bands, s, s) array per modality."""
+    return window_scores(network, text, windows, batch_size)[0]
+
+
+@torch.inference_mode()
+def window_scores(network, text: Optional[torch.Tensor], windows: List[np.ndarray],
+                  batch_size: int = CPU_BATCH) -> Tuple[np.ndarray, np.ndarray]:
+    """Log posteriors (N, K) and image embeddings (N, D) for windows held in memory."""
     network.eval()
     device = next(network.parameters()).device
-    out = [network.logits(network.embed_windows([torch.from_numpy(w[i:i + batch_size]).to(device) for w in windows]),
-                          text).float().log_softmax(dim=1).cpu()
-           for i in range(0, windows[0].shape[0], batch_size)]
-    if not out:
+    logp, emb = [], []
+    for i in range(0, windows[0].shape[0], batch_size):
+        e = network.embed_windows([torch.from_numpy(w[i:i + batch_size]).to(device) for w in windows])
+        logp.append(network.logits(e, text).float().log_softmax(dim=1).cpu())
+        emb.append(e.float().cpu())
+    if not logp:
         classes = text.shape[0] if text is not None else network.linear_head.out_features
-        return np.empty((0, classes), np.float32)
-    return torch.cat(out).numpy()
+        return np.empty((0, classes), np.float32), np.empty((0, 0), np.float32)
+    return torch.cat(logp).numpy(), torch.cat(emb).numpy()
 
 
 def classify_windows(network, text: Optional[torch.Tensor], windows: List[np.ndarray],
