@@ -156,7 +156,7 @@ def fewshot_classifier(source: PixelSource, rows: np.ndarray, cols: np.ndarray, 
 
     t0 = time.perf_counter()
     median = float(np.median(counts[counts > 0]))
-    few_labels = median <= preset.finetune.unlabelled_max_shots
+    few_labels = median <= preset.finetune.few_label_max_shots
     if preset.window == "auto" and few_labels and preset.finetune.few_label_window:
         contrast = neighbour_contrast(source, trained.stats, preset.finetune.seed)
         window = few_label_window(contrast, preset.finetune.contrast_split, preset.finetune.few_label_windows,
@@ -178,7 +178,7 @@ def fewshot_classifier(source: PixelSource, rows: np.ndarray, cols: np.ndarray, 
     unlabelled = None
     if preset.finetune.unlabelled and not few_labels:
         callback.log(f"Enough labelled pixels (median {median:g} per class, more than "
-                     f"{preset.finetune.unlabelled_max_shots}): fine-tuning on them alone.")
+                     f"{preset.finetune.few_label_max_shots}): fine-tuning on them alone.")
     if preset.finetune.unlabelled and few_labels:
         unlabelled = unlabelled_windows(source, trained.stats, preset.finetune.unlabelled_samples, window,
                                         preset.finetune.seed, rows, cols)

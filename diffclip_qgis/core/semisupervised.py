@@ -19,7 +19,7 @@ Two safeguards against a class swallowing a spectrally similar one:
   "estimated"``, floored at a tenth of an equal share), or equal shares (``"uniform"``, which
   over-predicts rare classes in real scenes and measured worse).
 
-Used only with few labels (``unlabelled_max_shots``). The scene's class shares are applied to
+Used only with few labels (``few_label_max_shots``). The scene's class shares are applied to
 the predictions afterwards, as before, by the class-proportion step (``priors.py``).
 """
 from __future__ import annotations

@@ -122,7 +122,7 @@ def test_fewshot_classifier_uses_unlabelled_windows_and_reports_them():
 def test_cpu_preset_uses_unlabelled_pixels_only_with_few_labels():
     ft = get_preset("cpu").finetune
     assert ft.unlabelled and ft.pixel_teacher and ft.alignment_target == "estimated"
-    assert 2 <= ft.unlabelled_max_shots < 8
+    assert 2 <= ft.few_label_max_shots < 8
 
 
 def test_many_labels_train_on_the_labelled_pixels_alone():
@@ -130,7 +130,7 @@ def test_many_labels_train_on_the_labelled_pixels_alone():
     source = ArraySource([spectral, height])
     rows, cols, ids = pick_shots(labels, per_class=8)
     preset = tiny_preset(window=3, pretrain_epochs=0, finetune_epochs=5)
-    preset.finetune = dataclasses.replace(preset.finetune, unlabelled=True, unlabelled_max_shots=4)
+    preset.finetune = dataclasses.replace(preset.finetune, unlabelled=True, few_label_max_shots=4)
     logs = []
 
     class Log:

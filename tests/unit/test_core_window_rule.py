@@ -39,10 +39,11 @@ def test_the_small_window_below_the_split_the_large_one_above_never_above_the_la
     assert few_label_window(0.34, 0.25, (3, 5), 3) == 3
 
 
-def test_two_shots_use_the_rule_and_more_shots_cross_validation():
+def test_two_shots_use_the_rule_and_eight_cross_validation():
     spectral, height, labels = multimodal_scene(size=32, block=16, seed=1, noise=0.01)
     source = ArraySource([spectral, height])
     preset = tiny_preset(window="auto", model_window=5, pretrain_epochs=0, finetune_epochs=3)
+    preset.finetune.few_label_window = True   # as the cpu preset
     messages = []
     rows, cols, ids = pick_shots(labels, 2, seed=1)
     trained = fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU, callback=Callback(log=messages.append))
@@ -55,6 +56,6 @@ def test_two_shots_use_the_rule_and_more_shots_cross_validation():
 
     preset.finetune.few_label_window = False   # switched off: cross-validation, as with more labels
     assert set(fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU).report["window_scores"]) == {3, 5}
-    rows, cols, ids = pick_shots(labels, 6, seed=1)
+    rows, cols, ids = pick_shots(labels, 8, seed=1)   # more than few_label_max_shots (7)
     preset.finetune.few_label_window = True
     assert "window_scores" in fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU).report
