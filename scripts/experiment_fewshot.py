@@ -39,15 +39,16 @@ def make_preset(method: str, seed: int):
     cpu = get_preset("cpu").finetune
     preset = get_preset("cpu")
     preset.finetune.seed = seed
-    # "default" = the `cpu` preset before unlabelled pixels; "ssl" = unlabelled pixels with equal-share
-    # alignment and no pixel teacher (the first screening); "new" = the `cpu` preset as it is now.
-    preset.finetune.unlabelled, preset.finetune.pixel_teacher = False, False
+    # "default" = the `cpu` preset before unlabelled pixels and the window rule; "ssl" = unlabelled pixels
+    # with equal-share alignment and no pixel teacher (the first screening); "new" = the `cpu` preset now.
+    preset.finetune.unlabelled, preset.finetune.pixel_teacher, preset.finetune.few_label_window = False, False, False
     preset.finetune.alignment_target, preset.finetune.unlabelled_weight = "uniform", 1.0
     for tok in method.split("+"):
         if tok in ("default", ""):
             continue
         elif tok == "new":
             preset.finetune.unlabelled, preset.finetune.pixel_teacher = cpu.unlabelled, cpu.pixel_teacher
+            preset.finetune.few_label_window = cpu.few_label_window
             preset.finetune.alignment_target = cpu.alignment_target
             preset.finetune.unlabelled_weight = cpu.unlabelled_weight
         elif tok.startswith("w") and tok[1:].isdigit():
