@@ -41,7 +41,7 @@ first.</dd>
 paper's sizes and schedules, meant for a CUDA GPU.</dd>
 <dt>Window size (WINDOW)</dt><dd>Size in pixels of the square neighbourhood the classifier sees around
 each pixel. auto: chosen by cross-validation on the samples among the sizes the encoder supports
-(the chosen size and the scores are written to the log); with 7 or fewer samples per class (median),
+(the chosen size and the scores are written to the log); with 4 or fewer samples per class (median),
 where cross-validation cannot tell sizes apart, from the scene instead: 3 x 3 where neighbouring
 pixels are much alike, 5 x 5 where they differ more (noisy or mixed pixels).</dd>
 <dt>Pretraining epochs (PRETRAIN_EPOCHS)</dt><dd>-1 or empty: the preset's (cpu %CPU_FEWSHOT_PRETRAIN_EPOCHS%:

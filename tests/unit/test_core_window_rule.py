@@ -56,6 +56,6 @@ def test_two_shots_use_the_rule_and_eight_cross_validation():
 
     preset.finetune.few_label_window = False   # switched off: cross-validation, as with more labels
     assert set(fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU).report["window_scores"]) == {3, 5}
-    rows, cols, ids = pick_shots(labels, 8, seed=1)   # more than few_label_max_shots (7)
+    rows, cols, ids = pick_shots(labels, 8, seed=1)   # more than few_label_max_shots
     preset.finetune.few_label_window = True
     assert "window_scores" in fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU).report
