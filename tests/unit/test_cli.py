@@ -41,25 +41,21 @@ def torchrun_has_libuv():
 
 def cli(*args, torchrun=0, timeout=600):
     command = ["-m", "diffclip_qgis"] + list(args)
-    if not torchrun:
-        proc = subprocess.run([sys.executable] + command, env=env(), capture_output=True, text=True,
-                              timeout=timeout)
-        return proc.returncode, proc.stdout + proc.stderr
     port = str(free_port())
-    if torchrun_has_libuv():
-        launcher = ["-m", "torch.distributed.run", "--nproc_per_node", str(torchrun), "--master_addr",
-                    "127.0.0.1", "--master_port", port]
-        proc = subprocess.run([sys.executable] + launcher + command, env=env(), capture_output=True,
-                              text=True, timeout=timeout)
-        return proc.returncode, proc.stdout + proc.stderr
-    # Without libuv torchrun cannot start; the ranks get the same environment torchrun would give them.
-    ranks = [subprocess.Popen([sys.executable] + command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, env=env(RANK=str(r), LOCAL_RANK=str(r), WORLD_SIZE=str(torchrun),
-                                                 LOCAL_WORLD_SIZE=str(torchrun), MASTER_ADDR="127.0.0.1",
-                                                 MASTER_PORT=port, USE_LIBUV="0"))
-             for r in range(torchrun)]
-    texts = [rank.communicate(timeout=timeout)[0] for rank in ranks]
-    return max(abs(rank.returncode) for rank in ranks), "".join(texts)
+    if torchrun and not torchrun_has_libuv():
+        # Without libuv torchrun cannot start; the ranks get the same environment torchrun would give them.
+        ranks = [subprocess.Popen([sys.executable] + command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True, env=env(RANK=str(r), LOCAL_RANK=str(r), WORLD_SIZE=str(torchrun),
+                                                     LOCAL_WORLD_SIZE=str(torchrun), MASTER_ADDR="127.0.0.1",
+                                                     MASTER_PORT=port, USE_LIBUV="0"))
+                 for r in range(torchrun)]
+        texts = [rank.communicate(timeout=timeout)[0] for rank in ranks]
+        return max(abs(rank.returncode) for rank in ranks), "".join(texts)
+    launcher = ["-m", "torch.distributed.run", "--nproc_per_node", str(torchrun), "--master_addr", "127.0.0.1",
+                "--master_port", port] if torchrun else []
+    proc = subprocess.run([sys.executable] + launcher + command, env=env(), capture_output=True, text=True,
+                          timeout=timeout)
+    return proc.returncode, proc.stdout + proc.stderr
 
 
 def demo(name):
