@@ -27,7 +27,8 @@ import diffclip_qgis.gis.raster  # noqa: E402,F401
 
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import benchmark as B  # noqa: E402
-from diffclip_qgis.core.config import get_preset  # noqa: E402
+from diffclip_qgis.core.config import get_preset, set_fewshot_pretrain_epochs  # noqa: E402
+from diffclip_qgis.core.pipeline import pretrain_encoder  # noqa: E402
 from diffclip_qgis.core.infer import Predictor  # noqa: E402
 from diffclip_qgis.core.pipeline import fewshot_classifier  # noqa: E402
 
@@ -71,6 +72,10 @@ def make_preset(method: str, seed: int):
             preset.finetune.prior_strength = float(tok[5:])
         elif tok.startswith("warm"):
             preset.finetune.unlabelled_warmup = float(tok[4:])
+        elif tok.startswith("pre="):  # pre=EPOCHSxWINDOWS: masked-diffusion pretraining first (run() caches it)
+            epochs, count = tok[4:].split("x")
+            set_fewshot_pretrain_epochs(preset, int(epochs))
+            preset.pretrain.sample_count = int(count)
         elif hasattr(preset.finetune, tok.split("=")[0]) and "=" in tok:
             name, value = tok.split("=")
             cur = getattr(preset.finetune, name)
@@ -95,8 +100,11 @@ def run(scene, method, r, c, ids, seed):
         pred = np.array([cl.id for cl in scene.classes])[probs.argmax(1)].reshape(scene.gt.shape)
         return pred, None, None, time.perf_counter() - t0
     preset = make_preset(method, seed)
+    encoder = None
+    if preset.pretrain_before_fewshot and preset.pretrain.epochs > 0:
+        encoder = pretrained(scene, preset)
     t0 = time.perf_counter()
-    trained = fewshot_classifier(scene.source, r, c, ids, scene.classes, preset, CPU, scene.infos)
+    trained = fewshot_classifier(scene.source, r, c, ids, scene.classes, preset, CPU, scene.infos, pretrained=encoder)
     pred, _ = Predictor(trained, CPU).predict(scene.source)
     sec = time.perf_counter() - t0
     equal = None
@@ -104,6 +112,20 @@ def run(scene, method, r, c, ids, seed):
         trained.network.set_class_bias(None)
         equal, _ = Predictor(trained, CPU).predict(scene.source)
     return pred, equal, trained.window, sec
+
+
+ENCODERS = {}
+
+
+def pretrained(scene, preset):
+    """The scene's encoder pretrained with the preset's schedule, once per (scene, epochs, windows): labels play
+    no part in it, so every draw fine-tunes from the same one. Prints the pretraining time."""
+    key = (scene.name, preset.pretrain.epochs, preset.pretrain.sample_count)
+    if key not in ENCODERS:
+        t0 = time.perf_counter()
+        ENCODERS[key] = pretrain_encoder(scene.source, preset, CPU, scene.infos)
+        print(f"# pretrained {key}: {time.perf_counter() - t0:.0f} s", flush=True)
+    return ENCODERS[key]
 
 
 RUN_LINE = re.compile(r"^(\S+)\s+(\d+)-shot draw (\d+) (\S+)\s+win=(\S+) OA ([\d.]+) AA ([\d.]+)"

@@ -59,17 +59,16 @@ class FinetuneConfig:
     prior_strength: float = 0.5
     prior_samples: int = 4000     # unlabelled pixels the proportions are estimated from
     # Unlabelled pixels in fine-tuning (core/semisupervised.py): after a supervised warm-up,
-    # FixMatch-style pseudo-labels of unlabelled windows, with distribution alignment.
+    # FixMatch-style pseudo-labels of unlabelled windows, with distribution alignment. At every label
+    # count: it paid at 2, 5, 8 and 16 samples per class (README, "Few labels").
     unlabelled: bool = False
-    # ... only with few labels: when the median labelled pixels per class are at most this many
-    # (it also gates the window rule below). At 5 shots both paid (3 draws: Jasper 98.3 -> 99.2, demo
-    # 85.9 -> 87.6, Indian Pines 79.3 -> 82.3), but raising this to 7 takes the dock's cross-validated
-    # accuracy estimate away from 5 to 7 samples per class: not done yet (README, "Few labels").
-    few_label_max_shots: int = 4
-    # With few labels (as above) and window 'auto': the window from the scene's neighbour contrast
-    # (core/window_rule.py) instead of cross-validation: the first size below ``contrast_split``,
+    # With few labels (the median labelled pixels per class at most ``few_label_max_shots``) and window
+    # 'auto': the window from the scene's neighbour contrast (core/window_rule.py) instead of
+    # cross-validation, which has one sample per fold there: the first size below ``contrast_split``,
     # else the second (2 shots, 5 draws: 3 x 3 paid on the demo and Jasper Ridge, contrast 0.17;
-    # 5 x 5 on Indian Pines, 0.34; EnMAP, 0.29, was indifferent).
+    # 5 x 5 on Indian Pines, 0.34; EnMAP, 0.29, was indifferent). Above it, cross-validation also
+    # gives the accuracy estimate the dock shows.
+    few_label_max_shots: int = 4
     few_label_window: bool = False
     few_label_windows: Tuple[int, int] = (3, 5)
     contrast_split: float = 0.25
@@ -110,7 +109,7 @@ PRESETS: Dict[str, Preset] = {
         model=ModelConfig(window=7, reduce_channels=64, dim=64, depth=2, heads=4, decoder_dim=64,
                           decoder_depth=1, text_width=64, text_layers=2, text_heads=4, embed_dim=64),
         pretrain=PretrainConfig(epochs=5, batch_size=128, lr=1e-3, sample_count=2000),
-        # With few labels the window comes from the scene and unlabelled windows join fine-tuning (README).
+        # Unlabelled windows join fine-tuning; with few labels the window comes from the scene (README).
         finetune=FinetuneConfig(epochs=100, max_steps=200, lr=1e-3, unlabelled=True, few_label_window=True),
         window="auto",
         # At this budget pretraining did not pay on any scene measured (README, `make bench`): without

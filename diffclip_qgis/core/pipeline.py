@@ -176,10 +176,7 @@ def fewshot_classifier(source: PixelSource, rows: np.ndarray, cols: np.ndarray, 
     trained.report["window_seconds"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     unlabelled = None
-    if preset.finetune.unlabelled and not few_labels:
-        callback.log(f"Enough labelled pixels (median {median:g} per class, more than "
-                     f"{preset.finetune.few_label_max_shots}): fine-tuning on them alone.")
-    if preset.finetune.unlabelled and few_labels:
+    if preset.finetune.unlabelled:
         unlabelled = unlabelled_windows(source, trained.stats, preset.finetune.unlabelled_samples, window,
                                         preset.finetune.seed, rows, cols)
         callback.log(f"Fine-tuning also on {len(unlabelled[0])} unlabelled {window} x {window} windows "

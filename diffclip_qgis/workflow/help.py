@@ -37,7 +37,8 @@ class name. Every class needs a distinct prompt (the text encoder learns them as
 <dt>Pretrained model (PRETRAINED, optional)</dt><dd>A .pt file written by 'DiffCLIP Pretrain Encoder'
 (or a classifier .pt, whose encoder is reused) for the same kind of inputs. Empty: pretrain on the inputs
 first.</dd>
-<dt>Preset (PRESET)</dt><dd>cpu: a small network and short schedules, minutes on a laptop CPU. paper: the
+<dt>Preset (PRESET)</dt><dd>cpu: a small network and short schedules, minutes on a laptop CPU; about 4000
+unlabelled pixels of the inputs join fine-tuning (pseudo-labels where the classifier is confident). paper: the
 paper's sizes and schedules, meant for a CUDA GPU.</dd>
 <dt>Window size (WINDOW)</dt><dd>Size in pixels of the square neighbourhood the classifier sees around
 each pixel. auto: chosen by cross-validation on the samples among the sizes the encoder supports

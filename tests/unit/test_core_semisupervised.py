@@ -119,18 +119,21 @@ def test_fewshot_classifier_uses_unlabelled_windows_and_reports_them():
     assert len(trained.report["finetune_loss"]) > 0
 
 
-def test_cpu_preset_uses_unlabelled_pixels_only_with_few_labels():
+def test_cpu_preset_uses_unlabelled_pixels_and_the_window_rule_only_with_few_labels():
     ft = get_preset("cpu").finetune
-    assert ft.unlabelled and ft.pixel_teacher and ft.alignment_target == "estimated"
+    assert ft.unlabelled and ft.pixel_teacher and ft.alignment_target == "estimated" and ft.few_label_window
     assert 2 <= ft.few_label_max_shots < 8
 
 
-def test_many_labels_train_on_the_labelled_pixels_alone():
+def test_many_labels_choose_the_window_by_cross_validation_and_still_use_unlabelled_pixels():
+    """No cliff: above the few-label limit only the window choice changes (it paid at 5, 8 and 16 shots)."""
     spectral, height, labels = multimodal_scene()
     source = ArraySource([spectral, height])
     rows, cols, ids = pick_shots(labels, per_class=8)
-    preset = tiny_preset(window=3, pretrain_epochs=0, finetune_epochs=5)
-    preset.finetune = dataclasses.replace(preset.finetune, unlabelled=True, few_label_max_shots=4)
+    preset = tiny_preset(window="auto", pretrain_epochs=0, finetune_epochs=5)
+    preset.finetune = dataclasses.replace(preset.finetune, unlabelled=True, few_label_window=True, few_label_max_shots=4,
+                                          unlabelled_samples=200, max_steps=20, unlabelled_steps=20,
+                                          unlabelled_batch=32)
     logs = []
 
     class Log:
@@ -138,5 +141,6 @@ def test_many_labels_train_on_the_labelled_pixels_alone():
         def progress(self, *a): pass
         def check(self): pass
 
-    fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU, callback=Log())
-    assert any("fine-tuning on them alone" in m for m in logs)
+    trained = fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU, callback=Log())
+    assert trained.report.get("window_scores") and "neighbour_contrast" not in trained.report
+    assert any(m.startswith("Fine-tuning also on") and "unlabelled" in m for m in logs), logs
