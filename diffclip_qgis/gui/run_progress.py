@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Tuple
 
 #: Rough share of the run time of each phase (normalised over the phases a run has).
 WEIGHTS = {"pretraining": 0.45, "choosing window": 0.2, "fine-tuning": 0.25, "classifying": 0.1}
@@ -41,6 +41,10 @@ class RunProgress(PhaseProgress):
     def __init__(self, pretrain: bool, choose_window: bool):
         super().__init__({p: w for p, w in WEIGHTS.items()
                           if (p != "pretraining" or pretrain) and (p != "choosing window" or choose_window)})
+
+    def ranges(self, lo: float, hi: float) -> Dict[str, Tuple[float, float]]:
+        """Each phase's (start, end) on a bar from ``lo`` to ``hi`` percent (the Processing progress bar)."""
+        return {p: (lo + (hi - lo) * self.start[p], lo + (hi - lo) * (self.start[p] + self.share[p])) for p in self.share}
 
 
 class PhaseClock:

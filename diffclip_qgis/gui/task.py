@@ -127,10 +127,10 @@ class ClassifyTask(WorkflowTask):
     """Few-shot classification: trains on ``request`` and writes ``outputs``; ``result`` is a ClassifyResult."""
 
     def __init__(self, request: ClassifyRequest, outputs: Outputs):
-        from ..workflow.classify import will_pretrain
+        from ..workflow.classify import will_choose_window, will_pretrain
 
         super().__init__(tr("DiffCLIP few-shot classification"),
-                         RunProgress(pretrain=will_pretrain(request), choose_window=request.window == "auto"))
+                         RunProgress(pretrain=will_pretrain(request), choose_window=will_choose_window(request)))
         self.request, self.outputs = request, outputs
         self.result: Optional[ClassifyResult] = None
 

@@ -115,7 +115,8 @@ class FewShotClassifyAlgorithm(DiffClipAlgorithm):
         return ok and not message, message
 
     def compute(self, parameters, context, feedback):
-        from ..workflow.classify import fewshot_classify, will_pretrain
+        from ..gui.run_progress import RunProgress
+        from ..workflow.classify import fewshot_classify, will_choose_window, will_pretrain
         from ..workflow.requests import ClassifyRequest
 
         paths, layers = self.raster_paths(parameters, context)
@@ -142,10 +143,8 @@ class FewShotClassifyAlgorithm(DiffClipAlgorithm):
             seed=self.parameterAsInt(parameters, self.SEED, context),
             extent=self.extent(parameters, context, layers),
             smoothing=self.parameterAsInt(parameters, self.SMOOTHING, context))
-        ranges = ({"reading": (0, 2), "pretraining": (2, 45), "choosing window": (45, 60),
-                   "fine-tuning": (60, 80), "classifying": (80, 97)} if will_pretrain(request) else
-                  {"reading": (0, 2), "pretraining": (2, 5), "choosing window": (5, 25),
-                   "fine-tuning": (25, 60), "classifying": (60, 97)})
+        phases = RunProgress(pretrain=will_pretrain(request), choose_window=will_choose_window(request))
+        ranges = {"reading": (0, 2), **phases.ranges(2, 97)}
         ranges.update({"smoothing": (97, 99.5), "writing": (99.5, 100)})
         adapter = FeedbackAdapter(feedback, ranges)
         result = fewshot_classify(request, adapter.callback())

@@ -10,6 +10,8 @@ import os
 import shutil
 import tempfile
 import time
+from collections import Counter
+from statistics import median
 from typing import Dict, List, Optional, Sequence
 
 from ..core.checkpoint import check_inputs, load_model, save_model
@@ -143,6 +145,19 @@ def classify_preset(req: ClassifyRequest) -> Preset:
 def will_pretrain(req: ClassifyRequest) -> bool:
     """Whether the run pretrains on its inputs before fine-tuning."""
     return not req.pretrained and classify_preset(req).pretrain.epochs > 0
+
+
+def will_choose_window(req: ClassifyRequest) -> bool:
+    """Whether the run cross-validates the window size: window auto, unless few labels take it from the scene.
+
+    Counts sample features per class: a lower bound on the labelled pixels (a polygon may cover several).
+    """
+    preset = classify_preset(req)
+    if preset.window != "auto":
+        return False
+    counts = Counter(str(v) for v in req.samples.values)
+    few = median(counts.values()) <= preset.finetune.few_label_max_shots if counts else True
+    return not (preset.finetune.few_label_window and few)
 
 
 def read_samples(req: ClassifyRequest, stack: RasterStack, callback: Callback) -> SampleSet:

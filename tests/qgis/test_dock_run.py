@@ -138,6 +138,8 @@ def test_output_numbering_progress_and_time_left(tmp_path):
     assert full.percent("pretraining", 0.0) == 0 and round(full.percent("classifying", 1.0)) == 100
     assert full.percent("fine-tuning", 0.5) < full.percent("classifying", 0.0)
     assert finetune_only.percent("pretraining", 0.5) is None and finetune_only.percent("fine-tuning", 0.0) == 0
+    bar = finetune_only.ranges(2, 97)  # the Processing bar: the same phases and weights
+    assert set(bar) == {"fine-tuning", "classifying"} and bar["fine-tuning"][0] == 2 and bar["classifying"][1] == 97
 
     now = [0.0]
     clock = PhaseClock(lambda: now[0])
