@@ -4,8 +4,8 @@ Run with ``make bench`` (about an hour on 2 CPU cores). Writes ``reports/benchma
 ``reports/benchmark.json``. Every method sees the same K-shot draws, so differences are
 paired; each draw's encoder is pretrained once and reused for every shot count and ablation.
 Few-label rows (``--skip few`` leaves them out): on every scene, 5 draws at 2 and 8 shots, the
-`cpu` default (with few labels: window from the scene's neighbour contrast, unlabelled pixels
-in fine-tuning) against the default before both and with each part switched off
+`cpu` default (unlabelled pixels in fine-tuning; with few labels the window from the scene's
+neighbour contrast) against the default before both and with each part switched off
 (FEW_LABEL_METHODS; these draws pretrain nothing). Section "suggestions": a simulated user labels
 the pixels `suggest` proposes or random ones, round after round (scripts/bench_suggest.py;
 plot in ``reports/active_learning.png``).
@@ -214,9 +214,9 @@ def method_predict(scene, encoder, preset_name, rows, cols, ids, ablation: str, 
     return pred, trained.window, time.perf_counter() - t0, trained
 
 
-# Few-label rows on every scene, 2 and 8 shots: the `cpu` default (with few labels: the window from the
-# scene's neighbour contrast, unlabelled pixels in fine-tuning), the default before both, and each part
-# switched off (at 8 shots only the first two: the few-label parts are off there by design). None pretrains.
+# Few-label rows on every scene, 2 and 8 shots: the `cpu` default (unlabelled pixels in fine-tuning; with
+# few labels the window from the scene's neighbour contrast), the default before both, and each part
+# switched off (at 8 shots only the first two). None pretrains.
 FEW_LABEL_METHODS = ("cpu default", "before (labels alone, window by CV)", "window by CV", "no unlabelled pixels",
                      "unlabelled, no pixel teacher", "unlabelled, equal-share alignment", "unlabelled, no alignment")
 FEW_LABEL_DRAWS = 5

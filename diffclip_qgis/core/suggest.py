@@ -96,16 +96,22 @@ def choose(rows: np.ndarray, cols: np.ndarray, log_probs: np.ndarray, count: int
     feats = probs if features is None or len(features) != len(probs) else np.asarray(features, np.float64)
     best = order2[:, 0]
     kept = []
-    fixed_r, fixed_c = list(np.asarray(labelled_rows).tolist()), list(np.asarray(labelled_cols).tolist())
+    taken = np.zeros(len(rows), dtype=bool)
+    # Squared distance from each candidate to the nearest labelled or kept pixel, kept up to date.
+    near2 = np.full(len(rows), np.inf)
+    lab_r, lab_c = np.asarray(labelled_rows, np.float64), np.asarray(labelled_cols, np.float64)
+    for j in range(0, len(lab_r), 256):
+        d2 = (rows[:, None] - lab_r[None, j:j + 256]) ** 2 + (cols[:, None] - lab_c[None, j:j + 256]) ** 2
+        near2 = np.minimum(near2, d2.min(axis=1))
 
     def far(i):
-        return not fixed_r or np.min((np.asarray(fixed_r) - rows[i]) ** 2 + (np.asarray(fixed_c) - cols[i]) ** 2) \
-            >= spacing ** 2
+        return near2[i] >= spacing ** 2
 
     def take(i):
+        nonlocal near2
         kept.append(i)
-        fixed_r.append(int(rows[i]))
-        fixed_c.append(int(cols[i]))
+        taken[i] = True
+        near2 = np.minimum(near2, (rows - rows[i]) ** 2.0 + (cols - cols[i]) ** 2.0)
 
     order = np.argsort(margin, kind="stable")
     quota = _quotas(best, k, count)
@@ -119,7 +125,7 @@ def choose(rows: np.ndarray, cols: np.ndarray, log_probs: np.ndarray, count: int
     for i in order:   # fill up from the least sure when some groups had nothing far enough
         if len(kept) >= count:
             break
-        if i not in kept and far(i):
+        if not taken[i] and far(i):
             take(i)
     kept.sort(key=lambda i: margin[i])
     kept = np.array(kept, dtype=np.int64)
