@@ -100,7 +100,7 @@ def test_each_phase_is_reported_when_it_starts(dock, iface, scene):
     from diffclip_qgis.gui.task import ClassifyTask
 
     add_rasters(iface, scene["paths"])
-    label_scene(dock, iface, truth_grid(), per_class=3)
+    label_scene(dock, iface, truth_grid(), per_class=6)   # more than few labels: the window is cross-validated
     dock.settings.set_values({"preset": "cpu", "pretrain_epochs": 2, "window": "auto"})
     request, outputs = dock._request()
     task = ClassifyTask(request, outputs)
