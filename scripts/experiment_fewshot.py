@@ -72,6 +72,8 @@ def make_preset(method: str, seed: int):
             preset.finetune.prior_strength = float(tok[5:])
         elif tok.startswith("warm"):
             preset.finetune.unlabelled_warmup = float(tok[4:])
+        elif tok.startswith("prewin"):  # prewinS: pretraining (and largest) window S
+            preset.model.window = int(tok[6:])
         elif tok.startswith("pre="):  # pre=EPOCHSxWINDOWS: masked-diffusion pretraining first (run() caches it)
             epochs, count = tok[4:].split("x")
             set_fewshot_pretrain_epochs(preset, int(epochs))
@@ -120,7 +122,7 @@ ENCODERS = {}
 def pretrained(scene, preset):
     """The scene's encoder pretrained with the preset's schedule, once per (scene, epochs, windows): labels play
     no part in it, so every draw fine-tunes from the same one. Prints the pretraining time."""
-    key = (scene.name, preset.pretrain.epochs, preset.pretrain.sample_count)
+    key = (scene.name, preset.pretrain.epochs, preset.pretrain.sample_count, preset.model.window)
     if key not in ENCODERS:
         t0 = time.perf_counter()
         ENCODERS[key] = pretrain_encoder(scene.source, preset, CPU, scene.infos)
