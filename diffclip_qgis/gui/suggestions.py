@@ -3,11 +3,13 @@
 The layer is the GeoPackage that ``workflow.suggest`` writes (rank, best_class, second_class,
 margin, best_name, second_name), shown as orange diamonds with a question mark, labelled
 "best / second". It sits on top of the layer tree, apart from the sample layer; a marker is
-deleted once it is labelled or skipped, and the layer leaves the project with the last one.
+deleted once it is labelled or skipped, and the layer leaves the project with the last one, or
+when new suggestions replace it; its file goes with it.
 """
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Callable, List, Optional
 
@@ -24,6 +26,7 @@ from .sample_layer import nearest_feature
 PROPERTY = "diffclip/suggestions"
 LAYER_NAME = "suggested_samples"  # as workflow.suggest writes it
 COLOUR = "#ff7f00"
+SUGGESTION_FILE = re.compile(r"diffclip_suggestions_\d{3,}\.gpkg")
 
 
 @dataclass
@@ -121,9 +124,18 @@ class SuggestionMarkers(QObject):
         return layer.featureCount()
 
     def clear(self) -> None:
+        """Remove the markers and their file (only suggestions are in it: labels went to the sample layer)."""
         layer = self.layer()
-        if layer is not None:
-            self.project.removeMapLayer(layer.id())
+        if layer is None:
+            return
+        path = layer.source().split("|")[0]
+        self.project.removeMapLayer(layer.id())
+        if SUGGESTION_FILE.fullmatch(os.path.basename(path)):
+            for leftover in (path, path + "-wal", path + "-shm"):
+                try:
+                    os.remove(leftover)
+                except OSError:   # absent, or still open elsewhere: left behind, harmless
+                    pass
 
     def near(self, point: QgsPointXY, tolerance: float) -> Optional[Suggestion]:
         """The marker closest to ``point`` within ``tolerance`` (both in the layer CRS)."""

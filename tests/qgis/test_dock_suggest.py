@@ -106,6 +106,7 @@ def test_suggestions_are_marked_labelled_and_skipped(dock, iface, scene, tmp_pat
         assert marker[0] not in [m[0] for m in markers(dock)]
         assert samples(dock) == before
     assert dock.suggestions.layer() is None
+    assert not [f for f in os.listdir(tmp_path / "out") if f.startswith("diffclip_suggestions")]  # the file went too
     assert "Run again" in dock.suggest_panel.label.text() and dock.suggest_panel.label.isVisible()
     assert "Run again" in iface.messages()[0]
 
@@ -122,7 +123,7 @@ def test_suggestions_are_marked_labelled_and_skipped(dock, iface, scene, tmp_pat
     assert len(again) == 3
     for _, x, y, _, _ in again:
         assert min((x - sx) ** 2 + (y - sy) ** 2 for sx, sy, _ in before) > 1.5 ** 2
-    assert dock.suggestions.layer().source().split("|")[0].endswith("diffclip_suggestions_002.gpkg")
+    assert dock.suggestions.layer().source().split("|")[0].endswith("diffclip_suggestions_001.gpkg")
 
     # Cancelled: the markers there stay, no file is written.
     assert dock.suggest()
@@ -130,7 +131,14 @@ def test_suggestions_are_marked_labelled_and_skipped(dock, iface, scene, tmp_pat
     wait_for_run(dock)
     assert dock.phase_label.text() == "Cancelled." and "Suggesting samples cancelled." in iface.messages()
     assert markers(dock) == again
-    assert not os.path.exists(str(tmp_path / "out" / "diffclip_suggestions_003.gpkg"))
+    assert not os.path.exists(str(tmp_path / "out" / "diffclip_suggestions_002.gpkg"))
+
+    # New suggestions replace the markers left, and their file.
+    assert dock.suggest()
+    wait_for_run(dock)
+    assert len(markers(dock)) == 3
+    assert sorted(f for f in os.listdir(tmp_path / "out") if f.startswith("diffclip_suggestions")) == \
+        ["diffclip_suggestions_002.gpkg"]
 
     # The run's model is remembered in the project; a deleted model file disables the button.
     dock.load_from_project()
