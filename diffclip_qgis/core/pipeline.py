@@ -24,7 +24,7 @@ from .progress import SILENT, Callback
 from .source import ModalityInfo, PixelSource
 from .tokenizer import check_prompts
 from .trained import ModalityMeta, TrainedModel
-from .window_rule import few_label_window, neighbour_contrast
+from .window_rule import few_label_window, neighbour_contrast, takes_window_from_scene
 from .windows import InputError, extract_windows, fit_input_stats, sample_valid_pixels
 
 
@@ -156,8 +156,7 @@ def fewshot_classifier(source: PixelSource, rows: np.ndarray, cols: np.ndarray, 
 
     t0 = time.perf_counter()
     median = float(np.median(counts[counts > 0]))
-    few_labels = median <= preset.finetune.few_label_max_shots
-    if preset.window == "auto" and few_labels and preset.finetune.few_label_window:
+    if takes_window_from_scene(preset, median):
         contrast = neighbour_contrast(source, trained.stats, preset.finetune.seed)
         window = few_label_window(contrast, preset.finetune.contrast_split, preset.finetune.few_label_windows,
                                   max(candidates))

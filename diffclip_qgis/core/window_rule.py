@@ -13,6 +13,7 @@ from typing import Sequence, Tuple
 
 import numpy as np
 
+from .config import Preset
 from .normalize import BandStats
 from .source import PixelSource
 from .windows import extract_windows, sample_valid_pixels
@@ -38,6 +39,12 @@ def neighbour_contrast(source: PixelSource, stats: Sequence[BandStats], seed: in
     other = np.random.default_rng(seed).permutation(len(centre))
     far = np.linalg.norm(centre - centre[other], axis=1).mean()
     return float(near / far) if far > 0 else 0.0
+
+
+def takes_window_from_scene(preset: Preset, median_per_class: float) -> bool:
+    """Whether the window comes from this rule: window 'auto', the rule on, and few labels per class (median)."""
+    ft = preset.finetune
+    return preset.window == "auto" and ft.few_label_window and median_per_class <= ft.few_label_max_shots
 
 
 def few_label_window(contrast: float, split: float, sizes: Tuple[int, int], largest: int) -> int:

@@ -44,7 +44,8 @@ class RunProgress(PhaseProgress):
 
     def ranges(self, lo: float, hi: float) -> Dict[str, Tuple[float, float]]:
         """Each phase's (start, end) on a bar from ``lo`` to ``hi`` percent (the Processing progress bar)."""
-        return {p: (lo + (hi - lo) * self.start[p], lo + (hi - lo) * (self.start[p] + self.share[p])) for p in self.share}
+        span = hi - lo
+        return {p: (lo + span * self.start[p], lo + span * (self.start[p] + self.share[p])) for p in self.share}
 
 
 class PhaseClock:

@@ -21,6 +21,7 @@ from ..core.device import describe_device, resolve_device
 from ..core.files import PendingOutputs, check_output_paths, check_writable
 from ..core.infer import Predictor
 from ..core.pipeline import fewshot_classifier
+from ..core.window_rule import takes_window_from_scene
 from ..core.progress import SILENT, Callback
 from ..gis.raster import RasterStack, SubsetSource, check_class_ids, dataset_files, write_classification
 from ..gis.samples import SampleSet, samples_from_geometries
@@ -153,11 +154,8 @@ def will_choose_window(req: ClassifyRequest) -> bool:
     Counts sample features per class: a lower bound on the labelled pixels (a polygon may cover several).
     """
     preset = classify_preset(req)
-    if preset.window != "auto":
-        return False
     counts = Counter(str(v) for v in req.samples.values)
-    few = median(counts.values()) <= preset.finetune.few_label_max_shots if counts else True
-    return not (preset.finetune.few_label_window and few)
+    return preset.window == "auto" and not takes_window_from_scene(preset, median(counts.values()) if counts else 0)
 
 
 def read_samples(req: ClassifyRequest, stack: RasterStack, callback: Callback) -> SampleSet:
