@@ -18,12 +18,12 @@ from qgis.PyQt.QtWidgets import (QAction, QGroupBox, QHBoxLayout, QLabel, QPlain
                                  QScrollArea, QToolButton, QVBoxLayout, QWidget)
 
 from ..core.classes import ClassInfo
+from ..workflow.phases import PhaseClock, format_seconds
 from . import tr
 from .class_table import ClassPanel
 from .demo import demo_path, demo_rasters, demo_samples, zoom_to
 from .dependencies import torch_status
 from .inputs import InputList
-from .run_progress import PhaseClock, format_seconds
 from .sample_layer import CLASS_ID, CLASS_NAME, SampleLayerError, SampleStore
 from .sample_tool import SampleMapTool
 from .settings_panel import SettingsPanel

@@ -16,9 +16,9 @@ from qgis.core import Qgis, QgsMessageLog, QgsTask
 from qgis.PyQt.QtCore import pyqtSignal
 
 from ..core.progress import Callback, Cancelled
+from ..workflow.phases import SUGGEST_WEIGHTS, PhaseProgress
 from ..workflow.requests import ClassifyRequest, ClassifyResult, SuggestRequest
 from . import tr
-from .run_progress import SUGGEST_WEIGHTS, PhaseProgress, RunProgress
 
 LOG_TAG = "DiffCLIP"
 _NUMBERED = re.compile(r"^diffclip_(?:classification|confidence|model)_(\d+)\.")
@@ -127,10 +127,9 @@ class ClassifyTask(WorkflowTask):
     """Few-shot classification: trains on ``request`` and writes ``outputs``; ``result`` is a ClassifyResult."""
 
     def __init__(self, request: ClassifyRequest, outputs: Outputs):
-        from ..workflow.classify import will_choose_window, will_pretrain
+        from ..workflow.classify import run_phases
 
-        super().__init__(tr("DiffCLIP few-shot classification"),
-                         RunProgress(pretrain=will_pretrain(request), choose_window=will_choose_window(request)))
+        super().__init__(tr("DiffCLIP few-shot classification"), run_phases(request))
         self.request, self.outputs = request, outputs
         self.result: Optional[ClassifyResult] = None
 

@@ -115,8 +115,7 @@ class FewShotClassifyAlgorithm(DiffClipAlgorithm):
         return ok and not message, message
 
     def compute(self, parameters, context, feedback):
-        from ..gui.run_progress import RunProgress
-        from ..workflow.classify import fewshot_classify, will_choose_window, will_pretrain
+        from ..workflow.classify import fewshot_classify, run_phases
         from ..workflow.requests import ClassifyRequest
 
         paths, layers = self.raster_paths(parameters, context)
@@ -143,8 +142,7 @@ class FewShotClassifyAlgorithm(DiffClipAlgorithm):
             seed=self.parameterAsInt(parameters, self.SEED, context),
             extent=self.extent(parameters, context, layers),
             smoothing=self.parameterAsInt(parameters, self.SMOOTHING, context))
-        phases = RunProgress(pretrain=will_pretrain(request), choose_window=will_choose_window(request))
-        ranges = {"reading": (0, 2), **phases.ranges(2, 97)}
+        ranges = {"reading": (0, 2), **run_phases(request).ranges(2, 97)}
         ranges.update({"smoothing": (97, 99.5), "writing": (99.5, 100)})
         adapter = FeedbackAdapter(feedback, ranges)
         result = fewshot_classify(request, adapter.callback())

@@ -26,6 +26,7 @@ from ..core.progress import SILENT, Callback
 from ..gis.raster import RasterStack, SubsetSource, check_class_ids, dataset_files, write_classification
 from ..gis.samples import SampleSet, samples_from_geometries
 from .distributed import from_main, gather_tiles, is_main, world
+from .phases import RunProgress
 from .requests import ApplyRequest, ClassifyRequest, ClassifyResult, Extent
 
 MODEL_BYTES = 64 << 20   # room kept for a model file (the paper preset's is a few MB)
@@ -156,6 +157,11 @@ def will_choose_window(req: ClassifyRequest) -> bool:
     preset = classify_preset(req)
     counts = Counter(str(v) for v in req.samples.values)
     return preset.window == "auto" and not takes_window_from_scene(preset, median(counts.values()) if counts else 0)
+
+
+def run_phases(req: ClassifyRequest) -> RunProgress:
+    """The phases the run will have, for the progress bars of the dock and of Processing."""
+    return RunProgress(pretrain=will_pretrain(req), choose_window=will_choose_window(req))
 
 
 def read_samples(req: ClassifyRequest, stack: RasterStack, callback: Callback) -> SampleSet:

@@ -123,8 +123,7 @@ def test_dock_samples_and_class_list_feed_the_processing_algorithm(dock, iface, 
     assert {e.value: e.label for e in layer.renderer().classes()} == {1: "field", 2: "roof", 3: "tree"}
 
 
-def test_output_numbering_progress_and_time_left(tmp_path):
-    from diffclip_qgis.gui.run_progress import PhaseClock, RunProgress, format_seconds
+def test_output_numbering(tmp_path):
     from diffclip_qgis.gui.task import next_outputs
 
     assert next_outputs(str(tmp_path / "new")).number == 1
@@ -132,19 +131,3 @@ def test_output_numbering_progress_and_time_left(tmp_path):
     (tmp_path / "my_notes_099.txt").write_bytes(b"")
     outputs = next_outputs(str(tmp_path))
     assert outputs.number == 8 and outputs.classification.endswith("diffclip_classification_008.tif")
-
-    full = RunProgress(pretrain=True, choose_window=True)
-    finetune_only = RunProgress(pretrain=False, choose_window=False)
-    assert full.percent("pretraining", 0.0) == 0 and round(full.percent("classifying", 1.0)) == 100
-    assert full.percent("fine-tuning", 0.5) < full.percent("classifying", 0.0)
-    assert finetune_only.percent("pretraining", 0.5) is None and finetune_only.percent("fine-tuning", 0.0) == 0
-    bar = finetune_only.ranges(2, 97)  # the Processing bar: the same phases and weights
-    assert set(bar) == {"fine-tuning", "classifying"} and bar["fine-tuning"][0] == 2 and bar["classifying"][1] == 97
-
-    now = [0.0]
-    clock = PhaseClock(lambda: now[0])
-    assert clock.update("fine-tuning", 0.1) is None  # the rate is not known yet
-    now[0] = 10.0
-    assert clock.update("fine-tuning", 0.3) == 35.0  # 0.2 in 10 s: 0.7 left takes 35 s
-    assert clock.update("classifying", 0.1) is None
-    assert [format_seconds(s) for s in (45, 185, 3725)] == ["45 s", "3 min 05 s", "1 h 02 min"]
