@@ -16,6 +16,7 @@ from typing import List, Optional, Sequence
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: sleeping, not spinning, threads
 
+from .core.config import CLASSIFY_WINDOW_CHOICES, WINDOW_CHOICES, window_options  # noqa: E402
 from .workflow.help import (  # noqa: E402
     ACCURACY_HELP,
     APPLY_HELP,
@@ -26,7 +27,7 @@ from .workflow.help import (  # noqa: E402
     plain_text,
 )
 
-PRESETS, WINDOWS, DEVICES = ["cpu", "paper"], ["auto", "3", "5", "7", "9", "11"], ["auto", "cpu", "cuda"]
+PRESETS, DEVICES = ["cpu", "paper"], ["auto", "cpu", "cuda"]
 
 
 class TerminalProgress:
@@ -101,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--PROMPT_TEMPLATE", default=None, help="prompt of classes without one; {name} = class name")
     p.add_argument("--PRETRAINED", default="", help="pretrained model .pt (empty: the preset decides)")
     p.add_argument("--PRESET", choices=PRESETS, default="cpu")
-    p.add_argument("--WINDOW", choices=WINDOWS, default="auto")
+    p.add_argument("--WINDOW", choices=window_options(CLASSIFY_WINDOW_CHOICES), default="auto")
     p.add_argument("--PRETRAIN_EPOCHS", type=_count, default=None, help="-1 = preset's; 0 = no pretraining")
     p.add_argument("--EPOCHS", type=_count, default=None, help="fine-tuning epochs (-1 = preset's)")
     p.add_argument("--CLASS_PROPORTIONS", type=float, default=0.5, help="0..1 (default 0.5)")
@@ -117,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = job("pretrain", PRETRAIN_HELP, "masked-diffusion pretraining (diffclip:pretrain)")
     _add_common(p, extent=False, smoothing=False)
     p.add_argument("--PRESET", choices=PRESETS, default="cpu")
-    p.add_argument("--WINDOW", choices=WINDOWS, default="auto")
+    p.add_argument("--WINDOW", choices=window_options(WINDOW_CHOICES), default="auto")
     p.add_argument("--EPOCHS", type=_count, default=None, help="-1 = preset's")
     p.add_argument("--MASK_RATIO", type=float, default=0.7)
     p.add_argument("--SAMPLE_COUNT", type=_count, default=None, help="training windows (-1 = preset's)")

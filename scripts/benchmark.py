@@ -5,7 +5,7 @@ Run with ``make bench`` (about an hour on 2 CPU cores). Writes ``reports/benchma
 paired; each draw's encoder is pretrained once and reused for every shot count and ablation.
 Few-label rows (``--skip few`` leaves them out): on every scene, 5 draws at 2 and 8 shots, the
 `cpu` default (unlabelled pixels in fine-tuning; with few labels the window from the scene's
-neighbour contrast) against the default before both and with each part switched off
+neighbour noise share) against the default before both and with each part switched off
 (FEW_LABEL_METHODS; these draws pretrain nothing). Section "suggestions": a simulated user labels
 the pixels `suggest` proposes or random ones, round after round (scripts/bench_suggest.py;
 plot in ``reports/active_learning.png``).
@@ -196,9 +196,9 @@ def method_predict(scene, encoder, preset_name, rows, cols, ids, ablation: str, 
         pretrained, preset.pretrain.epochs = None, 0
         ft = preset.finetune
         if ablation == "before (labels alone, window by CV)":
-            ft.unlabelled, ft.few_label_window = False, False
+            ft.unlabelled, ft.window_from_scene = False, False
         elif ablation == "window by CV":
-            ft.few_label_window = False
+            ft.window_from_scene = False
         elif ablation == "no unlabelled pixels":
             ft.unlabelled = False
         elif ablation == "unlabelled, no pixel teacher":
@@ -215,7 +215,7 @@ def method_predict(scene, encoder, preset_name, rows, cols, ids, ablation: str, 
 
 
 # Few-label rows on every scene, 2 and 8 shots: the `cpu` default (unlabelled pixels in fine-tuning; with
-# few labels the window from the scene's neighbour contrast), the default before both, and each part
+# few labels the window from the scene's neighbour noise share), the default before both, and each part
 # switched off (at 8 shots only the first two). None pretrains.
 FEW_LABEL_METHODS = ("cpu default", "before (labels alone, window by CV)", "window by CV", "no unlabelled pixels",
                      "unlabelled, no pixel teacher", "unlabelled, equal-share alignment", "unlabelled, no alignment")

@@ -42,18 +42,21 @@ def make_preset(method: str, seed: int):
     preset.finetune.seed = seed
     # "default" = the `cpu` preset before unlabelled pixels and the window rule; "ssl" = unlabelled pixels
     # with equal-share alignment and no pixel teacher (the first screening); "new" = the `cpu` preset now.
-    preset.finetune.unlabelled, preset.finetune.pixel_teacher, preset.finetune.few_label_window = False, False, False
+    preset.finetune.unlabelled, preset.finetune.pixel_teacher, preset.finetune.window_from_scene = False, False, False
     preset.finetune.alignment_target, preset.finetune.unlabelled_weight = "uniform", 1.0
     for tok in method.split("+"):
         if tok in ("default", ""):
             continue
         elif tok == "new":
             preset.finetune.unlabelled, preset.finetune.pixel_teacher = cpu.unlabelled, cpu.pixel_teacher
-            preset.finetune.few_label_window = cpu.few_label_window
+            preset.finetune.window_from_scene = cpu.window_from_scene
             preset.finetune.alignment_target = cpu.alignment_target
             preset.finetune.unlabelled_weight = cpu.unlabelled_weight
         elif tok.startswith("w") and tok[1:].isdigit():
             preset.window = int(tok[1:])
+        elif tok == "cv1":  # cross-validation (more labels) also considers the 1 x 1 window
+            import diffclip_qgis.core.pipeline as P
+            P.WINDOW_CHOICES = (1,) + tuple(P.WINDOW_CHOICES)
         elif tok == "ssl":
             preset.finetune.unlabelled = True
         elif tok == "nossl":

@@ -2,9 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Dict, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
-WINDOW_CHOICES = (3, 5, 7, 9, 11)
+WINDOW_CHOICES = (3, 5, 7, 9, 11)                 # pretraining windows; the sizes cross-validation compares
+CLASSIFY_WINDOW_CHOICES = (1,) + WINDOW_CHOICES   # a classifier may also see the pixel alone
+
+
+def window_options(sizes: Tuple[int, ...]) -> List[str]:
+    """'auto' and the sizes, as the choices of a Processing or command-line window parameter."""
+    return ["auto"] + [str(s) for s in sizes]
 
 
 @dataclass
@@ -62,16 +68,16 @@ class FinetuneConfig:
     # FixMatch-style pseudo-labels of unlabelled windows, with distribution alignment. At every label
     # count: it paid at 2, 5, 8 and 16 samples per class (README, "Few labels").
     unlabelled: bool = False
-    # With few labels (the median labelled pixels per class at most ``few_label_max_shots``) and window
-    # 'auto': the window from the scene's neighbour contrast (core/window_rule.py) instead of
-    # cross-validation, which has one sample per fold there: the first size below ``contrast_split``,
-    # else the second (2 shots, 5 draws: 3 x 3 paid on the demo and Jasper Ridge, contrast 0.17;
-    # 5 x 5 on Indian Pines, 0.34; EnMAP, 0.29, was indifferent). Above it, cross-validation also
-    # gives the accuracy estimate the dock shows.
+    # With window 'auto': the window from the share of noise in the differences between neighbouring
+    # pixels (core/window_rule.py, README "Few labels"). Below ``noise_split`` the first of
+    # ``scene_windows`` (the pixel alone) at every label count. Otherwise, with few labels (the median
+    # labelled pixels per class at most ``few_label_max_shots``, where cross-validation has one sample
+    # per fold) the second, or the third when the bands are too few to measure the share; with more
+    # labels cross-validation picks it. Cross-validation also gives the accuracy estimate the dock shows.
+    window_from_scene: bool = False
     few_label_max_shots: int = 4
-    few_label_window: bool = False
-    few_label_windows: Tuple[int, int] = (3, 5)
-    contrast_split: float = 0.25
+    scene_windows: Tuple[int, int, int] = (1, 5, 3)
+    noise_split: float = 0.12
     unlabelled_samples: int = 4000     # unlabelled windows drawn from the whole input
     unlabelled_batch: int = 128
     unlabelled_weight: float = 0.1     # of the pseudo-label loss (1 and 0.3 measured worse at 2 shots)
@@ -110,7 +116,7 @@ PRESETS: Dict[str, Preset] = {
                           decoder_depth=1, text_width=64, text_layers=2, text_heads=4, embed_dim=64),
         pretrain=PretrainConfig(epochs=5, batch_size=128, lr=1e-3, sample_count=2000),
         # Unlabelled windows join fine-tuning; with few labels the window comes from the scene (README).
-        finetune=FinetuneConfig(epochs=100, max_steps=200, lr=1e-3, unlabelled=True, few_label_window=True),
+        finetune=FinetuneConfig(epochs=100, max_steps=200, lr=1e-3, unlabelled=True, window_from_scene=True),
         window="auto",
         # At this budget pretraining did not pay on any scene measured (README, `make bench`): without
         # it, few-shot OA was 1.1 points higher at 8 shots on the demo, 6.8 at 2 shots, 0.9 to 2.4 on

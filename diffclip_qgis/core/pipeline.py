@@ -24,7 +24,7 @@ from .progress import SILENT, Callback
 from .source import ModalityInfo, PixelSource
 from .tokenizer import check_prompts
 from .trained import ModalityMeta, TrainedModel
-from .window_rule import few_label_window, neighbour_contrast, takes_window_from_scene
+from .window_rule import neighbour_noise_share, scene_window
 from .windows import InputError, extract_windows, fit_input_stats, sample_valid_pixels
 
 
@@ -107,9 +107,8 @@ def fewshot_classifier(source: PixelSource, rows: np.ndarray, cols: np.ndarray, 
                        pretrained: Optional[TrainedModel] = None, callback: Callback = SILENT) -> TrainedModel:
     """Fine-tune a classifier on labelled pixels, pretraining first when no encoder is given.
 
-    ``preset.window`` is a size or ``'auto'``; with ``'auto'`` the size is chosen by
-    cross-validation on the labelled pixels alone, or with few labels from the scene's neighbour
-    contrast (``core/window_rule.py``). Without ``pretrained``, the encoder is
+    ``preset.window`` is a size or ``'auto'`` (:func:`auto_window`: from the scene's neighbour
+    noise share, or by cross-validation on the labelled pixels). Without ``pretrained``, the encoder is
     pretrained on ``source`` for ``fewshot_pretrain_epochs(preset)`` epochs (0: randomly
     initialised, the ``cpu`` preset's default).
     """
@@ -156,22 +155,8 @@ def fewshot_classifier(source: PixelSource, rows: np.ndarray, cols: np.ndarray, 
 
     t0 = time.perf_counter()
     median = float(np.median(counts[counts > 0]))
-    if takes_window_from_scene(preset, median):
-        contrast = neighbour_contrast(source, trained.stats, preset.finetune.seed)
-        window = few_label_window(contrast, preset.finetune.contrast_split, preset.finetune.few_label_windows,
-                                  max(candidates))
-        trained.report["neighbour_contrast"] = contrast
-        callback.log(f"Few labels (median {median:g} per class): window {window} x {window} from the scene's neighbour "
-                     f"contrast {contrast:.2f} ({'below' if contrast < preset.finetune.contrast_split else 'at or above'}"
-                     f" {preset.finetune.contrast_split:g}), not cross-validation.")
-    elif preset.window == "auto":
-        window, scores = select_window(trained.network, windows, labels, prompts, candidates, preset, device, callback)
-        trained.report["window_scores"] = scores
-        if scores:
-            callback.log("Window chosen by cross-validation on the samples: "
-                         + ", ".join(f"{s} x {s}: {100 * v:.1f}%" for s, v in scores.items()) + f" -> {window} x {window}.")
-    else:
-        window = int(preset.window)
+    window = (auto_window(trained, source, windows, labels, prompts, candidates, median, preset, device, callback)
+              if preset.window == "auto" else int(preset.window))
     trained.report["window_seconds"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     unlabelled = None
@@ -193,6 +178,38 @@ def fewshot_classifier(source: PixelSource, rows: np.ndarray, cols: np.ndarray, 
     return trained
 
 
+def auto_window(trained: TrainedModel, source: PixelSource, windows: List[np.ndarray], labels: np.ndarray,
+                prompts: Sequence[str], candidates: Sequence[int], median: float, preset: Preset,
+                device: torch.device, callback: Callback) -> int:
+    """The 'auto' window: from the scene's noise share where it decides (``core/window_rule.py``), else by
+    cross-validation; the scores (the dock's accuracy estimate) and the share go to ``trained.report``."""
+    ft = preset.finetune
+    window = None
+    if ft.window_from_scene:
+        noise = neighbour_noise_share(source, trained.stats, ft.seed)
+        trained.report["neighbour_noise_share"] = noise
+        few = median <= ft.few_label_max_shots
+        window = scene_window(noise, ft.noise_split, few, ft.scene_windows, max(candidates))
+        why = ("the bands are too few to measure the scene's noise" if noise is None else
+               f"{100 * noise:.0f}% of the differences between neighbouring pixels is noise "
+               f"({'below' if noise < ft.noise_split else 'at or above'} {100 * ft.noise_split:g}%)")
+        if window is None:
+            callback.log(f"Window by cross-validation, as {why}.")
+        elif few:
+            callback.log(f"Few labels (median {median:g} per class): window {window} x {window} from the scene, as {why}.")
+        else:   # cross-validation still gives the accuracy estimate
+            callback.log(f"Window {window} x {window} from the scene, as {why}.")
+            trained.report["window_scores"] = cross_validate(trained.network, windows, labels, prompts, [window],
+                                                             preset, device, callback)
+    if window is None:
+        window, scores = select_window(trained.network, windows, labels, prompts, candidates, preset, device, callback)
+        trained.report["window_scores"] = scores
+        if scores:
+            callback.log("Window chosen by cross-validation on the samples: "
+                         + ", ".join(f"{s} x {s}: {100 * v:.1f}%" for s, v in scores.items()) + f" -> {window} x {window}.")
+    return window
+
+
 def unlabelled_windows(source: PixelSource, stats, count: int, window: int, seed: int,
                        rows: np.ndarray, cols: np.ndarray) -> List[np.ndarray]:
     """Windows at up to ``count`` random valid pixels of the whole input, the labelled pixels left out."""
@@ -212,14 +229,30 @@ def select_window(network: DiffCLIP, windows: List[np.ndarray], labels: np.ndarr
     stratified folds. Ties (within one percentage point) go to the smaller, faster window.
     """
     counts = np.bincount(labels)
-    folds = int(min(folds, counts[counts > 0].min()))
-    if len(candidates) == 1 or folds < 2:
-        window = max(candidates) if folds < 2 else candidates[0]
+    if len(candidates) == 1 or min(folds, counts[counts > 0].min()) < 2:
+        window = candidates[0] if len(candidates) == 1 else max(candidates)
         callback.log(f"Only the {window} x {window} window fits the inputs and the encoder: no window size to compare."
                      if len(candidates) == 1 else
                      f"A class has a single sample, so cross-validation cannot run: using the largest window that "
                      f"fits, {window} x {window}.")
         return window, {}
+    scores = cross_validate(network, windows, labels, prompts, candidates, preset, device, callback, folds)
+    best = max(scores.values())
+    window = min(s for s, v in scores.items() if v >= best - 0.01)
+    return window, scores
+
+
+def cross_validate(network: DiffCLIP, windows: List[np.ndarray], labels: np.ndarray, prompts: Sequence[str],
+                   sizes: Sequence[int], preset: Preset, device: torch.device, callback: Callback = SILENT,
+                   folds: int = 3) -> Dict[int, float]:
+    """Balanced accuracy per window size of short fine-tunes (a third of the epochs) on stratified folds.
+
+    Empty when a class has a single sample.
+    """
+    counts = np.bincount(labels)
+    folds = int(min(folds, counts[counts > 0].min()))
+    if folds < 2:
+        return {}
     rng = np.random.default_rng(preset.finetune.seed)
     fold_of = np.empty(len(labels), dtype=np.int64)
     for k in np.unique(labels):
@@ -230,8 +263,8 @@ def select_window(network: DiffCLIP, windows: List[np.ndarray], labels: np.ndarr
     if short.max_steps is not None:
         short.max_steps = min(short.max_steps, max(10, short.max_steps // 3))
     scores: Dict[int, float] = {}
-    steps, done = len(candidates) * folds, 0
-    for size in candidates:
+    steps, done = len(sizes) * folds, 0
+    for size in sizes:
         cropped = _center_crop(windows, size)
         accs = []
         for f in range(folds):
@@ -242,11 +275,10 @@ def select_window(network: DiffCLIP, windows: List[np.ndarray], labels: np.ndarr
             accs.append(balanced_accuracy(labels[test], pred))
             done += 1
             callback.check()
-            callback.progress("choosing window", done / steps, f"{size} x {size}, fold {f + 1}/{folds}")
+            callback.progress("choosing window", done / steps, f"{size} x {size}"
+                              + (" (accuracy estimate)" if len(sizes) == 1 else "") + f", fold {f + 1}/{folds}")
         scores[size] = float(np.mean(accs))
-    best = max(scores.values())
-    window = min(s for s, v in scores.items() if v >= best - 0.01)
-    return window, scores
+    return scores
 
 
 def balanced_accuracy(truth: np.ndarray, pred: np.ndarray) -> float:

@@ -74,7 +74,7 @@ def result_log(result: ClassifyResult, outputs: Outputs) -> List[str]:
     if score is None:
         accuracy = tr("No accuracy estimate: window sizes are compared by cross-validation only when the window "
                       "setting is 'auto', more than one size fits the rasters and classes have more than 4 samples "
-                      "(with fewer, the window follows how alike neighbouring pixels are) and at least 2 each.")
+                      "(with fewer, the window follows how noisy neighbouring pixels are) and at least 2 each.")
     else:
         accuracy = tr("Accuracy estimate: {a:.1f} % balanced accuracy (mean of the per-class accuracies) at the "
                       "{w} x {w} window, from the window-choice runs: short trainings on parts of your {n} samples, "

@@ -5,7 +5,7 @@ from qgis.gui import QgsFileWidget
 from qgis.PyQt.QtCore import Qt, pyqtSignal
 from qgis.PyQt.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLabel, QSpinBox, QWidget
 
-from ..core.config import PRESETS, WINDOW_CHOICES, fewshot_pretrain_epochs
+from ..core.config import CLASSIFY_WINDOW_CHOICES, PRESETS, fewshot_pretrain_epochs
 from . import folders, tr
 
 TIP = Qt.ItemDataRole.ToolTipRole
@@ -54,8 +54,8 @@ class SettingsPanel(QWidget):
                                                 "are many samples; any other number is used in full.")
                                              .format(PRESETS["cpu"].finetune.max_steps))
         self.window = QComboBox()
-        add_item(self.window, tr("auto"), "auto", tr("auto (cross-validated on the samples)"))
-        for size in WINDOW_CHOICES:
+        add_item(self.window, tr("auto"), "auto", tr("auto (from the scene's noise, or cross-validated on the samples)"))
+        for size in CLASSIFY_WINDOW_CHOICES:
             self.window.addItem(f"{size} x {size}", str(size))
         self.proportions = QComboBox()
         for text, value, tip in ((tr("equal"), 0.0, tr("equal: rare classes found best")),

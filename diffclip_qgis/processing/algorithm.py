@@ -36,7 +36,9 @@ ICON_PATH = os.path.join(PLUGIN_DIR, "resources", "icon.svg")
 HELP_URL = "https://github.com/diffclip-qgis/diffclip_qgis#processing-algorithms"
 
 PRESETS = ["cpu", "paper"]
-WINDOWS = ["auto", "3", "5", "7", "9", "11"]
+# = core.config.window_options(WINDOW_CHOICES) and (CLASSIFY_WINDOW_CHOICES); the core is not loaded here
+WINDOWS = ["auto", "3", "5", "7", "9", "11"]                  # pretraining
+CLASSIFY_WINDOWS = ["auto", "1", "3", "5", "7", "9", "11"]    # few-shot classification: also the pixel alone
 DEVICES = ["auto", "cpu", "cuda"]
 DEFAULT_PROMPT_TEMPLATE = "a multimodal fusion patch of a {name}."  # = core.classes.DEFAULT_PROMPT_TEMPLATE
 GEOTIFF_EXTENSIONS = ("tif", "tiff")

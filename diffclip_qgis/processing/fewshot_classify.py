@@ -13,12 +13,12 @@ from qgis.core import (
 from ..workflow.help import FEWSHOT_HELP, html_help
 from .algorithm import (
     ANY_FIELD,
+    CLASSIFY_WINDOWS,
     DEFAULT_PROMPT_TEMPLATE,
     DOUBLE,
     FILE,
     VECTOR_POINT,
     VECTOR_POLYGON,
-    WINDOWS,
     DiffClipAlgorithm,
     FeedbackAdapter,
     apply_style_on_load,
@@ -88,7 +88,7 @@ class FewShotClassifyAlgorithm(DiffClipAlgorithm):
             behavior=FILE, optional=True,
             fileFilter=tr("DiffCLIP models (*.pt);;All files (*.*)")))
         self.add_preset()
-        self.add_enum(self.WINDOW, "Window size (pixels)", WINDOWS, "auto")
+        self.add_enum(self.WINDOW, "Window size (pixels)", CLASSIFY_WINDOWS, "auto")
         self.add_int(self.PRETRAIN_EPOCHS, "Pretraining epochs (-1 = preset's; 0 = no pretraining)", -1,
                      minimum=-1, optional=True, advanced=True)
         self.add_int(self.EPOCHS, "Fine-tuning epochs (-1 = preset's)", -1, minimum=-1, optional=True,

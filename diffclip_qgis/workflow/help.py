@@ -41,10 +41,12 @@ first.</dd>
 unlabelled pixels of the inputs join fine-tuning (pseudo-labels where the classifier is confident). paper: the
 paper's sizes and schedules, meant for a CUDA GPU.</dd>
 <dt>Window size (WINDOW)</dt><dd>Size in pixels of the square neighbourhood the classifier sees around
-each pixel. auto: chosen by cross-validation on the samples among the sizes the encoder supports
-(the chosen size and the scores are written to the log); with 4 or fewer samples per class (median),
-where cross-validation cannot tell sizes apart, from the scene instead: 3 x 3 where neighbouring
-pixels are much alike, 5 x 5 where they differ more (noisy or mixed pixels).</dd>
+each pixel (1 = the pixel alone). auto (cpu preset): the pixel alone where neighbouring pixels differ
+by real changes of material; where they differ mostly by sensor noise (which a window averages away),
+or the bands are too few (10 or fewer) to tell, cross-validation on the samples picks among the sizes
+the encoder supports, except with 4 or fewer samples per class (median), where it cannot tell sizes
+apart: then 5 x 5 for noise, 3 x 3 when it cannot be told. The log gives the reason, the chosen size
+and the cross-validation scores.</dd>
 <dt>Pretraining epochs (PRETRAIN_EPOCHS)</dt><dd>-1 or empty: the preset's (cpu %CPU_FEWSHOT_PRETRAIN_EPOCHS%:
 no pretraining, which scored as well or better on every scene measured at CPU budgets and saves
 time; paper %PAPER_FEWSHOT_PRETRAIN_EPOCHS%); 0: no pretraining (random encoder); try %CPU_PRETRAIN_EPOCHS%

@@ -31,6 +31,14 @@ ALGORITHMS = {
 }
 ENUMS = {"PRESET": (["cpu", "paper"], "cpu"), "WINDOW": (["auto", "3", "5", "7", "9", "11"], "auto"),
          "DEVICE": (["auto", "cpu", "cuda"], "auto")}
+CLASSIFY_ENUMS = dict(ENUMS, WINDOW=(["auto", "1", "3", "5", "7", "9", "11"], "auto"))   # the pixel alone too
+
+
+def test_window_choices_are_the_cores():
+    from diffclip_qgis.core.config import CLASSIFY_WINDOW_CHOICES, WINDOW_CHOICES, window_options
+
+    assert ENUMS["WINDOW"][0] == window_options(WINDOW_CHOICES)
+    assert CLASSIFY_ENUMS["WINDOW"][0] == window_options(CLASSIFY_WINDOW_CHOICES)
 
 
 def registry():
@@ -70,7 +78,7 @@ def test_enums_use_static_strings(qgis_app, alg_id):
     alg = registry().algorithmById(alg_id)
     for param in alg.parameterDefinitions():
         if isinstance(param, QgsProcessingParameterEnum):
-            options, default = ENUMS[param.name()]
+            options, default = (CLASSIFY_ENUMS if alg_id == "diffclip:fewshotclassify" else ENUMS)[param.name()]
             assert param.usesStaticStrings(), param.name()
             assert param.options() == options
             assert param.defaultValue() == default

@@ -119,9 +119,9 @@ def test_fewshot_classifier_uses_unlabelled_windows_and_reports_them():
     assert len(trained.report["finetune_loss"]) > 0
 
 
-def test_cpu_preset_uses_unlabelled_pixels_and_the_window_rule_only_with_few_labels():
+def test_cpu_preset_uses_unlabelled_pixels_and_the_window_rule():
     ft = get_preset("cpu").finetune
-    assert ft.unlabelled and ft.pixel_teacher and ft.alignment_target == "estimated" and ft.few_label_window
+    assert ft.unlabelled and ft.pixel_teacher and ft.alignment_target == "estimated" and ft.window_from_scene
     assert 2 <= ft.few_label_max_shots < 8
 
 
@@ -131,7 +131,7 @@ def test_many_labels_choose_the_window_by_cross_validation_and_still_use_unlabel
     source = ArraySource([spectral, height])
     rows, cols, ids = pick_shots(labels, per_class=8)
     preset = tiny_preset(window="auto", pretrain_epochs=0, finetune_epochs=5)
-    preset.finetune = dataclasses.replace(preset.finetune, unlabelled=True, few_label_window=True, few_label_max_shots=4,
+    preset.finetune = dataclasses.replace(preset.finetune, unlabelled=True, window_from_scene=True, few_label_max_shots=4,
                                           unlabelled_samples=200, max_steps=20, unlabelled_steps=20,
                                           unlabelled_batch=32)
     logs = []
@@ -142,5 +142,5 @@ def test_many_labels_choose_the_window_by_cross_validation_and_still_use_unlabel
         def check(self): pass
 
     trained = fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU, callback=Log())
-    assert trained.report.get("window_scores") and "neighbour_contrast" not in trained.report
+    assert len(trained.report["window_scores"]) > 1 and trained.report["neighbour_noise_share"] is None  # 7 bands
     assert any(m.startswith("Fine-tuning also on") and "unlabelled" in m for m in logs), logs

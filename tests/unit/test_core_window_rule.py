@@ -1,61 +1,85 @@
-"""The window with very few labels: from the scene's neighbour contrast, not cross-validation."""
+"""The window from the scene's neighbour noise share: the pixel alone where neighbours differ by material."""
 import numpy as np
 
 from diffclip_qgis.core.pipeline import fewshot_classifier
 from diffclip_qgis.core.progress import Callback
 from diffclip_qgis.core.source import ArraySource
-from diffclip_qgis.core.window_rule import few_label_window, neighbour_contrast
+from diffclip_qgis.core.window_rule import neighbour_noise_share, scene_window
 from diffclip_qgis.core.windows import fit_input_stats
 
-from core_fixtures import CLASSES, CPU, multimodal_scene, pick_shots, single_thread, tiny_preset  # noqa: F401
+from core_fixtures import (CLASSES, CPU, class_map, multimodal_scene, pick_shots, single_thread,  # noqa: F401
+                           tiny_preset)
 
 
-def contrast_of(*arrays):
+def hyperspectral_fields(size: int = 48, block: int = 16, bands: int = 40, noise: float = 0.005, seed: int = 0):
+    """(bands, H, W) cube of three smooth spectra in blocks, with white sensor noise; and the labels."""
+    rng = np.random.default_rng(seed)
+    labels = class_map(size, block)
+    spectra = 0.3 + 0.05 * np.cumsum(rng.normal(0, 1, (3, bands)), axis=1)   # smooth, like reflectance
+    cube = spectra[labels - 1].transpose(2, 0, 1) + rng.normal(0, noise, (bands, size, size))
+    return cube.astype(np.float32), labels
+
+
+def noise_share_of(*arrays):
     source = ArraySource(list(arrays))
-    return neighbour_contrast(source, fit_input_stats(source))
+    return neighbour_noise_share(source, fit_input_stats(source))
 
 
-def test_fields_of_alike_pixels_have_low_contrast_and_noise_high():
-    spectral, height, _ = multimodal_scene(size=48, block=16, noise=0.01)
-    rng = np.random.default_rng(0)
-    noise = rng.normal(0, 1, spectral.shape).astype(np.float32)
-    fields = contrast_of(spectral, height)
-    assert fields < 0.25
-    assert contrast_of(noise) > 0.9
-    assert fields < contrast_of(spectral + 0.2 * noise, height) < contrast_of(noise)   # noisier fields: higher
+def test_neighbours_that_differ_by_material_score_low_by_sensor_noise_high():
+    fields, _ = hyperspectral_fields()
+    noisy, _ = hyperspectral_fields(noise=0.2)
+    white = np.random.default_rng(1).normal(0, 1, fields.shape).astype(np.float32)
+    assert noise_share_of(fields) < 0.12 < noise_share_of(noisy) < noise_share_of(white)
+    assert noise_share_of(white) > 0.8   # all but 5 of 40 directions are noise
+
+
+def test_too_few_bands_to_tell_noise_from_signal():
+    spectral, height, _ = multimodal_scene(size=48, block=16)   # 6 + 1 bands
+    assert noise_share_of(spectral, height) is None
 
 
 def test_nodata_pixels_do_not_count():
-    spectral, height, _ = multimodal_scene(size=48, block=16, noise=0.01)
-    holed = spectral.copy()
+    fields, _ = hyperspectral_fields()
+    holed = fields.copy()
     holed[:, ::3, ::3] = np.nan   # every third pixel of every third row: each 3 x 3 window of most pixels has a hole
-    assert np.isfinite(contrast_of(holed, height))
-    assert abs(contrast_of(holed, height) - contrast_of(spectral, height)) < 0.1
+    assert abs(noise_share_of(holed) - noise_share_of(fields)) < 0.05
 
 
-def test_the_small_window_below_the_split_the_large_one_above_never_above_the_largest():
-    assert few_label_window(0.17, 0.25, (3, 5), 11) == 3
-    assert few_label_window(0.25, 0.25, (3, 5), 11) == 5
-    assert few_label_window(0.34, 0.25, (3, 5), 3) == 3
+def test_the_pixel_below_the_split_else_with_few_labels_the_large_window_or_the_middle_one_unknown():
+    assert scene_window(0.03, 0.12, True, (1, 5, 3), 11) == 1
+    assert scene_window(0.03, 0.12, False, (1, 5, 3), 11) == 1    # at every label count
+    assert scene_window(0.12, 0.12, True, (1, 5, 3), 11) == 5
+    assert scene_window(None, 0.12, True, (1, 5, 3), 11) == 3
+    assert scene_window(0.37, 0.12, True, (1, 5, 3), 3) == 3
+    assert scene_window(0.37, 0.12, False, (1, 5, 3), 11) is None   # more labels: cross-validation
+    assert scene_window(None, 0.12, False, (1, 5, 3), 11) is None
 
 
 def test_two_shots_use_the_rule_and_eight_cross_validation():
-    spectral, height, labels = multimodal_scene(size=32, block=16, seed=1, noise=0.01)
-    source = ArraySource([spectral, height])
+    fields, labels = hyperspectral_fields(size=32, seed=1)
+    source = ArraySource([fields])
     preset = tiny_preset(window="auto", model_window=5, pretrain_epochs=0, finetune_epochs=3)
-    preset.finetune.few_label_window = True   # as the cpu preset
+    preset.finetune.window_from_scene = True   # as the cpu preset
     messages = []
     rows, cols, ids = pick_shots(labels, 2, seed=1)
     trained = fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU, callback=Callback(log=messages.append))
-    assert trained.window == 3 and trained.report["neighbour_contrast"] < 0.25
+    assert trained.window == 1 and trained.report["neighbour_noise_share"] < 0.12
     assert "window_scores" not in trained.report
-    assert any(m.startswith("Few labels (median 2 per class): window 3 x 3") for m in messages), messages
+    assert any(m.startswith("Few labels (median 2 per class): window 1 x 1 from the scene, as ") for m in messages), messages
 
-    preset.finetune.contrast_split = 0.0   # every scene counts as noisy: the large window
+    preset.finetune.noise_split = 0.0   # every scene counts as noisy: the large window
     assert fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU).window == 5
 
-    preset.finetune.few_label_window = False   # switched off: cross-validation, as with more labels
+    spectral, height, few_band_labels = multimodal_scene(size=32, block=16, seed=1)
+    r, c, i = pick_shots(few_band_labels, 2, seed=1)
+    few_bands = fewshot_classifier(ArraySource([spectral, height]), r, c, i, CLASSES, preset, CPU)
+    assert few_bands.window == 3 and few_bands.report["neighbour_noise_share"] is None
+
+    preset.finetune.window_from_scene = False   # switched off: cross-validation, as with more labels
     assert set(fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU).report["window_scores"]) == {3, 5}
     rows, cols, ids = pick_shots(labels, 8, seed=1)   # more than few_label_max_shots
-    preset.finetune.few_label_window = True
-    assert "window_scores" in fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU).report
+    preset.finetune.window_from_scene, preset.finetune.noise_split = True, 0.12
+    many = fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU)
+    assert many.window == 1 and set(many.report["window_scores"]) == {1}   # the pixel, and the accuracy estimate
+    preset.finetune.noise_split = 0.0
+    assert set(fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU).report["window_scores"]) == {3, 5}
