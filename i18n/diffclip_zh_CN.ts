@@ -240,8 +240,8 @@
         <translation>名称</translation>
     </message>
     <message>
-        <source>No accuracy estimate: window sizes are compared by cross-validation only when the window setting is 'auto', more than one size fits the rasters and classes have more than 4 samples (with fewer, the window follows how alike neighbouring pixels are) and at least 2 each.</source>
-        <translation>没有精度估计：只有当窗口设置为 'auto'、栅格可容纳不止一种窗口大小、各类别样本多于 4 个（样本更少时，窗口大小取决于相邻像元的相似程度）且每个类别至少有 2 个样本时，才会通过交叉验证比较窗口大小。</translation>
+        <source>No accuracy estimate: window sizes are compared by cross-validation only when the window setting is 'auto', more than one size fits the rasters and classes have more than 4 samples (with fewer, the window follows how noisy neighbouring pixels are) and at least 2 each.</source>
+        <translation>没有精度估计：只有当窗口设置为 'auto'、栅格可容纳不止一种窗口大小、各类别样本多于 4 个（样本更少时，窗口大小取决于相邻像元之间差异中噪声的比例）且每个类别至少有 2 个样本时，才会通过交叉验证比较窗口大小。</translation>
     </message>
     <message>
         <source>No pixel to suggest: every candidate is next to a sample or on nodata.</source>
@@ -480,8 +480,8 @@
         <translation>自动</translation>
     </message>
     <message>
-        <source>auto (cross-validated on the samples)</source>
-        <translation>自动（在样本上交叉验证）</translation>
+        <source>auto (from the scene's noise, or cross-validated on the samples)</source>
+        <translation>自动（根据场景的噪声确定，或在样本上交叉验证）</translation>
     </message>
     <message>
         <source>choosing the window size</source>
