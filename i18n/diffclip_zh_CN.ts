@@ -240,8 +240,8 @@
         <translation>名称</translation>
     </message>
     <message>
-        <source>No accuracy estimate: window sizes are compared by cross-validation only when the window setting is 'auto', more than one size fits the rasters and classes have more than 4 samples (with fewer, the window follows how noisy neighbouring pixels are) and at least 2 each.</source>
-        <translation>没有精度估计：只有当窗口设置为 'auto'、栅格可容纳不止一种窗口大小、各类别样本多于 4 个（样本更少时，窗口大小取决于相邻像元之间差异中噪声的比例）且每个类别至少有 2 个样本时，才会通过交叉验证比较窗口大小。</translation>
+        <source>No accuracy estimate: it comes from cross-validation on your samples, which runs only with the window setting 'auto', more than 4 samples per class (median) and at least 2 in every class.</source>
+        <translation>没有精度估计：精度估计来自对样本的交叉验证，而交叉验证只在窗口设置为 'auto'、每类样本数（中位数）多于 4 个且每个类别至少有 2 个样本时才会运行。</translation>
     </message>
     <message>
         <source>No pixel to suggest: every candidate is next to a sample or on nodata.</source>

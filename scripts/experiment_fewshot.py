@@ -54,9 +54,10 @@ def make_preset(method: str, seed: int):
             preset.finetune.unlabelled_weight = cpu.unlabelled_weight
         elif tok.startswith("w") and tok[1:].isdigit():
             preset.window = int(tok[1:])
-        elif tok == "cv1":  # cross-validation (more labels) also considers the 1 x 1 window
+        elif tok == "cv1":  # cross-validation (more labels) also considers the 1 x 1 window; run() restores it
             import diffclip_qgis.core.pipeline as P
-            P.WINDOW_CHOICES = (1,) + tuple(P.WINDOW_CHOICES)
+            from diffclip_qgis.core.config import CLASSIFY_WINDOW_CHOICES
+            P.WINDOW_CHOICES = CLASSIFY_WINDOW_CHOICES
         elif tok == "ssl":
             preset.finetune.unlabelled = True
         elif tok == "nossl":
@@ -104,6 +105,15 @@ def run(scene, method, r, c, ids, seed):
         probs = pixel_logistic_regression(f[r * scene.gt.shape[1] + c], y, f, len(scene.classes), seed=seed)
         pred = np.array([cl.id for cl in scene.classes])[probs.argmax(1)].reshape(scene.gt.shape)
         return pred, None, None, time.perf_counter() - t0
+    import diffclip_qgis.core.pipeline as P
+    choices = P.WINDOW_CHOICES
+    try:
+        return _run_network(scene, method, r, c, ids, seed)
+    finally:
+        P.WINDOW_CHOICES = choices
+
+
+def _run_network(scene, method, r, c, ids, seed):
     preset = make_preset(method, seed)
     encoder = None
     if preset.pretrain_before_fewshot and preset.pretrain.epochs > 0:

@@ -2,10 +2,18 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, NamedTuple, Optional, Tuple, Union
 
 WINDOW_CHOICES = (3, 5, 7, 9, 11)                 # pretraining windows; the sizes cross-validation compares
 CLASSIFY_WINDOW_CHOICES = (1,) + WINDOW_CHOICES   # a classifier may also see the pixel alone
+
+
+class SceneWindows(NamedTuple):
+    """The windows the scene's noise share names (core/window_rule.py)."""
+
+    clean: int = 1       # neighbours differ by material: the pixel alone, at every label count
+    noisy: int = 5       # neighbours differ by noise, with few labels
+    unmeasured: int = 3  # the share cannot be measured, with few labels
 
 
 def window_options(sizes: Tuple[int, ...]) -> List[str]:
@@ -69,14 +77,14 @@ class FinetuneConfig:
     # count: it paid at 2, 5, 8 and 16 samples per class (README, "Few labels").
     unlabelled: bool = False
     # With window 'auto': the window from the share of noise in the differences between neighbouring
-    # pixels (core/window_rule.py, README "Few labels"). Below ``noise_split`` the first of
-    # ``scene_windows`` (the pixel alone) at every label count. Otherwise, with few labels (the median
-    # labelled pixels per class at most ``few_label_max_shots``, where cross-validation has one sample
-    # per fold) the second, or the third when the bands are too few to measure the share; with more
-    # labels cross-validation picks it. Cross-validation also gives the accuracy estimate the dock shows.
+    # pixels (core/window_rule.py, README "Few labels"): below ``noise_split`` the pixel alone at
+    # every label count; otherwise, with few labels (the median labelled pixels per class at most
+    # ``few_label_max_shots``, where cross-validation has one sample per fold), the noisy or the
+    # unmeasured size of ``scene_windows``, and with more labels cross-validation picks it.
+    # Cross-validation also gives the accuracy estimate the dock shows.
     window_from_scene: bool = False
     few_label_max_shots: int = 4
-    scene_windows: Tuple[int, int, int] = (1, 5, 3)
+    scene_windows: SceneWindows = SceneWindows()
     noise_split: float = 0.12
     unlabelled_samples: int = 4000     # unlabelled windows drawn from the whole input
     unlabelled_batch: int = 128
@@ -115,7 +123,7 @@ PRESETS: Dict[str, Preset] = {
         model=ModelConfig(window=7, reduce_channels=64, dim=64, depth=2, heads=4, decoder_dim=64,
                           decoder_depth=1, text_width=64, text_layers=2, text_heads=4, embed_dim=64),
         pretrain=PretrainConfig(epochs=5, batch_size=128, lr=1e-3, sample_count=2000),
-        # Unlabelled windows join fine-tuning; with few labels the window comes from the scene (README).
+        # Unlabelled windows join fine-tuning; the window comes from the scene's noise share (README).
         finetune=FinetuneConfig(epochs=100, max_steps=200, lr=1e-3, unlabelled=True, window_from_scene=True),
         window="auto",
         # At this budget pretraining did not pay on any scene measured (README, `make bench`): without

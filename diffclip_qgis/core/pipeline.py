@@ -24,7 +24,7 @@ from .progress import SILENT, Callback
 from .source import ModalityInfo, PixelSource
 from .tokenizer import check_prompts
 from .trained import ModalityMeta, TrainedModel
-from .window_rule import neighbour_noise_share, scene_window
+from .window_rule import few_labels, neighbour_noise_share, scene_window
 from .windows import InputError, extract_windows, fit_input_stats, sample_valid_pixels
 
 
@@ -130,9 +130,12 @@ def fewshot_classifier(source: PixelSource, rows: np.ndarray, cols: np.ndarray, 
         trained.network.set_class_bias(None)
     else:
         preset.pretrain.epochs = fewshot_pretrain_epochs(preset)
-        if preset.window != "auto":
-            preset.model.window = int(preset.window)
+        if preset.window != "auto":   # at least 3 x 3: masked diffusion needs visible tokens; 1 x 1 crops from it
+            preset.model.window = max(int(preset.window), WINDOW_CHOICES[0])
         preset.model.window = min(preset.model.window, limit)
+        if preset.model.window < WINDOW_CHOICES[0] and preset.pretrain.epochs > 0:
+            raise InputError(f"Pretraining needs 3 x 3 windows, which are larger than the raster ({source.height} x "
+                             f"{source.width} px). Set the pretraining epochs to 0, or use a larger raster.")
         trained = pretrain_encoder(source, preset, device, infos, callback)
     max_window = trained.pretrain_window
     if preset.window == "auto":
@@ -188,9 +191,9 @@ def auto_window(trained: TrainedModel, source: PixelSource, windows: List[np.nda
     if ft.window_from_scene:
         noise = neighbour_noise_share(source, trained.stats, ft.seed)
         trained.report["neighbour_noise_share"] = noise
-        few = median <= ft.few_label_max_shots
+        few = few_labels(preset, median)
         window = scene_window(noise, ft.noise_split, few, ft.scene_windows, max(candidates))
-        why = ("the bands are too few to measure the scene's noise" if noise is None else
+        why = ("the scene's noise could not be measured (10 bands or fewer, or too few valid pixels)" if noise is None else
                f"{100 * noise:.0f}% of the differences between neighbouring pixels is noise "
                f"({'below' if noise < ft.noise_split else 'at or above'} {100 * ft.noise_split:g}%)")
         if window is None:
@@ -228,15 +231,15 @@ def select_window(network: DiffCLIP, windows: List[np.ndarray], labels: np.ndarr
     Each candidate is fine-tuned briefly (a third of the epochs) from the same encoder on
     stratified folds. Ties (within one percentage point) go to the smaller, faster window.
     """
-    counts = np.bincount(labels)
-    if len(candidates) == 1 or min(folds, counts[counts > 0].min()) < 2:
-        window = candidates[0] if len(candidates) == 1 else max(candidates)
-        callback.log(f"Only the {window} x {window} window fits the inputs and the encoder: no window size to compare."
-                     if len(candidates) == 1 else
-                     f"A class has a single sample, so cross-validation cannot run: using the largest window that "
-                     f"fits, {window} x {window}.")
-        return window, {}
+    if len(candidates) == 1:
+        callback.log(f"Only the {candidates[0]} x {candidates[0]} window fits the inputs and the encoder: "
+                     "no window size to compare.")
+        return candidates[0], {}
     scores = cross_validate(network, windows, labels, prompts, candidates, preset, device, callback, folds)
+    if not scores:
+        callback.log(f"A class has a single sample, so cross-validation cannot run: using the largest window that "
+                     f"fits, {max(candidates)} x {max(candidates)}.")
+        return max(candidates), {}
     best = max(scores.values())
     window = min(s for s, v in scores.items() if v >= best - 0.01)
     return window, scores

@@ -1,21 +1,20 @@
-"""The window size with very few labels, from the scene's own pixels instead of cross-validation.
+"""The window size from the scene's own pixels, before (or instead of) cross-validation.
 
-With two labelled pixels per class, cross-validation cannot tell window sizes apart (one sample
-per fold), and the size it picks varies from draw to draw. The scene itself says which way to
-lean. A window helps by averaging away noise, and hurts by mixing in neighbouring objects. So
-the rule asks what the differences between neighbouring pixels are made of: where they lie
-outside the scene's few main spectral components (the *noise share* is high), neighbours differ
-by sensor noise and a larger window averages it; where they lie inside them, neighbours differ
-by real changes of material and the pixel alone is classified. Measured at 2 shots (README,
-"Few labels").
+A window helps by averaging away noise and hurts by mixing in neighbouring objects. The rule asks
+what the differences between neighbouring pixels are made of: where they lie inside the scene's
+few main spectral components, neighbours differ by real changes of material and the pixel alone
+is classified, at every label count; where they lie outside them (the *noise share* is high),
+neighbours differ by sensor noise and a window averages it. Which window then comes from
+cross-validation, except with very few labels (one sample per fold: it cannot tell sizes apart),
+where the rule names it. Measured at 2 to 16 samples per class (README, "Few labels").
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 import numpy as np
 
-from .config import Preset
+from .config import Preset, SceneWindows
 from .normalize import BandStats
 from .source import PixelSource
 from .windows import extract_windows, sample_valid_pixels
@@ -31,15 +30,16 @@ def neighbour_noise_share(source: PixelSource, stats: Sequence[BandStats], seed:
     the main components are the first ``SIGNAL_COMPONENTS`` principal components of those pixels.
     Pixels whose 3 x 3 window is not wholly valid are left out. 0: neighbours differ only in the
     scene's main spectral directions; 1: only outside them. None when the bands are too few to
-    tell (at most twice ``SIGNAL_COMPONENTS``) or the pixels too few.
+    tell (at most twice ``SIGNAL_COMPONENTS``), the raster is narrower than 3 pixels, the valid pixels
+    are too few or the scene is constant.
     """
-    if sum(len(s.bands) for s in stats) <= 2 * SIGNAL_COMPONENTS:
+    if sum(len(s.bands) for s in stats) <= 2 * SIGNAL_COMPONENTS or min(source.height, source.width) < 3:
         return None
     rows, cols = sample_valid_pixels(source, stats, PIXELS, seed)
     keep = (rows > 0) & (cols > 0) & (rows < source.height - 1) & (cols < source.width - 1)
     windows, valid = extract_windows(source, stats, rows[keep], cols[keep], 3)
-    x = np.concatenate([w.reshape(len(w), w.shape[1], 9) for w in windows], axis=1)[valid].astype(np.float64)
-    x = x[np.isfinite(x).all(axis=(1, 2))]
+    x = np.concatenate([w.reshape(len(w), w.shape[1], 9) for w in windows], axis=1)[valid]
+    x = x[np.isfinite(x).all(axis=(1, 2))].astype(np.float64)
     if len(x) <= 2 * SIGNAL_COMPONENTS:
         return None
     centre = x[:, :, 4]
@@ -53,23 +53,23 @@ def neighbour_noise_share(source: PixelSource, stats: Sequence[BandStats], seed:
     return max(0.0, 1.0 - inside / total)
 
 
-def takes_window_from_scene(preset: Preset, median_per_class: float) -> bool:
-    """Whether no cross-validation runs: window 'auto', the rule on, and few labels per class (median)."""
-    ft = preset.finetune
-    return preset.window == "auto" and ft.window_from_scene and median_per_class <= ft.few_label_max_shots
+def few_labels(preset: Preset, median_per_class: float) -> bool:
+    """Whether the labels are too few for cross-validation to compare windows (median per class)."""
+    return median_per_class <= preset.finetune.few_label_max_shots
 
 
-def scene_window(noise_share: Optional[float], split: float, few_labels: bool, sizes: Tuple[int, int, int],
+def skips_cross_validation(preset: Preset, median_per_class: float) -> bool:
+    """Whether an 'auto' window comes from this rule alone: the rule on and few labels."""
+    return preset.window == "auto" and preset.finetune.window_from_scene and few_labels(preset, median_per_class)
+
+
+def scene_window(noise_share: Optional[float], split: float, few: bool, sizes: SceneWindows,
                  largest: int) -> Optional[int]:
-    """The window the scene decides, never above ``largest``; None where cross-validation is to choose.
-
-    ``sizes`` = (noise share below the split, at every label count; at or above it with few labels;
-    share unknown with few labels).
-    """
+    """The window the scene decides, never above ``largest``; None where cross-validation is to choose."""
     if noise_share is not None and noise_share < split:
-        size = sizes[0]
-    elif not few_labels:
+        size = sizes.clean
+    elif not few:
         return None
     else:
-        size = sizes[2] if noise_share is None else sizes[1]
+        size = sizes.unmeasured if noise_share is None else sizes.noisy
     return min(size, largest)

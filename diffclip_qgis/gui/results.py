@@ -72,9 +72,9 @@ def result_log(result: ClassifyResult, outputs: Outputs) -> List[str]:
     """What the accuracy estimate is and where the files went, for the dock's log."""
     score = cv_accuracy(result)
     if score is None:
-        accuracy = tr("No accuracy estimate: window sizes are compared by cross-validation only when the window "
-                      "setting is 'auto', more than one size fits the rasters and classes have more than 4 samples "
-                      "(with fewer, the window follows how noisy neighbouring pixels are) and at least 2 each.")
+        accuracy = tr("No accuracy estimate: it comes from cross-validation on your samples, which runs only with "
+                      "the window setting 'auto', more than 4 samples per class (median) and at least 2 in every "
+                      "class.")
     else:
         accuracy = tr("Accuracy estimate: {a:.1f} % balanced accuracy (mean of the per-class accuracies) at the "
                       "{w} x {w} window, from the window-choice runs: short trainings on parts of your {n} samples, "

@@ -21,7 +21,7 @@ from ..core.device import describe_device, resolve_device
 from ..core.files import PendingOutputs, check_output_paths, check_writable
 from ..core.infer import Predictor
 from ..core.pipeline import fewshot_classifier
-from ..core.window_rule import takes_window_from_scene
+from ..core.window_rule import skips_cross_validation
 from ..core.progress import SILENT, Callback
 from ..gis.raster import RasterStack, SubsetSource, check_class_ids, dataset_files, write_classification
 from ..gis.samples import SampleSet, samples_from_geometries
@@ -156,7 +156,7 @@ def will_choose_window(req: ClassifyRequest) -> bool:
     """
     preset = classify_preset(req)
     counts = Counter(str(v) for v in req.samples.values)
-    return preset.window == "auto" and not takes_window_from_scene(preset, median(counts.values()) if counts else 0)
+    return preset.window == "auto" and not skips_cross_validation(preset, median(counts.values()) if counts else 0)
 
 
 def run_phases(req: ClassifyRequest) -> RunProgress:

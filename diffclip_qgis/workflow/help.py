@@ -45,8 +45,8 @@ each pixel (1 = the pixel alone). auto (cpu preset): the pixel alone where neigh
 by real changes of material; where they differ mostly by sensor noise (which a window averages away),
 or the bands are too few (10 or fewer) to tell, cross-validation on the samples picks among the sizes
 the encoder supports, except with 4 or fewer samples per class (median), where it cannot tell sizes
-apart: then 5 x 5 for noise, 3 x 3 when it cannot be told. The log gives the reason, the chosen size
-and the cross-validation scores.</dd>
+apart: then 5 x 5 for noise, 3 x 3 when it cannot be told. auto (paper preset): always by
+cross-validation. The log gives the reason, the chosen size and the cross-validation scores.</dd>
 <dt>Pretraining epochs (PRETRAIN_EPOCHS)</dt><dd>-1 or empty: the preset's (cpu %CPU_FEWSHOT_PRETRAIN_EPOCHS%:
 no pretraining, which scored as well or better on every scene measured at CPU budgets and saves
 time; paper %PAPER_FEWSHOT_PRETRAIN_EPOCHS%); 0: no pretraining (random encoder); try %CPU_PRETRAIN_EPOCHS%

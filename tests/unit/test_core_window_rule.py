@@ -1,14 +1,19 @@
 """The window from the scene's neighbour noise share: the pixel alone where neighbours differ by material."""
 import numpy as np
+import pytest
 
+from diffclip_qgis.core.config import FinetuneConfig, SceneWindows
 from diffclip_qgis.core.pipeline import fewshot_classifier
 from diffclip_qgis.core.progress import Callback
 from diffclip_qgis.core.source import ArraySource
 from diffclip_qgis.core.window_rule import neighbour_noise_share, scene_window
-from diffclip_qgis.core.windows import fit_input_stats
+from diffclip_qgis.core.windows import InputError, fit_input_stats
 
 from core_fixtures import (CLASSES, CPU, class_map, multimodal_scene, pick_shots, single_thread,  # noqa: F401
                            tiny_preset)
+
+SPLIT = FinetuneConfig().noise_split
+SIZES = SceneWindows()
 
 
 def hyperspectral_fields(size: int = 48, block: int = 16, bands: int = 40, noise: float = 0.005, seed: int = 0):
@@ -29,13 +34,16 @@ def test_neighbours_that_differ_by_material_score_low_by_sensor_noise_high():
     fields, _ = hyperspectral_fields()
     noisy, _ = hyperspectral_fields(noise=0.2)
     white = np.random.default_rng(1).normal(0, 1, fields.shape).astype(np.float32)
-    assert noise_share_of(fields) < 0.12 < noise_share_of(noisy) < noise_share_of(white)
+    assert noise_share_of(fields) < SPLIT < noise_share_of(noisy) < noise_share_of(white)
     assert noise_share_of(white) > 0.8   # all but 5 of 40 directions are noise
 
 
-def test_too_few_bands_to_tell_noise_from_signal():
+def test_unmeasurable_with_too_few_bands_a_constant_scene_or_a_raster_under_3_pixels():
     spectral, height, _ = multimodal_scene(size=48, block=16)   # 6 + 1 bands
     assert noise_share_of(spectral, height) is None
+    fields, _ = hyperspectral_fields()
+    assert noise_share_of(np.ones_like(fields)) is None
+    assert noise_share_of(fields[:, :2, :]) is None
 
 
 def test_nodata_pixels_do_not_count():
@@ -46,16 +54,17 @@ def test_nodata_pixels_do_not_count():
 
 
 def test_the_pixel_below_the_split_else_with_few_labels_the_large_window_or_the_middle_one_unknown():
-    assert scene_window(0.03, 0.12, True, (1, 5, 3), 11) == 1
-    assert scene_window(0.03, 0.12, False, (1, 5, 3), 11) == 1    # at every label count
-    assert scene_window(0.12, 0.12, True, (1, 5, 3), 11) == 5
-    assert scene_window(None, 0.12, True, (1, 5, 3), 11) == 3
-    assert scene_window(0.37, 0.12, True, (1, 5, 3), 3) == 3
-    assert scene_window(0.37, 0.12, False, (1, 5, 3), 11) is None   # more labels: cross-validation
-    assert scene_window(None, 0.12, False, (1, 5, 3), 11) is None
+    assert SIZES == (1, 5, 3)
+    assert scene_window(0.03, 0.12, True, SIZES, 11) == 1
+    assert scene_window(0.03, 0.12, False, SIZES, 11) == 1    # at every label count
+    assert scene_window(0.12, 0.12, True, SIZES, 11) == 5
+    assert scene_window(None, 0.12, True, SIZES, 11) == 3
+    assert scene_window(0.37, 0.12, True, SIZES, 3) == 3
+    assert scene_window(0.37, 0.12, False, SIZES, 11) is None   # more labels: cross-validation
+    assert scene_window(None, 0.12, False, SIZES, 11) is None
 
 
-def test_two_shots_use_the_rule_and_eight_cross_validation():
+def test_the_rule_in_the_pipeline_with_two_and_eight_labels_per_class():
     fields, labels = hyperspectral_fields(size=32, seed=1)
     source = ArraySource([fields])
     preset = tiny_preset(window="auto", model_window=5, pretrain_epochs=0, finetune_epochs=3)
@@ -63,7 +72,7 @@ def test_two_shots_use_the_rule_and_eight_cross_validation():
     messages = []
     rows, cols, ids = pick_shots(labels, 2, seed=1)
     trained = fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU, callback=Callback(log=messages.append))
-    assert trained.window == 1 and trained.report["neighbour_noise_share"] < 0.12
+    assert trained.window == 1 and trained.report["neighbour_noise_share"] < SPLIT
     assert "window_scores" not in trained.report
     assert any(m.startswith("Few labels (median 2 per class): window 1 x 1 from the scene, as ") for m in messages), messages
 
@@ -78,8 +87,31 @@ def test_two_shots_use_the_rule_and_eight_cross_validation():
     preset.finetune.window_from_scene = False   # switched off: cross-validation, as with more labels
     assert set(fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU).report["window_scores"]) == {3, 5}
     rows, cols, ids = pick_shots(labels, 8, seed=1)   # more than few_label_max_shots
-    preset.finetune.window_from_scene, preset.finetune.noise_split = True, 0.12
+    preset.finetune.window_from_scene, preset.finetune.noise_split = True, SPLIT
     many = fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU)
     assert many.window == 1 and set(many.report["window_scores"]) == {1}   # the pixel, and the accuracy estimate
     preset.finetune.noise_split = 0.0
     assert set(fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU).report["window_scores"]) == {3, 5}
+
+
+def test_a_raster_under_3_pixels_classifies_at_1_x_1_with_the_rule_on():
+    fields, labels = hyperspectral_fields(size=48)
+    source = ArraySource([fields[:, :2, :]])   # 2 rows: no 3 x 3 neighbourhood to measure
+    rows, cols, ids = pick_shots(labels[:2, :], 2, seed=0)
+    preset = tiny_preset(window="auto", pretrain_epochs=0, finetune_epochs=2)
+    preset.finetune.window_from_scene = True
+    trained = fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU)
+    assert trained.window == 1 and trained.report["neighbour_noise_share"] is None
+
+
+def test_the_pixel_alone_by_hand_pretrains_at_3_x_3_and_a_raster_under_3_pixels_cannot_pretrain():
+    fields, labels = hyperspectral_fields(size=32)
+    rows, cols, ids = pick_shots(labels, 2, seed=0)
+    preset = tiny_preset(window=1, pretrain_epochs=1, finetune_epochs=2, sample_count=64)
+    trained = fewshot_classifier(ArraySource([fields]), rows, cols, ids, CLASSES, preset, CPU)
+    assert trained.window == 1 and trained.pretrain_window == 3
+    assert np.isfinite(trained.report["pretrain_loss"]).all()
+    wide, wide_labels = hyperspectral_fields(size=48)
+    rows, cols, ids = pick_shots(wide_labels[:2, :], 1, seed=0)
+    with pytest.raises(InputError, match="Pretraining needs 3 x 3 windows"):
+        fewshot_classifier(ArraySource([wide[:, :2, :]]), rows, cols, ids, CLASSES, preset, CPU)

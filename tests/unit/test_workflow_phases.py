@@ -10,7 +10,7 @@ def request(per_class: int, **kw) -> ClassifyRequest:
                            output="out.tif", **kw)
 
 
-def test_few_labels_take_the_window_from_the_scene_more_cross_validate_it():
+def test_cross_validation_runs_with_more_than_few_labels_or_the_rule_off():
     assert not will_choose_window(request(2))
     assert will_choose_window(request(8))
     assert not will_choose_window(request(8, window="5"))
