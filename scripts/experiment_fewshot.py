@@ -28,9 +28,10 @@ import diffclip_qgis.gis.raster  # noqa: E402,F401
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import benchmark as B  # noqa: E402
 from diffclip_qgis.core.config import get_preset, set_fewshot_pretrain_epochs  # noqa: E402
-from diffclip_qgis.core.pipeline import pretrain_encoder  # noqa: E402
+from diffclip_qgis.core import pipeline  # noqa: E402
+from diffclip_qgis.core.config import CLASSIFY_WINDOW_CHOICES  # noqa: E402
 from diffclip_qgis.core.infer import Predictor  # noqa: E402
-from diffclip_qgis.core.pipeline import fewshot_classifier  # noqa: E402
+from diffclip_qgis.core.pipeline import fewshot_classifier, pretrain_encoder  # noqa: E402
 
 CPU = torch.device("cpu")
 
@@ -55,9 +56,7 @@ def make_preset(method: str, seed: int):
         elif tok.startswith("w") and tok[1:].isdigit():
             preset.window = int(tok[1:])
         elif tok == "cv1":  # cross-validation (more labels) also considers the 1 x 1 window; run() restores it
-            import diffclip_qgis.core.pipeline as P
-            from diffclip_qgis.core.config import CLASSIFY_WINDOW_CHOICES
-            P.WINDOW_CHOICES = CLASSIFY_WINDOW_CHOICES
+            pipeline.WINDOW_CHOICES = CLASSIFY_WINDOW_CHOICES
         elif tok == "ssl":
             preset.finetune.unlabelled = True
         elif tok == "nossl":
@@ -105,12 +104,11 @@ def run(scene, method, r, c, ids, seed):
         probs = pixel_logistic_regression(f[r * scene.gt.shape[1] + c], y, f, len(scene.classes), seed=seed)
         pred = np.array([cl.id for cl in scene.classes])[probs.argmax(1)].reshape(scene.gt.shape)
         return pred, None, None, time.perf_counter() - t0
-    import diffclip_qgis.core.pipeline as P
-    choices = P.WINDOW_CHOICES
+    choices = pipeline.WINDOW_CHOICES
     try:
         return _run_network(scene, method, r, c, ids, seed)
     finally:
-        P.WINDOW_CHOICES = choices
+        pipeline.WINDOW_CHOICES = choices
 
 
 def _run_network(scene, method, r, c, ids, seed):

@@ -59,8 +59,8 @@ def few_labels(preset: Preset, median_per_class: float) -> bool:
 
 
 def skips_cross_validation(preset: Preset, median_per_class: float) -> bool:
-    """Whether an 'auto' window comes from this rule alone: the rule on and few labels."""
-    return preset.window == "auto" and preset.finetune.window_from_scene and few_labels(preset, median_per_class)
+    """Whether an 'auto' window comes from this rule alone, with no cross-validation: the rule on and few labels."""
+    return preset.finetune.window_from_scene and few_labels(preset, median_per_class)
 
 
 def scene_window(noise_share: Optional[float], split: float, few: bool, sizes: SceneWindows,
