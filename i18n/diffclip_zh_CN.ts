@@ -484,8 +484,8 @@
         <translation>自动（根据场景的噪声确定，或在样本上交叉验证）</translation>
     </message>
     <message>
-        <source>choosing the window size</source>
-        <translation>选择窗口大小</translation>
+        <source>cross-validating on the samples</source>
+        <translation>在样本上交叉验证</translation>
     </message>
     <message>
         <source>class {n}</source>

@@ -39,7 +39,7 @@ RESOURCES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file_
 
 def phase_name(phase: str) -> str:
     return {"reading": tr("reading the inputs"), "pretraining": tr("pretraining"),
-            "choosing window": tr("choosing the window size"), "fine-tuning": tr("fine-tuning"),
+            "choosing window": tr("cross-validating on the samples"), "fine-tuning": tr("fine-tuning"),
             "classifying": tr("classifying"), "writing": tr("writing")}.get(phase, phase)
 
 

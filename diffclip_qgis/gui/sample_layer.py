@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from qgis.core import (QgsCategorizedSymbolRenderer, QgsCoordinateReferenceSystem, QgsDataProvider, QgsFeature,
                        QgsFeatureRequest, QgsFields, QgsGeometry, QgsMarkerSymbol, QgsPointXY, QgsProject,
@@ -84,7 +84,8 @@ class SampleStore(QObject):
     def __init__(self, project: Optional[QgsProject] = None, parent=None):
         super().__init__(parent)
         self.project = project or QgsProject.instance()
-        self._undo: List[Tuple[List[int], List[QgsFeature]]] = []
+        # Per undo step: the features it added, those it deleted, and what else to revert with it.
+        self._undo: List[Tuple[List[int], List[QgsFeature], Optional[Callable[[], None]]]] = []
         self.project.projectSaved.connect(self._move_next_to_project)
         self.project.layersRemoved.connect(self._layers_removed)
 
@@ -146,12 +147,14 @@ class SampleStore(QObject):
             raise SampleLayerError(tr("The sample layer is in edit mode: save or discard its edits first."))
         return layer
 
-    def apply(self, points: Sequence[Tuple[QgsPointXY, int, str]], delete: Sequence[int] = ()) -> List[int]:
-        """Delete features ``delete`` and add ``(point in layer CRS, class id, class name)``, as one undo step."""
+    def apply(self, points: Sequence[Tuple[QgsPointXY, int, str]], delete: Sequence[int] = (),
+              on_undo: Optional[Callable[[], None]] = None) -> List[int]:
+        """Delete features ``delete`` and add ``(point in layer CRS, class id, class name)``, as one undo step;
+        undoing it also calls ``on_undo``."""
         layer = self._writable()
         removed = self._delete(layer, delete)
         added = self._add(layer, [self._feature(layer, QgsGeometry.fromPointXY(p), i, n) for p, i, n in points])
-        self._undo.append((added, removed))
+        self._undo.append((added, removed, on_undo))
         del self._undo[:-MAX_UNDO]
         self._edited(layer)
         return added
@@ -161,13 +164,15 @@ class SampleStore(QObject):
         if not self._undo:
             return False
         layer = self._writable()
-        added, removed = self._undo.pop()
+        added, removed, on_undo = self._undo.pop()
         self._delete(layer, added)
         restored = self._add(layer, [self._feature(layer, f.geometry(), f[CLASS_ID], f[CLASS_NAME]) for f in removed])
         new_fid = {f.id(): fid for f, fid in zip(removed, restored)}
-        for older_added, _ in self._undo:  # restored features got new ids: older steps must refer to those
+        for older_added, _, _ in self._undo:  # restored features got new ids: older steps must refer to those
             older_added[:] = [new_fid.get(fid, fid) for fid in older_added]
         self._edited(layer)
+        if on_undo is not None:
+            on_undo()
         return True
 
     def can_undo(self) -> bool:

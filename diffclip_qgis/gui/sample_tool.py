@@ -1,7 +1,7 @@
 """Point-and-click labelling: left click labels the clicked pixel with the selected class,
 right click removes the nearest sample, Ctrl+Z undoes. The pixel under the cursor is outlined
 in the class colour. A left click on a suggested sample opens its menu instead: the model's two
-best guesses, the other classes, Skip."""
+best guesses, the other classes, Skip (undoing a label given there brings the marker back)."""
 from __future__ import annotations
 
 import math
@@ -18,7 +18,7 @@ from ..core.classes import ClassInfo
 from ..qgis_compat import enum_value
 from . import tr
 from .sample_layer import SampleLayerError, SampleStore
-from .suggestions import Suggestion, SuggestionMarkers, suggestion_menu
+from .suggestions import RemovedMarker, Suggestion, SuggestionMarkers, suggestion_menu
 
 Notify = Callable[[str, Qgis.MessageLevel], None]
 POLYGON_GEOMETRY = enum_value("Qgis.GeometryType.Polygon", "QgsWkbTypes.GeometryType.PolygonGeometry")
@@ -133,9 +133,10 @@ class SampleMapTool(QgsMapTool):
         super().deactivate()
 
     # -- actions --------------------------------------------------------------------------------
-    def add_at(self, map_point: QgsPointXY, cls: Optional[ClassInfo] = None) -> bool:
+    def add_at(self, map_point: QgsPointXY, cls: Optional[ClassInfo] = None,
+               on_undo: Optional[Callable[[], None]] = None) -> bool:
         """Label the pixel under ``map_point`` (canvas CRS) with ``cls`` (default: the selected class);
-        a sample already there is replaced."""
+        a sample already there is replaced. Undoing it also calls ``on_undo``."""
         cls = cls or self.current_class()
         if cls is None:
             self.notify(tr("Add a class and select it in the class table first."), Qgis.MessageLevel.Warning)
@@ -153,7 +154,7 @@ class SampleMapTool(QgsMapTool):
                                             self.canvas().mapSettings().transformContext())
         centre = to_samples.transform(grid.centre(row, col))
         inside = self.store.in_rect(to_samples.transformBoundingBox(grid.rect(row, col, shrink=0.01)))
-        self.store.apply([(centre, cls.id, cls.name)], delete=[f.id() for f in inside])
+        self.store.apply([(centre, cls.id, cls.name)], delete=[f.id() for f in inside], on_undo=on_undo)
         return True
 
     def remove_near(self, map_point: QgsPointXY) -> bool:
@@ -184,10 +185,19 @@ class SampleMapTool(QgsMapTool):
         return True
 
     def _resolve(self, suggestion: Suggestion, map_point: QgsPointXY, cls: Optional[ClassInfo]) -> None:
-        """Label the suggested pixel with ``cls`` like a click (None: skip it); either way its marker goes."""
+        """Label the suggested pixel with ``cls`` like a click (None: skip it); either way its marker goes.
+
+        Undoing the label brings the marker back.
+        """
+        removed: List[Optional[RemovedMarker]] = []
+
+        def restore_marker():
+            if removed and removed[0] is not None:
+                self.suggestions.restore(removed[0])
+
         try:
-            if cls is None or self.add_at(map_point, cls):
-                self.suggestions.remove(suggestion.fid)
+            if cls is None or self.add_at(map_point, cls, on_undo=restore_marker):
+                removed.append(self.suggestions.remove(suggestion.fid))
         except SampleLayerError as e:
             self.notify(str(e), Qgis.MessageLevel.Critical)
 

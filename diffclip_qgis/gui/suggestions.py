@@ -4,7 +4,9 @@ The layer is the GeoPackage that ``workflow.suggest`` writes (rank, best_class, 
 margin, best_name, second_name), shown as orange diamonds with a question mark, labelled
 "best / second". It sits on top of the layer tree, apart from the sample layer; a marker is
 deleted once it is labelled or skipped, and the layer leaves the project with the last one, or
-when new suggestions replace it; its file goes with it.
+when new suggestions replace it; its file goes with it. Undoing a label given from a marker
+brings the marker back (its file too, if it went with the last one), unless new suggestions
+have replaced the markers since.
 """
 from __future__ import annotations
 
@@ -13,8 +15,9 @@ import re
 from dataclasses import dataclass
 from typing import Callable, List, Optional
 
-from qgis.core import (QgsFontMarkerSymbolLayer, QgsMarkerSymbol, QgsPalLayerSettings, QgsPointXY, QgsProject,
-                       QgsTextBufferSettings, QgsTextFormat, QgsVectorLayer, QgsVectorLayerSimpleLabeling)
+from qgis.core import (QgsCoordinateReferenceSystem, QgsFeature, QgsFontMarkerSymbolLayer, QgsMarkerSymbol,
+                       QgsPalLayerSettings, QgsPointXY, QgsProject, QgsTextBufferSettings, QgsTextFormat,
+                       QgsVectorFileWriter, QgsVectorLayer, QgsVectorLayerSimpleLabeling)
 from qgis.PyQt.QtCore import QObject, pyqtSignal
 from qgis.PyQt.QtGui import QColor, QIcon, QPixmap
 from qgis.PyQt.QtWidgets import QMenu
@@ -37,6 +40,16 @@ class Suggestion:
     point: QgsPointXY
     best: int
     second: int
+
+
+@dataclass
+class RemovedMarker:
+    """A marker taken off the map: the suggestions it belonged to (``SuggestionMarkers.shown``), its file, CRS, feature."""
+
+    shown: int
+    path: str
+    crs: QgsCoordinateReferenceSystem
+    feature: QgsFeature
 
 
 def suggestion_path(folder: str) -> str:
@@ -98,6 +111,7 @@ class SuggestionMarkers(QObject):
     def __init__(self, project: QgsProject, parent=None):
         super().__init__(parent)
         self.project = project
+        self.shown = 0   # counts the suggestion files shown: a removed marker belongs to one of them
 
     def layer(self) -> Optional[QgsVectorLayer]:
         for layer in self.project.mapLayers().values():
@@ -121,6 +135,7 @@ class SuggestionMarkers(QObject):
         layer.setLabelsEnabled(True)
         self.project.addMapLayer(layer, False)
         self.project.layerTreeRoot().insertLayer(0, layer)
+        self.shown += 1
         return layer.featureCount()
 
     def clear(self) -> None:
@@ -145,14 +160,50 @@ class SuggestionMarkers(QObject):
         return Suggestion(feature.id(), feature.geometry().asPoint(), int(feature["best_class"]),
                           int(feature["second_class"]))
 
-    def remove(self, fid: int) -> None:
-        """Delete a marker (labelled or skipped); the layer goes with the last one."""
+    def remove(self, fid: int) -> Optional[RemovedMarker]:
+        """Delete a marker (labelled or skipped); the layer goes with the last one. Returns it, for :meth:`restore`."""
         layer = self.layer()
         if layer is None:
-            return
+            return None
+        removed = RemovedMarker(self.shown, layer.source().split("|")[0], layer.crs(),
+                                QgsFeature(layer.getFeature(fid)))
         layer.dataProvider().deleteFeatures([fid])
         layer.triggerRepaint()
         left = layer.featureCount()
         if not left:
             self.clear()
         self.changed.emit(left)
+        return removed
+
+    def restore(self, marker: RemovedMarker) -> bool:
+        """Put a removed marker back, unless other suggestions replaced its own since (False then)."""
+        if marker.shown != self.shown:
+            return False
+        layer = self.layer()
+        if layer is None:   # it was the last one: its file went with it
+            if not self._write(marker):
+                return False
+            self.show(marker.path)
+            self.shown = marker.shown
+        else:
+            layer.dataProvider().addFeatures([QgsFeature(marker.feature)])
+            layer.triggerRepaint()
+        self.changed.emit(self.count())
+        return True
+
+    def _write(self, marker: RemovedMarker) -> bool:
+        """A suggestion file at the marker's path holding the marker alone."""
+        memory = QgsVectorLayer("Point", LAYER_NAME, "memory")
+        memory.setCrs(marker.crs)
+        memory.dataProvider().addAttributes([f for f in marker.feature.fields() if f.name() != "fid"])
+        memory.updateFields()
+        feature = QgsFeature(memory.fields())
+        feature.setGeometry(marker.feature.geometry())
+        for field in memory.fields():
+            feature[field.name()] = marker.feature[field.name()]
+        memory.dataProvider().addFeatures([feature])
+        options = QgsVectorFileWriter.SaveVectorOptions()
+        options.driverName, options.layerName = "GPKG", LAYER_NAME
+        error = QgsVectorFileWriter.writeAsVectorFormatV3(memory, marker.path, self.project.transformContext(),
+                                                          options)[0]
+        return error == QgsVectorFileWriter.WriterError.NoError

@@ -67,7 +67,7 @@ TORCH_MISSING = (
 PHASE_LABELS = {
     "reading": "Reading inputs",
     "pretraining": "Pretraining",
-    "choosing window": "Choosing the window",
+    "choosing window": "Cross-validating on the samples",
     "fine-tuning": "Fine-tuning",
     "classifying": "Classifying",
     "smoothing": "Smoothing",

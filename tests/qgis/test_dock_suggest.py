@@ -145,3 +145,56 @@ def test_suggestions_are_marked_labelled_and_skipped(dock, iface, scene, tmp_pat
     assert button.isEnabled()
     os.remove(dock.suggest_panel.model["path"])
     assert not dock.suggest() and "model is gone" in iface.messages()[0]
+
+
+def label_from_menu(dock, iface, marker, choice):
+    """Pick ``choice`` (a class name, or "Skip") in the marker's menu."""
+    _, actions = open_menu(dock, iface, marker)
+    actions[choice].trigger()
+    process_events()
+
+
+def test_undoing_a_label_given_from_a_marker_brings_the_marker_back(dock, iface, scene, tmp_path):
+    names = {1: "field", 2: "roof", 3: "tree"}
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=3)
+    configure(dock, str(tmp_path / "out"), **QUICK)
+    assert dock.run()
+    wait_for_run(dock)
+    dock.suggest_panel.per_class.setValue(1)
+    assert dock.suggest()
+    wait_for_run(dock)
+    found, before = markers(dock), samples(dock)
+    assert len(found) == 3
+
+    # Labelled, then undone: the sample goes and the marker is back, with its guesses.
+    label_from_menu(dock, iface, found[0], names[found[0][3]])
+    assert len(samples(dock)) == len(before) + 1 and len(markers(dock)) == 2
+    dock.undo_button.click()
+    process_events()
+    assert samples(dock) == before
+    assert sorted(m[1:] for m in markers(dock)) == sorted(m[1:] for m in found)
+    assert "3 suggested samples left" in dock.suggest_panel.label.text()
+
+    # The last marker labelled takes the layer and its file; undoing brings both back.
+    path = dock.suggestions.layer().source().split("|")[0]
+    for marker in markers(dock)[:2]:
+        label_from_menu(dock, iface, marker, "Skip")
+    last = markers(dock)[0]
+    label_from_menu(dock, iface, last, names[last[4]])
+    assert dock.suggestions.layer() is None and not os.path.exists(path)
+    assert samples(dock)[-1] == (last[1], last[2], last[4])
+    dock.tool.undo()
+    process_events()
+    assert [m[1:] for m in markers(dock)] == [last[1:]] and os.path.exists(path)
+    assert samples(dock) == before
+    assert "1 suggested samples left" in dock.suggest_panel.label.text()
+
+    # After new suggestions replace the markers, undoing an older label leaves the new markers alone.
+    label_from_menu(dock, iface, last, names[last[3]])
+    assert dock.suggest()
+    wait_for_run(dock)
+    fresh = markers(dock)
+    dock.undo_button.click()
+    process_events()
+    assert samples(dock) == before and markers(dock) == fresh
