@@ -74,10 +74,10 @@ class FinetuneConfig:
     prior_samples: int = 4000     # unlabelled pixels the proportions are estimated from
     # Unlabelled pixels in fine-tuning (core/semisupervised.py): after a supervised warm-up,
     # FixMatch-style pseudo-labels of unlabelled windows, with distribution alignment. At every label
-    # count: it paid at 2, 5, 8 and 16 samples per class (README, "Few labels").
+    # count: it paid at 2, 5, 8 and 16 samples per class (docs/few_labels.md).
     unlabelled: bool = False
     # With window 'auto': the window from the share of noise in the differences between neighbouring
-    # pixels (core/window_rule.py, README "Few labels"): below ``noise_split`` the pixel alone at
+    # pixels (core/window_rule.py, docs/few_labels.md): below ``noise_split`` the pixel alone at
     # every label count; otherwise, with few labels (the median labelled pixels per class at most
     # ``few_label_max_shots``, where cross-validation has one sample per fold), the noisy or the
     # unmeasured size of ``scene_windows``, and with more labels cross-validation picks it.

@@ -6,7 +6,7 @@ few main spectral components, neighbours differ by real changes of material and 
 is classified, at every label count; where they lie outside them (the *noise share* is high),
 neighbours differ by sensor noise and a window averages it. Which window then comes from
 cross-validation, except with very few labels (one sample per fold: it cannot tell sizes apart),
-where the rule names it. Measured at 2 to 16 samples per class (README, "Few labels").
+where the rule names it. Measured at 2 to 16 samples per class (docs/few_labels.md).
 """
 from __future__ import annotations
 
