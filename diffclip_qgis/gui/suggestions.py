@@ -126,6 +126,7 @@ class SuggestionMarkers(QObject):
     def show(self, path: str) -> int:
         """Replace the markers with those in ``path`` (on top of the layer tree); how many there are."""
         self.clear()
+        self.shown += 1
         layer = QgsVectorLayer(f"{path}|layername={LAYER_NAME}", tr("DiffCLIP suggested samples"), "ogr")
         if not layer.isValid() or not layer.featureCount():
             return 0
@@ -135,7 +136,6 @@ class SuggestionMarkers(QObject):
         layer.setLabelsEnabled(True)
         self.project.addMapLayer(layer, False)
         self.project.layerTreeRoot().insertLayer(0, layer)
-        self.shown += 1
         return layer.featureCount()
 
     def clear(self) -> None:
