@@ -145,7 +145,7 @@ def suggest(trained: TrainedModel, source: PixelSource, count: int, labelled_row
     from .infer import class_text, window_scores
 
     if pool is None:
-        rows, cols = sample_valid_pixels(source, trained.stats, candidates, seed)
+        rows, cols = sample_valid_pixels(source, trained.stats, candidates, seed, max_tiles=None)  # the whole map
     else:
         pick = np.random.default_rng(seed).permutation(len(pool[0]))[:candidates]
         rows, cols = np.asarray(pool[0])[pick], np.asarray(pool[1])[pick]

@@ -15,6 +15,10 @@ from .progress import SILENT, Callback
 from .source import ModalityInfo, PixelSource
 
 TILE = 256
+# Random pixels for statistics (noise share, unlabelled windows, class proportions, pretraining)
+# come from at most this many random tiles: reading every tile of a large raster for 4000 pixels
+# would cost a pass over the whole raster per statistic.
+SAMPLE_TILES = 64
 
 
 class InputError(ValueError):
@@ -146,17 +150,35 @@ def extract_windows(source: PixelSource, stats: Sequence[BandStats], rows: np.nd
 
 
 def sample_valid_pixels(source: PixelSource, stats: Sequence[BandStats], count: int, seed: int = 0,
-                        attempts: int = 6) -> Tuple[np.ndarray, np.ndarray]:
-    """Up to ``count`` distinct random pixels that are valid in every modality (rows, cols)."""
+                        attempts: int = 6, max_tiles: Optional[int] = SAMPLE_TILES) -> Tuple[np.ndarray, np.ndarray]:
+    """Up to ``count`` distinct random pixels that are valid in every modality (rows, cols).
+
+    On a raster of more than ``max_tiles`` tiles they come from ``max_tiles`` random tiles (drawn by
+    area), so only those are read; ``None`` draws from the whole raster.
+    """
     rng = np.random.default_rng(seed)
     total = source.height * source.width
+    boxes = np.array(list(iter_boxes(source.height, source.width, TILE)), dtype=np.int64)
+    if max_tiles is not None and len(boxes) > max_tiles:
+        area = boxes[:, 2] * boxes[:, 3]
+        boxes = boxes[rng.choice(len(boxes), size=max_tiles, replace=False, p=area / area.sum())]
+        total = int(boxes[:, 2].dot(boxes[:, 3]))
+    else:
+        boxes = None
+
+    def candidates(n: int) -> np.ndarray:
+        if boxes is None:
+            return rng.choice(total, size=min(total, n), replace=False)
+        area = boxes[:, 2] * boxes[:, 3]
+        r, c, h, w = boxes[rng.choice(len(boxes), size=min(total, n), p=area / area.sum())].T
+        return np.unique((r + rng.integers(0, h)) * source.width + c + rng.integers(0, w))
+
     chosen = np.empty(0, dtype=np.int64)
     for _ in range(attempts):
         need = count - len(chosen)
         if need <= 0:
             break
-        cand = rng.choice(total, size=min(total, 2 * need + 16), replace=False)
-        cand = np.setdiff1d(cand, chosen)
+        cand = np.setdiff1d(candidates(2 * need + 16), chosen)
         _, ok = extract_windows(source, stats, cand // source.width, cand % source.width, 1)
         chosen = np.concatenate([chosen, rng.permutation(cand[ok])[:need]])
     if len(chosen) == 0:

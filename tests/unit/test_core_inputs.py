@@ -64,6 +64,34 @@ def test_no_pixel_valid_in_every_modality():
         sample_valid_pixels(source, stats, 10)
 
 
+class CountingSource(ArraySource):
+    """An ArraySource that records the boxes read."""
+
+    def __init__(self, arrays):
+        super().__init__(arrays)
+        self.reads = []
+
+    def read(self, row0, col0, rows, cols):
+        self.reads.append((row0, col0))
+        return super().read(row0, col0, rows, cols)
+
+
+def test_random_pixels_of_a_large_raster_come_from_a_few_tiles():
+    x = np.random.default_rng(0).normal(size=(2, 1024, 1024)).astype(np.float32)   # 16 tiles of 256 px
+    x[:, :, :256] = np.nan                                                         # 4 of them nodata
+    source = CountingSource([x])
+    stats = fit_input_stats(source)
+    source.reads.clear()
+    rows, cols = sample_valid_pixels(source, stats, 500, seed=1, max_tiles=4)
+    assert len(set(zip(rows.tolist(), cols.tolist()))) == 500 and np.isfinite(x[0, rows, cols]).all()
+    tiles = set(zip((rows // 256).tolist(), (cols // 256).tolist()))
+    assert len(tiles) <= 4
+    assert {(r // 256, c // 256) for r, c in source.reads} <= tiles | {(r // 256, 0) for r in range(0, 1024, 256)}
+    assert len(source.reads) <= 4 * 6   # at most the picked tiles, once per attempt
+    rows, cols = sample_valid_pixels(source, stats, 500, seed=1, max_tiles=None)   # the whole raster
+    assert len(set(zip((rows // 256).tolist(), (cols // 256).tolist()))) == 12
+
+
 def test_a_class_without_samples(scene):
     spectral, height, _, (rows, cols, ids) = scene
     keep = ids != 3
