@@ -92,6 +92,19 @@ def test_random_pixels_of_a_large_raster_come_from_a_few_tiles():
     assert len(set(zip((rows // 256).tolist(), (cols // 256).tolist()))) == 12
 
 
+def test_band_statistics_of_a_large_raster_come_from_a_bounded_sample():
+    rng = np.random.default_rng(3)
+    x = rng.gamma(2.0, size=(3, 1024, 1024)).astype(np.float32)
+    full = fit_input_stats(ArraySource([x]), max_pixels=10 ** 9)[0]
+    sampled = fit_input_stats(ArraySource([x]), max_pixels=4096)[0]
+    assert np.allclose(sampled.low, full.low, atol=0.05) and np.allclose(sampled.high, full.high, rtol=0.05)
+    assert not np.array_equal(sampled.high, full.high)                      # a sample, not every pixel
+    assert np.array_equal(fit_input_stats(ArraySource([x]), max_pixels=4096)[0].high, sampled.high)  # seeded
+    small = x[:, :150, :150]                                                # 22,500 px: every pixel, as before
+    assert np.array_equal(fit_input_stats(ArraySource([small]))[0].high,
+                          fit_input_stats(ArraySource([small]), max_pixels=10 ** 9)[0].high)
+
+
 def test_a_class_without_samples(scene):
     spectral, height, _, (rows, cols, ids) = scene
     keep = ids != 3
