@@ -47,7 +47,8 @@ from diffclip_qgis.core.normalize import BandStats  # noqa: E402
 from diffclip_qgis.core.pipeline import fewshot_classifier, pretrain_encoder  # noqa: E402
 from diffclip_qgis.core.source import ArraySource  # noqa: E402
 from diffclip_qgis.core.trained import ModalityMeta, TrainedModel  # noqa: E402
-from diffclip_qgis.core.windows import SAMPLE_TILES, extract_windows, fit_input_stats, sample_valid_pixels  # noqa: E402
+from diffclip_qgis.core.windows import (SAMPLE_TILES, STATS_PIXELS, extract_windows, fit_input_stats,  # noqa: E402
+                                        sample_valid_pixels)
 from diffclip_qgis.gis.raster import RasterStack, write_classification  # noqa: E402
 
 gdal.UseExceptions()
@@ -426,22 +427,36 @@ def memory_child(size: int, workdir: str) -> dict:
     write_classification(out, predictor.iter_tiles(stack), stack.height, stack.width, stack.geotransform,
                          stack.crs_wkt, trained.classes)
     seconds = time.perf_counter() - t0
-    peak = peak_rss_mb()   # before the sampling below, whose band statistics need memory of their own
+    peak = peak_rss_mb()   # before statistics_cost resets it
     return {"size": size, "megapixels": size * size / 1e6, "seconds": seconds, "px_s": size * size / seconds,
-            "peak_rss_mb": peak, **sampling_seconds(stack)}
+            "peak_rss_mb": peak, **statistics_cost(stack)}
 
 
-def sampling_seconds(source) -> dict:
-    """Seconds to draw 4000 random valid pixels and read their 3 x 3 windows, as a run's statistics do (the noise
-    share, unlabelled windows, class proportions): from the whole raster, and from SAMPLE_TILES random tiles."""
-    stats = fit_input_stats(source)
+def statistics_cost(source) -> dict:
+    """What a run's statistics cost before it classifies: band statistics (seconds, and peak memory above the
+    memory at their start, MB) from every pixel of their tiles and from STATS_PIXELS; seconds to draw 4000 random
+    valid pixels and read their 3 x 3 windows (noise share, unlabelled windows, class proportions) from the whole
+    raster and from SAMPLE_TILES random tiles. Resets the peak-memory counter."""
     out = {}
+    for key, max_pixels in (("stats_all", 10 ** 12), ("stats", STATS_PIXELS)):
+        start = reset_peak_rss()
+        t0 = time.perf_counter()
+        stats = fit_input_stats(source, max_pixels=max_pixels)
+        out[f"{key}_s"], out[f"{key}_mb"] = time.perf_counter() - t0, peak_rss_mb() - start
     for key, max_tiles in (("sample_all_s", None), ("sample_tiles_s", SAMPLE_TILES)):
         t0 = time.perf_counter()
         rows, cols = sample_valid_pixels(source, stats, 4000, seed=0, max_tiles=max_tiles)
         extract_windows(source, stats, rows, cols, 3)
         out[key] = time.perf_counter() - t0
     return out
+
+
+def reset_peak_rss() -> float:
+    """Reset this process's peak resident memory to the current one (Linux) and return it, in MB."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
 
 
 def peak_rss_mb() -> float:
@@ -555,9 +570,11 @@ def markdown(summary, throughput, memory, timing, workers, suggestions=None) -> 
         lines.append("")
     if memory:
         lines += [f"## Peak memory, tiled classification through GDAL (64 + 2 bands, small model, window 3, GDAL cache {GDAL_CACHE_MB} MB)", "",
-                  "| raster | megapixels | peak RSS (MB) | time (s) | px/s | 4000 random pixels + 3 x 3 windows: whole raster / "
-                  f"{SAMPLE_TILES} tiles (s) |", "|---|---|---|---|---|---|"]
+                  "| raster | megapixels | peak RSS (MB) | time (s) | px/s | band statistics, every pixel of their tiles / "
+                  f"{STATS_PIXELS} (s, MB above start) | 4000 random pixels + 3 x 3 windows: whole raster / "
+                  f"{SAMPLE_TILES} tiles (s) |", "|---|---|---|---|---|---|---|"]
         lines += [f"| {m['size']} x {m['size']} | {m['megapixels']:.0f} | {m['peak_rss_mb']:.0f} | {m['seconds']:.0f} | {m['px_s']:.0f} | "
+                  f"{m['stats_all_s']:.1f} s, {m['stats_all_mb']:.0f} MB / {m['stats_s']:.1f} s, {m['stats_mb']:.0f} MB | "
                   f"{m['sample_all_s']:.1f} / {m['sample_tiles_s']:.1f} |" for m in memory]
         lines.append("")
     return "\n".join(lines)

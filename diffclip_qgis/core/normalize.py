@@ -34,9 +34,9 @@ class BandStats:
         return cls(list(d["bands"]), np.asarray(d["low"], np.float32), np.asarray(d["high"], np.float32))
 
 
-def usable_bands(pixels: np.ndarray, bad_bands: Optional[List[bool]] = None) -> List[int]:
-    """Bands with at least one finite value in ``pixels`` (bands, n) and not flagged bad."""
-    finite = np.isfinite(pixels).any(axis=1)
+def usable_bands(has_data: np.ndarray, bad_bands: Optional[List[bool]] = None) -> List[int]:
+    """Bands with data (``has_data``: per band, whether any value is finite) and not flagged bad."""
+    finite = np.asarray(has_data, dtype=bool).copy()
     if bad_bands is not None and len(bad_bands) == len(finite):
         finite &= ~np.asarray(bad_bands, dtype=bool)
     return [int(i) for i in np.flatnonzero(finite)]

@@ -84,17 +84,23 @@ def fit_input_stats(source: PixelSource, infos: Optional[Sequence[ModalityInfo]]
     share = None if sum(h * w for _, _, h, w in boxes) <= max_pixels else max_pixels // len(boxes)
     rng = np.random.default_rng(0)
     per_modality = [[] for _ in source.band_counts]
+    has_data = [np.zeros(b, dtype=bool) for b in source.band_counts]
+    bad = [_bad_band_flags(infos[m] if infos else None, b) for m, b in enumerate(source.band_counts)]
     for r, c, h, w in boxes:
-        keep = None if share is None or h * w <= share else rng.choice(h * w, size=share, replace=False)
         for m, x in enumerate(source.read(r, c, h, w)):
             x = x.reshape(x.shape[0], -1)
-            per_modality[m].append(x if keep is None else x[:, keep])
+            finite = np.isfinite(x)
+            has_data[m] |= finite.any(axis=1)
+            if share is not None and x.shape[1] > share:   # a random share of the pixels the statistics can use
+                usable = np.flatnonzero(finite[finite.any(axis=1) & ~bad[m]].all(axis=0))
+                x = x[:, rng.choice(usable, size=share, replace=False) if len(usable) > share else usable]
+            per_modality[m].append(x)
     stats = []
     for m, chunks in enumerate(per_modality):
         pixels = np.concatenate(chunks, axis=1)
         info = infos[m] if infos else None
         name = info.name if info else f"modality {m + 1}"
-        bands = usable_bands(pixels, info.bad_bands if info else None)
+        bands = usable_bands(has_data[m], info.bad_bands if info else None)
         dropped = [b + 1 for b in range(pixels.shape[0]) if b not in bands]
         if not bands:
             raise InputError(f"{name}: every band is nodata (or flagged bad). Check the nodata value and the file.")
@@ -105,6 +111,14 @@ def fit_input_stats(source: PixelSource, infos: Optional[Sequence[ModalityInfo]]
             raise InputError(f"{name}: no pixel has valid values in all bands. Check the nodata value and the file.")
         stats.append(fit_stats(pixels, bands))
     return stats
+
+
+def _bad_band_flags(info: Optional[ModalityInfo], bands: int) -> np.ndarray:
+    """Per band, whether the metadata flags it bad (a flag list of another length is ignored, as in usable_bands)."""
+    flags = info.bad_bands if info is not None else None
+    if flags is None or len(flags) != bands:
+        return np.zeros(bands, dtype=bool)
+    return np.asarray(flags, dtype=bool)
 
 
 def _ranges(numbers: List[int]) -> str:
@@ -163,7 +177,8 @@ def sample_valid_pixels(source: PixelSource, stats: Sequence[BandStats], count: 
     """Up to ``count`` distinct random pixels that are valid in every modality (rows, cols).
 
     On a raster of more than ``max_tiles`` tiles they come from ``max_tiles`` random tiles (drawn by
-    area), so only those are read; ``None`` draws from the whole raster.
+    area), so only those are read, unless those give fewer than half of ``count``; ``None`` draws from
+    the whole raster.
     """
     rng = np.random.default_rng(seed)
     total = source.height * source.width
@@ -190,6 +205,8 @@ def sample_valid_pixels(source: PixelSource, stats: Sequence[BandStats], count: 
         cand = np.setdiff1d(candidates(2 * need + 16), chosen)
         _, ok = extract_windows(source, stats, cand // source.width, cand % source.width, 1)
         chosen = np.concatenate([chosen, rng.permutation(cand[ok])[:need]])
+    if boxes is not None and len(chosen) < count // 2:   # the tiles drawn are mostly nodata: the whole raster then
+        return sample_valid_pixels(source, stats, count, seed, attempts, max_tiles=None)
     if len(chosen) == 0:
         raise InputError("No valid pixel found in the inputs: every pixel is nodata in at least one modality.")
     chosen = np.sort(chosen)

@@ -450,6 +450,7 @@ class DiffClipDock(QgsDockWidget):
         from ..workflow.requests import Samples
         from .task import SuggestTask
 
+        self.suggestions.forget()
         self._start(SuggestTask(self.suggest_panel.request(Samples(*self.store.samples()),
                                                            self.settings.values()["device"])))
         return True

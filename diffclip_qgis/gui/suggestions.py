@@ -126,7 +126,7 @@ class SuggestionMarkers(QObject):
     def show(self, path: str) -> int:
         """Replace the markers with those in ``path`` (on top of the layer tree); how many there are."""
         self.clear()
-        self.shown += 1
+        self.forget()
         layer = QgsVectorLayer(f"{path}|layername={LAYER_NAME}", tr("DiffCLIP suggested samples"), "ogr")
         if not layer.isValid() or not layer.featureCount():
             return 0
@@ -175,18 +175,26 @@ class SuggestionMarkers(QObject):
         self.changed.emit(left)
         return removed
 
+    def forget(self) -> None:
+        """New suggestions are coming: markers removed so far no longer come back."""
+        self.shown += 1
+
     def restore(self, marker: RemovedMarker) -> bool:
         """Put a removed marker back, unless other suggestions replaced its own since (False then)."""
         if marker.shown != self.shown:
             return False
         layer = self.layer()
-        if layer is None:   # it was the last one: its file went with it
-            if not self._write(marker):
+        if layer is None:   # it was the last one: its file went with it (a file there now is another's)
+            if os.path.exists(marker.path) or not self._write(marker):
                 return False
             self.show(marker.path)
             self.shown = marker.shown
         else:
-            layer.dataProvider().addFeatures([QgsFeature(marker.feature)])
+            feature = QgsFeature(marker.feature)
+            if feature.fields().indexOf("fid") >= 0:   # a new id: the file may have given the old one away
+                feature["fid"] = None
+            if not layer.dataProvider().addFeatures([feature])[0]:
+                return False
             layer.triggerRepaint()
         self.changed.emit(self.count())
         return True

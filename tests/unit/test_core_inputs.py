@@ -92,6 +92,17 @@ def test_random_pixels_of_a_large_raster_come_from_a_few_tiles():
     assert len(set(zip((rows // 256).tolist(), (cols // 256).tolist()))) == 12
 
 
+def test_random_pixels_of_a_mostly_nodata_raster_are_found_wherever_they_are():
+    x = np.full((1, 1024, 1024), np.nan, np.float32)
+    x[0, 700:900, 300:500] = 1.0 + np.random.default_rng(0).random((200, 200))   # valid in 4 % of the raster
+    source = ArraySource([x])
+    stats = fit_input_stats(source)
+    for seed in range(8):   # the 4 tiles drawn often miss the valid ones: then the whole raster is searched
+        rows, cols = sample_valid_pixels(source, stats, 400, seed=seed, max_tiles=4)
+        whole, _ = sample_valid_pixels(source, stats, 400, seed=seed, max_tiles=None)
+        assert len(rows) >= min(200, len(whole)) > 0 and np.isfinite(x[0, rows, cols]).all()
+
+
 def test_band_statistics_of_a_large_raster_come_from_a_bounded_sample():
     rng = np.random.default_rng(3)
     x = rng.gamma(2.0, size=(3, 1024, 1024)).astype(np.float32)
@@ -103,6 +114,12 @@ def test_band_statistics_of_a_large_raster_come_from_a_bounded_sample():
     small = x[:, :150, :150]                                                # 22,500 px: every pixel, as before
     assert np.array_equal(fit_input_stats(ArraySource([small]))[0].high,
                           fit_input_stats(ArraySource([small]), max_pixels=10 ** 9)[0].high)
+    band2 = x[1, :10, :10].copy()
+    x[1] = np.nan
+    x[1, :10, :10] = band2                                  # band 2 has data in 100 px of one tile: still kept
+    x[2, 500:, :] = np.nan                                  # band 3: half the raster
+    stats = fit_input_stats(ArraySource([x]), max_pixels=4096)[0]
+    assert stats.bands == [0, 1, 2] and band2.min() <= stats.high[1] <= band2.max()
 
 
 def test_a_class_without_samples(scene):

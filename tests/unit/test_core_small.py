@@ -229,10 +229,10 @@ def test_constant_band_is_finite_and_constant():
 
 
 def test_usable_bands_and_stats_dict_round_trip():
-    pixels = np.array([[1.0, 2.0], [np.nan, np.nan], [3.0, np.nan], [4.0, 5.0]])
-    assert usable_bands(pixels) == [0, 2, 3]
-    assert usable_bands(pixels, [False, False, False, True]) == [0, 2]
-    assert usable_bands(pixels, [True]) == [0, 2, 3]    # a flag list of the wrong length is ignored
+    has_data = np.isfinite(np.array([[1.0, 2.0], [np.nan, np.nan], [3.0, np.nan], [4.0, 5.0]])).any(axis=1)
+    assert usable_bands(has_data) == [0, 2, 3]
+    assert usable_bands(has_data, [False, False, False, True]) == [0, 2]
+    assert usable_bands(has_data, [True]) == [0, 2, 3]    # a flag list of the wrong length is ignored
     st = BandStats([0, 2], np.array([1.0, 2.0], np.float32), np.array([3.0, 4.0], np.float32))
     back = BandStats.from_dict(json.loads(json.dumps(st.as_dict())))
     assert back.bands == st.bands
