@@ -402,8 +402,8 @@ SMALL_MODEL = ModelConfig(window=3, reduce_channels=16, dim=16, depth=1, heads=2
                           text_width=16, text_layers=1, text_heads=2, embed_dim=16)
 
 
-def memory_child(size: int, workdir: str) -> dict:
-    """Classify a size x size raster (64 + 2 bands, a VRT mosaic of one 500 px tile) through GDAL and the tiled path."""
+def benchmark_raster(size: int, workdir: str) -> RasterStack:
+    """A size x size raster of 64 + 2 bands (VRT mosaics of one 500 px tile each), read through GDAL."""
     gdal.SetCacheMax(GDAL_CACHE_MB * 1024 * 1024)
     paths = []
     for name, bands in (("hsi", 64), ("lidar", 2)):
@@ -416,10 +416,14 @@ def memory_child(size: int, workdir: str) -> dict:
                 ds.GetRasterBand(b + 1).WriteArray(rng.normal(size=(500, 500)).astype(np.float32))
             ds = None
         vrt = os.path.join(workdir, f"{name}_{size}.vrt")
-        n = size // 500
-        _mosaic_vrt(vrt, tile, n, bands)
+        _mosaic_vrt(vrt, tile, size // 500, bands)
         paths.append(vrt)
-    stack = RasterStack(paths)
+    return RasterStack(paths)
+
+
+def memory_child(size: int, workdir: str) -> dict:
+    """Classify the benchmark raster of ``size`` through GDAL and the tiled path: time and peak memory."""
+    stack = benchmark_raster(size, workdir)
     trained = _random_classifier(SMALL_MODEL, [np.zeros((64, 1, 1)), np.zeros((2, 1, 1))], 3)
     predictor = Predictor(trained, torch.device("cpu"), batch_size=MEMORY_BATCH)
     t0 = time.perf_counter()
@@ -427,9 +431,13 @@ def memory_child(size: int, workdir: str) -> dict:
     write_classification(out, predictor.iter_tiles(stack), stack.height, stack.width, stack.geotransform,
                          stack.crs_wkt, trained.classes)
     seconds = time.perf_counter() - t0
-    peak = peak_rss_mb()   # before statistics_cost resets it
     return {"size": size, "megapixels": size * size / 1e6, "seconds": seconds, "px_s": size * size / seconds,
-            "peak_rss_mb": peak, **statistics_cost(stack)}
+            "peak_rss_mb": peak_rss_mb()}
+
+
+def statistics_child(size: int, workdir: str) -> dict:
+    """:func:`statistics_cost` on the benchmark raster of ``size``, in a process of its own."""
+    return statistics_cost(benchmark_raster(size, workdir))
 
 
 def statistics_cost(source) -> dict:
@@ -437,12 +445,16 @@ def statistics_cost(source) -> dict:
     memory at their start, MB) from every pixel of their tiles and from STATS_PIXELS; seconds to draw 4000 random
     valid pixels and read their 3 x 3 windows (noise share, unlabelled windows, class proportions) from the whole
     raster and from SAMPLE_TILES random tiles. Resets the peak-memory counter."""
-    out = {}
-    for key, max_pixels in (("stats_all", 10 ** 12), ("stats", STATS_PIXELS)):
+    out, stats = {}, None
+    # The bounded statistics first: memory freed by a larger step stays with the process and would make them look free.
+    # (Hence a process of its own, apart from the classification.)
+    for key, max_pixels in (("stats", STATS_PIXELS), ("stats_all", 10 ** 12)):
         start = reset_peak_rss()
         t0 = time.perf_counter()
-        stats = fit_input_stats(source, max_pixels=max_pixels)
+        fitted = fit_input_stats(source, max_pixels=max_pixels)
         out[f"{key}_s"], out[f"{key}_mb"] = time.perf_counter() - t0, peak_rss_mb() - start
+        if stats is None:   # a run's own statistics, for the sampling below
+            stats = fitted
     for key, max_tiles in (("sample_all_s", None), ("sample_tiles_s", SAMPLE_TILES)):
         t0 = time.perf_counter()
         rows, cols = sample_valid_pixels(source, stats, 4000, seed=0, max_tiles=max_tiles)
@@ -452,11 +464,15 @@ def statistics_cost(source) -> dict:
 
 
 def reset_peak_rss() -> float:
-    """Reset this process's peak resident memory to the current one (Linux) and return it, in MB."""
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
+    """Reset this process's peak resident memory to the current one and return it, in MB (Linux; elsewhere the
+    peak so far, not reset)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
+    except (OSError, StopIteration):
+        return peak_rss_mb()
 
 
 def peak_rss_mb() -> float:
@@ -491,9 +507,11 @@ def memory_section(sizes, log) -> list:
     out = []
     workdir = tempfile.mkdtemp(prefix="bench-memory-")
     for size in sizes:
-        res = subprocess.run([sys.executable, __file__, "--memory-child", str(size), "--workdir", workdir],
-                             capture_output=True, text=True, check=True)
-        row = json.loads(res.stdout.strip().splitlines()[-1])
+        row = {}
+        for child in ("--memory-child", "--statistics-child"):
+            res = subprocess.run([sys.executable, __file__, child, str(size), "--workdir", workdir],
+                                 capture_output=True, text=True, check=True)
+            row.update(json.loads(res.stdout.strip().splitlines()[-1]))
         out.append(row)
         log(f"memory {size} x {size}: peak RSS {row['peak_rss_mb']:.0f} MB, {row['seconds']:.0f} s, {row['px_s']:.0f} px/s")
     return out
@@ -594,10 +612,14 @@ def main():
     parser.add_argument("--memory-sizes", type=int, nargs="*", default=[1000, 4000])
     parser.add_argument("--out", default=os.path.join(ROOT, "reports"))
     parser.add_argument("--memory-child", type=int)
+    parser.add_argument("--statistics-child", type=int)
     parser.add_argument("--workdir")
     args = parser.parse_args()
     if args.memory_child:
         print(json.dumps(memory_child(args.memory_child, args.workdir)))
+        return
+    if args.statistics_child:
+        print(json.dumps(statistics_child(args.statistics_child, args.workdir)))
         return
     os.makedirs(args.out, exist_ok=True)
     log_path = os.path.join(args.out, "benchmark.log")

@@ -76,14 +76,15 @@ def fit_input_stats(source: PixelSource, infos: Optional[Sequence[ModalityInfo]]
     """Choose usable bands and robust statistics per modality from tiles spread over the grid.
 
     Bands without any finite value, or flagged bad in the metadata, are dropped with a log line.
-    When the tiles hold more than ``max_pixels`` pixels, each gives an equal share of random ones.
+    When the tiles hold more than ``max_pixels`` pixels, a uniform random sample of their usable pixels is used.
     """
     boxes = list(iter_boxes(source.height, source.width, tile))
     if len(boxes) > max_tiles:
         boxes = [boxes[i] for i in np.linspace(0, len(boxes) - 1, max_tiles).round().astype(int)]
-    share = None if sum(h * w for _, _, h, w in boxes) <= max_pixels else max_pixels // len(boxes)
+    sample = sum(h * w for _, _, h, w in boxes) > max_pixels
     rng = np.random.default_rng(0)
     per_modality = [[] for _ in source.band_counts]
+    keys = [np.empty(0) for _ in source.band_counts]   # random keys of the pixels kept, when sampling
     has_data = [np.zeros(b, dtype=bool) for b in source.band_counts]
     bad = [_bad_band_flags(infos[m] if infos else None, b) for m, b in enumerate(source.band_counts)]
     for r, c, h, w in boxes:
@@ -91,10 +92,17 @@ def fit_input_stats(source: PixelSource, infos: Optional[Sequence[ModalityInfo]]
             x = x.reshape(x.shape[0], -1)
             finite = np.isfinite(x)
             has_data[m] |= finite.any(axis=1)
-            if share is not None and x.shape[1] > share:   # a random share of the pixels the statistics can use
-                usable = np.flatnonzero(finite[finite.any(axis=1) & ~bad[m]].all(axis=0))
-                x = x[:, rng.choice(usable, size=share, replace=False) if len(usable) > share else usable]
-            per_modality[m].append(x)
+            if not sample:
+                per_modality[m].append(x)
+                continue
+            # A uniform random sample of the usable pixels of all tiles so far: the max_pixels smallest random keys.
+            usable = finite[finite.any(axis=1) & ~bad[m]].all(axis=0)
+            pixels = np.concatenate(per_modality[m] + [x[:, usable]], axis=1)
+            keys[m] = np.concatenate([keys[m], rng.random(int(usable.sum()))])
+            if len(keys[m]) > max_pixels:
+                keep = np.argpartition(keys[m], max_pixels)[:max_pixels]
+                pixels, keys[m] = pixels[:, keep], keys[m][keep]
+            per_modality[m] = [pixels]
     stats = []
     for m, chunks in enumerate(per_modality):
         pixels = np.concatenate(chunks, axis=1)
@@ -177,8 +185,8 @@ def sample_valid_pixels(source: PixelSource, stats: Sequence[BandStats], count: 
     """Up to ``count`` distinct random pixels that are valid in every modality (rows, cols).
 
     On a raster of more than ``max_tiles`` tiles they come from ``max_tiles`` random tiles (drawn by
-    area), so only those are read, unless those give fewer than half of ``count``; ``None`` draws from
-    the whole raster.
+    area), so only those are read, unless even many candidates there give fewer than half of ``count``;
+    ``None`` draws from the whole raster.
     """
     rng = np.random.default_rng(seed)
     total = source.height * source.width
@@ -198,14 +206,17 @@ def sample_valid_pixels(source: PixelSource, stats: Sequence[BandStats], count: 
         return np.unique((r + rng.integers(0, h)) * source.width + c + rng.integers(0, w))
 
     chosen = np.empty(0, dtype=np.int64)
+    valid_share = 1.0   # of the candidates so far; in the tiles drawn, more candidates cost no more reads
     for _ in range(attempts):
         need = count - len(chosen)
         if need <= 0:
             break
-        cand = np.setdiff1d(candidates(2 * need + 16), chosen)
+        n = 2 * need + 16 if boxes is None else int(min(50 * count, 2 * need / max(valid_share, 1e-4) + 16))
+        cand = np.setdiff1d(candidates(n), chosen)
         _, ok = extract_windows(source, stats, cand // source.width, cand % source.width, 1)
+        valid_share = float(ok.mean()) if len(ok) else 0.0
         chosen = np.concatenate([chosen, rng.permutation(cand[ok])[:need]])
-    if boxes is not None and len(chosen) < count // 2:   # the tiles drawn are mostly nodata: the whole raster then
+    if boxes is not None and len(chosen) < count // 2:   # the tiles drawn are nearly all nodata: the whole raster then
         return sample_valid_pixels(source, stats, count, seed, attempts, max_tiles=None)
     if len(chosen) == 0:
         raise InputError("No valid pixel found in the inputs: every pixel is nodata in at least one modality.")

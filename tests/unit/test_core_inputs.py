@@ -92,6 +92,17 @@ def test_random_pixels_of_a_large_raster_come_from_a_few_tiles():
     assert len(set(zip((rows // 256).tolist(), (cols // 256).tolist()))) == 12
 
 
+def test_random_pixels_of_a_sparse_raster_still_come_from_a_few_tiles():
+    x = np.random.default_rng(2).normal(size=(1, 1024, 1024)).astype(np.float32)
+    x[0, np.random.default_rng(3).random((1024, 1024)) > 0.04] = np.nan          # 4 % valid, everywhere
+    source = CountingSource([x])
+    stats = fit_input_stats(source)
+    source.reads.clear()
+    rows, cols = sample_valid_pixels(source, stats, 400, seed=0, max_tiles=4)
+    assert len(rows) == 400 and np.isfinite(x[0, rows, cols]).all()
+    assert len(set(source.reads)) <= 4                                            # no pass over the whole raster
+
+
 def test_random_pixels_of_a_mostly_nodata_raster_are_found_wherever_they_are():
     x = np.full((1, 1024, 1024), np.nan, np.float32)
     x[0, 700:900, 300:500] = 1.0 + np.random.default_rng(0).random((200, 200))   # valid in 4 % of the raster
@@ -114,6 +125,12 @@ def test_band_statistics_of_a_large_raster_come_from_a_bounded_sample():
     small = x[:, :150, :150]                                                # 22,500 px: every pixel, as before
     assert np.array_equal(fit_input_stats(ArraySource([small]))[0].high,
                           fit_input_stats(ArraySource([small]), max_pixels=10 ** 9)[0].high)
+    skewed = x.copy()                                       # the left half mostly nodata, and brighter
+    skewed[:, :, :512] += 5.0
+    skewed[:, np.random.default_rng(4).random((1024, 1024)) < 0.85 * (np.arange(1024) < 512)] = np.nan
+    every = fit_input_stats(ArraySource([skewed]), max_pixels=10 ** 9)[0]
+    some = fit_input_stats(ArraySource([skewed]), max_pixels=4096)[0]
+    assert np.allclose(some.high, every.high, rtol=0.05) and np.allclose(some.low, every.low, atol=0.05)
     band2 = x[1, :10, :10].copy()
     x[1] = np.nan
     x[1, :10, :10] = band2                                  # band 2 has data in 100 px of one tile: still kept
