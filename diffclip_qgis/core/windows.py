@@ -86,7 +86,6 @@ def fit_input_stats(source: PixelSource, infos: Optional[Sequence[ModalityInfo]]
     per_modality = [[] for _ in source.band_counts]
     keys = [np.empty(0) for _ in source.band_counts]   # random keys of the pixels kept, when sampling
     has_data = [np.zeros(b, dtype=bool) for b in source.band_counts]
-    bad = [_bad_band_flags(infos[m] if infos else None, b) for m, b in enumerate(source.band_counts)]
     for r, c, h, w in boxes:
         for m, x in enumerate(source.read(r, c, h, w)):
             x = x.reshape(x.shape[0], -1)
@@ -96,7 +95,7 @@ def fit_input_stats(source: PixelSource, infos: Optional[Sequence[ModalityInfo]]
                 per_modality[m].append(x)
                 continue
             # A uniform random sample of the usable pixels of all tiles so far: the max_pixels smallest random keys.
-            usable = finite[finite.any(axis=1) & ~bad[m]].all(axis=0)
+            usable = finite[usable_bands(finite.any(axis=1), infos[m].bad_bands if infos else None)].all(axis=0)
             pixels = np.concatenate(per_modality[m] + [x[:, usable]], axis=1)
             keys[m] = np.concatenate([keys[m], rng.random(int(usable.sum()))])
             if len(keys[m]) > max_pixels:
@@ -119,14 +118,6 @@ def fit_input_stats(source: PixelSource, infos: Optional[Sequence[ModalityInfo]]
             raise InputError(f"{name}: no pixel has valid values in all bands. Check the nodata value and the file.")
         stats.append(fit_stats(pixels, bands))
     return stats
-
-
-def _bad_band_flags(info: Optional[ModalityInfo], bands: int) -> np.ndarray:
-    """Per band, whether the metadata flags it bad (a flag list of another length is ignored, as in usable_bands)."""
-    flags = info.bad_bands if info is not None else None
-    if flags is None or len(flags) != bands:
-        return np.zeros(bands, dtype=bool)
-    return np.asarray(flags, dtype=bool)
 
 
 def _ranges(numbers: List[int]) -> str:
@@ -194,15 +185,15 @@ def sample_valid_pixels(source: PixelSource, stats: Sequence[BandStats], count: 
     if max_tiles is not None and len(boxes) > max_tiles:
         area = boxes[:, 2] * boxes[:, 3]
         boxes = boxes[rng.choice(len(boxes), size=max_tiles, replace=False, p=area / area.sum())]
-        total = int(boxes[:, 2].dot(boxes[:, 3]))
+        area = boxes[:, 2] * boxes[:, 3]
+        total = int(area.sum())
     else:
         boxes = None
 
     def candidates(n: int) -> np.ndarray:
         if boxes is None:
             return rng.choice(total, size=min(total, n), replace=False)
-        area = boxes[:, 2] * boxes[:, 3]
-        r, c, h, w = boxes[rng.choice(len(boxes), size=min(total, n), p=area / area.sum())].T
+        r, c, h, w = boxes[rng.choice(len(boxes), size=min(total, n), p=area / total)].T
         return np.unique((r + rng.integers(0, h)) * source.width + c + rng.integers(0, w))
 
     chosen = np.empty(0, dtype=np.int64)

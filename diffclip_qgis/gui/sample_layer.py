@@ -12,7 +12,8 @@ import tempfile
 import uuid
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from qgis.core import (QgsCategorizedSymbolRenderer, QgsCoordinateReferenceSystem, QgsDataProvider, QgsFeature,
+from qgis.core import (QgsCategorizedSymbolRenderer, QgsCoordinateReferenceSystem, QgsCoordinateTransformContext,
+                       QgsDataProvider, QgsFeature,
                        QgsFeatureRequest, QgsFields, QgsGeometry, QgsMarkerSymbol, QgsPointXY, QgsProject,
                        QgsRectangle, QgsRendererCategory, QgsSimpleMarkerSymbolLayer, QgsVectorFileWriter,
                        QgsVectorLayer)
@@ -120,12 +121,7 @@ class SampleStore(QObject):
         return layer
 
     def _create(self, path: str, crs: QgsCoordinateReferenceSystem) -> None:
-        options = QgsVectorFileWriter.SaveVectorOptions()
-        options.driverName, options.layerName = "GPKG", LAYER_NAME
-        writer = QgsVectorFileWriter.create(path, sample_fields(), POINT, crs,
-                                            self.project.transformContext(), options)
-        error = writer.errorMessage() if writer.hasError() else ""
-        del writer  # closes the file
+        error = write_point_file(path, LAYER_NAME, sample_fields(), crs, self.project.transformContext())
         if error:
             raise SampleLayerError(tr("Cannot create the sample file {path}: {error}").format(path=path, error=error))
 
@@ -288,6 +284,23 @@ class SampleStore(QObject):
         self._undo.clear()
         self.changed.emit()  # the dock shows the new path
         QTimer.singleShot(0, self.project.write)  # save again so that the project points at the moved file
+
+
+def write_point_file(path: str, layer_name: str, fields: QgsFields, crs: QgsCoordinateReferenceSystem,
+                     context: QgsCoordinateTransformContext, features: Sequence[QgsFeature] = ()) -> str:
+    """A GeoPackage of one point layer holding ``features`` (attributes by field name); "" or the error."""
+    options = QgsVectorFileWriter.SaveVectorOptions()
+    options.driverName, options.layerName = "GPKG", layer_name
+    writer = QgsVectorFileWriter.create(path, fields, POINT, crs, context, options)
+    for source in features:
+        feature = QgsFeature(fields)
+        feature.setGeometry(source.geometry())
+        for field in fields:
+            feature[field.name()] = source[field.name()]
+        writer.addFeature(feature)
+    error = writer.errorMessage() if writer.hasError() else ""
+    del writer  # closes the file
+    return error
 
 
 def nearest_feature(layer: Optional[QgsVectorLayer], point: QgsPointXY, tolerance: float) -> Optional[QgsFeature]:

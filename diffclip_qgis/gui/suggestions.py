@@ -15,16 +15,16 @@ import re
 from dataclasses import dataclass
 from typing import Callable, List, Optional
 
-from qgis.core import (QgsCoordinateReferenceSystem, QgsFeature, QgsFontMarkerSymbolLayer, QgsMarkerSymbol,
-                       QgsPalLayerSettings, QgsPointXY, QgsProject, QgsTextBufferSettings, QgsTextFormat,
-                       QgsVectorFileWriter, QgsVectorLayer, QgsVectorLayerSimpleLabeling)
+from qgis.core import (QgsCoordinateReferenceSystem, QgsFeature, QgsFields, QgsFontMarkerSymbolLayer,
+                       QgsMarkerSymbol, QgsPalLayerSettings, QgsPointXY, QgsProject, QgsTextBufferSettings,
+                       QgsTextFormat, QgsVectorLayer, QgsVectorLayerSimpleLabeling)
 from qgis.PyQt.QtCore import QObject, pyqtSignal
 from qgis.PyQt.QtGui import QColor, QIcon, QPixmap
 from qgis.PyQt.QtWidgets import QMenu
 
 from ..core.classes import ClassInfo
 from . import tr
-from .sample_layer import nearest_feature
+from .sample_layer import nearest_feature, write_point_file
 
 PROPERTY = "diffclip/suggestions"
 LAYER_NAME = "suggested_samples"  # as workflow.suggest writes it
@@ -201,17 +201,9 @@ class SuggestionMarkers(QObject):
 
     def _write(self, marker: RemovedMarker) -> bool:
         """A suggestion file at the marker's path holding the marker alone."""
-        memory = QgsVectorLayer("Point", LAYER_NAME, "memory")
-        memory.setCrs(marker.crs)
-        memory.dataProvider().addAttributes([f for f in marker.feature.fields() if f.name() != "fid"])
-        memory.updateFields()
-        feature = QgsFeature(memory.fields())
-        feature.setGeometry(marker.feature.geometry())
-        for field in memory.fields():
-            feature[field.name()] = marker.feature[field.name()]
-        memory.dataProvider().addFeatures([feature])
-        options = QgsVectorFileWriter.SaveVectorOptions()
-        options.driverName, options.layerName = "GPKG", LAYER_NAME
-        error = QgsVectorFileWriter.writeAsVectorFormatV3(memory, marker.path, self.project.transformContext(),
-                                                          options)[0]
-        return error == QgsVectorFileWriter.WriterError.NoError
+        fields = QgsFields()
+        for field in marker.feature.fields():
+            if field.name() != "fid":   # the file numbers its features itself
+                fields.append(field)
+        return not write_point_file(marker.path, LAYER_NAME, fields, marker.crs, self.project.transformContext(),
+                                    [marker.feature])
