@@ -155,16 +155,23 @@ class SharedEncoder(nn.Module):
             self._pos_cache[key] = sincos_2d(window, self.dim).to(device=device, dtype=dtype)
         return self._pos_cache[key]
 
-    def _sequence(self, tokens: torch.Tensor, window: int, t: Optional[torch.Tensor]) -> torch.Tensor:
+    def _sequence(self, tokens: torch.Tensor, window: int, t: Optional[torch.Tensor],
+                  keep: Optional[torch.Tensor] = None) -> torch.Tensor:
         b = tokens.shape[0]
         if t is None:
             t = torch.zeros(b, device=tokens.device)
         cls = self.cls_token.expand(b, -1, -1) + self.time_mlp(timestep_embedding(t, self.dim)).to(tokens.dtype)[:, None]
-        return torch.cat([cls, tokens + self.positions(window, tokens.device, tokens.dtype)], dim=1)
+        pos = self.positions(window, tokens.device, tokens.dtype)
+        return torch.cat([cls, tokens + (pos if keep is None else pos[keep])], dim=1)
 
-    def forward(self, tokens: torch.Tensor, window: int, t: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """tokens (B, window**2, dim) in row-major window order -> features (B, 1 + window**2, dim)."""
-        x = self._sequence(tokens, window, t)
+    def forward(self, tokens: torch.Tensor, window: int, t: Optional[torch.Tensor] = None,
+                keep: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """tokens (B, window**2, dim) in row-major window order -> features (B, 1 + window**2, dim).
+
+        With ``keep`` (B, n) window positions, tokens are only those n (pretraining's visible
+        tokens, in that order) and so are the features after the class token.
+        """
+        x = self._sequence(tokens, window, t, keep)
         for block in self.blocks:
             x = block(x)
         return self.norm(x)

@@ -19,9 +19,11 @@ def masked_diffusion_loss(model: DiffCLIP, windows: List[torch.Tensor], schedule
     """MSE(visible) + w * MSE(masked) of the predicted clean windows, summed over modalities.
 
     The clean window is embedded into tokens; visible tokens are noised by q(x_t | x_0) with
-    one random t per sample (embedded in the class token); masked tokens are replaced by
-    the modality's learnable mask token. Noising tokens rather than raw bands keeps the
-    band reduction trained on clean spectra, as it sees them at prediction time.
+    one random t per sample (embedded in the class token). The encoder sees only the visible
+    tokens (as in a masked autoencoder: with 70 % masked, a third of the work); the modality's
+    learnable mask token fills the masked positions of its output before the decoder. Noising
+    tokens rather than raw bands keeps the band reduction trained on clean spectra, as it
+    sees them at prediction time.
     """
     b, window = windows[0].shape[0], windows[0].shape[-1]
     n = window * window
@@ -33,10 +35,14 @@ def masked_diffusion_loss(model: DiffCLIP, windows: List[torch.Tensor], schedule
         clean = model.tokens_from_windows(m, x0)
         noise = torch.randn(clean.shape, generator=generator).to(device)
         tokens = schedule.q_sample(clean, t, noise)
-        masked = torch.rand(b, n, generator=generator).argsort(dim=1)[:, :n_masked].to(device)
-        mask = torch.zeros(b, n, dtype=torch.bool, device=device).scatter_(1, masked, True)
-        tokens = torch.where(mask[..., None], model.stems[m].mask_token.to(tokens.dtype), tokens)
-        recon = model.decoders[m](model.encoder(tokens, window, t), window)
+        order = torch.rand(b, n, generator=generator).argsort(dim=1).to(device)
+        visible = order[:, n_masked:].sort(dim=1).values
+        mask = torch.ones(b, n, dtype=torch.bool, device=device).scatter_(1, visible, False)
+        seen = torch.gather(tokens, 1, visible[..., None].expand(-1, -1, tokens.shape[2]))
+        features = model.encoder(seen, window, t, keep=visible)
+        full = model.stems[m].mask_token.to(features.dtype).expand(b, n, -1).clone()
+        full.scatter_(1, visible[..., None].expand(-1, -1, full.shape[2]), features[:, 1:])
+        recon = model.decoders[m](torch.cat([features[:, :1], full], dim=1), window)
         target = x0.flatten(2).transpose(1, 2)
         err = ((recon - target) ** 2).mean(dim=2)
         total = total + err[~mask].mean() + cfg.masked_loss_weight * err[mask].mean()

@@ -182,3 +182,22 @@ def test_class_token_shortcut_equals_the_full_encoder(net7):
     grad_full, = torch.autograd.grad(full.sum(), tokens)
     grad_short, = torch.autograd.grad(short.sum(), tokens)
     assert torch.allclose(grad_full, grad_short, atol=1e-5)   # fine-tuning uses it too
+
+
+def test_encoder_on_a_subset_of_tokens_keeps_their_positions(net7):
+    """Pretraining encodes only the visible tokens: each keeps its own window position, so a
+    permuted subset gives the same features, permuted, and every position gives the full encoder."""
+    torch.manual_seed(0)
+    tokens = torch.randn(2, 25, net7.cfg.dim)
+    with torch.no_grad():
+        full = net7.encoder(tokens, 5)
+        everything = net7.encoder(tokens, 5, keep=torch.arange(25).expand(2, -1))
+        assert torch.allclose(full, everything, atol=1e-6)
+        keep = torch.tensor([[3, 17, 8, 0], [24, 1, 12, 5]])
+        subset = net7.encoder(tokens[torch.arange(2)[:, None], keep], 5, keep=keep)
+        order = keep.argsort(dim=1)
+        again = net7.encoder(tokens[torch.arange(2)[:, None], keep.sort(dim=1).values], 5, keep=keep.sort(dim=1).values)
+        assert torch.allclose(subset[:, 1:][torch.arange(2)[:, None], order], again[:, 1:], atol=1e-5)
+        assert torch.allclose(subset[:, 0], again[:, 0], atol=1e-5)
+        wrong = net7.encoder(tokens[torch.arange(2)[:, None], keep], 5, keep=keep.flip(1))
+        assert not torch.allclose(subset[:, 0], wrong[:, 0], atol=1e-3)   # positions matter

@@ -68,15 +68,19 @@ def test_pretraining_lowers_reconstruction_loss(scene_windows):
 
 def _mask_and_recon(net, windows, cfg, seed=7):
     """Run the loss once while recording which tokens were masked and what the decoders output."""
-    seen_tokens, recon = [], []
-    hooks = [net.encoder.register_forward_pre_hook(lambda mod, args: seen_tokens.append(args[0].detach().clone()))]
+    encoded, decoded, recon = [], [], []
+    hooks = [net.encoder.register_forward_pre_hook(lambda mod, args: encoded.append(args[0].shape[1]))]
+    hooks += [d.register_forward_pre_hook(lambda mod, args: decoded.append(args[0][:, 1:].detach().clone()))
+              for d in net.decoders]
     hooks += [d.register_forward_hook(lambda mod, args, out: recon.append(out.detach().clone())) for d in net.decoders]
     try:
         loss = _eval_loss(net, windows, cfg, seed)
     finally:
         for h in hooks:
             h.remove()
-    masks = [(tok == stem.mask_token.detach()).all(dim=2) for tok, stem in zip(seen_tokens, net.stems)]
+    masks = [(tok == stem.mask_token.detach()).all(dim=2) for tok, stem in zip(decoded, net.stems)]
+    for mask, n_encoded in zip(masks, encoded):     # the encoder saw the visible tokens only
+        assert (mask.shape[1] - mask.sum(dim=1) == n_encoded).all()
     return loss, masks, recon
 
 
