@@ -18,12 +18,12 @@ def masked_diffusion_loss(model: DiffCLIP, windows: List[torch.Tensor], schedule
                           cfg: PretrainConfig, generator: torch.Generator) -> torch.Tensor:
     """MSE(visible) + w * MSE(masked) of the predicted clean windows, summed over modalities.
 
-    The clean window is embedded into tokens; visible tokens are noised by q(x_t | x_0) with
-    one random t per sample (embedded in the class token). The encoder sees only the visible
-    tokens (as in a masked autoencoder: with 70 % masked, a third of the work); the modality's
-    learnable mask token fills the masked positions of its output before the decoder. Noising
-    tokens rather than raw bands keeps the band reduction trained on clean spectra, as it
-    sees them at prediction time.
+    The visible pixels of the clean window are embedded into tokens and noised by q(x_t | x_0)
+    with one random t per sample (embedded in the class token). As in a masked autoencoder,
+    the band reduction and the encoder see the visible tokens only (a third of their work at
+    a mask ratio of 0.7); the modality's learnable mask token fills the masked positions of
+    the encoder's output before the decoder. Noising tokens rather than raw bands keeps the
+    band reduction trained on clean spectra, as it sees them at prediction time.
     """
     b, window = windows[0].shape[0], windows[0].shape[-1]
     n = window * window
@@ -32,14 +32,13 @@ def masked_diffusion_loss(model: DiffCLIP, windows: List[torch.Tensor], schedule
     total = windows[0].new_zeros(())
     n_masked = max(1, min(n - 1, int(round(cfg.mask_ratio * n))))
     for m, x0 in enumerate(windows):
-        clean = model.tokens_from_windows(m, x0)
-        noise = torch.randn(clean.shape, generator=generator).to(device)
-        tokens = schedule.q_sample(clean, t, noise)
         order = torch.rand(b, n, generator=generator).argsort(dim=1).to(device)
         visible = order[:, n_masked:].sort(dim=1).values
         mask = torch.ones(b, n, dtype=torch.bool, device=device).scatter_(1, visible, False)
-        seen = torch.gather(tokens, 1, visible[..., None].expand(-1, -1, tokens.shape[2]))
-        features = model.encoder(seen, window, t, keep=visible)
+        pixels = torch.gather(x0.flatten(2), 2, visible[:, None].expand(-1, x0.shape[1], -1))
+        clean = model.tokens_from_windows(m, pixels[..., None])     # the stem works per pixel: visible ones only
+        noise = torch.randn(clean.shape, generator=generator).to(device)
+        features = model.encoder(schedule.q_sample(clean, t, noise), window, t, keep=visible)
         full = model.stems[m].mask_token.to(features.dtype).expand(b, n, -1).clone()
         full.scatter_(1, visible[..., None].expand(-1, -1, full.shape[2]), features[:, 1:])
         recon = model.decoders[m](torch.cat([features[:, :1], full], dim=1), window)
