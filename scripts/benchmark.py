@@ -98,8 +98,8 @@ def shared_scene(folder: str, image: str, labels: str) -> Scene:
 
 
 def enmap_scene() -> Scene:
-    tiles = sorted(os.listdir(os.path.join(SHARED, "enmap_potsdam", "images")))
-    vrt = os.path.join(tempfile.mkdtemp(prefix="bench-enmap-"), "enmap_potsdam.vrt")
+    tiles = sorted(t for t in os.listdir(os.path.join(SHARED, "enmap_potsdam", "images")) if t.endswith(".tif"))
+    vrt = "/vsimem/enmap_potsdam.vrt"   # in memory: nothing left behind in /tmp
     gdal.BuildVRT(vrt, [os.path.join(SHARED, "enmap_potsdam", "images", t) for t in tiles], srcNodata=-32768, VRTNodata=-32768)
     ref = gdal.Open(vrt)
     gt_ds = gdal.Warp("", os.path.join(SHARED, "enmap_potsdam", "enmap_landcover_unstyled.tif"), format="MEM",
@@ -552,15 +552,15 @@ def _mosaic_vrt(vrt: str, tile: str, n: int, bands: int) -> None:
 
 def memory_section(sizes, log) -> list:
     out = []
-    workdir = tempfile.mkdtemp(prefix="bench-memory-")
-    for size in sizes:
-        row = {}
-        for child in ("--memory-child", "--statistics-child"):
-            res = subprocess.run([sys.executable, __file__, child, str(size), "--workdir", workdir],
-                                 capture_output=True, text=True, check=True)
-            row.update(json.loads(res.stdout.strip().splitlines()[-1]))
-        out.append(row)
-        log(f"memory {size} x {size}: peak RSS {row['peak_rss_mb']:.0f} MB, {row['seconds']:.0f} s, {row['px_s']:.0f} px/s")
+    with tempfile.TemporaryDirectory(prefix="bench-memory-") as workdir:
+        for size in sizes:
+            row = {}
+            for child in ("--memory-child", "--statistics-child"):
+                res = subprocess.run([sys.executable, __file__, child, str(size), "--workdir", workdir],
+                                     capture_output=True, text=True, check=True)
+                row.update(json.loads(res.stdout.strip().splitlines()[-1]))
+            out.append(row)
+            log(f"memory {size} x {size}: peak RSS {row['peak_rss_mb']:.0f} MB, {row['seconds']:.0f} s, {row['px_s']:.0f} px/s")
     return out
 
 
