@@ -450,7 +450,7 @@ class DiffClipDock(QgsDockWidget):
         from ..workflow.requests import Samples
         from .task import SuggestTask
 
-        self.suggestions.forget()
+        self.suggestions.suggesting = True
         self._start(SuggestTask(self.suggest_panel.request(Samples(*self.store.samples()),
                                                            self.settings.values()["device"])))
         return True
@@ -502,6 +502,8 @@ class DiffClipDock(QgsDockWidget):
 
         task, self.task = self.task, None
         suggesting = isinstance(task, SuggestTask)
+        if suggesting:   # new markers replace the old ones only if it succeeded: until then undo may bring them back
+            self.suggestions.suggesting = False
         self._set_running(False)
         if ok:
             self.phase_label.setText(tr("Done."))

@@ -112,6 +112,7 @@ class SuggestionMarkers(QObject):
         super().__init__(parent)
         self.project = project
         self.shown = 0   # counts the suggestion files shown: a removed marker belongs to one of them
+        self.suggesting = False   # while new suggestions are being made, no marker comes back (see restore)
 
     def layer(self) -> Optional[QgsVectorLayer]:
         for layer in self.project.mapLayers().values():
@@ -126,7 +127,7 @@ class SuggestionMarkers(QObject):
     def show(self, path: str) -> int:
         """Replace the markers with those in ``path`` (on top of the layer tree); how many there are."""
         self.clear()
-        self.forget()
+        self.shown += 1   # the markers removed so far no longer come back
         layer = QgsVectorLayer(f"{path}|layername={LAYER_NAME}", tr("DiffCLIP suggested samples"), "ogr")
         if not layer.isValid() or not layer.featureCount():
             return 0
@@ -175,13 +176,10 @@ class SuggestionMarkers(QObject):
         self.changed.emit(left)
         return removed
 
-    def forget(self) -> None:
-        """New suggestions are coming: markers removed so far no longer come back."""
-        self.shown += 1
-
     def restore(self, marker: RemovedMarker) -> bool:
-        """Put a removed marker back, unless other suggestions replaced its own since (False then)."""
-        if marker.shown != self.shown:
+        """Put a removed marker back, unless other suggestions replaced its own since, or are being made
+        (their file may take the name of the marker's): False then."""
+        if marker.shown != self.shown or self.suggesting:
             return False
         layer = self.layer()
         if layer is None:   # it was the last one: its file went with it (a file there now is another's)

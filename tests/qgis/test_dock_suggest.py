@@ -212,3 +212,21 @@ def test_undoing_a_label_given_from_a_marker_brings_the_marker_back(dock, iface,
     dock.undo_button.click()
     process_events()
     assert samples(dock) == before and markers(dock) == fresh
+
+    # While new suggestions are being made, undo takes the sample back but not the marker.
+    label_from_menu(dock, iface, fresh[0], names[fresh[0][3]])
+    assert dock.suggest()
+    dock.undo_button.click()
+    dock.cancel()
+    wait_for_run(dock)
+    assert dock.phase_label.text() == "Cancelled."
+    assert samples(dock) == before and markers(dock) == fresh[1:]
+    # A run cancelled (or failed) replaces nothing: undo brings the markers back again.
+    label_from_menu(dock, iface, fresh[1], names[fresh[1][3]])
+    assert dock.suggest()
+    dock.cancel()
+    wait_for_run(dock)
+    assert markers(dock) == fresh[2:]
+    dock.undo_button.click()
+    process_events()
+    assert samples(dock) == before and sorted(m[1:] for m in markers(dock)) == sorted(m[1:] for m in fresh[1:])
