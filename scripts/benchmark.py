@@ -369,7 +369,7 @@ def full_sequence_pretraining_loss(model: DiffCLIP, windows, schedule, cfg, gene
 
 
 def pretraining_speed(preset_name: str, log) -> dict:
-    """Pretraining steps (batch of 64, 64 + 2 bands, the preset's window) per second: the encoder on every
+    """Pretraining steps (the preset's batch and window, 64 + 2 bands) per second: the encoder on every
     token (baseline) and on the visible tokens only (the plugin), measured alternately, best of 3 rounds."""
     preset = get_preset(preset_name)
     cfg, window = preset.pretrain, preset.model.window
@@ -388,9 +388,10 @@ def pretraining_speed(preset_name: str, log) -> dict:
             for _ in range(steps):
                 optimise(opt, sched, loss(net, batch, schedule, cfg, g))
             best[name] = min(best[name], (time.perf_counter() - t0) / steps)
-    log(f"pretraining {preset_name} (window {window}): {1 / best['full']:.2f} steps/s with the encoder on every token, "
+    log(f"pretraining {preset_name} (window {window}, batch {cfg.batch_size}): {1 / best['full']:.2f} steps/s with the encoder on every token, "
         f"{1 / best['visible']:.2f} on the visible ones ({best['full'] / best['visible']:.2f}x)")
-    return {"full_steps_s": 1 / best["full"], "visible_steps_s": 1 / best["visible"], "pretrain_window": window}
+    return {"full_steps_s": 1 / best["full"], "visible_steps_s": 1 / best["visible"], "pretrain_window": window,
+            "pretrain_batch": cfg.batch_size}
 
 
 def throughput_section(log) -> list:
@@ -632,10 +633,10 @@ def markdown(summary, throughput, memory, timing, workers, suggestions=None) -> 
                   f"({t['fp32_px_s'] / t['reference_px_s']:.2f}x) | {t['fast_px_s']:.0f} "
                   f"({t['fast_px_s'] / t['reference_px_s']:.2f}x, {t['bf16']}) | {t['naive_px_s']:.0f} | "
                   f"{t['fp32_same_as_reference']} |" for t in throughput]
-        lines += ["", "## Pretraining speed (64 + 2 bands, batch of 64, the preset's window)", "",
-                  "| preset | window | encoder on every token (baseline), steps/s | on the visible tokens, steps/s (ratio) |",
-                  "|---|---|---|---|"]
-        lines += [f"| {t['preset']} | {t['pretrain_window']} | {t['full_steps_s']:.2f} | {t['visible_steps_s']:.2f} "
+        lines += ["", "## Pretraining speed (64 + 2 bands, the preset's batch and window)", "",
+                  "| preset | window | batch | encoder on every token (baseline), steps/s | on the visible tokens, steps/s (ratio) |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {t['preset']} | {t['pretrain_window']} | {t['pretrain_batch']} | {t['full_steps_s']:.2f} | {t['visible_steps_s']:.2f} "
                   f"({t['visible_steps_s'] / t['full_steps_s']:.2f}x) |" for t in throughput]
         lines.append("")
     if memory:

@@ -30,7 +30,8 @@ def masked_diffusion_loss(model: DiffCLIP, windows: List[torch.Tensor], schedule
     device = windows[0].device
     t = schedule.sample_timesteps(b, generator).to(device)
     total = windows[0].new_zeros(())
-    n_masked = max(1, min(n - 1, int(round(cfg.mask_ratio * n))))
+    # at least one token masked and one visible; two visible for a batch of one (the stem's batch norm)
+    n_masked = max(1, min(n - (1 if b > 1 else 2), int(round(cfg.mask_ratio * n))))
     for m, x0 in enumerate(windows):
         order = torch.rand(b, n, generator=generator).argsort(dim=1).to(device)
         visible = order[:, n_masked:].sort(dim=1).values

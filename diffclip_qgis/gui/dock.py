@@ -450,9 +450,9 @@ class DiffClipDock(QgsDockWidget):
         from ..workflow.requests import Samples
         from .task import SuggestTask
 
+        task = SuggestTask(self.suggest_panel.request(Samples(*self.store.samples()), self.settings.values()["device"]))
         self.suggestions.suggesting = True
-        self._start(SuggestTask(self.suggest_panel.request(Samples(*self.store.samples()),
-                                                           self.settings.values()["device"])))
+        self._start(task)
         return True
 
     def _show_suggestions(self, task) -> Tuple[str, Qgis.MessageLevel]:
@@ -502,7 +502,7 @@ class DiffClipDock(QgsDockWidget):
 
         task, self.task = self.task, None
         suggesting = isinstance(task, SuggestTask)
-        if suggesting:   # new markers replace the old ones only if it succeeded: until then undo may bring them back
+        if suggesting:   # new markers replace the old ones if it succeeded; if not, undo may bring them back again
             self.suggestions.suggesting = False
         self._set_running(False)
         if ok:

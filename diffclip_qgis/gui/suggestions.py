@@ -6,7 +6,7 @@ margin, best_name, second_name), shown as orange diamonds with a question mark, 
 deleted once it is labelled or skipped, and the layer leaves the project with the last one, or
 when new suggestions replace it; its file goes with it. Undoing a label given from a marker
 brings the marker back (its file too, if it went with the last one), unless new suggestions
-have replaced the markers since.
+have replaced the markers since or are being made (a label undone then keeps its marker off).
 """
 from __future__ import annotations
 

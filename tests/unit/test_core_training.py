@@ -113,6 +113,40 @@ def test_loss_is_visible_mse_plus_weighted_masked_mse(scene_windows, weight):
     assert PretrainConfig().masked_loss_weight == 0.1
 
 
+def test_masked_pixels_never_reach_the_encoder_and_the_mask_token_learns(scene_windows):
+    """Changing the masked pixels (same masks, noise and t) changes neither what the encoder sees nor the
+    reconstruction; the visible pixels do change it. The mask token gets a gradient."""
+    torch.manual_seed(0)
+    net = DiffCLIP([6, 1], tiny_config(5))
+    batch = [torch.from_numpy(w[:16]) for w in scene_windows]
+    cfg = PretrainConfig(mask_ratio=0.6)
+    _, masks, recon = _mask_and_recon(net, batch, cfg)
+    hidden = [x + 50.0 * m.reshape(x.shape[0], 1, *x.shape[2:]) for x, m in zip(batch, masks)]
+    _, masks_again, recon_hidden = _mask_and_recon(net, hidden, cfg)
+    shown = [x + 50.0 * (~m).reshape(x.shape[0], 1, *x.shape[2:]) for x, m in zip(batch, masks)]
+    _, _, recon_shown = _mask_and_recon(net, shown, cfg)
+    for a, b, c, m, m2 in zip(recon, recon_hidden, recon_shown, masks, masks_again):
+        assert torch.equal(m, m2)
+        torch.testing.assert_close(a, b)
+        assert (a - c).abs().max() > 1e-3
+    net.train()
+    masked_diffusion_loss(net, batch, NoiseSchedule(cfg.timesteps), cfg, torch.Generator().manual_seed(1)).backward()
+    for stem in net.stems:
+        assert stem.mask_token.grad is not None and stem.mask_token.grad.abs().sum() > 0
+
+
+def test_a_batch_of_one_keeps_two_visible_tokens(scene_windows):
+    """The band reduction's batch norm needs two values per channel: a batch of one window keeps two visible."""
+    torch.manual_seed(0)
+    net = DiffCLIP([6, 1], tiny_config(5)).train()
+    one = [torch.from_numpy(w[:1]) for w in scene_windows]
+    cfg = PretrainConfig(mask_ratio=0.95)
+    loss = masked_diffusion_loss(net, one, NoiseSchedule(cfg.timesteps), cfg, torch.Generator().manual_seed(0))
+    assert torch.isfinite(loss)
+    _, masks, _ = _mask_and_recon(net, one, cfg)
+    assert [m.sum().item() for m in masks] == [23, 23]
+
+
 def test_pretraining_can_be_cancelled(scene_windows):
     net = DiffCLIP([6, 1], tiny_config(5))
     with pytest.raises(Cancelled):
