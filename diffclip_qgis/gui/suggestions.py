@@ -128,6 +128,10 @@ class SuggestionMarkers(QObject):
         """Replace the markers with those in ``path`` (on top of the layer tree); how many there are."""
         self.clear()
         self.shown += 1   # the markers removed so far no longer come back
+        return self._add_layer(path)
+
+    def _add_layer(self, path: str) -> int:
+        """Put the markers in ``path`` on the map, on top of the layer tree; how many there are."""
         layer = QgsVectorLayer(f"{path}|layername={LAYER_NAME}", tr("DiffCLIP suggested samples"), "ogr")
         if not layer.isValid() or not layer.featureCount():
             return 0
@@ -185,8 +189,7 @@ class SuggestionMarkers(QObject):
         if layer is None:   # it was the last one: its file went with it (a file there now is another's)
             if os.path.exists(marker.path) or not self._write(marker):
                 return False
-            self.show(marker.path)
-            self.shown = marker.shown
+            self._add_layer(marker.path)
         else:
             feature = QgsFeature(marker.feature)
             if feature.fields().indexOf("fid") >= 0:   # a new id: the file may have given the old one away
