@@ -77,6 +77,8 @@ def make_preset(method: str, seed: int):
             preset.finetune.unlabelled_warmup = float(tok[4:])
         elif tok.startswith("prewin"):  # prewinS: pretraining (and largest) window S
             preset.model.window = int(tok[6:])
+        elif tok == "pcainit":  # band reduction started at the unlabelled pixels' principal components (_run_network)
+            continue
         elif tok.startswith("pre="):  # pre=EPOCHSxWINDOWS: masked-diffusion pretraining first (run() caches it)
             epochs, count = tok[4:].split("x")
             set_fewshot_pretrain_epochs(preset, int(epochs))
@@ -95,13 +97,17 @@ def run(scene, method, r, c, ids, seed):
         t0 = time.perf_counter()
         pred = B.svm_predict(B.svm_features(scene, False), scene, r, c, ids)
         return pred, None, None, time.perf_counter() - t0
-    if method == "lr":  # the core's per-pixel logistic regression (the pixel teacher) alone
+    if method == "lr" or method.startswith("gmm"):  # a per-pixel teacher alone (gmm[=LABELLED_SHARE])
         from diffclip_qgis.core.semisupervised import pixel_logistic_regression
         t0 = time.perf_counter()
         f = B.svm_features(scene, False).astype(np.float32)
         index = {cl.id: i for i, cl in enumerate(scene.classes)}
         y = np.array([index[int(v)] for v in ids])
-        probs = pixel_logistic_regression(f[r * scene.gt.shape[1] + c], y, f, len(scene.classes), seed=seed)
+        if method == "lr":
+            probs = pixel_logistic_regression(f[r * scene.gt.shape[1] + c], y, f, len(scene.classes), seed=seed)
+        else:
+            share = float(method.split("=")[1]) if "=" in method else 0.5
+            probs = pixel_gaussian_mixture(f[r * scene.gt.shape[1] + c], y, f, len(scene.classes), labelled_share=share)
         pred = np.array([cl.id for cl in scene.classes])[probs.argmax(1)].reshape(scene.gt.shape)
         return pred, None, None, time.perf_counter() - t0
     choices = pipeline.WINDOW_CHOICES
@@ -111,13 +117,90 @@ def run(scene, method, r, c, ids, seed):
         pipeline.WINDOW_CHOICES = choices
 
 
+def pixel_gaussian_mixture(labelled: np.ndarray, labels: np.ndarray, unlabelled: np.ndarray, k: int,
+                           components: int = 10, iterations: int = 30, labelled_share: float = 0.5) -> np.ndarray:
+    """Class-balanced posteriors (N_u, K) of a semi-supervised Gaussian mixture (screened, not shipped).
+
+    One Gaussian per class with a shared covariance, in the unlabelled pixels' main principal
+    components (bands standardised). The means start at the labelled pixels' class means; EM over
+    the unlabelled pixels then moves them to the scene's clusters while the labelled pixels keep
+    their classes, together weighing ``labelled_share`` of the unlabelled pixels (Shahshahani and
+    Landgrebe, 1994). docs/few_labels.md has what it scored as a per-pixel classifier alone.
+    """
+    mean = unlabelled.mean(axis=0, keepdims=True)
+    std = unlabelled.std(axis=0, keepdims=True) + 1e-6
+    xu = ((unlabelled - mean) / std).astype(np.float64)
+    _, _, vt = np.linalg.svd(xu[:: max(1, len(xu) // 4000)], full_matrices=False)
+    basis = vt[:min(components, vt.shape[0])].T
+    xu = xu @ basis
+    xl = (((labelled - mean) / std).astype(np.float64)) @ basis
+    onehot = np.eye(k)[np.asarray(labels)]
+    wl = onehot * (labelled_share * len(xu) / len(xl))
+    means = (onehot.T @ xl) / onehot.sum(axis=0)[:, None]
+    cov = np.cov(xu, rowvar=False) + 1e-6 * np.eye(xu.shape[1])
+    log_prior = np.full(k, -np.log(k))
+
+    def log_likelihood(x):
+        inv = np.linalg.inv(cov)
+        diff = x[:, None, :] - means[None]
+        return -0.5 * np.einsum("nkd,de,nke->nk", diff, inv, diff) - 0.5 * np.linalg.slogdet(cov)[1]
+
+    for _ in range(iterations):
+        ll = log_likelihood(xu) + log_prior
+        ll -= ll.max(axis=1, keepdims=True)
+        resp = np.exp(ll)
+        resp /= resp.sum(axis=1, keepdims=True)
+        weights = np.concatenate([resp, wl])
+        x = np.concatenate([xu, xl])
+        total = weights.sum(axis=0)
+        means = (weights.T @ x) / total[:, None]
+        diff = x[:, None, :] - means[None]
+        cov = np.einsum("nk,nkd,nke->de", weights, diff, diff) / weights.sum() + 1e-6 * np.eye(x.shape[1])
+        share = np.maximum(resp.mean(axis=0), 0.01 / k)
+        log_prior = np.log(share / share.sum())
+    ll = log_likelihood(xu)
+    ll -= ll.max(axis=1, keepdims=True)
+    post = np.exp(ll)
+    return (post / post.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def pca_initialised(finetune):
+    """``finetune`` whose network's first band-reduction layer starts at the unlabelled pixels' principal
+    components, whitened (screened, not shipped: docs/few_labels.md)."""
+    from diffclip_qgis.core.model import spectral_shape
+
+    def wrapped(model, windows, labels, prompts, cfg, device, callback, unlabelled=None):
+        for stem, u in zip(model.stems, unlabelled or []):
+            x = torch.from_numpy(u)
+            if stem.spectral:
+                x = torch.cat([x, spectral_shape(x.clone())], dim=1)
+            px = x.movedim(1, -1).reshape(-1, x.shape[1]).double()
+            px = px[torch.randperm(len(px), generator=torch.Generator().manual_seed(0))[:20000]]
+            mean = px.mean(0)
+            _, sv, vt = torch.linalg.svd(px - mean, full_matrices=False)
+            conv = stem.reduce[0]
+            c = min(conv.out_channels, vt.shape[0])
+            w = vt[:c] / (sv[:c, None] / np.sqrt(len(px))).clamp(min=1e-6)
+            with torch.no_grad():
+                conv.weight[:c, :, 0, 0] = w.float()
+                conv.bias[:c] = -(w @ mean).float()
+        return finetune(model, windows, labels, prompts, cfg, device, callback, unlabelled=unlabelled)
+    return wrapped
+
+
 def _run_network(scene, method, r, c, ids, seed):
     preset = make_preset(method, seed)
     encoder = None
     if preset.pretrain_before_fewshot and preset.pretrain.epochs > 0:
         encoder = pretrained(scene, preset)
     t0 = time.perf_counter()
-    trained = fewshot_classifier(scene.source, r, c, ids, scene.classes, preset, CPU, scene.infos, pretrained=encoder)
+    finetune = pipeline.finetune
+    if "pcainit" in method.split("+"):
+        pipeline.finetune = pca_initialised(finetune)
+    try:
+        trained = fewshot_classifier(scene.source, r, c, ids, scene.classes, preset, CPU, scene.infos, pretrained=encoder)
+    finally:
+        pipeline.finetune = finetune
     pred, _ = Predictor(trained, CPU).predict(scene.source)
     sec = time.perf_counter() - t0
     equal = None
