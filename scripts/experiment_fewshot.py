@@ -77,6 +77,8 @@ def make_preset(method: str, seed: int):
             preset.finetune.unlabelled_warmup = float(tok[4:])
         elif tok.startswith("prewin"):  # prewinS: pretraining (and largest) window S
             preset.model.window = int(tok[6:])
+        elif tok.startswith("nbr"):  # labelled pixels' look-alike neighbours as samples (run())
+            continue
         elif tok == "pcainit":  # band reduction started at the unlabelled pixels' principal components (_run_network)
             continue
         elif tok.startswith("pre="):  # pre=EPOCHSxWINDOWS: masked-diffusion pretraining first (run() caches it)
@@ -110,6 +112,9 @@ def run(scene, method, r, c, ids, seed):
             probs = pixel_gaussian_mixture(f[r * scene.gt.shape[1] + c], y, f, len(scene.classes), labelled_share=share)
         pred = np.array([cl.id for cl in scene.classes])[probs.argmax(1)].reshape(scene.gt.shape)
         return pred, None, None, time.perf_counter() - t0
+    nbr = [t for t in method.split("+") if t.startswith("nbr")]
+    if nbr:
+        r, c, ids = look_alike_neighbours(scene, r, c, ids, float(nbr[0][3:] or 50))
     choices = pipeline.WINDOW_CHOICES
     try:
         return _run_network(scene, method, r, c, ids, seed)
@@ -162,6 +167,31 @@ def pixel_gaussian_mixture(labelled: np.ndarray, labels: np.ndarray, unlabelled:
     ll -= ll.max(axis=1, keepdims=True)
     post = np.exp(ll)
     return (post / post.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def look_alike_neighbours(scene, r, c, ids, percentile: float):
+    """The samples plus each one's 8 neighbours whose standardised bands lie closer to it than ``percentile``
+    of the scene's neighbour pairs do (screened, not shipped: docs/few_labels.md)."""
+    h, w = scene.gt.shape
+    f = B.svm_features(scene, False).astype(np.float32)
+    f = ((f - f.mean(0)) / (f.std(0) + 1e-6)).reshape(h, w, -1)
+    pairs = np.concatenate([np.linalg.norm(f[:, 1:] - f[:, :-1], axis=-1).ravel(),
+                            np.linalg.norm(f[1:] - f[:-1], axis=-1).ravel()])
+    limit = np.percentile(pairs, percentile)
+    taken = {(int(a), int(b)): int(v) for a, b, v in zip(r, c, ids)}
+    extra = {}
+    for (a, b), v in taken.items():
+        for da in (-1, 0, 1):
+            for db in (-1, 0, 1):
+                aa, bb = a + da, b + db
+                if (da or db) and 0 <= aa < h and 0 <= bb < w and (aa, bb) not in taken \
+                        and np.linalg.norm(f[aa, bb] - f[a, b]) < limit:
+                    extra.setdefault((aa, bb), set()).add(v)
+    extra = {k: v.pop() for k, v in extra.items() if len(v) == 1}
+    rows = np.array([k[0] for k in extra], dtype=np.asarray(r).dtype)
+    cols = np.array([k[1] for k in extra], dtype=np.asarray(c).dtype)
+    vals = np.array(list(extra.values()), dtype=np.asarray(ids).dtype)
+    return np.concatenate([r, rows]), np.concatenate([c, cols]), np.concatenate([ids, vals])
 
 
 def pca_initialised(finetune):
