@@ -1,6 +1,6 @@
 """Benchmark: accuracy against classical baselines, fast-path speed, memory on large rasters.
 
-Run with ``make bench`` (about an hour on 2 CPU cores). Writes ``reports/benchmark.md`` and
+Run with ``make bench`` (about 40 minutes on 2 CPU cores). Writes ``reports/benchmark.md`` and
 ``reports/benchmark.json``. Every method sees the same K-shot draws, so differences are
 paired; each draw's encoder is pretrained once and reused for every shot count and ablation.
 Few-label rows (``--skip few`` leaves them out): on every scene, 5 draws at 2 and 8 shots, the
@@ -583,11 +583,13 @@ def preset_timing_section(scene: Scene, log) -> list:
 
 
 def summarise(rows: list) -> list:
-    groups: Dict[tuple, list] = {}
+    """Mean and std per (scene, shots, method); a draw that two sections run (the SVM's) counts once."""
+    groups: Dict[tuple, dict] = {}
     for r in rows:
-        groups.setdefault((r["scene"], r["shots"], r["method"]), []).append(r)
+        groups.setdefault((r["scene"], r["shots"], r["method"]), {}).setdefault(r["draw"], r)
     out = []
-    for (scene, shots, method), rs in groups.items():
+    for (scene, shots, method), by_draw in groups.items():
+        rs = list(by_draw.values())
         s = {"scene": scene, "shots": shots, "method": method, "draws": len(rs),
              "seconds": float(np.mean([r["seconds"] for r in rs]))}
         for part in ("all", "far"):
