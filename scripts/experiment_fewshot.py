@@ -19,6 +19,7 @@ from collections import defaultdict
 
 import numpy as np
 import torch
+from scipy.special import softmax
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -105,11 +106,12 @@ def run(scene, method, r, c, ids, seed):
         f = B.svm_features(scene, False).astype(np.float32)
         index = {cl.id: i for i, cl in enumerate(scene.classes)}
         y = np.array([index[int(v)] for v in ids])
+        labelled = f[r * scene.gt.shape[1] + c]
         if method == "lr":
-            probs = pixel_logistic_regression(f[r * scene.gt.shape[1] + c], y, f, len(scene.classes), seed=seed)
+            probs = pixel_logistic_regression(labelled, y, f, len(scene.classes), seed=seed)
         else:
             share = float(method.split("=")[1]) if "=" in method else 0.5
-            probs = pixel_gaussian_mixture(f[r * scene.gt.shape[1] + c], y, f, len(scene.classes), labelled_share=share)
+            probs = pixel_gaussian_mixture(labelled, y, f, len(scene.classes), labelled_share=share)
         pred = np.array([cl.id for cl in scene.classes])[probs.argmax(1)].reshape(scene.gt.shape)
         return pred, None, None, time.perf_counter() - t0
     nbr = [t for t in method.split("+") if t.startswith("nbr")]
@@ -151,10 +153,7 @@ def pixel_gaussian_mixture(labelled: np.ndarray, labels: np.ndarray, unlabelled:
         return -0.5 * np.einsum("nkd,de,nke->nk", diff, inv, diff) - 0.5 * np.linalg.slogdet(cov)[1]
 
     for _ in range(iterations):
-        ll = log_likelihood(xu) + log_prior
-        ll -= ll.max(axis=1, keepdims=True)
-        resp = np.exp(ll)
-        resp /= resp.sum(axis=1, keepdims=True)
+        resp = softmax(log_likelihood(xu) + log_prior, axis=1)
         weights = np.concatenate([resp, wl])
         x = np.concatenate([xu, xl])
         total = weights.sum(axis=0)
@@ -163,10 +162,7 @@ def pixel_gaussian_mixture(labelled: np.ndarray, labels: np.ndarray, unlabelled:
         cov = np.einsum("nk,nkd,nke->de", weights, diff, diff) / weights.sum() + 1e-6 * np.eye(x.shape[1])
         share = np.maximum(resp.mean(axis=0), 0.01 / k)
         log_prior = np.log(share / share.sum())
-    ll = log_likelihood(xu)
-    ll -= ll.max(axis=1, keepdims=True)
-    post = np.exp(ll)
-    return (post / post.sum(axis=1, keepdims=True)).astype(np.float32)
+    return softmax(log_likelihood(xu), axis=1).astype(np.float32)
 
 
 def look_alike_neighbours(scene, r, c, ids, percentile: float):
@@ -203,7 +199,7 @@ def pca_initialised(finetune):
         for stem, u in zip(model.stems, unlabelled or []):
             x = torch.from_numpy(u)
             if stem.spectral:
-                x = torch.cat([x, spectral_shape(x.clone())], dim=1)
+                x = torch.cat([x, spectral_shape(x)], dim=1)   # it returns a new tensor
             px = x.movedim(1, -1).reshape(-1, x.shape[1]).double()
             px = px[torch.randperm(len(px), generator=torch.Generator().manual_seed(0))[:20000]]
             mean = px.mean(0)
