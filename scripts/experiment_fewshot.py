@@ -29,7 +29,7 @@ import diffclip_qgis.gis.raster  # noqa: E402,F401
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import benchmark as B  # noqa: E402
 from diffclip_qgis.core.config import get_preset, set_fewshot_pretrain_epochs  # noqa: E402
-from diffclip_qgis.core import pipeline  # noqa: E402
+from diffclip_qgis.core import finetune as FT, pipeline  # noqa: E402
 from diffclip_qgis.core.config import CLASSIFY_WINDOW_CHOICES  # noqa: E402
 from diffclip_qgis.core.infer import Predictor  # noqa: E402
 from diffclip_qgis.core.pipeline import fewshot_classifier, pretrain_encoder  # noqa: E402
@@ -79,6 +79,8 @@ def make_preset(method: str, seed: int):
         elif tok.startswith("prewin"):  # prewinS: pretraining (and largest) window S
             preset.model.window = int(tok[6:])
         elif tok.startswith("nbr"):  # labelled pixels' look-alike neighbours as samples (run())
+            continue
+        elif tok in ("lrshape", "lronlyshape"):  # the pixel teacher also (or only) on the spectral shape
             continue
         elif tok == "pcainit":  # band reduction started at the unlabelled pixels' principal components (_run_network)
             continue
@@ -223,10 +225,14 @@ def _run_network(scene, method, r, c, ids, seed):
     finetune = pipeline.finetune
     if "pcainit" in method.split("+"):
         pipeline.finetune = pca_initialised(finetune)
+    centre = FT.centre_pixels
+    if "lrshape" in method.split("+") or "lronlyshape" in method.split("+"):
+        FT.centre_pixels = centre_pixels_with_shape("lrshape" in method.split("+"))
     try:
         trained = fewshot_classifier(scene.source, r, c, ids, scene.classes, preset, CPU, scene.infos, pretrained=encoder)
     finally:
         pipeline.finetune = finetune
+        FT.centre_pixels = centre
     pred, _ = Predictor(trained, CPU).predict(scene.source)
     sec = time.perf_counter() - t0
     equal = None
@@ -276,6 +282,24 @@ def print_table(res):
         oa = np.array([x[0] for x in v]); aa = np.array([x[1] for x in v])
         print(f"| {key} | {shots} | {m} | {len(v)} | {oa.mean():.1f} +- {oa.std():.1f} | {oa.min():.1f} | {aa.mean():.1f} | "
               f"{np.mean([x[2] for x in v]):.0f} |", flush=True)
+
+
+def centre_pixels_with_shape(keep_bands: bool):
+    """The pixel teacher's features with each spectral modality's brightness-free shape (screened)."""
+    from diffclip_qgis.core.model import SHAPE_MIN_BANDS, spectral_shape
+
+    def features(windows):
+        s = windows[0].shape[-1]
+        parts = []
+        for w in windows:
+            x = np.ascontiguousarray(w[:, :, s // 2, s // 2]).astype(np.float32)
+            if x.shape[1] >= SHAPE_MIN_BANDS:
+                shape = spectral_shape(torch.from_numpy(x)[:, :, None, None])[:, :, 0, 0].numpy()
+                parts += [x, shape] if keep_bands else [shape]
+            else:
+                parts.append(x)
+        return np.concatenate(parts, axis=1)
+    return features
 
 
 def main():
