@@ -82,6 +82,8 @@ def make_preset(method: str, seed: int):
             continue
         elif tok in ("lrshape", "lronlyshape"):  # the pixel teacher also (or only) on the spectral shape
             continue
+        elif tok.startswith("soup"):  # soupN: N fine-tunes from the same start, weights averaged (_run_network)
+            continue
         elif tok == "pcainit":  # band reduction started at the unlabelled pixels' principal components (_run_network)
             continue
         elif tok.startswith("pre="):  # pre=EPOCHSxWINDOWS: masked-diffusion pretraining first (run() caches it)
@@ -225,6 +227,9 @@ def _run_network(scene, method, r, c, ids, seed):
     finetune = pipeline.finetune
     if "pcainit" in method.split("+"):
         pipeline.finetune = pca_initialised(finetune)
+    soup = [int(t[4:]) for t in method.split("+") if t.startswith("soup")]
+    if soup:
+        pipeline.finetune = weight_soup(pipeline.finetune, soup[0])
     centre = FT.centre_pixels
     if "lrshape" in method.split("+") or "lronlyshape" in method.split("+"):
         FT.centre_pixels = centre_pixels_with_shape("lrshape" in method.split("+"))
@@ -282,6 +287,26 @@ def print_table(res):
         oa = np.array([x[0] for x in v]); aa = np.array([x[1] for x in v])
         print(f"| {key} | {shots} | {m} | {len(v)} | {oa.mean():.1f} +- {oa.std():.1f} | {oa.min():.1f} | {aa.mean():.1f} | "
               f"{np.mean([x[2] for x in v]):.0f} |", flush=True)
+
+
+def weight_soup(finetune, n: int):
+    """``finetune`` run ``n`` times from the same starting weights (seeds seed, seed + 1, ...), the
+    resulting weights averaged: one network, so prediction costs the same (screened)."""
+    import copy
+    import dataclasses
+
+    def wrapped(model, windows, labels, prompts, cfg, device, callback, unlabelled=None):
+        start = copy.deepcopy(model.state_dict())
+        states, history = [], None
+        for i in range(n):
+            model.load_state_dict(start)
+            history = finetune(model, windows, labels, prompts, dataclasses.replace(cfg, seed=cfg.seed + i), device,
+                               callback, unlabelled=unlabelled)
+            states.append(copy.deepcopy(model.state_dict()))
+        model.load_state_dict({k: (sum(st[k].double() for st in states) / n).to(v.dtype) if v.is_floating_point()
+                               else v for k, v in states[0].items()})
+        return history
+    return wrapped
 
 
 def centre_pixels_with_shape(keep_bands: bool):
