@@ -28,6 +28,13 @@ from .window_rule import few_labels, neighbour_noise_share, scene_window
 from .windows import InputError, extract_windows, fit_input_stats, sample_valid_pixels
 
 
+# Logged with few_label_max_shots samples per class or fewer (docs/few_labels.md: the draws' spread).
+FEW_LABELS_HINT = ("Few samples per class (median {median:g}): the map depends on which pixels were labelled. Look "
+                   "for a class that covers far more of the map than it should and label more pixels there; Suggest "
+                   "samples (the dock's button, the DiffCLIP Suggest Samples algorithm or the command line's "
+                   "suggestsamples) marks where labels would help most.")
+
+
 def _metas(source: PixelSource, infos: Optional[Sequence[ModalityInfo]], stats) -> List[ModalityMeta]:
     infos = infos or [ModalityInfo(f"modality {m + 1}") for m in range(len(source.band_counts))]
     return [ModalityMeta(info.name, count, st, info.wavelengths)
@@ -154,10 +161,12 @@ def fewshot_classifier(source: PixelSource, rows: np.ndarray, cols: np.ndarray, 
     validate_samples(labels, classes)
     counts = np.bincount(labels, minlength=len(classes))
     callback.log("Samples per class: " + ", ".join(f"{c.name} {n}" for c, n in zip(classes, counts)) + ".")
+    median = float(np.median(counts[counts > 0]))
+    if few_labels(preset, median):
+        callback.log(FEW_LABELS_HINT.format(median=median))
     prompts = [c.prompt for c in classes]
 
     t0 = time.perf_counter()
-    median = float(np.median(counts[counts > 0]))
     window = (auto_window(trained, source, windows, labels, prompts, candidates, median, preset, device, callback)
               if preset.window == "auto" else int(preset.window))
     trained.report["window_seconds"] = time.perf_counter() - t0

@@ -62,6 +62,9 @@ def cv_accuracy(result: ClassifyResult) -> Optional[float]:
 def success_message(result: ClassifyResult) -> str:
     """One short line for the message bar; :func:`result_log` has the details."""
     score = cv_accuracy(result)
+    if score is None and result.few_samples:
+        return tr("Classification done in {s:.0f} s. Few samples per class: check the map, and press Suggest "
+                  "samples to see where labels would help most.").format(s=result.seconds)
     if score is None:
         return tr("Classification done in {s:.0f} s. No accuracy estimate (see the log).").format(s=result.seconds)
     return tr("Classification done in {s:.0f} s. Estimated accuracy {a:.0f} % (cross-validated on your samples; "

@@ -21,7 +21,7 @@ from ..core.device import describe_device, resolve_device
 from ..core.files import PendingOutputs, check_output_paths, check_writable
 from ..core.infer import Predictor
 from ..core.pipeline import fewshot_classifier
-from ..core.window_rule import skips_cross_validation
+from ..core.window_rule import few_labels, skips_cross_validation
 from ..core.progress import SILENT, Callback
 from ..gis.raster import RasterStack, SubsetSource, check_class_ids, dataset_files, write_classification
 from ..gis.samples import SampleSet, samples_from_geometries
@@ -241,7 +241,8 @@ def fewshot_classify(req: ClassifyRequest, callback: Callback = SILENT) -> Class
     return ClassifyResult(output=req.output, output_confidence=req.output_confidence, output_model=req.output_model,
                           classes=trained.classes, window=trained.window,
                           window_scores=dict(trained.report.get("window_scores", {})), samples=int(len(samples.rows)),
-                          seconds=time.perf_counter() - t0, device=describe_device(device))
+                          seconds=time.perf_counter() - t0, device=describe_device(device),
+                          few_samples=few_labels(preset, median(trained.report["samples_per_class"].values())))
 
 
 # -- applying a saved model -----------------------------------------------------------------------------

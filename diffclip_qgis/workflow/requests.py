@@ -129,6 +129,7 @@ class ClassifyResult:
     samples: int
     seconds: float
     device: str
+    few_samples: bool = False   # a median of few_label_max_shots samples per class or fewer: no accuracy estimate
 
 
 @dataclass

@@ -3,11 +3,11 @@ from diffclip_qgis.core.classes import ClassInfo
 from diffclip_qgis.workflow.requests import ClassifyResult
 
 
-def result(window=9, scores=None):
+def result(window=9, scores=None, few=False):
     return ClassifyResult(output="c.tif", output_confidence="p.tif", output_model="m.pt",
                           classes=[ClassInfo(1, "a"), ClassInfo(2, "b")], window=window,
                           window_scores={5: 0.7, 9: 0.8567} if scores is None else scores, samples=24, seconds=41.6,
-                          device="cpu")
+                          device="cpu", few_samples=few)
 
 
 def test_message_names_the_cross_validated_estimate_and_stays_short(qgis_app):
@@ -18,6 +18,14 @@ def test_message_names_the_cross_validated_estimate_and_stays_short(qgis_app):
                        "see the log).")
     assert "No accuracy estimate" in success_message(result(scores={}))
     assert "Estimated accuracy 70 %" in success_message(result(window=5))
+
+
+def test_with_few_samples_per_class_the_message_points_to_suggested_samples(qgis_app):
+    from diffclip_qgis.gui.results import success_message
+
+    message = success_message(result(window=1, scores={}, few=True))
+    assert message == ("Classification done in 42 s. Few samples per class: check the map, and press Suggest "
+                       "samples to see where labels would help most.")
 
 
 def test_log_says_what_the_estimate_is_and_where_the_files_are(qgis_app, tmp_path):

@@ -75,6 +75,8 @@ def test_the_rule_in_the_pipeline_with_two_and_eight_labels_per_class():
     assert trained.window == 1 and trained.report["neighbour_noise_share"] < SPLIT
     assert "window_scores" not in trained.report
     assert any(m.startswith("Few labels (median 2 per class): window 1 x 1 from the scene, as ") for m in messages), messages
+    assert any(m.startswith("Few samples per class (median 2): the map depends on which pixels were labelled.")
+               and "Suggest samples" in m for m in messages), messages
 
     preset.finetune.noise_split = 0.0   # every scene counts as noisy: the large window
     assert fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU).window == 5
@@ -88,7 +90,9 @@ def test_the_rule_in_the_pipeline_with_two_and_eight_labels_per_class():
     assert set(fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU).report["window_scores"]) == {3, 5}
     rows, cols, ids = pick_shots(labels, 8, seed=1)   # more than few_label_max_shots
     preset.finetune.window_from_scene, preset.finetune.noise_split = True, SPLIT
-    many = fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU)
+    messages.clear()
+    many = fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU, callback=Callback(log=messages.append))
+    assert not any(m.startswith("Few samples per class") for m in messages), messages
     assert many.window == 1 and set(many.report["window_scores"]) == {1}   # the pixel, and the accuracy estimate
     preset.finetune.noise_split = 0.0
     assert set(fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU).report["window_scores"]) == {3, 5}
