@@ -78,14 +78,8 @@ def make_preset(method: str, seed: int):
             preset.finetune.unlabelled_warmup = float(tok[4:])
         elif tok.startswith("prewin"):  # prewinS: pretraining (and largest) window S
             preset.model.window = int(tok[6:])
-        elif tok.startswith("nbr"):  # labelled pixels' look-alike neighbours as samples (run())
-            continue
-        elif tok in ("lrshape", "lronlyshape"):  # the pixel teacher also (or only) on the spectral shape
-            continue
-        elif tok.startswith("soup"):  # soupN: N fine-tunes from the same start, weights averaged (_run_network)
-            continue
-        elif tok == "pcainit":  # band reduction started at the unlabelled pixels' principal components (_run_network)
-            continue
+        elif tok in ("pcainit", "lrshape", "lronlyshape") or tok.startswith(("nbr", "soup")):
+            continue   # applied around the network's training: run() and _run_network()
         elif tok.startswith("pre="):  # pre=EPOCHSxWINDOWS: masked-diffusion pretraining first (run() caches it)
             epochs, count = tok[4:].split("x")
             set_fewshot_pretrain_epochs(preset, int(epochs))
@@ -224,15 +218,15 @@ def _run_network(scene, method, r, c, ids, seed):
     if preset.pretrain_before_fewshot and preset.pretrain.epochs > 0:
         encoder = pretrained(scene, preset)
     t0 = time.perf_counter()
-    finetune = pipeline.finetune
-    if "pcainit" in method.split("+"):
+    tokens = method.split("+")
+    finetune, centre = pipeline.finetune, FT.centre_pixels
+    if "pcainit" in tokens:  # band reduction started at the unlabelled pixels' principal components
         pipeline.finetune = pca_initialised(finetune)
-    soup = [int(t[4:]) for t in method.split("+") if t.startswith("soup")]
-    if soup:
+    soup = [int(t[4:]) for t in tokens if t.startswith("soup")]
+    if soup:  # soupN: N fine-tunes from the same start, weights averaged
         pipeline.finetune = weight_soup(pipeline.finetune, soup[0])
-    centre = FT.centre_pixels
-    if "lrshape" in method.split("+") or "lronlyshape" in method.split("+"):
-        FT.centre_pixels = centre_pixels_with_shape("lrshape" in method.split("+"))
+    if "lrshape" in tokens or "lronlyshape" in tokens:  # the pixel teacher also (or only) on the spectral shape
+        FT.centre_pixels = centre_pixels_with_shape("lrshape" in tokens)
     try:
         trained = fewshot_classifier(scene.source, r, c, ids, scene.classes, preset, CPU, scene.infos, pretrained=encoder)
     finally:
