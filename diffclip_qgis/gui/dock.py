@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 from qgis.core import Qgis, QgsApplication, QgsCoordinateTransform, QgsProject, QgsRasterLayer
 from qgis.gui import QgsCollapsibleGroupBox, QgsDockWidget
@@ -194,10 +194,20 @@ class DiffClipDock(QgsDockWidget):
         return box
 
     # -- messages -------------------------------------------------------------------------------------
-    def notify(self, text: str, level: Qgis.MessageLevel = Qgis.MessageLevel.Info) -> None:
-        """A message bar entry (errors and results stay until closed)."""
+    def notify(self, text: str, level: Qgis.MessageLevel = Qgis.MessageLevel.Info,
+               action: Optional[Tuple[str, Callable[[], object]]] = None) -> None:
+        """A message bar entry (errors and results stay until closed), with a button when ``action``
+        (its text, what it does) is given: pressing it closes the entry and does it."""
         duration = 0 if level in (Qgis.MessageLevel.Critical, Qgis.MessageLevel.Success) else 6
-        self.iface.messageBar().pushMessage("DiffCLIP", text, level, duration)
+        bar = self.iface.messageBar()
+        if action is None:
+            bar.pushMessage("DiffCLIP", text, level, duration)
+        else:
+            item = bar.createMessage("DiffCLIP", text)
+            button = QPushButton(action[0], item)
+            button.clicked.connect(lambda: (bar.popWidget(item), action[1]()))
+            item.layout().addWidget(button)
+            bar.pushWidget(item, level, duration)
         self._append_log(text)
 
     def _append_log(self, text: str) -> None:
@@ -498,6 +508,7 @@ class DiffClipDock(QgsDockWidget):
         self.phase_label.setText(text)
 
     def _task_done(self, ok: bool) -> None:
+        from .results import suggestions_would_help
         from .task import SuggestTask
 
         task, self.task = self.task, None
@@ -505,9 +516,12 @@ class DiffClipDock(QgsDockWidget):
         if suggesting:   # new markers replace the old ones if it succeeded; if not, undo may bring them back again
             self.suggestions.suggesting = False
         self._set_running(False)
+        action = None
         if ok:
             self.phase_label.setText(tr("Done."))
             text, level = self._show_suggestions(task) if suggesting else self._show_results(task)
+            if not suggesting and suggestions_would_help(task.result):
+                action = (tr("Suggest samples"), self.suggest)
         elif task.isCanceled():
             self.phase_label.setText(tr("Cancelled."))
             text = tr("Suggesting samples cancelled.") if suggesting else \
@@ -520,7 +534,7 @@ class DiffClipDock(QgsDockWidget):
                     tr("Classification failed: {error}")).format(error=task.error)
             level = Qgis.MessageLevel.Critical
         # After QGIS's own "Task complete" notice (shown in the message bar where there is no system tray).
-        QTimer.singleShot(0, lambda: self.notify(text, level))
+        QTimer.singleShot(0, lambda: self.notify(text, level, action))
 
     def _show_results(self, task) -> Tuple[str, Qgis.MessageLevel]:
         """Add a finished run's layers, log its details and remember its model; the message for the bar."""

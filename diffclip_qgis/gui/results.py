@@ -59,10 +59,15 @@ def cv_accuracy(result: ClassifyResult) -> Optional[float]:
     return scores.get(result.window, scores.get(str(result.window)))
 
 
+def suggestions_would_help(result: ClassifyResult) -> bool:
+    """Few samples per class (so no accuracy estimate): the message points to Suggest samples."""
+    return cv_accuracy(result) is None and result.few_samples
+
+
 def success_message(result: ClassifyResult) -> str:
     """One short line for the message bar; :func:`result_log` has the details."""
     score = cv_accuracy(result)
-    if score is None and result.few_samples:
+    if suggestions_would_help(result):
         return tr("Classification done in {s:.0f} s. Few samples per class: check the map, and press Suggest "
                   "samples to see where labels would help most.").format(s=result.seconds)
     if score is None:

@@ -44,6 +44,27 @@ def test_suggest_is_disabled_until_a_run_has_a_model_for_the_ticked_inputs(dock,
     assert dock.suggest_panel.per_class.value() == 2
 
 
+def test_after_a_run_with_few_samples_the_message_bar_offers_suggest_samples(dock, iface, scene, tmp_path):
+    from qgis.PyQt.QtWidgets import QPushButton
+
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=2)
+    configure(dock, str(tmp_path / "out"), **QUICK)
+    assert dock.run()
+    wait_for_run(dock)
+    item = iface.bar.items()[0]
+    assert "Few samples per class" in item.text()
+    buttons = [b for b in item.findChildren(QPushButton) if b.text() == "Suggest samples"]
+    assert len(buttons) == 1 and buttons[0].isVisible()
+
+    buttons[0].click()
+    assert item not in iface.bar.items()  # the entry closes, the suggestions start
+    assert dock.task is not None and not dock.run_button.isEnabled()
+    wait_for_run(dock)
+    assert len(markers(dock)) == 2 * 3
+    assert "suggested samples on the map" in iface.messages()[0]
+
+
 def test_suggestions_are_marked_labelled_and_skipped(dock, iface, scene, tmp_path):
     add_rasters(iface, scene["paths"])
     label_scene(dock, iface, truth_grid(), per_class=3)
