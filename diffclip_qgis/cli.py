@@ -34,7 +34,8 @@ class TerminalProgress:
     """Progress, log and warnings on the terminal: one line per phase step of 10 %, rank 0 only."""
 
     def __init__(self, quiet: bool = False):
-        self.show = not quiet and int(os.environ.get("RANK", "0")) == 0   # torchrun sets RANK
+        self.main_rank = int(os.environ.get("RANK", "0")) == 0   # torchrun sets RANK
+        self.show = not quiet and self.main_rank
         self.phase, self.shown, self.t0 = "", -1, time.perf_counter()
 
     def progress(self, phase: str, fraction: float, message: str = "") -> None:
@@ -86,7 +87,7 @@ def _add_class_outputs(parser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m diffclip_qgis", description=__doc__.split("\n\n")[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quiet", action="store_true", help="no progress or log lines")
+    parser.add_argument("--quiet", action="store_true", help="no progress or log lines, only the results (output files, OA)")
     jobs = parser.add_subparsers(dest="job", required=True,
                                  metavar="{classify,apply,pretrain,accuracy,validationsample,suggestsamples}")
 
@@ -272,6 +273,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ValueError, RuntimeError, OSError, MemoryError) as e:
         print(f"Error: {e or e.__class__.__name__}", file=sys.stderr)
         return 1
-    if terminal.show:
+    if terminal.main_rank:   # the results, with --quiet too
         print("\n".join(line for line in lines if not line.endswith(": ")))
     return 0

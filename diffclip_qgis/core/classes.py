@@ -7,7 +7,7 @@ import json
 import locale
 import os
 from dataclasses import asdict, dataclass
-from typing import Dict, Iterable, List, Optional
+from typing import Iterable, List, Optional
 
 DEFAULT_PROMPT_TEMPLATE = "a multimodal fusion patch of a {name}."
 CLASS_LIST_FORMAT = "diffclip-classes"
@@ -159,14 +159,20 @@ def _parse_csv(path: str, text: str) -> List[ClassInfo]:
     return out
 
 
+def matching_entry(found: ClassInfo, entries: Optional[List[ClassInfo]]) -> Optional[ClassInfo]:
+    """The class-list entry of a class found in the samples: by name (case-insensitive) when the samples
+    name it (a text class field, whose ids are only its values' ranks), else by id (an integer class field)."""
+    if found.name:
+        return next((e for e in entries or [] if e.name and e.name.lower() == found.name.lower()), None)
+    return next((e for e in entries or [] if e.id and e.id == found.id), None)
+
+
 def match_prompts(classes: List[ClassInfo], entries: Optional[List[ClassInfo]],
                   template: str = DEFAULT_PROMPT_TEMPLATE) -> List[ClassInfo]:
-    """Merge class-list entries (matched by id, else by name, case-insensitive) into the classes found in the samples."""
-    by_id: Dict[int, ClassInfo] = {e.id: e for e in entries or [] if e.id}
-    by_name: Dict[str, ClassInfo] = {e.name.lower(): e for e in entries or [] if e.name}
+    """Merge class-list entries (see :func:`matching_entry`) into the classes found in the samples."""
     merged = []
     for c in classes:
-        e = by_id.get(c.id) or by_name.get(c.name.lower())
+        e = matching_entry(c, entries)
         if e is None:
             merged.append(c)
         else:

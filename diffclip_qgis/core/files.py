@@ -2,9 +2,11 @@
 
 Every output of a run is written to a hidden temporary file beside its target
 (``.name.tmp-XXXXXXXX.ext``) through :class:`PendingOutputs`, checked, and moved into place
-together with the others only when all are complete. A failure, a cancel or SIGTERM removes
-the temporary files; stale ones of this naming pattern older than a day are swept away by
-later runs in the same folder.
+together with the others only when all are complete; if one cannot be moved, the files already
+moved are put back. Working files go into hidden folders beside the output
+(:func:`temp_folder_beside`, ``.diffclip-KIND-XXXXXXXX``). A failure, a cancel or SIGTERM removes
+the temporary files and folders; stale ones of these naming patterns older than a day are swept
+away by later runs in the same folder.
 """
 from __future__ import annotations
 
@@ -15,10 +17,13 @@ import signal
 import tempfile
 import threading
 import time
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from contextlib import contextmanager
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 #: Hidden temporary files of this module (``.stem.tmp-`` + mkstemp's 8 characters + suffix).
 TEMP_PATTERN = re.compile(r"^\..+\.tmp-[A-Za-z0-9_]{8}(\.[A-Za-z0-9_.]+)?$")
+#: Hidden working folders of this module (``.diffclip-KIND-`` + mkdtemp's 8 characters).
+TEMP_FOLDER_PATTERN = re.compile(r"^\.diffclip-[a-z]+-[A-Za-z0-9_]{8}$")
 STALE_SECONDS = 24 * 3600
 WRITE_HINT = "disk full? file too large for the file system? no write permission?"
 #: Sidecar files GDAL writes next to a raster.
@@ -57,7 +62,8 @@ def temp_file_beside(path: str, suffix: str) -> str:
 
 
 def remove_stale_temps(directory: str, max_age: float = STALE_SECONDS) -> List[str]:
-    """Remove this module's temporary files in ``directory`` older than ``max_age`` seconds (left by a killed run)."""
+    """Remove this module's temporary files and working folders in ``directory`` older than ``max_age``
+    seconds (left by a killed run)."""
     removed = []
     try:
         names = os.listdir(directory)
@@ -67,22 +73,28 @@ def remove_stale_temps(directory: str, max_age: float = STALE_SECONDS) -> List[s
     for name in names:
         path = os.path.join(directory, name)
         try:
-            if TEMP_PATTERN.match(name) and os.path.isfile(path) and now - os.path.getmtime(path) > max_age:
+            if now - os.path.getmtime(path) <= max_age:
+                continue
+            if TEMP_PATTERN.match(name) and os.path.isfile(path):
                 os.remove(path)
-                removed.append(path)
+            elif TEMP_FOLDER_PATTERN.match(name) and os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                continue
+            removed.append(path)
         except OSError:
             pass
     return removed
 
 
 # -- outputs written together ----------------------------------------------------------------------
-_live: List["PendingOutputs"] = []
+_live: List = []   # what SIGTERM must clean up: objects with a discard() method
 _live_lock = threading.Lock()
 _previous_handler = None
 
 
 def _on_sigterm(signum, frame) -> None:
-    """Remove every pending temporary file, then die as SIGTERM would have."""
+    """Remove every pending temporary file and working folder, then die as SIGTERM would have."""
     for pending in list(_live):
         pending.discard()
     signal.signal(signal.SIGTERM, _previous_handler if callable(_previous_handler) else signal.SIG_DFL)
@@ -92,7 +104,7 @@ def _on_sigterm(signum, frame) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _watch(pending: "PendingOutputs") -> None:
+def _watch(pending) -> None:
     global _previous_handler
     with _live_lock:
         _live.append(pending)
@@ -103,7 +115,7 @@ def _watch(pending: "PendingOutputs") -> None:
                 _previous_handler = None
 
 
-def _unwatch(pending: "PendingOutputs") -> None:
+def _unwatch(pending) -> None:
     global _previous_handler
     with _live_lock:
         if pending in _live:
@@ -157,15 +169,70 @@ class PendingOutputs:
         self._items = []
 
     def commit(self) -> None:
-        """Move every finished temporary file over its target, dropping stale sidecars."""
+        """Move every finished temporary file over its target, dropping stale sidecars: all or nothing.
+
+        The targets that exist are first moved aside; if any move fails, the new files are removed,
+        the old ones put back, and the error names the file that could not be written.
+        """
         items, self._items = self._items, []
+        moves = []   # (temporary file, target); a sidecar without a new version is removed (moved aside)
         for tmp, final, sidecars in items:
-            os.replace(tmp, final)
-            for suffix in sidecars:
-                if os.path.exists(tmp + suffix):
-                    os.replace(tmp + suffix, final + suffix)
-                elif os.path.exists(final + suffix):
-                    os.remove(final + suffix)
+            moves.append((tmp, final))
+            moves += [(tmp + s if os.path.exists(tmp + s) else None, final + s) for s in sidecars]
+        aside: List[Tuple[str, str]] = []   # (target, where its old version is)
+        placed: List[str] = []
+        target = ""
+        try:
+            for _, target in moves:
+                if os.path.lexists(target):
+                    backup = temp_file_beside(target, ".old")
+                    try:
+                        os.replace(target, backup)
+                    except OSError:
+                        os.remove(backup)
+                        raise
+                    aside.append((target, backup))
+            for tmp, target in moves:
+                if tmp is not None:
+                    os.replace(tmp, target)
+                    placed.append(target)
+        except OSError as e:
+            for name in placed + [tmp for tmp, _ in moves if tmp is not None and os.path.exists(tmp)]:
+                try:
+                    os.remove(name)
+                except OSError:
+                    pass
+            for final, backup in reversed(aside):
+                os.replace(backup, final)
+            raise write_error(target, e.strerror or e) from None
+        for _, backup in aside:
+            try:
+                os.remove(backup)
+            except OSError:
+                pass
+
+
+class _TempFolder:
+    def __init__(self, path: str):
+        self.path = path
+
+    def discard(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+@contextmanager
+def temp_folder_beside(path: str, kind: str) -> Iterator[str]:
+    """A hidden working folder beside ``path`` (``.diffclip-KIND-XXXXXXXX``), removed on leaving the
+    ``with`` block, on SIGTERM in the main thread, or by a later run's sweep if the process was killed."""
+    directory = os.path.dirname(os.path.abspath(path))
+    remove_stale_temps(directory)
+    folder = _TempFolder(tempfile.mkdtemp(prefix=f".diffclip-{kind}-", dir=directory))
+    _watch(folder)
+    try:
+        yield folder.path
+    finally:
+        folder.discard()
+        _unwatch(folder)
 
 
 def write_text(path: str, text: str, outputs: Optional[PendingOutputs] = None) -> None:
@@ -225,6 +292,8 @@ def check_writable(outputs: Dict[str, Tuple[str, int]], margin: int = 16 << 20) 
         if not path:
             continue
         folder = os.path.dirname(os.path.abspath(path))
+        if os.path.isdir(path):
+            raise OutputPathError(f"{name} ({path}) is a folder. Choose a file name for {name}.")
         if not os.path.isdir(folder):
             raise OutputPathError(f"The folder of {name} does not exist: {folder}. Create it or choose another "
                                   "output file.")

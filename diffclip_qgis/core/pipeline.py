@@ -18,6 +18,7 @@ from .checkpoint import check_inputs
 from .finetune import finetune
 from .infer import class_text, classify_windows
 from .model import DiffCLIP
+from .normalize import BandStats
 from .pretrain import pretrain
 from .priors import fit_class_priors
 from .progress import SILENT, Callback
@@ -42,13 +43,15 @@ def _metas(source: PixelSource, infos: Optional[Sequence[ModalityInfo]], stats) 
 
 
 def pretrain_encoder(source: PixelSource, preset: Preset, device: torch.device,
-                     infos: Optional[Sequence[ModalityInfo]] = None, callback: Callback = SILENT) -> TrainedModel:
+                     infos: Optional[Sequence[ModalityInfo]] = None, callback: Callback = SILENT,
+                     stats: Optional[List[BandStats]] = None) -> TrainedModel:
     """Masked-diffusion pretraining on windows sampled from the valid pixels of the whole input.
 
-    Sizes and schedule come from ``preset`` (``preset.model.window`` is the pretraining window).
+    Sizes and schedule come from ``preset`` (``preset.model.window`` is the pretraining window);
+    ``stats`` are the inputs' band statistics when already fitted.
     """
     t0 = time.perf_counter()
-    stats = fit_input_stats(source, infos, callback=callback)
+    stats = stats or fit_input_stats(source, infos, callback=callback)
     cfg = preset.pretrain
     window = preset.model.window
     _check_window_fits(source, window)
@@ -143,7 +146,10 @@ def fewshot_classifier(source: PixelSource, rows: np.ndarray, cols: np.ndarray, 
         if preset.model.window < WINDOW_CHOICES[0] and preset.pretrain.epochs > 0:
             raise InputError(f"Pretraining needs 3 x 3 windows, which are larger than the raster ({source.height} x "
                              f"{source.width} px). Set the pretraining epochs to 0, or use a larger raster.")
-        trained = pretrain_encoder(source, preset, device, infos, callback)
+        stats = fit_input_stats(source, infos, callback=callback)
+        if preset.pretrain.epochs > 0:   # samples on nodata: refused before the long pretraining, not after it
+            validate_samples(labels[extract_windows(source, stats, rows, cols, 1)[1]], classes)
+        trained = pretrain_encoder(source, preset, device, infos, callback, stats)
     max_window = trained.pretrain_window
     if preset.window == "auto":
         candidates = [s for s in WINDOW_CHOICES if s <= min(max_window, limit)] or [min(max_window, limit)]

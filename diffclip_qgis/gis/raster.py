@@ -309,13 +309,24 @@ class SubsetSource:
 
 # -- files ----------------------------------------------------------------------------------------
 def dataset_files(path: str) -> List[str]:
-    """The files a GDAL/OGR data source reads: the file itself and, for a VRT, its source files."""
-    try:
-        ds = gdal.OpenEx(path, gdal.OF_READONLY | gdal.OF_RASTER | gdal.OF_VECTOR)
-        files = list(ds.GetFileList() or [])
-    except RuntimeError:
-        files = []
-    return [path] + [f for f in files if f != path]
+    """The files a GDAL/OGR data source reads and QGIS reads with it: the file itself, a VRT's source
+    files (through VRTs within VRTs too), and each one's QGIS style (``.qml`` beside it, loaded with it)."""
+    files: List[str] = []
+    styles = [os.path.splitext(path)[0] + ".qml"]
+    todo = [path]
+    while todo:
+        name = todo.pop()
+        if name in files:
+            continue
+        files.append(name)
+        try:
+            ds = gdal.OpenEx(name, gdal.OF_READONLY | gdal.OF_RASTER | gdal.OF_VECTOR)
+        except RuntimeError:   # a sidecar (.aux.xml), or not readable: it is still listed
+            ds = None
+        if ds is not None:
+            styles.append(os.path.splitext(name)[0] + ".qml")
+            todo += [f for f in (ds.GetFileList() or []) if f not in files]
+    return files + list(dict.fromkeys(styles))
 
 
 # -- reference rasters -------------------------------------------------------------------------

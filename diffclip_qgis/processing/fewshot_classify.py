@@ -84,7 +84,7 @@ class FewShotClassifyAlgorithm(DiffClipAlgorithm):
         self.addParameter(QgsProcessingParameterString(
             self.PROMPT_TEMPLATE, tr("Prompt template ({name} = class name)"), defaultValue=DEFAULT_PROMPT_TEMPLATE))
         self.addParameter(QgsProcessingParameterFile(
-            self.PRETRAINED, tr("Pretrained model (.pt; empty = pretrain on the inputs first)"),
+            self.PRETRAINED, tr("Pretrained model (.pt; empty = pretraining as Pretraining epochs says)"),
             behavior=FILE, optional=True,
             fileFilter=tr("DiffCLIP models (*.pt);;All files (*.*)")))
         self.add_preset()

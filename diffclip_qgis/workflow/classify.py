@@ -7,18 +7,16 @@ together, complete, or not at all (:class:`~diffclip_qgis.core.files.PendingOutp
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 from collections import Counter
 from statistics import median
 from typing import Dict, List, Optional, Sequence
 
 from ..core.checkpoint import check_inputs, load_model, save_model
-from ..core.classes import ClassInfo, complete_classes, load_class_list, match_prompts
+from ..core.classes import ClassInfo, complete_classes, load_class_list, match_prompts, matching_entry
 from ..core.config import Preset, fewshot_pretrain_epochs, get_preset, set_fewshot_pretrain_epochs, set_finetune_epochs
 from ..core.device import describe_device, resolve_device
-from ..core.files import PendingOutputs, check_output_paths, check_writable
+from ..core.files import PendingOutputs, check_output_paths, check_writable, temp_folder_beside
 from ..core.infer import Predictor
 from ..core.pipeline import fewshot_classifier
 from ..core.window_rule import few_labels, skips_cross_validation
@@ -68,11 +66,14 @@ def classified_area(stack: RasterStack, extent: Optional[Extent], callback: Call
     return SubsetSource(stack, row0, col0, rows, cols)
 
 
-def check_room(source, classes: Sequence[ClassInfo], output: str, confidence: str = "", model: str = "") -> None:
-    """The output folders take files and have room for the outputs at their uncompressed size."""
+def check_room(source, classes: Sequence[ClassInfo], output: str, confidence: str = "", model: str = "",
+               smoothing: int = 0) -> None:
+    """The output folders take files and have room for the outputs at their uncompressed size, and the
+    output's folder for the working files beside it (the raw map to smooth, the ranks' tiles under torchrun)."""
     pixels = source.height * source.width
     class_bytes = 1 if max(c.id for c in classes) <= 255 else 2
-    check_writable({"OUTPUT": (output, pixels * class_bytes), "OUTPUT_CONFIDENCE": (confidence, pixels * 4),
+    work = (class_bytes + (4 if confidence else 0) if smoothing > 0 else 0) + (12 if world()[1] > 1 else 0)
+    check_writable({"OUTPUT": (output, pixels * (class_bytes + work)), "OUTPUT_CONFIDENCE": (confidence, pixels * 4),
                     "OUTPUT_MODEL": (model, MODEL_BYTES)})
 
 
@@ -113,8 +114,7 @@ def classify_to_files(trained, source, device, output: str, confidence: str, smo
         return
     from ..gis.smoothing import smoothed_tiles
 
-    folder = tempfile.mkdtemp(prefix=".diffclip-smoothing-", dir=os.path.dirname(os.path.abspath(output)))
-    try:
+    with temp_folder_beside(output, "smoothing") as folder:
         raw = os.path.join(folder, "raw.tif")
         raw_conf = os.path.join(folder, "raw_confidence.tif") if confidence else None
         write_classification(raw, tiles, confidence_path=raw_conf, **dict(geo, outputs=None))
@@ -124,8 +124,6 @@ def classify_to_files(trained, source, device, output: str, confidence: str, smo
                                   check=callback.check)
         write_classification(output, checked(smoothed), confidence_path=confidence or None, **geo)
         callback.progress("writing", 1.0)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 # -- few-shot classification ---------------------------------------------------------------------------
@@ -140,6 +138,9 @@ def classify_preset(req: ClassifyRequest) -> Preset:
         if req.epochs < 1:
             raise ValueError(f"EPOCHS must be at least 1 (or -1 for the preset's {preset.finetune.epochs}).")
         set_finetune_epochs(preset, req.epochs)
+    if not 0.0 <= req.class_proportions <= 1.0:   # also refuses NaN
+        raise ValueError(f"CLASS_PROPORTIONS must be between 0 (equal shares) and 1 (the shares estimated in the "
+                         f"scene); got {req.class_proportions}.")
     preset.finetune.prior_strength = req.class_proportions
     return preset
 
@@ -183,15 +184,13 @@ def resolve_classes(req: ClassifyRequest, samples: SampleSet, callback: Callback
     if req.classes is not None:
         return complete_classes(req.classes, req.prompt_template)
     entries = load_class_list(req.prompts) if req.prompts else None
-    if entries:
-        ids, names = {c.id for c in samples.classes}, {c.name.lower() for c in samples.classes}
-        unused = [e.name or str(e.id) for e in entries
-                  if not (e.id and e.id in ids) and not (e.name and e.name.lower() in names)]
-        if unused:
-            callback.warn(f"{os.path.basename(req.prompts)}: no samples of {', '.join(unused)}; "
-                          "these classes are left out.")
     # Integer class values only give placeholder names: let the class list name them.
     found = [ClassInfo(c.id, "" if c.name == f"class {c.id}" else c.name) for c in samples.classes]
+    used = [id(matching_entry(c, entries)) for c in found]
+    unused = [e.name or str(e.id) for e in entries or [] if id(e) not in used]
+    if unused:
+        callback.warn(f"{os.path.basename(req.prompts)}: no samples of {', '.join(unused)}; "
+                      "these classes are left out.")
     classes = match_prompts(found, entries, req.prompt_template)
     if "{name}" not in req.prompt_template and len({c.prompt for c in classes}) < len(classes):
         raise ValueError(f"Several classes get the same prompt '{req.prompt_template}' from PROMPT_TEMPLATE, which "
@@ -215,7 +214,7 @@ def fewshot_classify(req: ClassifyRequest, callback: Callback = SILENT) -> Class
         classes = resolve_classes(req, samples, callback)
         callback.log("Classes: " + "; ".join(f"{c.id} {c.name} ({c.prompt!r})" for c in classes) + ".")
         source = classified_area(stack, req.extent, callback)
-        check_room(source, classes, req.output, req.output_confidence, req.output_model)
+        check_room(source, classes, req.output, req.output_confidence, req.output_model, req.smoothing)
         pretrained = None
         if req.pretrained:
             pretrained = load_model(req.pretrained)
@@ -263,7 +262,7 @@ def apply_model(req: ApplyRequest, callback: Callback = SILENT) -> Dict[str, str
     with open_stack(req.inputs, callback) as stack:
         check_inputs(trained, stack.band_counts, stack.infos, warn=callback.warn)
         source = classified_area(stack, req.extent, callback)
-        check_room(source, trained.classes, req.output, req.output_confidence)
+        check_room(source, trained.classes, req.output, req.output_confidence, smoothing=req.smoothing)
         callback.progress("reading", 1.0)
         with PendingOutputs() as outputs:
             classify_to_files(trained, source, device, req.output, req.output_confidence, req.smoothing, callback,

@@ -8,8 +8,7 @@ A single process (no torchrun) is rank 0 of 1 and needs none of this.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
+from contextlib import ExitStack
 from datetime import timedelta
 from typing import Iterable, Iterator, Tuple, TypeVar
 
@@ -17,6 +16,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from ..core.files import temp_folder_beside
 from ..core.windows import TILE, iter_boxes
 
 Tile = Tuple[int, int, np.ndarray, np.ndarray]
@@ -64,12 +64,6 @@ def from_main(value: T) -> T:
     return box[0]
 
 
-def shared_folder(beside: str) -> str:
-    """A hidden temporary folder beside ``beside``, made by rank 0 and known to every rank."""
-    return from_main(tempfile.mkdtemp(prefix=".diffclip-parts-", dir=os.path.dirname(os.path.abspath(beside)))
-                     if is_main() else None)
-
-
 def gather_tiles(own: Iterable[Tile], height: int, width: int, beside: str, tile: int = TILE) -> Iterator[Tile]:
     """Every rank's tiles, in row-major order, on rank 0; nothing on the other ranks.
 
@@ -77,16 +71,15 @@ def gather_tiles(own: Iterable[Tile], height: int, width: int, beside: str, tile
     a shared folder beside the output; rank 0 then yields all of them and removes the folder.
     The folder must be on a file system every rank sees (the output's folder).
     """
-    folder = shared_folder(beside)
-    try:
-        for r, c, ids, conf in own:
-            np.savez(os.path.join(folder, f"{r}_{c}.npz"), ids=ids, conf=conf)
-        barrier()
-        if is_main():
-            for r, c, _, _ in iter_boxes(height, width, tile):
-                with np.load(os.path.join(folder, f"{r}_{c}.npz")) as part:
-                    yield r, c, part["ids"], part["conf"]
-    finally:
-        barrier()
-        if is_main():
-            shutil.rmtree(folder, ignore_errors=True)
+    with ExitStack() as rank0:   # rank 0 makes the folder and removes it after the last barrier
+        folder = from_main(rank0.enter_context(temp_folder_beside(beside, "parts")) if is_main() else None)
+        try:
+            for r, c, ids, conf in own:
+                np.savez(os.path.join(folder, f"{r}_{c}.npz"), ids=ids, conf=conf)
+            barrier()
+            if is_main():
+                for r, c, _, _ in iter_boxes(height, width, tile):
+                    with np.load(os.path.join(folder, f"{r}_{c}.npz")) as part:
+                        yield r, c, part["ids"], part["conf"]
+        finally:
+            barrier()

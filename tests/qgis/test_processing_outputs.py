@@ -60,6 +60,15 @@ def test_symlink_and_vrt_sources_count_as_inputs(qgis_app, scene, tmp_path):
     gdal.BuildVRT(vrt, [scene.hsi]).FlushCache()
     with raises("OUTPUT .* is the same file as the input INPUTS"):
         classify(scene, tmp_path, INPUTS=[vrt, scene.lidar], OUTPUT=scene.hsi)
+    outer = str(tmp_path / "mosaic.vrt")  # a VRT of VRTs: the innermost source is an input too
+    gdal.BuildVRT(outer, [vrt]).FlushCache()
+    with raises("OUTPUT .* is the same file as the input INPUTS"):
+        classify(scene, tmp_path, INPUTS=[outer, scene.lidar], OUTPUT=scene.hsi)
+    before = sorted(os.listdir(tmp_path))
+    # mosaic.tif's style would be mosaic.qml, the style QGIS loads with the input mosaic.vrt
+    with raises(r"OUTPUT \(.*mosaic.qml\) is the same file as the input INPUTS"):
+        classify(scene, tmp_path, INPUTS=[outer, scene.lidar], OUTPUT=str(tmp_path / "mosaic.tif"))
+    assert sorted(os.listdir(tmp_path)) == before
 
 
 def test_apply_pretrain_and_accuracy_refuse_inputs_as_outputs(qgis_app, scene, tmp_path, model):

@@ -108,6 +108,9 @@ def test_apply_gives_the_classify_map_and_accuracy_reports(trained, tmp_path):
     (["--CLASS_FIELD", "nope"], "has no field 'nope'"),
     (["--OUTPUT", "x.img"], "GeoTIFF only"),
     (["--EPOCHS", "0"], "EPOCHS must be at least 1"),
+    (["--CLASS_PROPORTIONS", "1.5"], "CLASS_PROPORTIONS must be between 0 (equal shares) and 1"),
+    (["--CLASS_PROPORTIONS", "-0.5"], "CLASS_PROPORTIONS must be between 0"),
+    (["--CLASS_PROPORTIONS", "nan"], "CLASS_PROPORTIONS must be between 0"),
     (["--EXTENT", "0,1,0,1 [EPSG:32616]"], "does not overlap"),
 ])
 def test_errors_name_the_problem_before_training(tmp_path, args, message):

@@ -29,6 +29,7 @@ from diffclip_qgis.core.files import (  # noqa: E402
     check_output_paths,
     check_writable,
     remove_stale_temps,
+    temp_folder_beside,
     write_text,
 )
 
@@ -92,6 +93,62 @@ def test_pending_outputs_appear_together_or_not_at_all(tmp_path):
     assert a.read_text() == "new a" and b.read_text() == "new b" and sorted(os.listdir(tmp_path)) == ["a.html", "b.csv"]
 
 
+def test_a_move_that_fails_puts_every_earlier_output_back(tmp_path):
+    a, b = tmp_path / "a.html", tmp_path / "b.csv"
+    a.write_text("previous a")
+    with pytest.raises(OSError, match="Could not write .*b.csv"):
+        with PendingOutputs() as outputs:
+            write_text(str(a), "new a", outputs)
+            write_text(str(b), "new b", outputs)
+            b.mkdir()  # made after the checks: the second move fails after the first was done
+    assert a.read_text() == "previous a" and b.is_dir()
+    assert sorted(os.listdir(tmp_path)) == ["a.html", "b.csv"]  # no temporary file or moved-aside copy left
+
+
+def test_a_failure_after_some_outputs_were_placed_restores_them(tmp_path, monkeypatch):
+    a, b = tmp_path / "a.html", tmp_path / "b.csv"
+    a.write_text("previous a")
+    b.write_text("previous b")
+    replace = os.replace
+
+    def failing(src, dst):
+        if dst == str(b) and ".tmp-" in os.path.basename(src) and not src.endswith(".old"):
+            raise OSError(28, "No space left on device")
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing)
+    with pytest.raises(OSError, match="Could not write .*b.csv: No space left on device"):
+        with PendingOutputs() as outputs:
+            write_text(str(a), "new a", outputs)
+            write_text(str(b), "new b", outputs)
+    assert a.read_text() == "previous a" and b.read_text() == "previous b"
+    assert sorted(os.listdir(tmp_path)) == ["a.html", "b.csv"]
+
+
+def test_a_folder_as_output_is_refused_before_any_work(tmp_path):
+    (tmp_path / "map.tif").mkdir()
+    with pytest.raises(OutputPathError, match=r"OUTPUT \(.*map.tif\) is a folder"):
+        check_writable({"OUTPUT": (str(tmp_path / "map.tif"), 10)})
+
+
+def test_working_folders_are_removed_and_stale_ones_swept(tmp_path):
+    with temp_folder_beside(str(tmp_path / "map.tif"), "smoothing") as folder:
+        assert os.path.dirname(folder) == str(tmp_path) and os.path.basename(folder).startswith(".diffclip-smoothing-")
+        _file(tmp_path / folder / "raw.tif")
+    assert os.listdir(tmp_path) == []
+    old, fresh = tmp_path / ".diffclip-parts-abcd1234", tmp_path / ".diffclip-parts-efgh5678"
+    user = tmp_path / "diffclip-parts-abcd1234"   # not hidden: not ours
+    for folder in (old, fresh, user):
+        folder.mkdir()
+        _file(folder / "0_0.npz")
+    day_ago = time.time() - 2 * 24 * 3600
+    for folder in (old, user):
+        os.utime(folder, (day_ago, day_ago))
+    with temp_folder_beside(str(tmp_path / "map.tif"), "smoothing"):
+        pass
+    assert sorted(os.listdir(tmp_path)) == [fresh.name, user.name]
+
+
 def test_stale_temp_files_older_than_a_day_are_swept(tmp_path):
     old = _file(tmp_path / ".map.tmp-abcd1234.tif")
     fresh = _file(tmp_path / ".map.tmp-efgh5678.tif")
@@ -108,20 +165,23 @@ def test_stale_temp_files_older_than_a_day_are_swept(tmp_path):
 SIGTERM_CHILD = """
 import os, sys, time
 sys.path.insert(0, sys.argv[2])
-from diffclip_qgis.core.files import PendingOutputs, write_text
-with PendingOutputs() as outputs:
-    write_text(os.path.join(sys.argv[1], "map.csv"), "partial", outputs)
+from diffclip_qgis.core.files import PendingOutputs, temp_folder_beside, write_text
+target = os.path.join(sys.argv[1], "map.csv")
+with PendingOutputs() as outputs, temp_folder_beside(target, "smoothing") as folder:
+    write_text(target, "partial", outputs)
+    open(os.path.join(folder, "raw.tif"), "w").close()
     print("written", flush=True)
     time.sleep(60)
 """
 
 
-def test_sigterm_removes_pending_temp_files(tmp_path):
+def test_sigterm_removes_pending_temp_files_and_working_folders(tmp_path):
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(__import__("diffclip_qgis").__file__)))
     child = subprocess.Popen([sys.executable, "-c", SIGTERM_CHILD, str(tmp_path), package_root],
                              stdout=subprocess.PIPE, text=True)
     assert child.stdout.readline().strip() == "written"
     assert any(n.startswith(".map.tmp-") for n in os.listdir(tmp_path))
+    assert any(n.startswith(".diffclip-smoothing-") for n in os.listdir(tmp_path))
     child.send_signal(signal.SIGTERM)
     assert child.wait(timeout=30) == -signal.SIGTERM
     assert os.listdir(tmp_path) == []

@@ -201,6 +201,11 @@ def test_samples_only_on_nodata_pixels(scene):
         fewshot_classifier(ArraySource([spectral, height]), rows, cols, ids, CLASSES, _quick(), CPU,
                            callback=Callback(log=messages.append))
     assert any(f"Skipped {water.sum()} sample(s) on nodata pixels" in m for m in messages)
+    messages = []   # with pretraining: refused before it starts
+    with pytest.raises(InputError, match="water have no valid samples"):
+        fewshot_classifier(ArraySource([spectral, height]), rows, cols, ids, CLASSES, _quick(pretrain_epochs=50), CPU,
+                           callback=Callback(log=messages.append))
+    assert not any("Pretraining" in m for m in messages), messages
 
 
 def test_wrong_band_count_for_a_pretrained_encoder(scene, tmp_path):

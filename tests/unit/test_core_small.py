@@ -186,15 +186,16 @@ def test_class_list_missing_file(tmp_path):
         load_class_list(str(tmp_path / "nope.json"))
 
 
-def test_match_prompts_by_id_then_name_and_palette_fill():
-    found = [ClassInfo(3, "urban"), ClassInfo(1, "forest"), ClassInfo(2, "water")]
-    entries = [ClassInfo(2, "", "", "open water"), ClassInfo(0, "FOREST", "#123456", "dense forest"),
-               ClassInfo(9, "unused", "", "never used")]
+def test_match_prompts_by_name_for_named_classes_by_id_for_the_others_and_palette_fill():
+    # 1 and 2 come from a text class field (ids are only ranks), 3 from an integer one (no name)
+    found = [ClassInfo(3, ""), ClassInfo(1, "forest"), ClassInfo(2, "urban")]
+    entries = [ClassInfo(3, "", "", "built-up area"), ClassInfo(1, "FOREST", "#123456", "dense forest"),
+               ClassInfo(2, "water", "#0000ff", "open water"), ClassInfo(9, "unused", "", "never used")]
     merged = match_prompts(found, entries)
     assert merged == [
         ClassInfo(1, "forest", "#123456", "dense forest"),
-        ClassInfo(2, "water", palette_colour(1), "open water"),
-        ClassInfo(3, "urban", palette_colour(2), fill_prompt("urban")),
+        ClassInfo(2, "urban", palette_colour(1), fill_prompt("urban")),  # not water's, though it has id 2
+        ClassInfo(3, "class 3", palette_colour(2), "built-up area"),
     ]
     assert match_prompts(found, None) == complete_classes(found)
     assert palette_colour(len(PALETTE)) == palette_colour(0)
