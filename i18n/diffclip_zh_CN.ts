@@ -96,6 +96,10 @@
         <translation>分类完成，用时 {s:.0f} 秒。估计精度 {a:.0f} %（在您的样本上交叉验证；见日志）。</translation>
     </message>
     <message>
+        <source>The run finished after another project was opened, so nothing was added to this one; its files are in {folder}.</source>
+        <translation>运行结束时已打开了另一个项目，因此没有向当前项目添加任何内容；其文件位于 {folder}。</translation>
+    </message>
+    <message>
         <source>Classification done in {s:.0f} s. Few samples per class: check the map, and press Suggest samples to see where labels would help most.</source>
         <translation>分类完成，用时 {s:.0f} 秒。每类样本很少：请检查分类图，并点击“建议样本”查看在哪里标注最有帮助。</translation>
     </message>

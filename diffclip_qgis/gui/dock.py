@@ -91,6 +91,8 @@ class DiffClipDock(QgsDockWidget):
         self.project.layersAdded.connect(self._layers_added)
         self.project.layersRemoved.connect(self._update_run_state)
         self.project.projectSaved.connect(self._show_default_output)
+        self._project_loads = 0   # counts project loads and clears: a run's results belong to the project it started in
+        self._run_project = 0
         self.load_from_project()
 
     # -- layout -------------------------------------------------------------------------------------
@@ -216,6 +218,7 @@ class DiffClipDock(QgsDockWidget):
     # -- project state -----------------------------------------------------------------------------------
     def load_from_project(self, *_) -> None:
         """Classes, ticked inputs and settings from the project; classes from the sample layer if none saved."""
+        self._project_loads += 1
         self._loading = True
         try:
             try:
@@ -378,6 +381,7 @@ class DiffClipDock(QgsDockWidget):
         task.progressChanged.connect(self._task_progress)
         task.done.connect(self._task_done)
         self.task = task
+        self._run_project = self._project_loads
         self._clock = PhaseClock()
         self._set_running(True)
         QgsApplication.taskManager().addTask(task)
@@ -517,7 +521,12 @@ class DiffClipDock(QgsDockWidget):
             self.suggestions.suggesting = False
         self._set_running(False)
         action = None
-        if ok:
+        if ok and self._run_project != self._project_loads:
+            self.phase_label.setText(tr("Done."))
+            text = tr("The run finished after another project was opened, so nothing was added to this one; its "
+                      "files are in {folder}.").format(folder=task.folder)
+            level = Qgis.MessageLevel.Warning
+        elif ok:
             self.phase_label.setText(tr("Done."))
             text, level = self._show_suggestions(task) if suggesting else self._show_results(task)
             if not suggesting and suggestions_would_help(task.result):

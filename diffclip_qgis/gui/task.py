@@ -131,6 +131,7 @@ class ClassifyTask(WorkflowTask):
 
         super().__init__(tr("DiffCLIP few-shot classification"), run_phases(request))
         self.request, self.outputs = request, outputs
+        self.folder = outputs.folder   # where its files go
         self.result: Optional[ClassifyResult] = None
 
     def work(self, callback: Callback) -> ClassifyResult:
@@ -146,6 +147,7 @@ class SuggestTask(WorkflowTask):
     def __init__(self, request: SuggestRequest):
         super().__init__(tr("DiffCLIP sample suggestions"), PhaseProgress(SUGGEST_WEIGHTS))
         self.request = request
+        self.folder = os.path.dirname(request.output)   # where its file goes
 
     def work(self, callback: Callback):
         from ..workflow.suggest import suggest_samples

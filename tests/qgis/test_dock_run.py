@@ -98,6 +98,21 @@ def test_cancel_stops_the_task_and_writes_nothing(dock, iface, scene, tmp_path):
     assert not [l for l in QgsProject.instance().mapLayers().values() if l.name().startswith("DiffCLIP class")]
 
 
+def test_a_run_that_ends_after_another_project_was_opened_adds_nothing_to_it(dock, iface, scene, tmp_path):
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=2)
+    out = str(tmp_path / "out")
+    configure(dock, out)
+    assert dock.run()
+    QgsProject.instance().clear()   # what File > New and opening another project do first
+    wait_for_run(dock)
+    assert iface.messages()[0] == ("The run finished after another project was opened, so nothing was added to "
+                                   f"this one; its files are in {out}.")
+    assert not QgsProject.instance().mapLayers() and not QgsProject.instance().isDirty()
+    assert "diffclip_classification_001.tif" in os.listdir(out)
+    assert dock.project.readEntry("DiffCLIP", "model", "")[0] == ""
+
+
 def test_dock_samples_and_class_list_feed_the_processing_algorithm(dock, iface, scene, tmp_path):
     """The sample layer (CLASS_FIELD=class_id) and the saved class list work as SAMPLES and PROMPTS."""
     import processing
