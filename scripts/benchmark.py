@@ -483,6 +483,42 @@ def memory_child(size: int, workdir: str) -> dict:
             "peak_rss_mb": peak_rss_mb()}
 
 
+def accuracy_child(size: int, workdir: str) -> dict:
+    """Assess the map :func:`memory_child` wrote against 500 random points and against itself (a class raster),
+    strip by strip as `diffclip:accuracy` does: seconds and peak memory above the start (MB); then the baseline,
+    the map read whole (as accuracy did until 2026-12-01)."""
+    from diffclip_qgis.gis.raster import read_label_raster
+    from diffclip_qgis.gis.samples import read_features
+    from diffclip_qgis.workflow.accuracy import assess_accuracy
+    from diffclip_qgis.workflow.requests import AccuracyRequest, Samples
+    from osgeo import ogr
+
+    out_map = os.path.join(workdir, f"class_{size}.tif")
+    points = os.path.join(workdir, f"points_{size}.gpkg")
+    layer_ds = ogr.GetDriverByName("GPKG").CreateDataSource(points)
+    layer = layer_ds.CreateLayer("reference", None, ogr.wkbPoint)
+    layer.CreateField(ogr.FieldDefn("reference", ogr.OFTInteger))
+    rng = np.random.default_rng(0)
+    for x, y, c in zip(rng.uniform(0, size, 500), -rng.uniform(0, size, 500), rng.integers(1, 4, 500)):
+        feature = ogr.Feature(layer.GetLayerDefn())   # on the raster's pixel grid (x = column, y = -row)
+        feature.SetGeometry(ogr.CreateGeometryFromWkt(f"POINT ({x} {y})"))
+        feature.SetField("reference", int(c))
+        layer.CreateFeature(feature)
+    layer_ds = layer = None
+    wkbs, values, crs = read_features(points, "reference")
+    out = {}
+    for key, reference in (("points", dict(reference_samples=Samples(wkbs, values, crs, [points]))),
+                           ("raster", dict(reference=out_map))):   # the smaller first: freed memory stays with the process
+        start = reset_peak_rss()
+        t0 = time.perf_counter()
+        assess_accuracy(AccuracyRequest(out_map, os.path.join(workdir, f"{key}_{size}.html"), **reference))
+        out[f"accuracy_{key}_s"], out[f"accuracy_{key}_mb"] = time.perf_counter() - t0, peak_rss_mb() - start
+    start = reset_peak_rss()
+    read_label_raster(out_map)
+    out["whole_map_mb"] = peak_rss_mb() - start
+    return out
+
+
 def statistics_child(size: int, workdir: str) -> dict:
     """:func:`statistics_cost` on the benchmark raster of ``size``, in a process of its own."""
     return statistics_cost(benchmark_raster(size, workdir))
@@ -556,7 +592,7 @@ def memory_section(sizes, log) -> list:
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as workdir:
         for size in sizes:
             row = {}
-            for child in ("--memory-child", "--statistics-child"):
+            for child in ("--memory-child", "--statistics-child", "--accuracy-child"):
                 res = subprocess.run([sys.executable, __file__, child, str(size), "--workdir", workdir],
                                      capture_output=True, text=True, check=True)
                 row.update(json.loads(res.stdout.strip().splitlines()[-1]))
@@ -645,10 +681,13 @@ def markdown(summary, throughput, memory, timing, workers, suggestions=None) -> 
         lines += [f"## Peak memory, tiled classification through GDAL (64 + 2 bands, small model, window 3, GDAL cache {GDAL_CACHE_MB} MB)", "",
                   "| raster | megapixels | peak RSS (MB) | time (s) | px/s | band statistics, every pixel of their tiles / "
                   f"{STATS_PIXELS} (s, MB above start) | 4000 random pixels + 3 x 3 windows: whole raster / "
-                  f"{SAMPLE_TILES} tiles (s) |", "|---|---|---|---|---|---|---|"]
+                  f"{SAMPLE_TILES} tiles (s) | accuracy against a class raster / 500 points, strip by strip (s, MB "
+                  "above start) | the map read whole (MB) |", "|---|---|---|---|---|---|---|---|---|"]
         lines += [f"| {m['size']} x {m['size']} | {m['megapixels']:.0f} | {m['peak_rss_mb']:.0f} | {m['seconds']:.0f} | {m['px_s']:.0f} | "
                   f"{m['stats_all_s']:.1f} s, {m['stats_all_mb']:.0f} MB / {m['stats_s']:.1f} s, {m['stats_mb']:.0f} MB | "
-                  f"{m['sample_all_s']:.1f} / {m['sample_tiles_s']:.1f} |" for m in memory]
+                  f"{m['sample_all_s']:.1f} / {m['sample_tiles_s']:.1f} | {m['accuracy_raster_s']:.1f} s, "
+                  f"{m['accuracy_raster_mb']:.0f} MB / {m['accuracy_points_s']:.1f} s, {m['accuracy_points_mb']:.0f} MB | "
+                  f"{m['whole_map_mb']:.0f} |" for m in memory]
         lines.append("")
     return "\n".join(lines)
 
@@ -668,8 +707,12 @@ def main():
     parser.add_argument("--out", default=os.path.join(ROOT, "reports"))
     parser.add_argument("--memory-child", type=int)
     parser.add_argument("--statistics-child", type=int)
+    parser.add_argument("--accuracy-child", type=int)
     parser.add_argument("--workdir")
     args = parser.parse_args()
+    if args.accuracy_child:
+        print(json.dumps(accuracy_child(args.accuracy_child, args.workdir)))
+        return
     if args.memory_child:
         print(json.dumps(memory_child(args.memory_child, args.workdir)))
         return

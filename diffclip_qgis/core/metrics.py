@@ -29,16 +29,21 @@ def assess(reference: np.ndarray, predicted: np.ndarray, class_ids: Sequence[int
     reference, predicted = np.asarray(reference).ravel(), np.asarray(predicted).ravel()
     keep = (reference > 0) & (predicted > 0)
     reference, predicted = reference[keep], predicted[keep]
-    if reference.size == 0:
-        raise ValueError("No pixel has both a reference label and a classified value: check that the rasters overlap.")
     ids = sorted(set(class_ids) if class_ids is not None else set(np.unique(reference)) | set(np.unique(predicted)))
     index = {c: i for i, c in enumerate(ids)}
     k = len(ids)
     r = np.array([index.get(int(v), -1) for v in reference])
     p = np.array([index.get(int(v), -1) for v in predicted])
     ok = (r >= 0) & (p >= 0)
-    matrix = np.bincount(r[ok] * k + p[ok], minlength=k * k).reshape(k, k).astype(np.int64)
+    return accuracy_from_matrix(ids, np.bincount(r[ok] * k + p[ok], minlength=k * k).reshape(k, k))
+
+
+def accuracy_from_matrix(class_ids: Sequence[int], matrix: np.ndarray) -> Accuracy:
+    """The accuracy figures of a confusion matrix (rows = reference, columns = classification)."""
+    ids, matrix = list(class_ids), np.asarray(matrix, dtype=np.int64)
     total = matrix.sum()
+    if total == 0:
+        raise ValueError("No pixel has both a reference label and a classified value: check that the rasters overlap.")
     diag = np.diag(matrix).astype(np.float64)
     ref_totals, pred_totals = matrix.sum(axis=1), matrix.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 import xml.etree.ElementTree as ET
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 from osgeo import gdal, osr
@@ -342,30 +342,52 @@ def read_category_names(path: str) -> Dict[int, str]:
     return category_names(ds.GetRasterBand(1))
 
 
-def read_label_raster(path: str) -> Tuple[np.ndarray, Dict[int, str]]:
-    """A class raster's first band as int32 (nodata, NaN and negative values -> 0) and its category names.
+STRIP_PIXELS = 1 << 20   # about this many pixels per strip when a class raster is read strip by strip
 
-    The names are ``{class id: name}`` for the non-empty category names above 0.
-    """
-    try:
-        ds = gdal.Open(path, gdal.GA_ReadOnly)
-    except RuntimeError as e:
-        raise RasterInputError(f"Cannot open the reference raster {path} ({e}). "
-                               "Choose an existing raster of class ids.") from None
-    band = ds.GetRasterBand(1)
-    names = category_names(band)
-    values = band.ReadAsArray().astype(np.float64)
-    nodata = band.GetNoDataValue()
-    invalid = ~np.isfinite(values) | (values < 0)
-    if nodata is not None:
-        invalid |= values == nodata
-    values[invalid] = 0
-    if np.any(values != np.round(values)):
-        raise RasterInputError(
-            f"{os.path.basename(path)} holds non-integer values such as "
-            f"{values[values != np.round(values)][0]:g}, so it is not a class raster. Choose a raster "
-            "of integer class ids (0 = unlabelled).")
-    return values.astype(np.int32), names
+
+class LabelRaster:
+    """A class raster's first band, read by rows as int32 class ids (nodata, NaN and negative values -> 0),
+    so that memory stays that of one strip whatever the raster's size."""
+
+    def __init__(self, path: str):
+        try:
+            self.dataset = gdal.Open(path, gdal.GA_ReadOnly)
+        except RuntimeError as e:
+            raise RasterInputError(f"Cannot open the reference raster {path} ({e}). "
+                                   "Choose an existing raster of class ids.") from None
+        self.path, self.band = path, self.dataset.GetRasterBand(1)
+        self.height, self.width = self.dataset.RasterYSize, self.dataset.RasterXSize
+        self.nodata = self.band.GetNoDataValue()
+
+    def names(self) -> Dict[int, str]:
+        """``{class id: name}`` for the non-empty category names above 0."""
+        return category_names(self.band)
+
+    def rows(self, row0: int, count: int) -> np.ndarray:
+        values = self.band.ReadAsArray(0, row0, self.width, count).astype(np.float64)
+        invalid = ~np.isfinite(values) | (values < 0)
+        if self.nodata is not None:
+            invalid |= values == self.nodata
+        values[invalid] = 0
+        if np.any(values != np.round(values)):
+            raise RasterInputError(
+                f"{os.path.basename(self.path)} holds non-integer values such as "
+                f"{values[values != np.round(values)][0]:g}, so it is not a class raster. Choose a raster "
+                "of integer class ids (0 = unlabelled).")
+        return values.astype(np.int32)
+
+    def strips(self) -> Iterator[Tuple[int, np.ndarray]]:
+        """(first row, ids) for strips of whole blocks (each read and decompressed once), about STRIP_PIXELS each."""
+        block_rows = self.band.GetBlockSize()[1]
+        step = max(block_rows, STRIP_PIXELS // max(self.width, 1) // block_rows * block_rows)
+        for row0 in range(0, self.height, step):
+            yield row0, self.rows(row0, min(step, self.height - row0))
+
+
+def read_label_raster(path: str) -> Tuple[np.ndarray, Dict[int, str]]:
+    """A class raster's first band as int32 (see :class:`LabelRaster`) and its category names."""
+    raster = LabelRaster(path)
+    return np.concatenate([values for _, values in raster.strips()]), raster.names()
 
 
 # -- writing --------------------------------------------------------------------------------------

@@ -6,9 +6,10 @@ import html
 import io
 import os
 import uuid
-from typing import Dict, List, Optional, Tuple
-
-from dataclasses import dataclass
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 import numpy as np
 from osgeo import gdal, ogr, osr
@@ -16,9 +17,9 @@ from osgeo import gdal, ogr, osr
 from ..core.area import AreaEstimates, stratified_estimates
 
 from ..core.files import PendingOutputs, check_output_paths, check_writable, write_text
-from ..core.metrics import assess
+from ..core.metrics import accuracy_from_matrix
 from ..core.progress import SILENT, Callback
-from ..gis.raster import PIXEL_GEOTRANSFORM, category_names, dataset_files, read_label_raster
+from ..gis.raster import PIXEL_GEOTRANSFORM, LabelRaster, category_names, dataset_files, read_category_names
 from ..gis.samples import as_int, samples_from_geometries
 from ..gis.validation import pixel_hectares
 from .requests import AccuracyRequest, AccuracyResult
@@ -33,19 +34,22 @@ def assess_accuracy(req: AccuracyRequest, callback: Callback = SILENT) -> Accura
                        {"OUTPUT_HTML": [req.output_html], "OUTPUT_CSV": [req.output_csv]})
     check_writable({"OUTPUT_HTML": (req.output_html, 1 << 20), "OUTPUT_CSV": (req.output_csv, 1 << 20)})
     callback.progress("reading", 0.0)
-    predicted, names = read_label_raster(req.classification)
+    names = read_category_names(req.classification)
     grid = _grid(req.classification)
     if req.reference:
-        truth, ref_names = reference_on_grid(req.reference, grid, callback.gis_log)
+        with reference_on_grid(req.reference, grid, callback.gis_log) as (reference, ref_names):
+            truth = LabelRaster(reference)
+            found = compare(req.classification, lambda row0, predicted: truth.rows(row0, len(predicted)), callback)
+            truth = None   # closed before its in-memory VRT goes
     else:
-        truth, ref_names = reference_from_samples(req.reference_samples, grid, names, callback), {}
-    callback.check()
-    ids = sorted((set(names) | set(np.unique(truth).tolist()) | set(np.unique(predicted).tolist())) - {0})
-    accuracy = assess(truth, predicted, ids)
+        found, ref_names = compare(req.classification, sample_truth(req.reference_samples, grid, names, callback),
+                                   callback), {}
+    ids = sorted((set(names) | found.reference_ids | set(found.mapped)) - {0})
+    accuracy = accuracy_from_matrix(ids, found.matrix(ids))
     labels = {i: names.get(i) or ref_names.get(i) or f"class {i}" for i in accuracy.class_ids}
     areas = None
     if req.reference_samples is not None and _all_points(req.reference_samples.wkbs):
-        areas = sample_estimates(predicted, truth, grid, callback)
+        areas = sample_estimates(found, grid, callback)
         labels.update({i: names.get(i) or f"class {i}" for i in areas.estimates.class_ids.tolist() if i not in labels})
     oa, aa, kappa = 100 * accuracy.overall, 100 * accuracy.average, 100 * accuracy.kappa
     callback.log(f"{accuracy.count} pixels with a reference label and a class: OA {oa:.2f}%, "
@@ -79,27 +83,78 @@ def _all_points(wkbs) -> bool:
     return bool(types) and types <= {ogr.wkbPoint, ogr.wkbMultiPoint}
 
 
-def sample_estimates(predicted: np.ndarray, truth: np.ndarray, grid, callback: Callback) -> SampleAreas:
+@dataclass
+class Comparison:
+    """What the classification and the reference hold, counted strip by strip."""
+
+    pairs: Counter = field(default_factory=Counter)     # (reference id, map id) -> pixels, both above 0
+    mapped: Counter = field(default_factory=Counter)    # map id -> pixels
+    reference_ids: Set[int] = field(default_factory=set)
+
+    def matrix(self, ids: List[int]) -> np.ndarray:
+        """The confusion matrix over ``ids`` (rows = reference, columns = classification)."""
+        index = {c: i for i, c in enumerate(ids)}
+        out = np.zeros((len(ids), len(ids)), np.int64)
+        for (r, p), n in self.pairs.items():
+            out[index[r], index[p]] += n
+        return out
+
+
+def compare(classification: str, truth_of: Callable[[int, np.ndarray], np.ndarray], callback: Callback) -> Comparison:
+    """Count the classification against the reference, one strip of rows at a time (so any map size fits in
+    memory); ``truth_of(first row, classified strip)`` gives the reference ids of the same pixels (0 = none)."""
+    found = Comparison()
+    for row0, predicted in LabelRaster(classification).strips():
+        callback.check()
+        truth = truth_of(row0, predicted)
+        counts = np.bincount(predicted.ravel())
+        found.mapped.update({int(i): int(counts[i]) for i in np.flatnonzero(counts) if i > 0})
+        found.reference_ids.update(int(i) for i in np.flatnonzero(np.bincount(truth.ravel())) if i > 0)
+        both = (truth > 0) & (predicted > 0)
+        found.pairs.update(count_pairs(truth[both], predicted[both]))
+    return found
+
+
+def count_pairs(a: np.ndarray, b: np.ndarray) -> Dict[Tuple[int, int], int]:
+    """How often each pair (a[i], b[i]) of non-negative ids occurs: one bincount when the ids are small
+    (class ids usually are), else a sort."""
+    if a.size == 0:
+        return {}
+    width = int(b.max()) + 1
+    if (int(a.max()) + 1) * width <= 1 << 22:
+        counts = np.bincount(a.astype(np.int64) * width + b)
+        return {(int(i) // width, int(i) % width): int(counts[i]) for i in np.flatnonzero(counts)}
+    codes, counts = np.unique(a.astype(np.int64) << 32 | b, return_counts=True)
+    return {(int(c >> 32), int(c & 0xFFFFFFFF)): int(n) for c, n in zip(codes, counts)}
+
+
+def sample_estimates(found: Comparison, grid, callback: Callback) -> SampleAreas:
     """Area-weighted accuracy and error-adjusted areas: strata = map classes, weights = their pixel counts."""
     gt, _, _, wkt = grid
-    mask = (truth > 0) & (predicted > 0)
-    values, counts = np.unique(predicted[predicted > 0], return_counts=True)
-    estimates = stratified_estimates(predicted[mask], truth[mask], dict(zip(values.tolist(), counts.tolist())))
-    callback.log(f"Stratified estimates from {int(mask.sum())} sample points: OA {100 * estimates.overall:.1f} "
+    pairs = list(found.pairs.items())
+    truth = np.repeat([r for (r, _), _ in pairs], [n for _, n in pairs]).astype(np.int64)
+    predicted = np.repeat([p for (_, p), _ in pairs], [n for _, n in pairs]).astype(np.int64)
+    estimates = stratified_estimates(predicted, truth, dict(found.mapped))
+    callback.log(f"Stratified estimates from {len(truth)} sample points: OA {100 * estimates.overall:.1f} "
                  f"+- {100 * estimates.overall_ci:.1f} % (95 % confidence).")
     return SampleAreas(estimates, pixel_hectares(gt, wkt))
 
 
-def reference_from_samples(samples, grid, names: Dict[int, str], callback: Callback) -> np.ndarray:
-    """Reference class ids on the grid from features (class ids, or names of the classification's classes)."""
+def sample_truth(samples, grid, names: Dict[int, str], callback: Callback) -> Callable[[int, np.ndarray], np.ndarray]:
+    """Reference class ids from features (class ids, or names of the classification's classes), for
+    :func:`compare`: the labelled pixels of each strip."""
     gt, height, width, wkt = grid
     values = _values_as_class_ids(samples.values, names)
     found = samples_from_geometries(samples.wkbs, values, gt, height, width, samples.crs_wkt, wkt,
                                     log=callback.gis_log)
-    truth = np.zeros((height, width), np.int32)
-    truth[found.rows, found.cols] = found.class_ids
     callback.log(f"{len(samples.wkbs)} reference features -> {len(found.rows)} reference pixels.")
-    return truth
+
+    def truth_of(row0: int, predicted: np.ndarray) -> np.ndarray:
+        truth = np.zeros(predicted.shape, np.int32)
+        inside = (found.rows >= row0) & (found.rows < row0 + predicted.shape[0])
+        truth[found.rows[inside] - row0, found.cols[inside]] = found.class_ids[inside]
+        return truth
+    return truth_of
 
 
 def _pct(value) -> str:
@@ -112,12 +167,13 @@ def _grid(path: str):
     return tuple(gt), ds.RasterYSize, ds.RasterXSize, ds.GetProjection() or ""
 
 
-def reference_on_grid(path: str, grid, log=None) -> Tuple["np.ndarray", Dict[int, str]]:
-    """Reference class ids on the classification grid (0 = unlabelled) and their category names.
+@contextmanager
+def reference_on_grid(path: str, grid, log=None) -> Iterator[Tuple[str, Dict[int, str]]]:
+    """A reference class raster on the classification grid (0 = unlabelled), and its category names.
 
-    Read as is when on the same grid, else resampled with nearest neighbour (GDAL warp into
-    an in-memory VRT). A raster without georeferencing lies where QGIS shows it (x = column,
-    y = -row).
+    The raster itself when on the same grid, else resampled with nearest neighbour (GDAL warp
+    into an in-memory VRT, removed on leaving the ``with`` block). A raster without
+    georeferencing lies where QGIS shows it (x = column, y = -row).
     """
     gt, height, width, wkt = grid
     ds = gdal.Open(path, gdal.GA_ReadOnly)
@@ -127,7 +183,8 @@ def reference_on_grid(path: str, grid, log=None) -> Tuple["np.ndarray", Dict[int
     tolerance = 1e-6 * abs(gt[1])
     if same_crs and (ds.RasterYSize, ds.RasterXSize) == (height, width) and \
             all(abs(a - b) <= max(tolerance, 1e-9) for a, b in zip(ref_gt or PIXEL_GEOTRANSFORM, gt)):
-        return read_label_raster(path)
+        yield path, category_names(ds.GetRasterBand(1))
+        return
     names = category_names(ds.GetRasterBand(1))
     if log is not None:
         log(f"{os.path.basename(path)} is not on the classification's grid: resampled onto it (nearest neighbour).",
@@ -151,7 +208,7 @@ def reference_on_grid(path: str, grid, log=None) -> Tuple["np.ndarray", Dict[int
         temps.append(stem + ".vrt")
         gdal.Warp(temps[-1], source, **options)  # the returned dataset is dropped: that writes the VRT
         source = None
-        return read_label_raster(temps[-1])[0], names
+        yield temps[-1], names
     finally:
         for name in temps:
             gdal.Unlink(name)

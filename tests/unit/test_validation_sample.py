@@ -82,3 +82,44 @@ def test_filled_sample_gives_area_estimates_around_the_truth(scene, tmp_path):
     oa, ci = (float(v) for v in line.split("<b>")[1].split("%")[0].split(" &plusmn; "))
     assert abs(oa - true_oa) < 2 * ci + 1, (oa, ci, true_oa)
     assert result.pixels == 600
+
+
+def test_maps_are_assessed_strip_by_strip_with_the_same_result(scene, tmp_path, monkeypatch):
+    """Accuracy reads the map and the reference a strip of rows at a time: strips of 4 rows give the same reports."""
+    import diffclip_qgis.gis.raster as raster
+
+    _, truth, labels, folder = scene
+    gt = str(tmp_path / "map.tif")   # the map in strips of 2 rows: read in several strips
+    gdal.GetDriverByName("GTiff").CreateCopy(gt, gdal.Open(scene[0]), options=["BLOCKYSIZE=2"]).FlushCache()
+    sample = str(tmp_path / "s.gpkg")
+    validation_sample(ValidationSampleRequest(gt, sample, 200, 10, seed=2))
+    from diffclip_qgis.gis.samples import read_features
+
+    wkbs, values, crs = read_features(sample, "map_class")
+    references = [dict(reference=str(folder / "truth.tif")),
+                  dict(reference_samples=Samples(wkbs, values, crs, [sample]))]
+    reports = {}
+    for pixels, strips in ((raster.STRIP_PIXELS, 1), (4 * labels.shape[1], -(-labels.shape[0] // 4))):
+        monkeypatch.setattr(raster, "STRIP_PIXELS", pixels)
+        assert len(list(raster.LabelRaster(gt).strips())) == strips
+        for n, reference in enumerate(references):
+            html, csv = str(tmp_path / f"{pixels}_{n}.html"), str(tmp_path / f"{pixels}_{n}.csv")
+            result = assess_accuracy(AccuracyRequest(gt, html, csv, **reference))
+            figures = (result.overall, result.average, result.kappa, result.pixels)
+            reports.setdefault(n, []).append((figures, open(csv).read()))
+    assert reports[0][0] == reports[0][1] and reports[1][0] == reports[1][1]
+    assert abs(reports[0][0][0][0] - 100 * np.mean(truth[labels > 0] == labels[labels > 0])) < 1e-9
+    assert reports[1][0][0][3] == 200 and reports[1][0][0][0] == 100.0   # map classes as reference: all agree
+
+
+def test_pairs_are_counted_alike_for_small_and_large_class_ids():
+    from collections import Counter
+
+    from diffclip_qgis.workflow.accuracy import count_pairs
+
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(1, 5, 1000), rng.integers(1, 7, 1000)
+    expected = Counter(zip(a.tolist(), b.tolist()))
+    assert count_pairs(a, b) == expected                                   # one bincount
+    assert count_pairs(a + 60000, b + 60000) == {(x + 60000, y + 60000): n for (x, y), n in expected.items()}  # a sort
+    assert count_pairs(a[:0], b[:0]) == {}
