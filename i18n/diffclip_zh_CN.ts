@@ -96,6 +96,10 @@
         <translation>分类完成，用时 {s:.0f} 秒。估计精度 {a:.0f} %（在您的样本上交叉验证；见日志）。</translation>
     </message>
     <message>
+        <source>Could not copy the samples to {path} ({error}); they stay in {source}.</source>
+        <translation>无法将样本复制到 {path}（{error}）；样本仍保存在 {source}。</translation>
+    </message>
+    <message>
         <source>The run finished after another project was opened, so nothing was added to this one; its files are in {folder}.</source>
         <translation>运行结束时已打开了另一个项目，因此没有向当前项目添加任何内容；其文件位于 {folder}。</translation>
     </message>

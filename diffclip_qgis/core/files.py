@@ -137,6 +137,7 @@ class PendingOutputs:
 
     def __init__(self):
         self._items: List[Tuple[str, str, Tuple[str, ...]]] = []  # (tmp, final, sidecars)
+        self._found: Dict[str, Optional[Tuple[int, int, int]]] = {}   # final -> what was there when writing began
 
     def __enter__(self) -> "PendingOutputs":
         _watch(self)
@@ -156,6 +157,7 @@ class PendingOutputs:
         remove_stale_temps(os.path.dirname(os.path.abspath(path)))
         tmp = temp_file_beside(path, suffix)
         self._items.append((tmp, path, tuple(sidecars)))
+        self._found[path] = _identity(path)
         return tmp
 
     def discard(self) -> None:
@@ -174,6 +176,11 @@ class PendingOutputs:
         The targets that exist are first moved aside; if any move fails, the new files are removed,
         the old ones put back, and the error names the file that could not be written.
         """
+        changed = [final for _, final, _ in self._items if _identity(final) != self._found[final]]
+        if changed:
+            self.discard()
+            raise OSError(f"Could not write {changed[0]}: another run or program wrote it while this run was writing "
+                          "its outputs, so nothing was replaced. Choose another output file, or run again.")
         items, self._items = self._items, []
         moves = []   # (temporary file, target); a sidecar without a new version is removed (moved aside)
         for tmp, final, sidecars in items:
@@ -210,6 +217,15 @@ class PendingOutputs:
                 os.remove(backup)
             except OSError:
                 pass
+
+
+def _identity(path: str) -> Optional[Tuple[int, int, int]]:
+    """What is at ``path`` (device, inode, modification time), or None when nothing is."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_mtime_ns
 
 
 class _TempFolder:

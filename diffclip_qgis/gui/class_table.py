@@ -134,8 +134,11 @@ class ClassTableModel(QAbstractTableModel):
         return next((i for i, c in enumerate(self._classes) if c.id == class_id), -1)
 
     def add_class(self, name: str = "") -> int:
-        """Append a class with the next free id, a palette colour and the template prompt; returns its row."""
-        new_id = max((c.id for c in self._classes), default=0) + 1
+        """Append a class with the next free id, a palette colour and the template prompt; returns its row.
+
+        Free means no class and no sample has it: samples left from a removed or replaced class never
+        pass to the new one."""
+        new_id = max([c.id for c in self._classes] + list(self._counts), default=0) + 1
         name = name or tr("class {n}").format(n=new_id)
         row = len(self._classes)
         self.beginInsertRows(QModelIndex(), row, row)

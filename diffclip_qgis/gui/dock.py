@@ -80,6 +80,7 @@ class DiffClipDock(QgsDockWidget):
         self.classes.classRemoved.connect(self._delete_samples)
         self.classes.notice.connect(self.notify)
         self.store.changed.connect(self._samples_changed)
+        self.store.notice.connect(lambda text: self.notify(text, Qgis.MessageLevel.Warning))
         self.suggestions.changed.connect(self._suggestions_left)
         self.inputs.changed.connect(self._save_to_project)
         self.settings.changed.connect(self._save_to_project)

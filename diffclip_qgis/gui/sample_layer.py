@@ -1,18 +1,23 @@
 """The training samples: a GeoPackage point layer (``class_id``, ``class_name``) kept in the project.
 
-The same layer feeds ``diffclip:fewshotclassify`` (SAMPLES, CLASS_FIELD=class_id). It lives
-next to the project file (``<project>_diffclip_samples.gpkg``), or in the temp folder until the
-project is first saved, when it moves next to the project. Edits go straight to the file
-(no edit session), with an undo stack of this session's additions and deletions.
+The same layer feeds ``diffclip:fewshotclassify`` (SAMPLES, CLASS_FIELD=class_id). Each project
+has its own file: next to the project file (``<project>_diffclip_samples.gpkg``), in the user's
+QGIS profile for a project stored in a database, or in the temp folder until the project is first
+saved. When the project is saved where its samples do not belong (first save, Save As), they are
+copied there, so the project saved before keeps its own. A file of that name that this project did
+not make (another project's) is never reused. Edits go straight to the file (no edit session), with
+an undo stack of this session's additions and deletions.
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import tempfile
 import uuid
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from qgis.core import (QgsCategorizedSymbolRenderer, QgsCoordinateReferenceSystem, QgsCoordinateTransformContext,
+from qgis.core import (QgsApplication, QgsCategorizedSymbolRenderer, QgsCoordinateReferenceSystem, QgsCoordinateTransformContext,
                        QgsDataProvider, QgsFeature,
                        QgsFeatureRequest, QgsFields, QgsGeometry, QgsMarkerSymbol, QgsPointXY, QgsProject,
                        QgsRectangle, QgsRendererCategory, QgsSimpleMarkerSymbolLayer, QgsVectorFileWriter,
@@ -25,6 +30,8 @@ from . import tr
 
 LAYER_NAME = "diffclip_samples"
 PROPERTY = "diffclip/samples"
+SCOPE, FILE_ENTRY = "DiffCLIP", "samples_file"   # the project's record of the sample file it made
+SUFFIX = "_diffclip_samples"
 CLASS_ID, CLASS_NAME = "class_id", "class_name"
 TEMP_FOLDER = os.path.join(tempfile.gettempdir(), "diffclip_samples")
 MAX_UNDO = 200
@@ -55,13 +62,46 @@ def sample_symbol(colour: str) -> QgsMarkerSymbol:
     return symbol
 
 
+def profile_folder() -> str:
+    """Where the samples of projects stored in a database (GeoPackage, PostgreSQL) go: the user's QGIS profile."""
+    return os.path.join(QgsApplication.qgisSettingsDirPath(), "diffclip_samples")
+
+
+def project_stem(project: QgsProject) -> str:
+    """The sample file's path without ``_diffclip_samples.gpkg``: beside the project file, or in
+    :func:`profile_folder` for a project stored in a database; "" for a project never saved."""
+    if project.absoluteFilePath():
+        return os.path.splitext(project.absoluteFilePath())[0]
+    uri = project.fileName()   # e.g. geopackage:/data/p.gpkg?projectName=survey, postgresql:?...&project=survey
+    if uri:
+        named = re.search(r"[?&](?:projectName|project)=([^&]+)", uri)
+        name = re.sub(r"[^\w.-]+", "_", named.group(1) if named else "project")
+        return os.path.join(profile_folder(), f"{name}_{hashlib.sha1(uri.encode()).hexdigest()[:8]}")
+    return ""
+
+
 def default_sample_path(project: QgsProject) -> str:
-    """``<project>_diffclip_samples.gpkg`` next to a saved project, else a new file in the temp folder."""
-    project_file = project.absoluteFilePath()
-    if project_file:
-        return os.path.splitext(project_file)[0] + "_diffclip_samples.gpkg"
-    os.makedirs(TEMP_FOLDER, exist_ok=True)
-    return os.path.join(TEMP_FOLDER, f"samples_{uuid.uuid4().hex[:8]}.gpkg")
+    """``<stem>_diffclip_samples.gpkg`` (:func:`project_stem`) for a saved project, else a new file in the
+    temp folder; the folder is created."""
+    stem = project_stem(project)
+    path = stem + SUFFIX + ".gpkg" if stem else os.path.join(TEMP_FOLDER, f"samples_{uuid.uuid4().hex[:8]}.gpkg")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    return path
+
+
+def unused_path(path: str) -> str:
+    """``path``, or ``<path>_2.gpkg``, ``_3`` ... when it exists."""
+    base, n = os.path.splitext(path)[0], 2
+    while os.path.exists(path):
+        path, n = f"{base}_{n}.gpkg", n + 1
+    return path
+
+
+def belongs_to(path: str, stem: str) -> bool:
+    """Whether a sample file is the project's (``<stem>_diffclip_samples[_N].gpkg``) rather than another's."""
+    folder, name = os.path.split(os.path.normcase(os.path.abspath(path)))
+    own_folder, own_name = os.path.split(os.path.normcase(os.path.abspath(stem)))
+    return folder == own_folder and re.fullmatch(re.escape(own_name + SUFFIX) + r"(_\d+)?\.gpkg", name) is not None
 
 
 def _source(path: str) -> str:
@@ -72,26 +112,22 @@ def _file_of(layer: QgsVectorLayer) -> str:
     return layer.source().split("|")[0]
 
 
-def _inside(path: str, folder: str) -> bool:
-    path, folder = (os.path.normcase(os.path.abspath(p)) for p in (path, folder))
-    return path.startswith(folder + os.sep)
-
-
 class SampleStore(QObject):
     """Finds or creates the project's sample layer and edits it; ``changed`` follows every edit."""
 
     changed = pyqtSignal()
+    notice = pyqtSignal(str)   # a problem the user should know of (the samples could not follow the project)
 
     def __init__(self, project: Optional[QgsProject] = None, parent=None):
         super().__init__(parent)
         self.project = project or QgsProject.instance()
         # Per undo step: the features it added, those it deleted, and what else to revert with it.
         self._undo: List[Tuple[List[int], List[QgsFeature], Optional[Callable[[], None]]]] = []
-        self.project.projectSaved.connect(self._move_next_to_project)
+        self.project.projectSaved.connect(self._keep_with_project)
         self.project.layersRemoved.connect(self._layers_removed)
 
     def disconnect_project(self) -> None:
-        self.project.projectSaved.disconnect(self._move_next_to_project)
+        self.project.projectSaved.disconnect(self._keep_with_project)
         self.project.layersRemoved.disconnect(self._layers_removed)
 
     # -- the layer ---------------------------------------------------------------------------------
@@ -103,13 +139,17 @@ class SampleStore(QObject):
         return None
 
     def ensure_layer(self, crs: QgsCoordinateReferenceSystem, classes: Sequence[ClassInfo]) -> QgsVectorLayer:
-        """The sample layer, reusing the default file when it exists, else a new GeoPackage in ``crs``."""
+        """The sample layer: the project's own file when it exists (after the layer was removed), else a new
+        GeoPackage in ``crs`` (beside an existing file of another project, never in it)."""
         layer = self.layer()
         if layer is not None:
             return layer
         path = default_sample_path(self.project)
+        if self.project.readEntry(SCOPE, FILE_ENTRY, "")[0] != path:
+            path = unused_path(path)
         if not os.path.exists(path):
             self._create(path, crs)
+        self.project.writeEntry(SCOPE, FILE_ENTRY, path)
         layer = QgsVectorLayer(_source(path), tr("DiffCLIP samples"), "ogr")
         if not layer.isValid() or layer.fields().indexOf(CLASS_ID) < 0:
             raise SampleLayerError(tr("{path} is not a DiffCLIP sample layer (a point layer '{layer}' with a field "
@@ -263,27 +303,27 @@ class SampleStore(QObject):
             self._undo.clear()
             self.changed.emit()
 
-    def _move_next_to_project(self) -> None:
-        """After the first save of the project, move samples kept in the temp folder next to it."""
+    def _keep_with_project(self) -> None:
+        """After a save where the samples do not belong (the first save, Save As), copy them beside the
+        project (a new file, never over one) and save again; the file they came from stays as it was."""
         layer = self.layer()
-        if layer is None or not _inside(_file_of(layer), TEMP_FOLDER):
+        stem = project_stem(self.project)
+        if layer is None or not stem or belongs_to(_file_of(layer), stem):
             return
-        target = default_sample_path(self.project)
-        if os.path.exists(target):
-            base, n = os.path.splitext(target)[0], 2
-            while os.path.exists(f"{base}_{n}.gpkg"):
-                n += 1
-            target = f"{base}_{n}.gpkg"
+        target = unused_path(default_sample_path(self.project))
         options = QgsVectorFileWriter.SaveVectorOptions()
         options.driverName, options.layerName = "GPKG", LAYER_NAME
         error, message, _, _ = QgsVectorFileWriter.writeAsVectorFormatV3(layer, target, self.project.transformContext(),
                                                                          options)
-        if error != QgsVectorFileWriter.WriterError.NoError:
-            return  # the samples stay in the temp folder; the next save tries again
+        if error != QgsVectorFileWriter.WriterError.NoError:   # the samples stay where they are; the next save retries
+            self.notice.emit(tr("Could not copy the samples to {path} ({error}); they stay in {source}.")
+                             .format(path=target, error=message, source=_file_of(layer)))
+            return
         layer.setDataSource(_source(target), layer.name(), "ogr", QgsDataProvider.ProviderOptions())
+        self.project.writeEntry(SCOPE, FILE_ENTRY, target)
         self._undo.clear()
         self.changed.emit()  # the dock shows the new path
-        QTimer.singleShot(0, self.project.write)  # save again so that the project points at the moved file
+        QTimer.singleShot(0, self.project.write)  # save again so that the project points at the copy
 
 
 def write_point_file(path: str, layer_name: str, fields: QgsFields, crs: QgsCoordinateReferenceSystem,

@@ -202,6 +202,70 @@ def test_samples_survive_saving_and_reopening_the_project(dock, iface, scene, tm
     assert isinstance(dock.grid_layer(), QgsRasterLayer)
 
 
+def test_save_as_gives_the_new_project_its_own_samples(dock, iface, scene, tmp_path):
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=1)
+    first = str(tmp_path / "p.qgz")
+    assert QgsProject.instance().write(first)
+    process_events(0.3)
+    original = sample_layer(dock).source().split("|")[0]
+    assert original == str(tmp_path / "p_diffclip_samples.gpkg")
+    assert QgsProject.instance().write(str(tmp_path / "q.qgz"))   # Save As, in the same folder
+    process_events(0.3)
+    assert sample_layer(dock).source().split("|")[0] == str(tmp_path / "q_diffclip_samples.gpkg")
+    dock.classes.view.selectRow(0)
+    QMessageBox.question = staticmethod(lambda *a, **k: QMessageBox.StandardButton.Yes)
+    dock.classes.remove_selected()   # in q: the class and its samples go
+    assert sample_layer(dock).featureCount() == 2
+    assert QgsProject.instance().read(first)
+    process_events()
+    assert [dock.classes.model.count(i) for i in (1, 2, 3)] == [1, 1, 1]   # p keeps its own
+    assert sample_layer(dock).source().split("|")[0] == original
+
+
+def test_another_projects_sample_file_of_the_same_name_is_never_used(dock, iface, scene, tmp_path):
+    from diffclip_qgis.gui.sample_layer import LAYER_NAME, sample_fields, write_point_file
+    from qgis.core import QgsCoordinateReferenceSystem
+
+    old = str(tmp_path / "site_diffclip_samples.gpkg")   # left by an earlier project called site
+    assert write_point_file(old, LAYER_NAME, sample_fields(), QgsCoordinateReferenceSystem("EPSG:32616"),
+                            QgsProject.instance().transformContext()) == ""
+    assert QgsProject.instance().write(str(tmp_path / "site.qgs"))
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=1)
+    assert sample_layer(dock).source().split("|")[0] == str(tmp_path / "site_diffclip_samples_2.gpkg")
+    from qgis.core import QgsVectorLayer
+
+    assert QgsVectorLayer(f"{old}|layername={LAYER_NAME}", "old", "ogr").featureCount() == 0
+
+
+def test_a_project_stored_in_a_geopackage_keeps_its_samples_in_the_profile(dock, iface, scene, tmp_path):
+    from osgeo import ogr
+
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=1)
+    container = str(tmp_path / "projects.gpkg")
+    ogr.GetDriverByName("GPKG").CreateDataSource(container).FlushCache()
+    assert QgsProject.instance().write(f"geopackage:{container}?projectName=survey")
+    process_events(0.5)
+    files = sorted(os.listdir(tmp_path / "profile_samples"))
+    assert len(files) == 1 and files[0].startswith("survey_") and files[0].endswith("_diffclip_samples.gpkg")
+    assert sample_layer(dock).source().split("|")[0] == str(tmp_path / "profile_samples" / files[0])
+    assert sample_layer(dock).featureCount() == 3
+    process_events(0.5)   # saved once more to point at the copy, and then left alone
+    assert sorted(os.listdir(tmp_path / "profile_samples")) == files
+    assert len([n for n in os.listdir(tmp_path / "unsaved_samples") if n.endswith(".gpkg")]) == 1   # no new ones
+
+
+def test_a_new_class_never_takes_the_id_of_samples_left_without_a_class(dock, iface, scene):
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=1)
+    classes = dock.classes.model.classes()
+    dock.classes.model.set_classes(classes[:2])   # e.g. a class list loaded with Replace: class 3's samples stay
+    dock.classes.add_class("water")
+    assert dock.classes.model.classes()[-1].id == 4 and dock.classes.model.count(3) == 1
+
+
 def test_run_is_disabled_with_what_is_missing_and_refuses_with_a_message(dock, iface, scene):
     assert not dock.run_button.isEnabled() and "Load demo" in dock.run_button.toolTip()
     assert not dock.run()

@@ -125,6 +125,18 @@ def test_a_failure_after_some_outputs_were_placed_restores_them(tmp_path, monkey
     assert sorted(os.listdir(tmp_path)) == ["a.html", "b.csv"]
 
 
+def test_an_output_another_run_writes_meanwhile_is_not_replaced(tmp_path):
+    a, b = tmp_path / "a.html", tmp_path / "b.csv"
+    a.write_text("previous a")
+    with pytest.raises(OSError, match="Could not write .*b.csv: another run or program wrote it"):
+        with PendingOutputs() as outputs:
+            write_text(str(a), "new a", outputs)
+            write_text(str(b), "new b", outputs)
+            b.write_text("the other run's")   # e.g. a second QGIS that picked the same numbered name
+    assert a.read_text() == "previous a" and b.read_text() == "the other run's"
+    assert sorted(os.listdir(tmp_path)) == ["a.html", "b.csv"]
+
+
 def test_a_folder_as_output_is_refused_before_any_work(tmp_path):
     (tmp_path / "map.tif").mkdir()
     with pytest.raises(OutputPathError, match=r"OUTPUT \(.*map.tif\) is a folder"):
