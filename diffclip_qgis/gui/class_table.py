@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from qgis.core import Qgis, QgsApplication
 from qgis.gui import QgsColorDialog
@@ -179,16 +179,17 @@ class ClassTableModel(QAbstractTableModel):
 class ClassPanel(QWidget):
     """Table of classes with add/remove/load/save buttons and a prompt editor for the selected class.
 
-    ``classRemoved(id)`` asks the owner to delete that class's samples; ``notice(text, level)``
-    carries messages for the message bar (``level``: a ``Qgis.MessageLevel``, passed as it is: Qt 6
-    does not turn an int back into the enum that ``pushMessage`` takes).
+    ``delete_samples(id) -> bool`` (set by the owner) deletes a class's samples before the class goes;
+    when it cannot, the class stays. ``notice(text, level)`` carries messages for the message bar
+    (``level``: a ``Qgis.MessageLevel``, passed as it is: Qt 6 does not turn an int back into the enum
+    that ``pushMessage`` takes).
     """
 
-    classRemoved = pyqtSignal(int)
     notice = pyqtSignal(str, object)
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.delete_samples: Callable[[int], bool] = lambda class_id: True
         self.model = ClassTableModel(self)
         self.view = QTableView()
         self.view.setModel(self.model)
@@ -315,9 +316,9 @@ class ClassPanel(QWidget):
                 .format(name=c.name, n=n),
         ) != QMessageBox.StandardButton.Yes:
             return
+        if n and not self.delete_samples(c.id):   # the samples could not be deleted: the class stays with them
+            return
         self.model.remove_row(self.model.row_of(c.id))
-        if n:
-            self.classRemoved.emit(c.id)
 
     def load_file(self, path: str) -> bool:
         """Load a class list; when there are classes already, ask whether to replace or merge them."""

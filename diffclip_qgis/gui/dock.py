@@ -77,7 +77,7 @@ class DiffClipDock(QgsDockWidget):
         self._build_ui()
         self.classes.model.classesEdited.connect(self._classes_edited)
         self.classes.model.classRenamed.connect(self._rename_samples)
-        self.classes.classRemoved.connect(self._delete_samples)
+        self.classes.delete_samples = self._delete_samples
         self.classes.notice.connect(self.notify)
         self.store.changed.connect(self._samples_changed)
         self.store.notice.connect(lambda text: self.notify(text, Qgis.MessageLevel.Warning))
@@ -279,11 +279,13 @@ class DiffClipDock(QgsDockWidget):
         except SampleLayerError as e:
             self.notify(str(e), Qgis.MessageLevel.Critical)
 
-    def _delete_samples(self, class_id: int) -> None:
+    def _delete_samples(self, class_id: int) -> bool:
         try:
             self.store.delete_class(class_id)
         except SampleLayerError as e:
             self.notify(str(e), Qgis.MessageLevel.Critical)
+            return False
+        return True
 
     def _samples_changed(self) -> None:
         counts = self.store.counts()

@@ -202,7 +202,7 @@ def test_samples_survive_saving_and_reopening_the_project(dock, iface, scene, tm
     assert isinstance(dock.grid_layer(), QgsRasterLayer)
 
 
-def test_save_as_gives_the_new_project_its_own_samples(dock, iface, scene, tmp_path):
+def test_save_as_gives_the_new_project_its_own_samples(dock, iface, scene, tmp_path, monkeypatch):
     add_rasters(iface, scene["paths"])
     label_scene(dock, iface, truth_grid(), per_class=1)
     first = str(tmp_path / "p.qgz")
@@ -214,7 +214,7 @@ def test_save_as_gives_the_new_project_its_own_samples(dock, iface, scene, tmp_p
     process_events(0.3)
     assert sample_layer(dock).source().split("|")[0] == str(tmp_path / "q_diffclip_samples.gpkg")
     dock.classes.view.selectRow(0)
-    QMessageBox.question = staticmethod(lambda *a, **k: QMessageBox.StandardButton.Yes)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     dock.classes.remove_selected()   # in q: the class and its samples go
     assert sample_layer(dock).featureCount() == 2
     assert QgsProject.instance().read(first)
@@ -255,6 +255,18 @@ def test_a_project_stored_in_a_geopackage_keeps_its_samples_in_the_profile(dock,
     process_events(0.5)   # saved once more to point at the copy, and then left alone
     assert sorted(os.listdir(tmp_path / "profile_samples")) == files
     assert len([n for n in os.listdir(tmp_path / "unsaved_samples") if n.endswith(".gpkg")]) == 1   # no new ones
+
+
+def test_a_class_whose_samples_cannot_be_deleted_stays(dock, iface, scene, monkeypatch):
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=1)
+    sample_layer(dock).startEditing()   # e.g. open in QGIS's attribute table
+    dock.classes.select_class(1)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    dock.classes.remove_selected()
+    assert [c.id for c in dock.classes.model.classes()] == [1, 2, 3] and dock.classes.model.count(1) == 1
+    assert "edit mode" in iface.messages()[0]
+    sample_layer(dock).rollBack()
 
 
 def test_a_new_class_never_takes_the_id_of_samples_left_without_a_class(dock, iface, scene):
