@@ -19,7 +19,7 @@ from ..core.area import AreaEstimates, stratified_estimates
 from ..core.files import PendingOutputs, check_output_paths, check_writable, write_text
 from ..core.metrics import accuracy_from_matrix
 from ..core.progress import SILENT, Callback
-from ..gis.raster import PIXEL_GEOTRANSFORM, LabelRaster, category_names, dataset_files, read_category_names
+from ..gis.raster import PIXEL_GEOTRANSFORM, LabelRaster, category_names, dataset_files
 from ..gis.samples import as_int, samples_from_geometries
 from ..gis.validation import pixel_hectares
 from .requests import AccuracyRequest, AccuracyResult
@@ -34,15 +34,16 @@ def assess_accuracy(req: AccuracyRequest, callback: Callback = SILENT) -> Accura
                        {"OUTPUT_HTML": [req.output_html], "OUTPUT_CSV": [req.output_csv]})
     check_writable({"OUTPUT_HTML": (req.output_html, 1 << 20), "OUTPUT_CSV": (req.output_csv, 1 << 20)})
     callback.progress("reading", 0.0)
-    names = read_category_names(req.classification)
+    classification = LabelRaster(req.classification)
+    names = classification.names()
     grid = _grid(req.classification)
     if req.reference:
         with reference_on_grid(req.reference, grid, callback.gis_log) as (reference, ref_names):
             truth = LabelRaster(reference)
-            found = compare(req.classification, lambda row0, predicted: truth.rows(row0, len(predicted)), callback)
+            found = compare(classification, lambda row0, predicted: truth.rows(row0, len(predicted)), callback)
             truth = None   # closed before its in-memory VRT goes
     else:
-        found, ref_names = compare(req.classification, sample_truth(req.reference_samples, grid, names, callback),
+        found, ref_names = compare(classification, sample_truth(req.reference_samples, grid, names, callback),
                                    callback), {}
     ids = sorted((set(names) | found.reference_ids | set(found.mapped)) - {0})
     accuracy = accuracy_from_matrix(ids, found.matrix(ids))
@@ -100,11 +101,12 @@ class Comparison:
         return out
 
 
-def compare(classification: str, truth_of: Callable[[int, np.ndarray], np.ndarray], callback: Callback) -> Comparison:
+def compare(classification: LabelRaster, truth_of: Callable[[int, np.ndarray], np.ndarray],
+            callback: Callback) -> Comparison:
     """Count the classification against the reference, one strip of rows at a time (so any map size fits in
     memory); ``truth_of(first row, classified strip)`` gives the reference ids of the same pixels (0 = none)."""
     found = Comparison()
-    for row0, predicted in LabelRaster(classification).strips():
+    for row0, predicted in classification.strips():
         callback.check()
         truth = truth_of(row0, predicted)
         counts = np.bincount(predicted.ravel())
