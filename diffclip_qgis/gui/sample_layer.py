@@ -124,10 +124,12 @@ class SampleStore(QObject):
         # Per undo step: the features it added, those it deleted, and what else to revert with it.
         self._undo: List[Tuple[List[int], List[QgsFeature], Optional[Callable[[], None]]]] = []
         self.project.projectSaved.connect(self._keep_with_project)
+        self.project.layersAdded.connect(self._layers_added)
         self.project.layersRemoved.connect(self._layers_removed)
 
     def disconnect_project(self) -> None:
         self.project.projectSaved.disconnect(self._keep_with_project)
+        self.project.layersAdded.disconnect(self._layers_added)
         self.project.layersRemoved.disconnect(self._layers_removed)
 
     # -- the layer ---------------------------------------------------------------------------------
@@ -298,6 +300,12 @@ class SampleStore(QObject):
         return wkbs, ids, layer.crs().toWkt(WKT_PREFERRED_GDAL)
 
     # -- project life cycle ------------------------------------------------------------------------------
+    def _layers_added(self, layers) -> None:
+        """Edits saved from QGIS's own editing tools (attribute table, edit mode) count like the dock's."""
+        for layer in layers:
+            if isinstance(layer, QgsVectorLayer) and layer.customProperty(PROPERTY):
+                layer.afterCommitChanges.connect(self.changed.emit)
+
     def _layers_removed(self, layer_ids) -> None:
         if self.layer() is None:
             self._undo.clear()

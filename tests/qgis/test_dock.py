@@ -266,7 +266,12 @@ def test_a_class_whose_samples_cannot_be_deleted_stays(dock, iface, scene, monke
     dock.classes.remove_selected()
     assert [c.id for c in dock.classes.model.classes()] == [1, 2, 3] and dock.classes.model.count(1) == 1
     assert "edit mode" in iface.messages()[0]
-    sample_layer(dock).rollBack()
+    layer = sample_layer(dock)
+    first = next(layer.getFeatures())
+    layer.changeAttributeValue(first.id(), layer.fields().indexOf("class_id"), 2)
+    assert layer.commitChanges()   # an edit in QGIS's attribute table: the dock's counts follow
+    process_events()
+    assert dock.classes.model.count(first["class_id"]) == 0 and dock.classes.model.count(2) == 2
 
 
 def test_a_new_class_never_takes_the_id_of_samples_left_without_a_class(dock, iface, scene):
