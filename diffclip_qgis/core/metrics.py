@@ -32,8 +32,8 @@ def assess(reference: np.ndarray, predicted: np.ndarray, class_ids: Sequence[int
     ids = sorted(set(class_ids) if class_ids is not None else set(np.unique(reference)) | set(np.unique(predicted)))
     index = {c: i for i, c in enumerate(ids)}
     k = len(ids)
-    r = np.array([index.get(int(v), -1) for v in reference])
-    p = np.array([index.get(int(v), -1) for v in predicted])
+    r = np.array([index.get(int(v), -1) for v in reference], dtype=np.int64)
+    p = np.array([index.get(int(v), -1) for v in predicted], dtype=np.int64)
     ok = (r >= 0) & (p >= 0)
     return accuracy_from_matrix(ids, np.bincount(r[ok] * k + p[ok], minlength=k * k).reshape(k, k))
 
