@@ -40,8 +40,9 @@ def write_error(path: str, reason: object) -> OSError:
     return OSError(f"Could not write {path}: {reason} ({WRITE_HINT})")
 
 
-def temp_file_beside(path: str, suffix: str) -> str:
-    """Create an empty hidden file next to ``path`` with the permissions a normal new file gets.
+def temp_file_beside(path: str, suffix: str, marker: str = "tmp") -> str:
+    """Create an empty hidden file next to ``path`` (``.stem.MARKER-XXXXXXXX.suffix``) with the permissions a
+    normal new file gets. Stale ``tmp`` files are swept (:func:`remove_stale_temps`); others are not.
 
     ``mkstemp`` makes files readable by the owner only; outputs moved into place from it
     would then be unreadable for other users, so the umask's permissions are applied.
@@ -51,7 +52,7 @@ def temp_file_beside(path: str, suffix: str) -> str:
         raise FileNotFoundError(f"The output folder {directory} does not exist. Choose an existing folder.")
     stem = os.path.splitext(os.path.basename(path))[0]
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{stem}.tmp-", suffix=suffix, dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=f".{stem}.{marker}-", suffix=suffix, dir=directory)
     except OSError as e:
         raise write_error(path, e.strerror or e) from None
     os.close(fd)
@@ -73,11 +74,10 @@ def remove_stale_temps(directory: str, max_age: float = STALE_SECONDS) -> List[s
     for name in names:
         path = os.path.join(directory, name)
         try:
-            if now - os.path.getmtime(path) <= max_age:
-                continue
-            if TEMP_PATTERN.match(name) and os.path.isfile(path):
+            if TEMP_PATTERN.match(name) and os.path.isfile(path) and now - os.path.getmtime(path) > max_age:
                 os.remove(path)
-            elif TEMP_FOLDER_PATTERN.match(name) and os.path.isdir(path) and not os.path.islink(path):
+            elif (TEMP_FOLDER_PATTERN.match(name) and os.path.isdir(path) and not os.path.islink(path)
+                  and now - os.path.getmtime(path) > max_age):
                 shutil.rmtree(path)
             else:
                 continue
@@ -137,7 +137,9 @@ class PendingOutputs:
 
     def __init__(self):
         self._items: List[Tuple[str, str, Tuple[str, ...]]] = []  # (tmp, final, sidecars)
-        self._found: Dict[str, Optional[Tuple[int, int, int]]] = {}   # final -> what was there when writing began
+        self._found: Dict[str, Optional[Tuple[int, int]]] = {}   # final -> what was there when writing began
+        self._aside: List[Tuple[str, str]] = []   # during a commit: (target, where its old version is)
+        self._placed: List[str] = []              # during a commit: targets that already hold the new file
 
     def __enter__(self) -> "PendingOutputs":
         _watch(self)
@@ -161,71 +163,80 @@ class PendingOutputs:
         return tmp
 
     def discard(self) -> None:
-        """Remove every temporary file (and its sidecars); the targets stay as they were."""
+        """Remove every temporary file (and its sidecars) and, in the middle of a commit, the new files already
+        placed, and put the old versions back: the targets stay as they were."""
         for tmp, _, sidecars in self._items:
             for name in (tmp,) + tuple(tmp + s for s in sidecars):
-                try:
-                    os.remove(name)
-                except OSError:
-                    pass
-        self._items = []
+                _remove(name)
+        for name in self._placed:
+            _remove(name)
+        for final, backup in reversed(self._aside):
+            try:
+                os.replace(backup, final)
+            except OSError:   # the old version stays as the hidden backup, which no sweep removes
+                pass
+        self._items, self._placed, self._aside = [], [], []
 
     def commit(self) -> None:
         """Move every finished temporary file over its target, dropping stale sidecars: all or nothing.
 
-        The targets that exist are first moved aside; if any move fails, the new files are removed,
-        the old ones put back, and the error names the file that could not be written.
+        The targets that exist are first moved aside (``.name.old-XXXXXXXX.ext``); if any move fails, or
+        SIGTERM comes meanwhile, :meth:`discard` puts them back, and the error names the file that could
+        not be written. A target that another run or program wrote since this run began writing it is
+        not replaced.
         """
-        changed = [final for _, final, _ in self._items if _identity(final) != self._found[final]]
+        changed = [final for _, final, _ in self._items if _written_meanwhile(self._found[final], _identity(final))]
         if changed:
             self.discard()
             raise OSError(f"Could not write {changed[0]}: another run or program wrote it while this run was writing "
                           "its outputs, so nothing was replaced. Choose another output file, or run again.")
-        items, self._items = self._items, []
         moves = []   # (temporary file, target); a sidecar without a new version is removed (moved aside)
-        for tmp, final, sidecars in items:
+        for tmp, final, sidecars in self._items:
             moves.append((tmp, final))
             moves += [(tmp + s if os.path.exists(tmp + s) else None, final + s) for s in sidecars]
-        aside: List[Tuple[str, str]] = []   # (target, where its old version is)
-        placed: List[str] = []
         target = ""
         try:
             for _, target in moves:
                 if os.path.lexists(target):
-                    backup = temp_file_beside(target, ".old")
+                    backup = temp_file_beside(target, os.path.splitext(target)[1], marker="old")
                     try:
                         os.replace(target, backup)
                     except OSError:
-                        os.remove(backup)
+                        _remove(backup)
                         raise
-                    aside.append((target, backup))
+                    self._aside.append((target, backup))
             for tmp, target in moves:
                 if tmp is not None:
                     os.replace(tmp, target)
-                    placed.append(target)
+                    self._placed.append(target)
         except OSError as e:
-            for name in placed + [tmp for tmp, _ in moves if tmp is not None and os.path.exists(tmp)]:
-                try:
-                    os.remove(name)
-                except OSError:
-                    pass
-            for final, backup in reversed(aside):
-                os.replace(backup, final)
+            self.discard()
             raise write_error(target, e.strerror or e) from None
-        for _, backup in aside:
-            try:
-                os.remove(backup)
-            except OSError:
-                pass
+        for _, backup in self._aside:
+            _remove(backup)
+        self._items, self._placed, self._aside = [], [], []
 
 
-def _identity(path: str) -> Optional[Tuple[int, int, int]]:
-    """What is at ``path`` (device, inode, modification time), or None when nothing is."""
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def _identity(path: str) -> Optional[Tuple[int, int]]:
+    """What is at ``path`` (size, modification time), or None when nothing is. Not the inode: some
+    network file systems renumber files without writing them."""
     try:
         st = os.lstat(path)
     except OSError:
         return None
-    return st.st_dev, st.st_ino, st.st_mtime_ns
+    return st.st_size, st.st_mtime_ns
+
+
+def _written_meanwhile(before: Optional[Tuple[int, int]], now: Optional[Tuple[int, int]]) -> bool:
+    """Whether a target was written since: it appeared or changed (one deleted meanwhile loses nothing)."""
+    return now is not None and now != before
 
 
 class _TempFolder:

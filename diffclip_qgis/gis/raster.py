@@ -310,7 +310,8 @@ class SubsetSource:
 # -- files ----------------------------------------------------------------------------------------
 def dataset_files(path: str) -> List[str]:
     """The files a GDAL/OGR data source reads and QGIS reads with it: the file itself, a VRT's source
-    files (through VRTs within VRTs too), and each one's QGIS style (``.qml`` beside it, loaded with it)."""
+    files (through VRTs within VRTs too), and each one's QGIS style (``.qml`` beside it, loaded with it)
+    where the user saved one."""
     files: List[str] = []
     styles = [os.path.splitext(path)[0] + ".qml"]
     todo = [path]
@@ -326,7 +327,7 @@ def dataset_files(path: str) -> List[str]:
         if ds is not None:
             styles.append(os.path.splitext(name)[0] + ".qml")
             todo += [f for f in (ds.GetFileList() or []) if f not in files]
-    return files + list(dict.fromkeys(styles))
+    return files + [style for style in dict.fromkeys(styles) if os.path.isfile(style)]
 
 
 # -- reference rasters -------------------------------------------------------------------------
@@ -346,7 +347,8 @@ STRIP_PIXELS = 1 << 20   # about this many pixels per strip when a class raster 
 
 
 class LabelRaster:
-    """A class raster's first band, read by rows as int32 class ids (nodata, NaN and negative values -> 0),
+    """A class raster's first band, read by rows as int32 class ids (nodata, NaN, negative values and values
+    beyond int32 -> 0),
     so that memory stays that of one strip whatever the raster's size."""
 
     def __init__(self, path: str):
@@ -365,7 +367,7 @@ class LabelRaster:
 
     def rows(self, row0: int, count: int) -> np.ndarray:
         values = self.band.ReadAsArray(0, row0, self.width, count).astype(np.float64)
-        invalid = ~np.isfinite(values) | (values < 0)
+        invalid = ~np.isfinite(values) | (values < 0) | (values > np.iinfo(np.int32).max)   # e.g. an unset fill value
         if self.nodata is not None:
             invalid |= values == self.nodata
         values[invalid] = 0

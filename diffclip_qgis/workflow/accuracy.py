@@ -109,17 +109,17 @@ def compare(classification: LabelRaster, truth_of: Callable[[int, np.ndarray], n
     for row0, predicted in classification.strips():
         callback.check()
         truth = truth_of(row0, predicted)
-        counts = np.bincount(predicted.ravel())
-        found.mapped.update({int(i): int(counts[i]) for i in np.flatnonzero(counts) if i > 0})
-        found.reference_ids.update(int(i) for i in np.flatnonzero(np.bincount(truth.ravel())) if i > 0)
+        found.mapped.update({p: n for (_, p), n in count_pairs(np.zeros_like(predicted), predicted).items() if p})
+        found.reference_ids.update(r for (r, _), _ in count_pairs(truth, np.zeros_like(truth)).items() if r)
         both = (truth > 0) & (predicted > 0)
         found.pairs.update(count_pairs(truth[both], predicted[both]))
     return found
 
 
 def count_pairs(a: np.ndarray, b: np.ndarray) -> Dict[Tuple[int, int], int]:
-    """How often each pair (a[i], b[i]) of non-negative ids occurs: one bincount when the ids are small
+    """How often each pair (a[i], b[i]) of non-negative int32 ids occurs: one bincount when the ids are small
     (class ids usually are), else a sort."""
+    a, b = np.ravel(a), np.ravel(b)
     if a.size == 0:
         return {}
     width = int(b.max()) + 1

@@ -64,8 +64,9 @@ def test_symlink_and_vrt_sources_count_as_inputs(qgis_app, scene, tmp_path):
     gdal.BuildVRT(outer, [vrt]).FlushCache()
     with raises("OUTPUT .* is the same file as the input INPUTS"):
         classify(scene, tmp_path, INPUTS=[outer, scene.lidar], OUTPUT=scene.hsi)
+    (tmp_path / "mosaic.qml").write_text("<qgis/>")   # the user's style for the input mosaic.vrt
     before = sorted(os.listdir(tmp_path))
-    # mosaic.tif's style would be mosaic.qml, the style QGIS loads with the input mosaic.vrt
+    # mosaic.tif's style would be mosaic.qml too
     with raises(r"OUTPUT \(.*mosaic.qml\) is the same file as the input INPUTS"):
         classify(scene, tmp_path, INPUTS=[outer, scene.lidar], OUTPUT=str(tmp_path / "mosaic.tif"))
     assert sorted(os.listdir(tmp_path)) == before

@@ -117,13 +117,46 @@ def test_a_failure_after_some_outputs_were_placed_restores_them(tmp_path, monkey
     replace = os.replace
 
     def failing(src, dst):
-        if dst == str(tmp_path / "b.csv") and ".tmp-" in os.path.basename(src) and not src.endswith(".old"):
+        if dst == str(tmp_path / "b.csv") and ".tmp-" in os.path.basename(src):
             raise OSError(28, "No space left on device")
         replace(src, dst)
 
     monkeypatch.setattr(os, "replace", failing)
     a, b = _write_a_and_b(tmp_path, "Could not write .*b.csv: No space left on device")
     assert a == "previous a" and b.read_text() == "previous b"
+
+
+def test_sigterm_in_the_middle_of_a_commit_puts_the_old_outputs_back(tmp_path, monkeypatch):
+    from diffclip_qgis.core import files
+
+    (tmp_path / "b.csv").write_text("previous b")
+    replace = os.replace
+
+    def dying(src, dst):
+        if dst == str(tmp_path / "b.csv") and ".tmp-" in os.path.basename(src):   # a.html is already placed
+            for pending in list(files._live):   # what the SIGTERM handler does before the process ends
+                pending.discard()
+            raise SystemExit(-15)
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", dying)
+    a, b = tmp_path / "a.html", tmp_path / "b.csv"
+    a.write_text("previous a")
+    with pytest.raises(SystemExit):
+        with PendingOutputs() as outputs:
+            write_text(str(a), "new a", outputs)
+            write_text(str(b), "new b", outputs)
+    assert a.read_text() == "previous a" and b.read_text() == "previous b"
+    assert sorted(os.listdir(tmp_path)) == ["a.html", "b.csv"]
+
+
+def test_an_old_output_deleted_during_the_run_is_simply_replaced(tmp_path):
+    a = tmp_path / "a.html"
+    a.write_text("previous a")
+    with PendingOutputs() as outputs:
+        write_text(str(a), "new a", outputs)
+        a.unlink()
+    assert a.read_text() == "new a" and os.listdir(tmp_path) == ["a.html"]
 
 
 def test_an_output_another_run_writes_meanwhile_is_not_replaced(tmp_path):

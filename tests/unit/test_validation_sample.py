@@ -123,3 +123,17 @@ def test_pairs_are_counted_alike_for_small_and_large_class_ids():
     assert count_pairs(a, b) == expected                                   # one bincount
     assert count_pairs(a + 60000, b + 60000) == {(x + 60000, y + 60000): n for (x, y), n in expected.items()}  # a sort
     assert count_pairs(a[:0], b[:0]) == {}
+
+
+def test_a_reference_with_huge_unset_values_ignores_them(scene, tmp_path):
+    """A UInt32 reference filled with 4294967295 where unlabelled (no nodata tag): those pixels are not labels."""
+    gt, truth, labels, _ = scene
+    ds = gdal.Open(gt)
+    path = str(tmp_path / "uint32.tif")
+    out = gdal.GetDriverByName("GTiff").Create(path, ds.RasterXSize, ds.RasterYSize, 1, gdal.GDT_UInt32)
+    out.SetGeoTransform(ds.GetGeoTransform())
+    out.SetProjection(ds.GetProjection())
+    out.GetRasterBand(1).WriteArray(np.where(labels > 0, labels, 4294967295).astype(np.uint32))
+    out = None
+    result = assess_accuracy(AccuracyRequest(gt, str(tmp_path / "r.html"), reference=path))
+    assert result.overall == 100.0 and result.pixels == int((labels > 0).sum())
