@@ -96,6 +96,10 @@
         <translation>分类完成，用时 {s:.0f} 秒。估计精度 {a:.0f} %（在您的样本上交叉验证；见日志）。</translation>
     </message>
     <message>
+        <source>{other} was not made by this project, so it is left alone: new samples go to {path}.</source>
+        <translation>{other} 不是由此项目创建的，因此保持不变：新样本将保存到 {path}。</translation>
+    </message>
+    <message>
         <source>Could not copy the samples to {path} ({error}); they stay in {source}.</source>
         <translation>无法将样本复制到 {path}（{error}）；样本仍保存在 {source}。</translation>
     </message>

@@ -94,6 +94,7 @@ class DiffClipDock(QgsDockWidget):
         self.project.projectSaved.connect(self._show_default_output)
         self._project_loads = 0   # counts project loads and clears: a run's results belong to the project it started in
         self._run_project = 0
+        self._action_items = []   # message bar entries with a button
         self.load_from_project()
 
     # -- layout -------------------------------------------------------------------------------------
@@ -211,6 +212,7 @@ class DiffClipDock(QgsDockWidget):
             button.clicked.connect(lambda: (bar.popWidget(item), action[1]()))
             item.layout().addWidget(button)
             bar.pushWidget(item, level, duration)
+            self._action_items.append(item)   # closed with the dock: their buttons act on it
         self._append_log(text)
 
     def _append_log(self, text: str) -> None:
@@ -581,6 +583,11 @@ class DiffClipDock(QgsDockWidget):
                 task.cancel()
                 task.waitForFinished(timeout_ms)
             except RuntimeError:  # the task object is already deleted
+                pass
+        for item in self._action_items:
+            try:
+                self.iface.messageBar().popWidget(item)
+            except RuntimeError:   # already closed
                 pass
         if self.canvas.mapTool() is self.tool:
             self._restore_tool()

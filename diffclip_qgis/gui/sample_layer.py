@@ -147,8 +147,10 @@ class SampleStore(QObject):
         if layer is not None:
             return layer
         path = default_sample_path(self.project)
-        if self.project.readEntry(SCOPE, FILE_ENTRY, "")[0] != path:
-            path = unused_path(path)
+        if os.path.exists(path) and self.project.readEntry(SCOPE, FILE_ENTRY, "")[0] != path:
+            other, path = path, unused_path(path)
+            self.notice.emit(tr("{other} was not made by this project, so it is left alone: new samples go to "
+                                "{path}.").format(other=other, path=path))
         if not os.path.exists(path):
             self._create(path, crs)
         self.project.writeEntry(SCOPE, FILE_ENTRY, path)

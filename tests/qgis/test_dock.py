@@ -234,6 +234,7 @@ def test_another_projects_sample_file_of_the_same_name_is_never_used(dock, iface
     add_rasters(iface, scene["paths"])
     label_scene(dock, iface, truth_grid(), per_class=1)
     assert sample_layer(dock).source().split("|")[0] == str(tmp_path / "site_diffclip_samples_2.gpkg")
+    assert any(m.startswith(f"{old} was not made by this project") for m in iface.messages())
     from qgis.core import QgsVectorLayer
 
     assert QgsVectorLayer(f"{old}|layername={LAYER_NAME}", "old", "ogr").featureCount() == 0

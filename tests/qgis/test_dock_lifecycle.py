@@ -150,3 +150,23 @@ def test_install_command_names_qgis_own_python_not_the_first_on_path(monkeypatch
     assert qgis_python("linux") == expected and os.path.isfile(expected)
     assert install_command("linux").startswith(expected + " -m pip install --user")
     assert qgis_python("win32") == "python"
+
+
+def test_message_bar_buttons_go_with_the_dock(iface):
+    from qgis.core import Qgis
+    from qgis.PyQt.QtCore import Qt
+
+    from diffclip_qgis.gui.dock import DiffClipDock
+
+    dock = DiffClipDock(iface)
+    iface.addDockWidget(Qt.RightDockWidgetArea, dock)
+    pressed = []
+    dock.notify("closed by hand", Qgis.MessageLevel.Success, ("Again", lambda: pressed.append(1)))
+    iface.bar.popWidget(iface.bar.items()[0])
+    dock.notify("still open", Qgis.MessageLevel.Success, ("Suggest samples", lambda: pressed.append(2)))
+    assert [item.text() for item in iface.bar.items()] == ["still open"]
+    dock.shutdown()   # as on unload: the button would act on a dock that is gone
+    iface.removeDockWidget(dock)
+    dock.deleteLater()
+    process_events()
+    assert iface.bar.items() == [] and pressed == []
