@@ -192,8 +192,12 @@ class SampleStore(QObject):
         """Delete features ``delete`` and add ``(point in layer CRS, class id, class name)``, as one undo step;
         undoing it also calls ``on_undo``."""
         layer = self._writable()
-        removed = self._delete(layer, delete)
         added = self._add(layer, [self._feature(layer, QgsGeometry.fromPointXY(p), i, n) for p, i, n in points])
+        try:   # added first: a failed write never leaves the samples deleted and the new ones missing
+            removed = self._delete(layer, delete)
+        except SampleLayerError:
+            self._delete(layer, added)
+            raise
         self._undo.append((added, removed, on_undo))
         del self._undo[:-MAX_UNDO]
         self._edited(layer)
@@ -204,9 +208,14 @@ class SampleStore(QObject):
         if not self._undo:
             return False
         layer = self._writable()
-        added, removed, on_undo = self._undo.pop()
-        self._delete(layer, added)
+        added, removed, on_undo = self._undo[-1]
         restored = self._add(layer, [self._feature(layer, f.geometry(), f[CLASS_ID], f[CLASS_NAME]) for f in removed])
+        try:   # restored first, and the step kept until both writes succeed: a failure loses nothing
+            self._delete(layer, added)
+        except SampleLayerError:
+            self._delete(layer, restored)
+            raise
+        self._undo.pop()
         new_fid = {f.id(): fid for f, fid in zip(removed, restored)}
         for older_added, _, _ in self._undo:  # restored features got new ids: older steps must refer to those
             older_added[:] = [new_fid.get(fid, fid) for fid in older_added]

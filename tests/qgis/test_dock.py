@@ -2,6 +2,8 @@
 import json
 import os
 
+import pytest
+
 from qgis.core import QgsCategorizedSymbolRenderer, QgsProject, QgsRasterLayer
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtTest import QTest
@@ -273,6 +275,45 @@ def test_a_class_whose_samples_cannot_be_deleted_stays(dock, iface, scene, monke
     assert layer.commitChanges()   # an edit in QGIS's attribute table: the dock's counts follow
     process_events()
     assert dock.classes.model.count(first["class_id"]) == 0 and dock.classes.model.count(2) == 2
+
+
+@pytest.mark.parametrize("method", ["_add", "_delete"])
+def test_a_write_that_fails_while_relabelling_or_undoing_loses_no_sample(dock, iface, scene, monkeypatch, method):
+    from qgis.core import QgsPointXY
+
+    from diffclip_qgis.gui.sample_layer import SampleLayerError, SampleStore
+
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=1)
+    before = samples(dock)
+    layer = sample_layer(dock)
+    old = next(layer.getFeatures())
+    point = old.geometry().asPoint()
+    write, fail_next = getattr(SampleStore, method), []
+
+    def failing(layer, items):   # e.g. a database lock from another QGIS, once
+        if fail_next and items:
+            fail_next.pop()
+            raise SampleLayerError("database is locked")
+        return write(layer, items)
+
+    monkeypatch.setattr(SampleStore, method, staticmethod(failing))
+    fail_next.append(1)
+    try:
+        dock.store.apply([(QgsPointXY(point), 2, "roof")], delete=[old.id()])   # relabel the pixel
+    except SampleLayerError:
+        pass
+    assert samples(dock) == before
+    dock.store.apply([(QgsPointXY(point), 2, "roof")], delete=[old.id()])
+    relabelled = samples(dock)
+    assert relabelled != before
+    fail_next.append(1)
+    try:
+        dock.store.undo()
+    except SampleLayerError:
+        pass
+    assert samples(dock) == relabelled   # nothing changed, and the step stays for another try:
+    assert dock.store.undo() and samples(dock) == before
 
 
 def test_a_new_class_never_takes_the_id_of_samples_left_without_a_class(dock, iface, scene):
