@@ -109,11 +109,16 @@ def compare(classification: LabelRaster, truth_of: Callable[[int, np.ndarray], n
     for row0, predicted in classification.strips():
         callback.check()
         truth = truth_of(row0, predicted)
-        found.mapped.update({p: n for (_, p), n in count_pairs(np.zeros_like(predicted), predicted).items() if p})
-        found.reference_ids.update(r for (r, _), _ in count_pairs(truth, np.zeros_like(truth)).items() if r)
+        found.mapped.update(count_ids(predicted))
+        found.reference_ids.update(count_ids(truth))
         both = (truth > 0) & (predicted > 0)
         found.pairs.update(count_pairs(truth[both], predicted[both]))
     return found
+
+
+def count_ids(values: np.ndarray) -> Dict[int, int]:
+    """How often each id above 0 occurs (:func:`count_pairs` with one side all 0)."""
+    return {i: n for (_, i), n in count_pairs(np.zeros_like(values), values).items() if i}
 
 
 def count_pairs(a: np.ndarray, b: np.ndarray) -> Dict[Tuple[int, int], int]:
