@@ -3,8 +3,8 @@
 The same layer feeds ``diffclip:fewshotclassify`` (SAMPLES, CLASS_FIELD=class_id). Each project
 has its own file: next to the project file (``<project>_diffclip_samples.gpkg``), in the user's
 QGIS profile for a project stored in a database, or in the temp folder until the project is first
-saved. When the project is saved where its samples do not belong (first save, Save As), they are
-copied there, so the project saved before keeps its own. A file of that name that this project did
+saved. When the project is saved where its samples do not belong (first save, Save As, also to the
+same name in another format), they are copied there, so the project saved before keeps its own. A file of that name that this project did
 not make (another project's) is never reused. Edits go straight to the file (no edit session), with
 an undo stack of this session's additions and deletions.
 """
@@ -97,6 +97,11 @@ def unused_path(path: str) -> str:
     return path
 
 
+def project_identity(project: QgsProject) -> str:
+    """The project's file path, or its URI when stored in a database; "" for a project never saved."""
+    return project.absoluteFilePath() or project.fileName()
+
+
 def belongs_to(path: str, stem: str) -> bool:
     """Whether a sample file is the project's (``<stem>_diffclip_samples[_N].gpkg``) rather than another's."""
     folder, name = os.path.split(os.path.normcase(os.path.abspath(path)))
@@ -123,12 +128,17 @@ class SampleStore(QObject):
         self.project = project or QgsProject.instance()
         # Per undo step: the features it added, those it deleted, and what else to revert with it.
         self._undo: List[Tuple[List[int], List[QgsFeature], Optional[Callable[[], None]]]] = []
+        self._home = project_identity(self.project)   # the project file the samples were last kept with
         self.project.projectSaved.connect(self._keep_with_project)
+        self.project.readProject.connect(self._project_read)
+        self.project.cleared.connect(self._project_read)
         self.project.layersAdded.connect(self._layers_added)
         self.project.layersRemoved.connect(self._layers_removed)
 
     def disconnect_project(self) -> None:
         self.project.projectSaved.disconnect(self._keep_with_project)
+        self.project.readProject.disconnect(self._project_read)
+        self.project.cleared.disconnect(self._project_read)
         self.project.layersAdded.disconnect(self._layers_added)
         self.project.layersRemoved.disconnect(self._layers_removed)
 
@@ -322,12 +332,18 @@ class SampleStore(QObject):
             self._undo.clear()
             self.changed.emit()
 
+    def _project_read(self, *_) -> None:
+        self._home = project_identity(self.project)
+
     def _keep_with_project(self) -> None:
-        """After a save where the samples do not belong (the first save, Save As), copy them beside the
-        project (a new file, never over one) and save again; the file they came from stays as it was."""
+        """After a save where the samples do not belong (the first save, Save As, even to ``p.qgs`` from
+        ``p.qgz``), copy them beside the project (a new file, never over one) and save again; the file they
+        came from stays as it was."""
         layer = self.layer()
         stem = project_stem(self.project)
-        if layer is None or not stem or belongs_to(_file_of(layer), stem):
+        saved_as = project_identity(self.project) != self._home
+        self._home = project_identity(self.project)
+        if layer is None or not stem or (belongs_to(_file_of(layer), stem) and not saved_as):
             return
         target = unused_path(default_sample_path(self.project))
         options = QgsVectorFileWriter.SaveVectorOptions()

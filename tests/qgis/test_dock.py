@@ -204,7 +204,9 @@ def test_samples_survive_saving_and_reopening_the_project(dock, iface, scene, tm
     assert isinstance(dock.grid_layer(), QgsRasterLayer)
 
 
-def test_save_as_gives_the_new_project_its_own_samples(dock, iface, scene, tmp_path, monkeypatch):
+@pytest.mark.parametrize("name, samples", [("q.qgz", "q_diffclip_samples.gpkg"),
+                                           ("p.qgs", "p_diffclip_samples_2.gpkg")])   # same name, other format
+def test_save_as_gives_the_new_project_its_own_samples(dock, iface, scene, tmp_path, monkeypatch, name, samples):
     add_rasters(iface, scene["paths"])
     label_scene(dock, iface, truth_grid(), per_class=1)
     first = str(tmp_path / "p.qgz")
@@ -212,9 +214,9 @@ def test_save_as_gives_the_new_project_its_own_samples(dock, iface, scene, tmp_p
     process_events(0.3)
     original = sample_layer(dock).source().split("|")[0]
     assert original == str(tmp_path / "p_diffclip_samples.gpkg")
-    assert QgsProject.instance().write(str(tmp_path / "q.qgz"))   # Save As, in the same folder
+    assert QgsProject.instance().write(str(tmp_path / name))   # Save As, in the same folder
     process_events(0.3)
-    assert sample_layer(dock).source().split("|")[0] == str(tmp_path / "q_diffclip_samples.gpkg")
+    assert sample_layer(dock).source().split("|")[0] == str(tmp_path / samples)
     dock.classes.view.selectRow(0)
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     dock.classes.remove_selected()   # in q: the class and its samples go
