@@ -5,8 +5,8 @@ Every output of a run is written to a hidden temporary file beside its target
 together with the others only when all are complete; if one cannot be moved, the files already
 moved are put back. Working files go into hidden folders beside the output
 (:func:`temp_folder_beside`, ``.diffclip-KIND-XXXXXXXX``). A failure, a cancel or SIGTERM removes
-the temporary files and folders; stale ones of these naming patterns older than a day are swept
-away by later runs in the same folder.
+the temporary files and folders; stale ones of these naming patterns (a folder: nothing in it
+changed) older than a day are swept away by later runs in the same folder.
 """
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def remove_stale_temps(directory: str, max_age: float = STALE_SECONDS) -> List[s
             if TEMP_PATTERN.match(name) and os.path.isfile(path) and now - os.path.getmtime(path) > max_age:
                 os.remove(path)
             elif (TEMP_FOLDER_PATTERN.match(name) and os.path.isdir(path) and not os.path.islink(path)
-                  and now - os.path.getmtime(path) > max_age):
+                  and now - _last_change(path) > max_age):
                 shutil.rmtree(path)
             else:
                 continue
@@ -85,6 +85,22 @@ def remove_stale_temps(directory: str, max_age: float = STALE_SECONDS) -> List[s
         except OSError:
             pass
     return removed
+
+
+def _last_change(folder: str) -> float:
+    """The newest modification time of a working folder and of what is in it (a run still writing there)."""
+    times = [os.path.getmtime(folder)]
+    with os.scandir(folder) as entries:
+        times += [entry.stat(follow_symlinks=False).st_mtime for entry in entries]
+    return max(times)
+
+
+def keep_alive(folder: str) -> None:
+    """Mark a working folder as in use, so that no other run sweeps it during a long phase that writes nothing."""
+    try:
+        os.utime(folder)
+    except OSError:
+        pass
 
 
 # -- outputs written together ----------------------------------------------------------------------

@@ -16,7 +16,7 @@ from ..core.checkpoint import check_inputs, load_model, save_model
 from ..core.classes import ClassInfo, complete_classes, load_class_list, match_prompts, matching_entry
 from ..core.config import Preset, fewshot_pretrain_epochs, get_preset, set_fewshot_pretrain_epochs, set_finetune_epochs
 from ..core.device import describe_device, resolve_device
-from ..core.files import PendingOutputs, check_output_paths, check_writable, temp_folder_beside
+from ..core.files import PendingOutputs, check_output_paths, check_writable, keep_alive, temp_folder_beside
 from ..core.infer import Predictor
 from ..core.pipeline import fewshot_classifier
 from ..core.window_rule import few_labels, skips_cross_validation
@@ -120,8 +120,12 @@ def classify_to_files(trained, source, device, output: str, confidence: str, smo
         write_classification(raw, tiles, confidence_path=raw_conf, **dict(geo, outputs=None))
         callback.progress("smoothing", 0.0)
         callback.log(f"Majority smoothing with radius {smoothing} px (nodata stays nodata).")
-        smoothed = smoothed_tiles(raw, smoothing, raw_conf, progress=lambda f: callback.progress("smoothing", f),
-                                  check=callback.check)
+
+        def smoothing_progress(fraction: float) -> None:
+            keep_alive(folder)
+            callback.progress("smoothing", fraction)
+
+        smoothed = smoothed_tiles(raw, smoothing, raw_conf, progress=smoothing_progress, check=callback.check)
         write_classification(output, checked(smoothed), confidence_path=confidence or None, **geo)
         callback.progress("writing", 1.0)
 

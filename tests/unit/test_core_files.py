@@ -28,6 +28,7 @@ from diffclip_qgis.core.files import (  # noqa: E402
     PendingOutputs,
     check_output_paths,
     check_writable,
+    keep_alive,
     remove_stale_temps,
     temp_folder_beside,
     write_text,
@@ -184,10 +185,26 @@ def test_working_folders_are_removed_and_stale_ones_swept(tmp_path):
         _file(folder / "0_0.npz")
     day_ago = time.time() - 2 * 24 * 3600
     for folder in (old, user):
+        os.utime(folder / "0_0.npz", (day_ago, day_ago))
         os.utime(folder, (day_ago, day_ago))
     with temp_folder_beside(str(tmp_path / "map.tif"), "smoothing"):
         pass
     assert sorted(os.listdir(tmp_path)) == [fresh.name, user.name]
+
+
+def test_a_working_folder_in_use_is_not_swept(tmp_path):
+    """An old folder whose file is still being written, or that a long phase keeps alive, stays."""
+    writing, kept = tmp_path / ".diffclip-smoothing-abcd1234", tmp_path / ".diffclip-smoothing-efgh5678"
+    day_ago = time.time() - 2 * 24 * 3600
+    for folder in (writing, kept):
+        folder.mkdir()
+        os.utime(_file(folder / "raw.tif"), (day_ago, day_ago))
+        os.utime(folder, (day_ago, day_ago))
+    os.utime(writing / "raw.tif")
+    keep_alive(str(kept))
+    assert remove_stale_temps(str(tmp_path)) == []
+    os.utime(kept, (day_ago, day_ago))
+    assert remove_stale_temps(str(tmp_path)) == [str(kept)]
 
 
 def test_stale_temp_files_older_than_a_day_are_swept(tmp_path):
