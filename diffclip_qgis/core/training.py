@@ -24,13 +24,19 @@ def make_optimizer(params: Iterable[torch.nn.Parameter], lr: float, weight_decay
 
 
 def batches(n: int, batch_size: int, rng: np.random.Generator, weights: np.ndarray = None) -> Iterator[np.ndarray]:
-    """Index batches covering one epoch: a shuffle, or draws weighted by ``weights`` (class balance)."""
+    """Index batches covering one epoch: a shuffle, or draws weighted by ``weights`` (class balance).
+
+    A last batch of one sample joins the one before it: batch norm cannot train on a single 1 x 1 window.
+    """
     if weights is None:
         order = rng.permutation(n)
     else:
         order = rng.choice(n, size=n, replace=True, p=weights / weights.sum())
-    for i in range(0, n, batch_size):
-        yield order[i:i + batch_size]
+    starts = list(range(0, n, batch_size))
+    if len(starts) > 1 and n - starts[-1] == 1:
+        starts.pop()
+    for start, end in zip(starts, starts[1:] + [n]):
+        yield order[start:end]
 
 
 def seeded_generator(seed: int) -> torch.Generator:

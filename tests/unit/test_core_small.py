@@ -343,6 +343,8 @@ def test_batches_cover_an_epoch_and_weighted_draws_balance():
     seen = np.concatenate(list(batches(10, 4, rng)))
     assert sorted(seen.tolist()) == list(range(10))
     assert [len(b) for b in batches(10, 4, rng)] == [4, 4, 2]
+    assert [len(b) for b in batches(9, 4, rng)] == [4, 5]   # never a batch of one (batch norm)
+    assert sorted(np.concatenate(list(batches(9, 4, rng))).tolist()) == list(range(9))
     labels = np.array([0] * 90 + [1] * 10)
     weights = 1.0 / np.bincount(labels)[labels]
     drawn = np.concatenate([np.concatenate(list(batches(100, 32, rng, weights))) for _ in range(20)])

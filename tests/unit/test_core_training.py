@@ -229,6 +229,16 @@ def test_preset_that_skips_pretraining_fine_tunes_a_fresh_encoder():
     assert any("No pretraining" in m for m in messages)
 
 
+def test_finetune_on_pixels_alone_with_one_sample_more_than_a_batch():
+    """A 1 x 1 window and 33 labels at batch size 32: the last batch of one used to stop batch norm."""
+    net = DiffCLIP([2], tiny_config(1))
+    rng = np.random.default_rng(0)
+    windows = [rng.normal(size=(33, 2, 1, 1)).astype(np.float32)]
+    cfg = tiny_preset(finetune_epochs=2).finetune
+    cfg.unlabelled = False
+    assert len(finetune(net, windows, np.arange(33) % 3, ["a", "b", "c"], cfg, CPU)) == 2
+
+
 def test_finetune_needs_every_class():
     net = DiffCLIP([2], tiny_config(3))
     windows = [np.zeros((3, 2, 3, 3), np.float32)]
