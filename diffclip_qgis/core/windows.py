@@ -75,18 +75,26 @@ def fit_input_stats(source: PixelSource, infos: Optional[Sequence[ModalityInfo]]
                     callback: Callback = SILENT) -> List[BandStats]:
     """Choose usable bands and robust statistics per modality from tiles spread over the grid.
 
-    Bands without any finite value, or flagged bad in the metadata, are dropped with a log line.
-    When the tiles hold more than ``max_pixels`` pixels, a uniform random sample of their usable pixels is used.
+    While a band has no finite value in those tiles (an input covering part of the scene), up to three
+    times as many more tiles, in random order, are read. Bands without any finite value then, or flagged
+    bad in the metadata, are dropped with a log line. When the tiles hold more than ``max_pixels``
+    pixels, a uniform random sample of their usable pixels is used.
     """
     boxes = list(iter_boxes(source.height, source.width, tile))
-    if len(boxes) > max_tiles:
-        boxes = [boxes[i] for i in np.linspace(0, len(boxes) - 1, max_tiles).round().astype(int)]
-    sample = sum(h * w for _, _, h, w in boxes) > max_pixels
+    spread = sorted(set(np.linspace(0, len(boxes) - 1, min(max_tiles, len(boxes))).round().astype(int).tolist()))
+    more = [i for i in np.random.default_rng(1).permutation(len(boxes)).tolist() if i not in set(spread)]
+    order = [boxes[i] for i in spread + more[:3 * max_tiles]]
+    sample = sum(h * w for _, _, h, w in order) > max_pixels
     rng = np.random.default_rng(0)
     per_modality = [[] for _ in source.band_counts]
     keys = [np.empty(0) for _ in source.band_counts]   # random keys of the pixels kept, when sampling
     has_data = [np.zeros(b, dtype=bool) for b in source.band_counts]
-    for r, c, h, w in boxes:
+    flagged = [np.asarray(info.bad_bands, dtype=bool) if infos and info.bad_bands is not None
+               and len(info.bad_bands) == b else np.zeros(b, dtype=bool)
+               for info, b in zip(infos or [None] * len(has_data), source.band_counts)]
+    for i, (r, c, h, w) in enumerate(order):
+        if i >= len(spread) and all((d | f).all() for d, f in zip(has_data, flagged)):
+            break
         for m, x in enumerate(source.read(r, c, h, w)):
             x = x.reshape(x.shape[0], -1)
             finite = np.isfinite(x)
@@ -95,7 +103,7 @@ def fit_input_stats(source: PixelSource, infos: Optional[Sequence[ModalityInfo]]
                 per_modality[m].append(x)
                 continue
             # A uniform random sample of the usable pixels of all tiles so far: the max_pixels smallest random keys.
-            usable = finite[usable_bands(finite.any(axis=1), infos[m].bad_bands if infos else None)].all(axis=0)
+            usable = finite[usable_bands(finite.any(axis=1), flagged[m])].all(axis=0) & finite.any(axis=0)
             pixels = np.concatenate(per_modality[m] + [x[:, usable]], axis=1)
             keys[m] = np.concatenate([keys[m], rng.random(int(usable.sum()))])
             if len(keys[m]) > max_pixels:
@@ -107,7 +115,7 @@ def fit_input_stats(source: PixelSource, infos: Optional[Sequence[ModalityInfo]]
         pixels = np.concatenate(chunks, axis=1)
         info = infos[m] if infos else None
         name = info.name if info else f"modality {m + 1}"
-        bands = usable_bands(has_data[m], info.bad_bands if info else None)
+        bands = usable_bands(has_data[m], flagged[m])
         dropped = [b + 1 for b in range(pixels.shape[0]) if b not in bands]
         if not bands:
             raise InputError(f"{name}: every band is nodata (or flagged bad). Check the nodata value and the file.")

@@ -76,6 +76,25 @@ class CountingSource(ArraySource):
         return super().read(row0, col0, rows, cols)
 
 
+def test_an_input_covering_part_of_the_scene_gets_its_statistics_from_further_tiles():
+    """A second modality over 4 % of the scene, and a band with data only there: read on until found."""
+    rng = np.random.default_rng(0)
+    spectral = rng.normal(size=(3, 160, 160)).astype(np.float32)   # 100 tiles of 16 px
+    spectral[1] = np.nan
+    spectral[1, 64:96, 64:96] = 5.0 + rng.random((32, 32))
+    height = np.full((1, 160, 160), np.nan, np.float32)
+    height[0, 64:96, 64:96] = 10.0 + rng.random((32, 32))
+    source = CountingSource([spectral, height])
+    stats = fit_input_stats(source, tile=16, max_tiles=8)
+    assert stats[0].bands == [0, 1, 2] and 10.0 <= stats[1].low[0] < stats[1].high[0] <= 11.0
+    assert 8 < len(source.reads) <= 32   # more than the spread, at most three times as many more
+    empty = np.full((1, 160, 160), np.nan, np.float32)
+    source = CountingSource([spectral, empty])
+    with pytest.raises(InputError, match="modality 2: every band is nodata"):
+        fit_input_stats(source, tile=16, max_tiles=8)
+    assert len(source.reads) == 32
+
+
 def test_random_pixels_of_a_large_raster_come_from_a_few_tiles():
     x = np.random.default_rng(0).normal(size=(2, 1024, 1024)).astype(np.float32)   # 16 tiles of 256 px
     x[:, :, :256] = np.nan                                                         # 4 of them nodata
