@@ -85,11 +85,22 @@ class _Modality:
         self.scale = np.array([1.0 if s is None else s for s in scales], np.float32)[:, None, None]
         self.offset = np.array([0.0 if o is None else o for o in offsets], np.float32)[:, None, None]
         self.scaled = bool(np.any(self.scale != 1) or np.any(self.offset != 0))
+        # GDAL masks beyond nodata (an internal or .msk mask, an alpha band): 0 marks a pixel as nodata.
+        flags = [b.GetMaskFlags() for b in reader_bands]
+        self.masks = [None if f & (gdal.GMF_ALL_VALID | gdal.GMF_NODATA) else b.GetMaskBand()
+                      for b, f in zip(reader_bands, flags)]
+        self.shared_mask = bool(flags) and all(f & gdal.GMF_PER_DATASET for f in flags) and self.masks[0] is not None
 
     def read(self, row0: int, col0: int, rows: int, cols: int) -> np.ndarray:
         raw = self.reader.ReadAsArray(col0, row0, cols, rows, buf_type=self.buf_type)
         raw = raw.reshape(self.reader.RasterCount, rows, cols)
         out = raw.astype(np.float32)
+        if self.shared_mask:
+            out[:, self.masks[0].ReadAsArray(col0, row0, cols, rows) == 0] = np.nan
+        else:
+            for i, mask in enumerate(self.masks):
+                if mask is not None:
+                    out[i][mask.ReadAsArray(col0, row0, cols, rows) == 0] = np.nan
         with np.errstate(over="ignore", invalid="ignore"):
             for i, nodata in enumerate(self.nodata):
                 if nodata is not None and not math.isnan(nodata):
@@ -113,8 +124,8 @@ class RasterStack:
     The first raster defines the grid (``height``, ``width``, ``geotransform``, ``crs_wkt``).
     Rasters on another grid are warped onto it in memory (bilinear; outside their extent
     becomes NaN) and a warning naming the file and the difference goes to ``log``.
-    ``read`` returns physical values: nodata and non-finite values become NaN and the band
-    scale/offset, when set, are applied. ``log(message, warning)`` is optional.
+    ``read`` returns physical values: nodata, pixels a GDAL mask or alpha band marks as nodata, and
+    non-finite values become NaN, and the band scale/offset, when set, are applied. ``log(message, warning)`` is optional.
     """
 
     def __init__(self, paths: Sequence[str], log: Optional[Log] = None):

@@ -78,6 +78,30 @@ def test_read_window_and_nodata(tmp_path):
     np.testing.assert_array_equal(window, expected)
 
 
+def test_pixels_a_gdal_mask_or_alpha_band_hides_are_nodata(tmp_path):
+    masked = utm_tif(tmp_path / "masked.tif", np.arange(32, dtype=np.float32).reshape(2, 4, 4))
+    ds = gdal.Open(masked, gdal.GA_Update)
+    ds.CreateMaskBand(gdal.GMF_PER_DATASET)
+    mask = np.full((4, 4), 255, np.uint8)
+    mask[0] = 0
+    ds.GetRasterBand(1).GetMaskBand().WriteArray(mask)
+    ds = None
+    rgba = np.full((4, 4, 4), 7, np.uint8)
+    rgba[3] = 255
+    rgba[3, :, 0] = 0                       # transparent first column
+    rgba_path = utm_tif(tmp_path / "rgba.tif", rgba, data_type=gdal.GDT_Byte)
+    ds = gdal.Open(rgba_path, gdal.GA_Update)
+    ds.GetRasterBand(4).SetColorInterpretation(gdal.GCI_AlphaBand)
+    ds = None
+    stack = RasterStack([masked, rgba_path])
+    try:
+        spectral, rgb = stack.read(0, 0, 4, 4)
+    finally:
+        stack.close()
+    assert np.isnan(spectral[:, 0]).all() and np.isfinite(spectral[:, 1:]).all()
+    assert np.isnan(rgb[:3, :, 0]).all() and np.isfinite(rgb[:3, :, 1:]).all()
+
+
 def test_integer_raster_scale_offset_and_nodata(tmp_path):
     data = np.array([[0, 100], [200, 65535]], dtype=np.uint16)
     path = utm_tif(tmp_path / "u.tif", data, nodata=0, data_type=gdal.GDT_UInt16)
