@@ -53,7 +53,8 @@ class ArraySource:
                 "Modalities must be (bands, rows, cols) arrays on one grid; got shapes "
                 f"{[a.shape for a in arrays]}. Resample them onto one grid first."
             )
-        self.arrays = arrays
+        self.arrays = [np.where(np.isinf(a), np.float32(np.nan), a) if np.isinf(a).any() else a
+                       for a in arrays]   # nodata is NaN: so are +-inf (the caller's arrays stay as they are)
         self.height, self.width = arrays[0].shape[1:]
         self.band_counts = [a.shape[0] for a in arrays]
 

@@ -36,6 +36,11 @@ def test_array_source_checks_shapes():
     with pytest.raises(ValueError, match="one grid.*Resample"):
         ArraySource([np.zeros((3, 10, 10)), np.zeros((1, 10, 11))])
     assert ArraySource([np.zeros((10, 12))]).band_counts == [1]   # a 2D array is one band
+    x = np.ones((2, 3, 3), np.float32)
+    x[0, 1, 1], x[1, 2, 2] = np.inf, -np.inf
+    read = ArraySource([x]).read(0, 0, 3, 3)[0]
+    assert np.isnan(read[0, 1, 1]) and np.isnan(read[1, 2, 2]) and np.isfinite(read).sum() == 16
+    assert np.isinf(x).sum() == 2   # the caller's array is left alone
 
 
 def test_all_nodata_input():
