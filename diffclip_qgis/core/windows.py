@@ -120,7 +120,7 @@ def fit_input_stats(source: PixelSource, infos: Optional[Sequence[ModalityInfo]]
         if not bands:
             raise InputError(f"{name}: every band is nodata (or flagged bad). Check the nodata value and the file.")
         if dropped:
-            callback.log(f"{name}: dropped {len(dropped)} band(s) that are empty or flagged bad: {_ranges(dropped)}.")
+            callback.log(f"{name}: dropped {len(dropped)} band(s) that are empty or flagged bad: {number_ranges(dropped)}.")
         pixels = pixels[:, np.isfinite(pixels[bands]).all(axis=0)]
         if pixels.shape[1] == 0:
             raise InputError(f"{name}: no pixel has valid values in all bands. Check the nodata value and the file.")
@@ -128,7 +128,8 @@ def fit_input_stats(source: PixelSource, infos: Optional[Sequence[ModalityInfo]]
     return stats
 
 
-def _ranges(numbers: List[int]) -> str:
+def number_ranges(numbers: List[int]) -> str:
+    """[1, 2, 3, 7] -> '1-3, 7'."""
     out, start = [], numbers[0]
     for prev, cur in zip(numbers, numbers[1:] + [None]):
         if cur != prev + 1:

@@ -19,7 +19,9 @@ from ..core.device import describe_device, resolve_device
 from ..core.files import PendingOutputs, check_output_paths, check_writable, keep_alive, temp_folder_beside
 from ..core.infer import Predictor
 from ..core.pipeline import fewshot_classifier
+from ..core.normalize import BandStats
 from ..core.window_rule import few_labels, skips_cross_validation
+from ..core.windows import InputError, fit_input_stats, number_ranges, sample_valid_pixels
 from ..core.progress import SILENT, Callback
 from ..gis.raster import RasterStack, SubsetSource, check_class_ids, dataset_files, write_classification
 from ..gis.samples import SampleSet, samples_from_geometries
@@ -75,6 +77,26 @@ def check_room(source, classes: Sequence[ClassInfo], output: str, confidence: st
     work = (class_bytes + (4 if confidence else 0) if smoothing > 0 else 0) + (12 if world()[1] > 1 else 0)
     check_writable({"OUTPUT": (output, pixels * (class_bytes + work)), "OUTPUT_CONFIDENCE": (confidence, pixels * 4),
                     "OUTPUT_MODEL": (model, MODEL_BYTES)})
+
+
+def check_pixels_to_classify(source, stats: Sequence[BandStats], infos) -> None:
+    """Refuse, before classifying, an area where no pixel has data in every band the model uses (``stats``),
+    naming the bands that are empty there."""
+    try:
+        sample_valid_pixels(source, stats, 16)
+        return
+    except InputError:
+        pass
+    try:
+        found = fit_input_stats(source, infos)
+    except InputError as e:
+        raise InputError(f"Nothing to classify: {e}") from None
+    empty = [f"{info.name} band(s) {number_ranges([b + 1 for b in sorted(set(used.bands) - set(there.bands))])}"
+             for info, used, there in zip(infos, stats, found) if set(used.bands) - set(there.bands)]
+    raise InputError("Nothing to classify: " + ("; ".join(empty) + " hold no data there" if empty else
+                                                "no pixel has data in every input at once")
+                     + ", and the model needs every band it was trained on. Check the inputs' nodata values, or "
+                     "choose inputs (or an extent) where they hold data.")
 
 
 def device_for(name: str, callback: Callback):
@@ -226,6 +248,9 @@ def fewshot_classify(req: ClassifyRequest, callback: Callback = SILENT) -> Class
                          f"{pretrained.pretrain_window} windows); no pretraining on the inputs.")
         elif preset.pretrain.epochs == 0:
             callback.log("Pretraining epochs 0: fine-tuning a randomly initialised encoder.")
+        if req.extent is not None:   # an extent without data in a band training will use fails now, not after it
+            check_pixels_to_classify(source, pretrained.stats if pretrained else fit_input_stats(stack, stack.infos),
+                                     stack.infos)
         callback.log(f"Preset {preset.name}: window {preset.window}, "
                      + (f"{preset.pretrain.epochs} pretraining epochs, " if not req.pretrained else "")
                      + f"{preset.finetune.epochs} fine-tuning epochs, class proportions "
@@ -266,6 +291,7 @@ def apply_model(req: ApplyRequest, callback: Callback = SILENT) -> Dict[str, str
     with open_stack(req.inputs, callback) as stack:
         check_inputs(trained, stack.band_counts, stack.infos, warn=callback.warn)
         source = classified_area(stack, req.extent, callback)
+        check_pixels_to_classify(source, trained.stats, stack.infos)
         check_room(source, trained.classes, req.output, req.output_confidence, smoothing=req.smoothing)
         callback.progress("reading", 1.0)
         with PendingOutputs() as outputs:

@@ -559,6 +559,39 @@ def test_applymodel_band_count_mismatch(enabled, crop, trained, tmp_path):
     guard.check(proc, False, ("expects",))
 
 
+def test_applymodel_where_a_band_the_model_uses_is_empty(enabled, crop, trained, tmp_path):
+    """A saturated or missing band in a new acquisition: refused naming the band, not an all-nodata map."""
+    s = copy_scene(crop, tmp_path / "in")
+    ds = gdal.Open(s.hsi, gdal.GA_Update)
+    ds.GetRasterBand(1).SetNoDataValue(-9999)   # GeoTIFF: one nodata value for every band
+    ds.GetRasterBand(4).Fill(-9999)
+    ds = None
+    guard = Guard(s.folder, [tmp_path / "class.tif"])
+    proc = qgis("applymodel", f"--INPUTS={s.hsi}", f"--INPUTS={s.lidar}", f"--MODEL={trained.model}", "--DEVICE=cpu",
+                f"--OUTPUT={tmp_path / 'class.tif'}")
+    guard.check(proc, False, ("Nothing to classify", r"hsi\.tif band\(s\) 4 hold no data"))
+
+
+def test_extent_where_an_input_holds_no_data(enabled, crop, tmp_path):
+    """Refused before training, naming the band (the demo's LiDAR has two; the second keeps its data)."""
+    s = copy_scene(crop, tmp_path / "in")
+    taken = {(r // 4, c // 4) for r, c, _ in s.points}
+    r0, c0 = next((4 * i, 4 * j) for i in range(6) for j in range(6) if (i, j) not in taken)   # a block without samples
+    ds = gdal.Open(s.lidar, gdal.GA_Update)
+    band = ds.GetRasterBand(1)
+    band.SetNoDataValue(-9999)
+    heights = band.ReadAsArray()
+    heights[r0:r0 + 4, c0:c0 + 4] = -9999
+    band.WriteArray(heights)
+    ds = None
+    gt = s.geotransform
+    extent = (f"{gt[0] + (c0 + 0.5) * gt[1]},{gt[0] + (c0 + 3.5) * gt[1]},"
+              f"{gt[3] + (r0 + 3.5) * gt[5]},{gt[3] + (r0 + 0.5) * gt[5]} [EPSG:{DEMO_EPSG}]")
+    guard = Guard(s.folder, [tmp_path / "class.tif"])
+    proc = qgis(*fewshot(s, str(tmp_path / "class.tif"), f"--EXTENT={extent}"))
+    guard.check(proc, False, ("Nothing to classify", r"lidar\.tif band\(s\) 1 hold no data"), absent=[NOT_TRAINED])
+
+
 class Evil:
     """Unpickling it runs a shell command (what a booby-trapped .pt does)."""
 
