@@ -390,8 +390,17 @@ class DiffClipAlgorithm(QgsProcessingAlgorithm):
         except (Cancelled, CoreCancelled):
             raise QgsProcessingException(tr("Cancelled")) from None
         except (ValueError, RuntimeError, OSError, MemoryError) as e:
-            feedback.pushDebugInfo(traceback.format_exc())
+            if not _raised_here(e):   # a message of ours needs no traceback; one from a library may
+                feedback.pushDebugInfo(traceback.format_exc())
             raise QgsProcessingException(str(e) or e.__class__.__name__) from None
 
     def compute(self, parameters, context, feedback) -> dict:  # pragma: no cover (abstract)
         raise NotImplementedError
+
+
+def _raised_here(error: BaseException) -> bool:
+    """Whether the plugin's own code raised ``error`` (a message written for the user), not a library it called."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(PLUGIN_DIR + os.sep)

@@ -190,3 +190,17 @@ def test_zero_counts_are_errors(qgis_app, scene, tmp_path):
         run_alg("diffclip:pretrain", dict(INPUTS=[scene.hsi, scene.lidar], SAMPLE_COUNT=0, DEVICE="cpu",
                                           OUTPUT_MODEL=str(tmp_path / "m.pt")))
     assert outputs_left(tmp_path) == []
+
+
+def test_a_traceback_only_for_errors_a_library_raised(qgis_app):
+    """The plugin's own messages reach the log alone; an error from numpy, torch or GDAL keeps its traceback."""
+    import numpy as np
+
+    from diffclip_qgis.core.config import get_preset
+    from diffclip_qgis.processing.algorithm import _raised_here
+
+    with pytest.raises(ValueError) as ours:
+        get_preset("nope")
+    with pytest.raises(ValueError) as library:
+        np.zeros(2).reshape(3)
+    assert _raised_here(ours.value) and not _raised_here(library.value)
