@@ -56,7 +56,16 @@ def _crs_name(srs: Optional[osr.SpatialReference]) -> str:
     return f"{srs.GetAuthorityName(None)}:{code}" if code else (srs.GetName() or "custom CRS")
 
 
-def _bounds(gt: Sequence[float], width: int, height: int) -> Tuple[float, float, float, float]:
+def crs_label(text: str) -> str:
+    """``EPSG:n`` (or the CRS's name) for a CRS as WKT or ``EPSG:n``; "no CRS" for ""."""
+    if not text:
+        return "no CRS"
+    srs = osr.SpatialReference()
+    srs.SetFromUserInput(text)
+    return _crs_name(srs)
+
+
+def grid_bounds(gt: Sequence[float], width: int, height: int) -> Tuple[float, float, float, float]:
     """(xmin, ymin, xmax, ymax) of a grid, from its four corners."""
     xs, ys = [], []
     for col, row in ((0, 0), (width, 0), (0, height), (width, height)):
@@ -215,7 +224,7 @@ class RasterStack:
             f"; it covers only {coverage:.0%} of the reference extent, the rest is nodata")
         self._log(f"{name} is not on the grid of {self._name} ({', '.join(differences)}): "
                   f"resampled onto it (bilinear){note}.", True)
-        xmin, ymin, xmax, ymax = _bounds(self.geotransform, self.width, self.height)
+        xmin, ymin, xmax, ymax = grid_bounds(self.geotransform, self.width, self.height)
         return gdal.Warp("", ds, format="VRT", outputBounds=(xmin, ymin, xmax, ymax),
                          width=self.width, height=self.height, dstSRS=self.crs_wkt or None,
                          resampleAlg="bilinear", outputType=gdal.GDT_Float32,
@@ -237,7 +246,7 @@ class RasterStack:
 
     def _coverage(self, ds: gdal.Dataset, srs: Optional[osr.SpatialReference], name: str) -> float:
         """Share of the reference extent the raster covers; error when they do not overlap."""
-        bounds = _bounds(ds.GetGeoTransform(), ds.RasterXSize, ds.RasterYSize)
+        bounds = grid_bounds(ds.GetGeoTransform(), ds.RasterXSize, ds.RasterYSize)
         if srs is not None and not srs.IsSame(self._srs):
             try:
                 bounds = osr.CoordinateTransformation(srs, self._srs).TransformBounds(*bounds, 21)
@@ -245,7 +254,7 @@ class RasterStack:
                 raise RasterInputError(
                     f"Cannot transform the extent of {name} from {_crs_name(srs)} to "
                     f"{_crs_name(self._srs)} ({e}). Check the CRS assigned to {name}.") from None
-        ref = _bounds(self.geotransform, self.width, self.height)
+        ref = grid_bounds(self.geotransform, self.width, self.height)
         dx = min(bounds[2], ref[2]) - max(bounds[0], ref[0])
         dy = min(bounds[3], ref[3]) - max(bounds[1], ref[1])
         if dx <= 0 or dy <= 0:

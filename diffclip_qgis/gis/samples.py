@@ -14,6 +14,7 @@ import numpy as np
 from osgeo import gdal, ogr, osr
 
 from ..core.classes import ClassInfo
+from .raster import crs_label, grid_bounds
 
 gdal.UseExceptions()
 ogr.UseExceptions()
@@ -57,11 +58,21 @@ def as_int(value) -> Optional[int]:
     return int(text) if text.lstrip("+-").isdigit() else None
 
 
+def _fraction(value) -> bool:
+    """Whether the value is a real number that is not whole (1.5, "2.25")."""
+    try:
+        x = float(value) if isinstance(value, numbers.Real) else float(str(value).strip())
+    except ValueError:
+        return False
+    return math.isfinite(x) and not x.is_integer()
+
+
 def class_values_to_ids(values: Sequence) -> Tuple[List[int], Dict[int, str]]:
     """Class ids (>= 1) for the class-field values of the samples, and ``{id: name}``.
 
     Integer values are used as ids (name ``"class N"``); any other values are names, numbered
-    1..K in sorted order.
+    1..K in sorted order, whole numbers first by value ("2" before "10"). Values that are numbers
+    but not whole (1.5) are refused.
     """
     if not values:
         raise SampleError("There are no sample features. Digitise points or polygons with a class value.")
@@ -70,6 +81,11 @@ def class_values_to_ids(values: Sequence) -> Tuple[List[int], Dict[int, str]]:
         raise SampleError(
             f"{empty} of {len(values)} sample features have an empty (NULL) class value. Fill in "
             "the class field of every sample feature, or delete those features.")
+    fractions = sorted({str(v).strip() for v in values if _fraction(v)})
+    if fractions:
+        raise SampleError(
+            f"Class value {fractions[0]} is not a whole number: a class is an integer id (1, 2, ...) or a name. "
+            "Choose the field that holds the classes, or round its values in the attribute table.")
     ints = [as_int(v) for v in values]
     if all(i is not None for i in ints):
         bad = sorted({i for i in ints if i < 1})
@@ -79,8 +95,20 @@ def class_values_to_ids(values: Sequence) -> Tuple[List[int], Dict[int, str]]:
                 "nodata (unclassified) in the output. Renumber the classes from 1.")
         return ints, {i: f"class {i}" for i in sorted(set(ints))}
     texts = [str(v).strip() for v in values]
-    ids = {name: n for n, name in enumerate(sorted(set(texts)), 1)}
+    order = sorted(set(texts), key=lambda t: (0, as_int(t), "") if as_int(t) is not None else (1, 0, t))
+    ids = {name: n for n, name in enumerate(order, 1)}
     return [ids[t] for t in texts], {n: name for name, n in ids.items()}
+
+
+def mixed_values_note(values: Sequence) -> str:
+    """A warning when a class field mixes whole numbers with text ("", when it does not): the numbers then
+    become names, and the map's values are no longer those numbers."""
+    texts = sorted({str(v).strip() for v in values if v is not None and str(v).strip() and as_int(v) is None})
+    if not texts or len(texts) == len({str(v).strip() for v in values if v is not None and str(v).strip()}):
+        return ""
+    return (f"The class field mixes whole numbers with text ({', '.join(repr(t) for t in texts[:5])}"
+            f"{', ...' if len(texts) > 5 else ''}): every value is taken as a class name, and the classes are "
+            "numbered 1..K in the map. If the text values are typing errors, correct them to keep the numbers as ids.")
 
 
 def _transformation(source_crs: str, grid_crs: str, log: Log) -> Optional[osr.CoordinateTransformation]:
@@ -95,6 +123,20 @@ def _transformation(source_crs: str, grid_crs: str, log: Log) -> Optional[osr.Co
         s.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
         srs.append(s)
     return None if srs[0].IsSame(srs[1]) else osr.CoordinateTransformation(*srs)
+
+
+def _extents(geometries_wkb: Sequence[Optional[bytes]], source_crs: str, grid: "_Grid", grid_crs: str) -> str:
+    """Where the samples and the raster lie, each in its own CRS."""
+    boxes = [ogr.CreateGeometryFromWkb(w).GetEnvelope() for w in geometries_wkb if w]
+    boxes = [b for b in boxes if all(math.isfinite(v) for v in b)]
+    raster = grid_bounds(grid.gt, grid.width, grid.height)
+    text = (f"The raster spans x {raster[0]:.10g} to {raster[2]:.10g}, y {raster[1]:.10g} to {raster[3]:.10g} "
+            f"({crs_label(grid_crs)})")
+    if not boxes:
+        return text + "."
+    return (f"The samples span x {min(b[0] for b in boxes):.10g} to {max(b[1] for b in boxes):.10g}, "
+            f"y {min(b[2] for b in boxes):.10g} to {max(b[3] for b in boxes):.10g} ({crs_label(source_crs)}); "
+            + text[0].lower() + text[1:] + ".")
 
 
 class _Grid:
@@ -171,6 +213,8 @@ def samples_from_geometries(geometries_wkb: Sequence[Optional[bytes]], values: S
     if len(geometries_wkb) != len(values):
         raise ValueError(f"{len(geometries_wkb)} geometries but {len(values)} class values.")
     ids, names = class_values_to_ids(list(values))
+    if mixed_values_note(values):
+        log(mixed_values_note(values), True)
     if len(names) < 2:
         raise SampleError(
             f"The samples hold only one class ({next(iter(names.values()))}). Add samples of at least "
@@ -186,6 +230,10 @@ def samples_from_geometries(geometries_wkb: Sequence[Optional[bytes]], values: S
         rows.append(r)
         cols.append(c)
         classes.append(np.full(r.size, class_id))
+    if skipped == len(ids):
+        raise SampleError(f"None of the {len(ids)} sample features lies on the raster. "
+                          + _extents(geometries_wkb, source_crs_wkt, grid, grid_crs_wkt)
+                          + " If the samples' coordinates are right, check the CRS set on the sample layer.")
     if skipped:
         log(f"{skipped} of {len(ids)} sample features have no pixel on the raster (outside its extent "
             "or without geometry) and were skipped.", True)

@@ -2,7 +2,7 @@
 import pytest
 from osgeo import ogr, osr
 
-from diffclip_qgis.gis.samples import (SampleError, class_values_to_ids, read_samples_file,
+from diffclip_qgis.gis.samples import (SampleError, class_values_to_ids, mixed_values_note, read_samples_file,
                                        samples_from_geometries)
 
 ogr.UseExceptions()
@@ -100,6 +100,12 @@ def test_class_values_to_ids():
     assert class_values_to_ids([3, "1", 3.0]) == ([3, 1, 3], {1: "class 1", 3: "class 3"})
     assert class_values_to_ids(["water", "Forest", "water"]) == ([2, 1, 2], {1: "Forest", 2: "water"})
     assert class_values_to_ids([1, "water"]) == ([1, 2], {1: "1", 2: "water"})
+    ids, names = class_values_to_ids(["10", "2", "1", "three"])   # numbers by value, then text
+    assert ids == [3, 2, 1, 4] and names == {1: "1", 2: "2", 3: "10", 4: "three"}
+    assert "mixes whole numbers with text ('three')" in mixed_values_note(["10", "2", "1", "three"])
+    assert mixed_values_note(["water", "Forest"]) == "" and mixed_values_note([1, 2]) == ""
+    with pytest.raises(SampleError, match="Class value 1.5 is not a whole number"):
+        class_values_to_ids([1.5, 10.5, 2.0])
     with pytest.raises(SampleError, match="Class value 0 .*nodata"):
         class_values_to_ids([1, 0, 2])
     with pytest.raises(SampleError, match="Class value -1"):
@@ -161,3 +167,13 @@ def test_read_samples_errors(tmp_path):
         read_samples_file(path, "class", GT, HEIGHT, WIDTH, layer_name="other")
     with pytest.raises(SampleError, match="Cannot open"):
         read_samples_file(str(tmp_path / "missing.gpkg"), "class", GT, HEIGHT, WIDTH)
+
+
+def test_samples_of_which_none_lies_on_the_raster_name_both_extents_and_crs():
+    """The usual cause is a wrong CRS on the sample layer: the message gives where each lies, in its CRS."""
+    utm = [wkb(point(2, 3)), wkb(point(5, 5))]   # UTM coordinates, but the layer says WGS 84
+    with pytest.raises(SampleError, match=r"None of the 2 sample features lies on the raster\. The samples span "
+                                          r"x 366025 to 366055, y 5809945 to 5809965 \(EPSG:4326\); the "
+                                          r"raster spans x 366000 to 366300, y 5809800 to 5810000 "
+                                          r"\(EPSG:32633\)\. If the samples' coordinates are right, check the CRS"):
+        samples_from_geometries(utm, [1, 2], GT, HEIGHT, WIDTH, "EPSG:4326", srs(UTM).ExportToWkt())
