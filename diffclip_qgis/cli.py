@@ -49,7 +49,7 @@ class TerminalProgress:
 
     def log(self, message: str) -> None:
         if self.show:
-            print(message, flush=True)
+            print(message, file=sys.stderr, flush=True)
 
     def warn(self, message: str) -> None:
         if self.show:
@@ -68,6 +68,24 @@ def _count(text: str) -> Optional[int]:
     return None if value < 0 else value
 
 
+def _radius(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative: give 0 (off) or a radius in pixels")
+    return value
+
+
+def _values_may_be_negative(argv: Sequence[str]) -> List[str]:
+    """'--EXTENT -89.2,-89.1,30.3,30.4' as '--EXTENT=-89.2,...': argparse takes a value starting with '-' for an option."""
+    out = []
+    for token in argv:
+        if out and re.fullmatch(r"--[A-Z_]+", out[-1]) and re.match(r"-[\d.]", token):
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out
+
+
 def _add_common(parser, extent: bool = True, smoothing: bool = True) -> None:
     parser.add_argument("--INPUTS", action="append", required=True, metavar="RASTER",
                         help="input raster, once per modality (the first defines the grid)")
@@ -76,7 +94,7 @@ def _add_common(parser, extent: bool = True, smoothing: bool = True) -> None:
         parser.add_argument("--EXTENT", default="", help="xmin,xmax,ymin,ymax [EPSG:n] (QGIS order; default: "
                                                          "the first raster's CRS): classify only inside it")
     if smoothing:
-        parser.add_argument("--SMOOTHING", type=int, default=0, help="majority smoothing radius in pixels (0 = off)")
+        parser.add_argument("--SMOOTHING", type=_radius, default=0, help="majority smoothing radius in pixels (0 = off)")
 
 
 def _add_class_outputs(parser) -> None:
@@ -157,6 +175,16 @@ def _layer(path: str):
     return file, match.group(1) if match else None
 
 
+def _is_vector(path: str) -> bool:
+    """Whether the file (``path|layername=L`` too) opens as vector data and not as a raster."""
+    from osgeo import gdal
+
+    try:
+        return gdal.OpenEx(_layer(path)[0], gdal.OF_VECTOR | gdal.OF_RASTER).RasterCount == 0
+    except (RuntimeError, AttributeError):   # missing or unreadable: the job's own message says so
+        return False
+
+
 def _samples(path: str, field: str = ""):
     """Features of a vector file (with the class field's values, or none) as workflow Samples."""
     from .gis.samples import read_features
@@ -167,18 +195,21 @@ def _samples(path: str, field: str = ""):
     return Samples(wkbs, values, crs, [file])
 
 
-def _extent(text: str, first_raster: str):
-    """'xmin,xmax,ymin,ymax [EPSG:n]' -> (xmin, ymin, xmax, ymax) in the first raster's CRS."""
+def _extent(text: str, first_raster: str, warn):
+    """'xmin,xmax,ymin,ymax [EPSG:n]' -> (xmin, ymin, xmax, ymax) in the first raster's CRS; a warning when it
+    reaches far beyond the raster (typed in GDAL's order xmin,ymin,xmax,ymax?)."""
     if not text.strip():
         return None
     from osgeo import gdal, osr
 
-    match = re.fullmatch(r"\s*([^,\s]+)\s*,\s*([^,\s]+)\s*,\s*([^,\s]+)\s*,\s*([^,\s\[]+)\s*(?:\[(.+)\])?\s*", text)
+    match = re.fullmatch(r"\s*([^,\s]+)\s*,\s*([^,\s]+)\s*,\s*([^,\s]+)\s*,\s*([^,\s\[]+)\s*"
+                         r"(?:\[(.+)\]|([A-Za-z]+:\w+))?\s*", text)
     if not match:
         raise ValueError(f"EXTENT '{text}' is not 'xmin,xmax,ymin,ymax' (optionally followed by [EPSG:n]).")
     xmin, xmax, ymin, ymax = (float(v) for v in match.groups()[:4])
-    crs = match.group(5)
-    grid_wkt = gdal.Open(first_raster).GetProjection()
+    crs = match.group(5) or match.group(6)
+    raster = gdal.Open(first_raster)
+    grid_wkt = raster.GetProjection()
     if crs and grid_wkt:
         source, target = osr.SpatialReference(), osr.SpatialReference()
         source.SetFromUserInput(crs)
@@ -188,13 +219,14 @@ def _extent(text: str, first_raster: str):
         if not source.IsSame(target):
             xmin, ymin, xmax, ymax = osr.CoordinateTransformation(source, target).TransformBounds(
                 xmin, ymin, xmax, ymax, 21)
+    from .gis.raster import grid_bounds
+
+    rx0, ry0, rx1, ry1 = grid_bounds(raster.GetGeoTransform(), raster.RasterXSize, raster.RasterYSize)
+    overlap = max(0.0, min(xmax, rx1) - max(xmin, rx0)) * max(0.0, min(ymax, ry1) - max(ymin, ry0))
+    if 0 < overlap < 0.01 * (xmax - xmin) * (ymax - ymin):
+        warn(f"EXTENT reaches far beyond the raster (it overlaps {100 * overlap / ((xmax - xmin) * (ymax - ymin)):.2g} "
+             "% of it). EXTENT is in QGIS's order xmin,xmax,ymin,ymax, not GDAL's xmin,ymin,xmax,ymax.")
     return xmin, ymin, xmax, ymax
-
-
-def _check_geotiff(name: str, path: str) -> None:
-    if path and os.path.splitext(path)[1].lower() not in (".tif", ".tiff"):
-        raise ValueError(f"{name}: DiffCLIP writes GeoTIFF only; give the output a .tif extension instead of "
-                         f"'{os.path.basename(path)}'.")
 
 
 def run(args, callback) -> List[str]:
@@ -209,9 +241,13 @@ def run(args, callback) -> List[str]:
                                                      args.MIN_PER_CLASS, args.SEED), callback)
         return [f"OUTPUT: {args.OUTPUT}"]
     if args.job == "accuracy":
-        from .workflow.accuracy import assess_accuracy
+        from .workflow.accuracy import REFERENCE_NEEDS_FIELD, assess_accuracy
 
         request = rq.AccuracyRequest(args.CLASSIFICATION, args.OUTPUT_HTML, args.OUTPUT_CSV)
+        if _is_vector(args.REFERENCE) != bool(args.REFERENCE_FIELD):
+            raise ValueError(REFERENCE_NEEDS_FIELD if args.REFERENCE_FIELD == "" else
+                             f"REFERENCE_FIELD applies to a vector reference only, and {args.REFERENCE} is not one: "
+                             "leave REFERENCE_FIELD out for a class raster.")
         if args.REFERENCE_FIELD:
             request.reference_samples = _samples(args.REFERENCE, args.REFERENCE_FIELD)
         else:
@@ -226,9 +262,7 @@ def run(args, callback) -> List[str]:
         path = pretrain(rq.PretrainRequest(args.INPUTS, args.OUTPUT_MODEL, args.PRESET, args.WINDOW, args.EPOCHS,
                                            args.SAMPLE_COUNT, args.MASK_RATIO, device, args.SEED), callback)
         return [f"OUTPUT_MODEL: {path}"]
-    for name in ("OUTPUT", "OUTPUT_CONFIDENCE") if args.job != "suggestsamples" else ():
-        _check_geotiff(name, getattr(args, name))
-    extent = _extent(args.EXTENT, args.INPUTS[0])
+    extent = _extent(args.EXTENT, args.INPUTS[0], callback.warn)
     if args.job == "suggestsamples":
         from .workflow.suggest import suggest_samples
 
@@ -258,7 +292,7 @@ def run(args, callback) -> List[str]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_values_may_be_negative(sys.argv[1:] if argv is None else argv))
     terminal = TerminalProgress(args.quiet)
     from .core.progress import Cancelled
 

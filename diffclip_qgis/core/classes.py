@@ -7,7 +7,7 @@ import json
 import locale
 import os
 from dataclasses import asdict, dataclass
-from typing import Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional
 
 DEFAULT_PROMPT_TEMPLATE = "a multimodal fusion patch of a {name}."
 CLASS_LIST_FORMAT = "diffclip-classes"
@@ -84,8 +84,24 @@ def load_class_list(path: str) -> List[ClassInfo]:
     with open(path, "rb") as f:
         text = _decode(path, f.read(), fallback=ext != ".json")
     if ext == ".json" or (ext != ".csv" and text.lstrip().startswith(("{", "["))):
-        return _parse_json(path, text)
-    return _parse_csv(path, text)
+        entries = _parse_json(path, text)
+    else:
+        entries = _parse_csv(path, text)
+    _check_unique(path, entries)
+    return entries
+
+
+def _check_unique(path: str, entries: List[ClassInfo]) -> None:
+    """Each id and each name once: a second entry would silently lose to the first."""
+    for what, key in (("id", lambda e: e.id or None), ("name", lambda e: e.name.strip().lower() or None)):
+        seen: Dict[object, int] = {}
+        for n, entry in enumerate(entries, 1):
+            value = key(entry)
+            if value is not None and value in seen:
+                raise ClassListError(f"Entries {seen[value]} and {n} of {path} have the same {what} "
+                                     f"({entry.id if what == 'id' else entry.name!r}): list each class once.")
+            if value is not None:
+                seen[value] = n
 
 
 def _decode(path: str, raw: bytes, fallback: bool) -> str:

@@ -323,6 +323,23 @@ def check_output_paths(inputs: Dict[str, Iterable[str]], outputs: Dict[str, Iter
                     f"Choose different files for {other_name} and {name}.")
 
 
+#: What DiffCLIP writes, and the extensions that say so (the first is suggested).
+GEOTIFF = ("GeoTIFF", (".tif", ".tiff"))
+GEOPACKAGE = ("GeoPackage", (".gpkg",))
+MODEL_FILE = ("model file", (".pt", ".pth"))
+HTML_REPORT = ("HTML report", (".html", ".htm"))
+CSV_TABLE = ("CSV table", (".csv",))
+
+
+def check_output_kinds(outputs: Dict[str, Tuple[str, Tuple[str, Tuple[str, ...]]]]) -> None:
+    """Refuse an output whose extension does not say what is written there (a GeoPackage named .shp);
+    ``outputs``: parameter name -> (path or "", kind such as :data:`GEOTIFF`)."""
+    for name, (path, (kind, extensions)) in outputs.items():
+        if path and os.path.splitext(path)[1].lower() not in extensions:
+            raise OutputPathError(f"{name}: DiffCLIP writes a {kind} here; give the file a {extensions[0]} extension "
+                                  f"instead of '{os.path.basename(path)}'.")
+
+
 def check_writable(outputs: Dict[str, Tuple[str, int]], margin: int = 16 << 20) -> None:
     """Each output's folder exists and takes a new file, and each file system has room for the outputs.
 

@@ -281,9 +281,11 @@ class RasterStack:
         col0, col1 = max(0, math.floor(col_a + eps)), min(self.width, math.ceil(col_b - eps))
         row0, row1 = max(0, math.floor(row_a + eps)), min(self.height, math.ceil(row_b - eps))
         if col1 <= col0 or row1 <= row0:
+            bounds = grid_bounds(gt, self.width, self.height)
             raise RasterInputError(
-                f"The extent ({xmin:g}, {ymin:g}, {xmax:g}, {ymax:g}) does not overlap the raster "
-                f"{self._name}. Choose an extent inside the raster (in its CRS, {_crs_name(self._srs)}).")
+                f"The extent (xmin,xmax,ymin,ymax = {xmin:.10g},{xmax:.10g},{ymin:.10g},{ymax:.10g}) does not overlap "
+                f"the raster {self._name}, which spans {bounds[0]:.10g},{bounds[2]:.10g},{bounds[1]:.10g},"
+                f"{bounds[3]:.10g}. Choose an extent inside the raster (in its CRS, {_crs_name(self._srs)}).")
         return row0, col0, row1 - row0, col1 - col0
 
     def close(self) -> None:
@@ -366,17 +368,21 @@ def read_category_names(path: str) -> Dict[int, str]:
 STRIP_PIXELS = 1 << 20   # about this many pixels per strip when a class raster is read strip by strip
 
 
+def open_class_raster(path: str, role: str = "class raster") -> gdal.Dataset:
+    """The raster, or an error naming its role (e.g. "reference (REFERENCE)") and the problem."""
+    try:
+        return gdal.Open(path, gdal.GA_ReadOnly)
+    except RuntimeError as e:
+        raise RasterInputError(f"Cannot open the {role} {path} ({e}). Choose an existing raster of class ids.") from None
+
+
 class LabelRaster:
     """A class raster's first band, read by rows as int32 class ids (nodata, NaN, negative values and values
     beyond int32 -> 0),
     so that memory stays that of one strip whatever the raster's size."""
 
-    def __init__(self, path: str):
-        try:
-            self.dataset = gdal.Open(path, gdal.GA_ReadOnly)
-        except RuntimeError as e:
-            raise RasterInputError(f"Cannot open the reference raster {path} ({e}). "
-                                   "Choose an existing raster of class ids.") from None
+    def __init__(self, path: str, role: str = "class raster"):
+        self.dataset = open_class_raster(path, role)
         self.path, self.band = path, self.dataset.GetRasterBand(1)
         self.height, self.width = self.dataset.RasterYSize, self.dataset.RasterXSize
         self.nodata = self.band.GetNoDataValue()

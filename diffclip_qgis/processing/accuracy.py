@@ -49,7 +49,7 @@ class AccuracyAlgorithm(DiffClipAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.KAPPA, tr("Kappa (x 100)")))
 
     def compute(self, parameters, context, feedback):
-        from ..workflow.accuracy import assess_accuracy
+        from ..workflow.accuracy import REFERENCE_NEEDS_FIELD, assess_accuracy
         from ..workflow.requests import AccuracyRequest
 
         layer = self.parameterAsRasterLayer(parameters, self.CLASSIFICATION, context)
@@ -63,8 +63,7 @@ class AccuracyAlgorithm(DiffClipAlgorithm):
             request.reference = reference.source()
         elif isinstance(reference, QgsVectorLayer):
             if not self.parameterAsString(parameters, self.REFERENCE_FIELD, context):
-                raise QgsProcessingException(tr(
-                    "The reference is a vector layer: choose its class field (REFERENCE_FIELD)."))
+                raise QgsProcessingException(tr(REFERENCE_NEEDS_FIELD))
             request.reference_samples = self.samples(parameters, context, feedback, self.REFERENCE,
                                                      self.REFERENCE_FIELD)
         else:

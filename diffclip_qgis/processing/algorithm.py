@@ -41,7 +41,6 @@ WINDOWS = ["auto", "3", "5", "7", "9", "11"]                  # pretraining
 CLASSIFY_WINDOWS = ["auto", "1", "3", "5", "7", "9", "11"]    # few-shot classification: also the pixel alone
 DEVICES = ["auto", "cpu", "cuda"]
 DEFAULT_PROMPT_TEMPLATE = "a multimodal fusion patch of a {name}."  # = core.classes.DEFAULT_PROMPT_TEMPLATE
-GEOTIFF_EXTENSIONS = ("tif", "tiff")
 
 # Processing enums that moved into Qgis in QGIS 3.36 (the old spellings are gone in QGIS 4).
 RASTER = enum_value("Qgis.ProcessingSourceType.Raster", "QgsProcessing.SourceType.TypeRaster")
@@ -332,16 +331,12 @@ class DiffClipAlgorithm(QgsProcessingAlgorithm):
         return paths, layers
 
     def raster_output(self, parameters, name: str, context, required: bool = True) -> str:
-        """A destination path that must be a GeoTIFF; '' when an optional output is not wanted."""
+        """A destination path (its kind is checked by the workflow); '' when an optional output is not wanted."""
         path = self.parameterAsOutputLayer(parameters, name, context)
         if not path:
             if required:
                 raise QgsProcessingException(tr("Choose an output file for {0}.").format(name))
             return ""
-        if os.path.splitext(path)[1].lower().lstrip(".") not in GEOTIFF_EXTENSIONS:
-            raise QgsProcessingException(tr(
-                "{0}: DiffCLIP writes GeoTIFF only; give the output a .tif extension instead of '{1}'.")
-                .format(name, os.path.basename(path)))
         return path
 
     def extent(self, parameters, context, layers):

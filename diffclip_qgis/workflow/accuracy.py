@@ -16,13 +16,17 @@ from osgeo import gdal, ogr, osr
 
 from ..core.area import AreaEstimates, stratified_estimates
 
-from ..core.files import PendingOutputs, check_output_paths, check_writable, write_text
+from ..core.files import (CSV_TABLE, HTML_REPORT, PendingOutputs, check_output_kinds, check_output_paths, check_writable,
+                          write_text)
 from ..core.metrics import accuracy_from_matrix
 from ..core.progress import SILENT, Callback
-from ..gis.raster import PIXEL_GEOTRANSFORM, LabelRaster, category_names, dataset_files
+from ..gis.raster import PIXEL_GEOTRANSFORM, LabelRaster, category_names, dataset_files, open_class_raster
 from ..gis.samples import as_int, samples_from_geometries
 from ..gis.validation import pixel_hectares
 from .requests import AccuracyRequest, AccuracyResult
+
+
+REFERENCE_NEEDS_FIELD = "The reference is a vector layer: choose its class field (REFERENCE_FIELD)."
 
 
 def assess_accuracy(req: AccuracyRequest, callback: Callback = SILENT) -> AccuracyResult:
@@ -32,9 +36,10 @@ def assess_accuracy(req: AccuracyRequest, callback: Callback = SILENT) -> Accura
     reference_files = dataset_files(req.reference) if req.reference else req.reference_samples.files
     check_output_paths({"CLASSIFICATION": dataset_files(req.classification), "REFERENCE": reference_files},
                        {"OUTPUT_HTML": [req.output_html], "OUTPUT_CSV": [req.output_csv]})
+    check_output_kinds({"OUTPUT_HTML": (req.output_html, HTML_REPORT), "OUTPUT_CSV": (req.output_csv, CSV_TABLE)})
     check_writable({"OUTPUT_HTML": (req.output_html, 1 << 20), "OUTPUT_CSV": (req.output_csv, 1 << 20)})
     callback.progress("reading", 0.0)
-    classification = LabelRaster(req.classification)
+    classification = LabelRaster(req.classification, "classification (CLASSIFICATION)")
     names = classification.names()
     grid = _grid(req.classification)
     if req.reference:
@@ -183,7 +188,7 @@ def reference_on_grid(path: str, grid, log=None) -> Iterator[Tuple[str, Dict[int
     georeferencing lies where QGIS shows it (x = column, y = -row).
     """
     gt, height, width, wkt = grid
-    ds = gdal.Open(path, gdal.GA_ReadOnly)
+    ds = open_class_raster(path, "reference (REFERENCE)")
     ref_gt = ds.GetGeoTransform(can_return_null=True)
     ref_wkt = ds.GetProjection() or ""
     same_crs = not wkt or not ref_wkt or _same_crs(wkt, ref_wkt)

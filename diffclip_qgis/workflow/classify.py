@@ -16,7 +16,8 @@ from ..core.checkpoint import check_inputs, load_model, save_model
 from ..core.classes import ClassInfo, complete_classes, load_class_list, match_prompts, matching_entry
 from ..core.config import Preset, fewshot_pretrain_epochs, get_preset, set_fewshot_pretrain_epochs, set_finetune_epochs
 from ..core.device import describe_device, resolve_device
-from ..core.files import PendingOutputs, check_output_paths, check_writable, keep_alive, temp_folder_beside
+from ..core.files import (GEOTIFF, MODEL_FILE, PendingOutputs, check_output_kinds, check_output_paths, check_writable,
+                          keep_alive, temp_folder_beside)
 from ..core.infer import Predictor
 from ..core.pipeline import fewshot_classifier
 from ..core.normalize import BandStats
@@ -212,8 +213,13 @@ def resolve_classes(req: ClassifyRequest, samples: SampleSet, callback: Callback
     entries = load_class_list(req.prompts) if req.prompts else None
     # Integer class values only give placeholder names: let the class list name them.
     found = [ClassInfo(c.id, "" if c.name == f"class {c.id}" else c.name) for c in samples.classes]
-    used = [id(matching_entry(c, entries)) for c in found]
-    unused = [e.name or str(e.id) for e in entries or [] if id(e) not in used]
+    matches = [matching_entry(c, entries) for c in found]
+    if entries and not any(matches):
+        raise ValueError(f"None of the {len(entries)} classes of {os.path.basename(req.prompts)} matches the samples' "
+                         f"classes ({', '.join(c.name or str(c.id) for c in found)}): entries match by id for a "
+                         "whole-number class field and by name for a text one. Check that PROMPTS and CLASS_FIELD "
+                         "belong to these samples.")
+    unused = [e.name or str(e.id) for e in entries or [] if not any(e is m for m in matches)]
     if unused:
         callback.warn(f"{os.path.basename(req.prompts)}: no samples of {', '.join(unused)}; "
                       "these classes are left out.")
@@ -233,6 +239,8 @@ def fewshot_classify(req: ClassifyRequest, callback: Callback = SILENT) -> Class
                         "PRETRAINED": [req.pretrained]},
                        {"OUTPUT": classification_files(req.output), "OUTPUT_CONFIDENCE": raster_files(req.output_confidence),
                         "OUTPUT_MODEL": [req.output_model]})
+    check_output_kinds({"OUTPUT": (req.output, GEOTIFF), "OUTPUT_CONFIDENCE": (req.output_confidence, GEOTIFF),
+                        "OUTPUT_MODEL": (req.output_model, MODEL_FILE)})
     preset = classify_preset(req)
     device = device_for(req.device, callback)
     with open_stack(req.inputs, callback) as stack:
@@ -279,6 +287,7 @@ def apply_model(req: ApplyRequest, callback: Callback = SILENT) -> Dict[str, str
     callback.progress("reading", 0.0)
     check_output_paths({"INPUTS": input_files(req.inputs), "MODEL": [req.model]},
                        {"OUTPUT": classification_files(req.output), "OUTPUT_CONFIDENCE": raster_files(req.output_confidence)})
+    check_output_kinds({"OUTPUT": (req.output, GEOTIFF), "OUTPUT_CONFIDENCE": (req.output_confidence, GEOTIFF)})
     device = device_for(req.device, callback)
     trained = load_model(req.model)
     if not trained.is_classifier:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..core.checkpoint import save_model
 from ..core.config import Preset, get_preset
-from ..core.files import check_output_paths, check_writable
+from ..core.files import MODEL_FILE, check_output_kinds, check_output_paths, check_writable
 from ..core.pipeline import pretrain_encoder
 from ..core.progress import SILENT, Callback
 from .classify import MODEL_BYTES, device_for, input_files, open_stack
@@ -33,6 +33,7 @@ def pretrain(req: PretrainRequest, callback: Callback = SILENT) -> str:
     if not req.output_model:
         raise ValueError("Choose where to save the model (OUTPUT_MODEL).")
     check_output_paths({"INPUTS": input_files(req.inputs)}, {"OUTPUT_MODEL": [req.output_model]})
+    check_output_kinds({"OUTPUT_MODEL": (req.output_model, MODEL_FILE)})
     check_writable({"OUTPUT_MODEL": (req.output_model, MODEL_BYTES)})
     preset = pretrain_preset(req)
     device = device_for(req.device, callback)

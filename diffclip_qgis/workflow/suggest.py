@@ -5,7 +5,7 @@ import numpy as np
 from osgeo import ogr
 
 from ..core.checkpoint import check_inputs, load_model
-from ..core.files import PendingOutputs, check_output_paths, check_writable
+from ..core.files import GEOPACKAGE, PendingOutputs, check_output_kinds, check_output_paths, check_writable
 from ..core.progress import SILENT, Callback
 from ..core.suggest import Suggestions, suggest
 from ..gis.points import write_points
@@ -20,6 +20,7 @@ def suggest_samples(req: SuggestRequest, callback: Callback = SILENT) -> Suggest
     sample_files = req.samples.files if req.samples is not None else []
     check_output_paths({"INPUTS": input_files(req.inputs), "MODEL": [req.model], "SAMPLES": sample_files},
                        {"OUTPUT": [req.output]})
+    check_output_kinds({"OUTPUT": (req.output, GEOPACKAGE)})
     check_writable({"OUTPUT": (req.output, 1 << 20)})
     device = device_for(req.device, callback)
     trained = load_model(req.model)

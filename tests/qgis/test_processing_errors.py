@@ -119,7 +119,7 @@ def test_not_a_model_file(qgis_app, scene, tmp_path):
 
 
 def test_non_geotiff_output_refused(qgis_app, scene, tmp_path):
-    with raises(r"GeoTIFF only"):
+    with raises(r"OUTPUT: DiffCLIP writes a GeoTIFF here; give the file a \.tif extension instead of 'class\.img'"):
         classify(scene, tmp_path, OUTPUT=str(tmp_path / "class.img"))
 
 

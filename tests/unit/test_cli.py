@@ -1,5 +1,6 @@
 """The command line (python -m diffclip_qgis), without QGIS: the Processing jobs, their messages,
 and torchrun (2 processes on the CPU over loopback) giving the same map as one process."""
+import json
 import os
 import socket
 import subprocess
@@ -104,9 +105,33 @@ def test_apply_gives_the_classify_map_and_accuracy_reports(trained, tmp_path):
     assert 100 / 12 < oa <= 100 and os.path.isfile(tmp_path / "r.html") and os.path.isfile(tmp_path / "r.csv")
 
 
+def apply_args(trained, output):
+    return ["apply", "--INPUTS", demo("demo_hsi.tif"), "--INPUTS", demo("demo_lidar.tif"), "--MODEL",
+            str(trained / "model.pt"), "--DEVICE", "cpu", "--OUTPUT", str(output)]
+
+
+def test_only_the_results_go_to_stdout(trained, tmp_path):
+    """So that $(python -m diffclip_qgis ...) captures the output paths; the log goes to stderr with the progress."""
+    proc = subprocess.run([sys.executable, "-m", "diffclip_qgis", *apply_args(trained, tmp_path / "a.tif")], env=env(),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [f"OUTPUT: {tmp_path / 'a.tif'}"] and "Device:" in proc.stderr
+
+
+def test_extents_as_analysts_type_them(trained, tmp_path):
+    """West of Greenwich (a value starting with '-'), a CRS without brackets, and GDAL's order by mistake."""
+    code, text = cli(*apply_args(trained, tmp_path / "west.tif"), "--EXTENT", "-89.1596,-89.1584,30.3484,30.3494 EPSG:4326")
+    assert code == 0 and "Classifying only inside the extent" in text, text
+    code, text = cli(*apply_args(trained, tmp_path / "gdal.tif"), "--EXTENT", "292403,3359352,292546,3359494")
+    assert code == 0 and "EXTENT reaches far beyond the raster" in text and "not GDAL's xmin,ymin,xmax,ymax" in text
+    code, text = cli(*apply_args(trained, tmp_path / "s.tif"), "--SMOOTHING", "-2")
+    assert code == 2 and "-2 is negative: give 0 (off) or a radius in pixels" in text
+
+
 @pytest.mark.parametrize("args, message", [
     (["--CLASS_FIELD", "nope"], "has no field 'nope'"),
-    (["--OUTPUT", "x.img"], "GeoTIFF only"),
+    (["--OUTPUT", "x.img"], "OUTPUT: DiffCLIP writes a GeoTIFF here; give the file a .tif extension instead of 'x.img'"),
+    (["--OUTPUT_MODEL", "m.tif"], "OUTPUT_MODEL: DiffCLIP writes a model file here; give the file a .pt extension"),
     (["--EPOCHS", "0"], "EPOCHS must be at least 1"),
     (["--CLASS_PROPORTIONS", "1.5"], "CLASS_PROPORTIONS must be between 0 (equal shares) and 1"),
     (["--CLASS_PROPORTIONS", "-0.5"], "CLASS_PROPORTIONS must be between 0"),
@@ -196,3 +221,28 @@ def test_a_feature_id_as_class_field_is_refused_before_training(tmp_path):
     code, text = cli(*args)
     assert code == 1 and "96 classes of one sample each: the class field looks like a feature id" in text, text
     assert "Fine-tuning took" not in text
+
+
+@pytest.mark.parametrize("reference, message", [
+    (["--REFERENCE", "{demo}/demo_samples.gpkg"], "The reference is a vector layer: choose its class field"),
+    (["--REFERENCE", "{demo}/demo_gt.tif", "--REFERENCE_FIELD", "class_id"],
+     "REFERENCE_FIELD applies to a vector reference only"),
+    (["--REFERENCE", "nothere.tif"], "Cannot open the reference (REFERENCE) nothere.tif"),
+])
+def test_accuracy_mistakes_get_the_message_of_the_parameter_at_fault(reference, message):
+    folder = os.path.dirname(demo("demo_gt.tif"))
+    code, text = cli("accuracy", "--CLASSIFICATION", demo("demo_gt.tif"), *(a.format(demo=folder) for a in reference))
+    assert code == 1 and message in text, text
+    code, text = cli("accuracy", "--CLASSIFICATION", "nothere.tif", "--REFERENCE", demo("demo_gt.tif"))
+    assert code == 1 and "Cannot open the classification (CLASSIFICATION) nothere.tif" in text, text
+
+
+def test_a_class_list_that_matches_none_of_the_classes_is_refused_before_training(tmp_path):
+    """Ids 101.. against the demo's class ids 1..12: the list belongs to other samples."""
+    prompts = tmp_path / "other.json"
+    prompts.write_text(json.dumps({"classes": [{"id": 100 + i, "prompt": f"prompt {i}"} for i in range(1, 13)]}))
+    out = tmp_path / "out"
+    out.mkdir()
+    code, text = cli(*classify_args(out), "--PROMPTS", str(prompts))
+    assert code == 1 and "None of the 12 classes of other.json matches the samples' classes" in text, text
+    assert "Fine-tuning took" not in text and os.listdir(out) == []

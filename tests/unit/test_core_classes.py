@@ -94,6 +94,18 @@ def test_other_extensions_are_sniffed(tmp_path):
     assert load_class_list(str(as_json)) == load_class_list(str(as_csv)) == [ClassInfo(2, "", "", "open water")]
 
 
+@pytest.mark.parametrize("name, text, message", [
+    ("dup.json", '[{"id": 1, "name": "grass"}, {"id": 2, "name": "road"}, {"id": 1, "name": "trees"}]',
+     r"Entries 1 and 3 of .*dup.json have the same id \(1\): list each class once"),
+    ("dup.csv", "grass,lawn\nroad,asphalt\nGrass ,meadow\n",
+     r"Entries 1 and 3 of .*dup.csv have the same name \('Grass'\)"),
+])
+def test_a_class_listed_twice_is_refused(tmp_path, name, text, message):
+    (tmp_path / name).write_text(text)
+    with pytest.raises(ClassListError, match=message):
+        load_class_list(str(tmp_path / name))
+
+
 # --------------------------------------------------------------------------- prompts as the text encoder reads them
 
 def _classes(*prompts):

@@ -24,8 +24,14 @@ import time  # noqa: E402
 import pytest  # noqa: E402
 
 from diffclip_qgis.core.files import (  # noqa: E402
+    CSV_TABLE,
+    GEOPACKAGE,
+    GEOTIFF,
+    HTML_REPORT,
+    MODEL_FILE,
     OutputPathError,
     PendingOutputs,
+    check_output_kinds,
     check_output_paths,
     check_writable,
     keep_alive,
@@ -171,6 +177,16 @@ def test_a_folder_as_output_is_refused_before_any_work(tmp_path):
     (tmp_path / "map.tif").mkdir()
     with pytest.raises(OutputPathError, match=r"OUTPUT \(.*map.tif\) is a folder"):
         check_writable({"OUTPUT": (str(tmp_path / "map.tif"), 10)})
+
+
+def test_an_output_whose_extension_says_another_format_is_refused():
+    check_output_kinds({"OUTPUT": ("map.TIF", GEOTIFF), "OUTPUT_MODEL": ("", MODEL_FILE), "OUTPUT_CSV": ("t.csv", CSV_TABLE)})
+    for name, path, kind, extension in [("OUTPUT", "val.shp", GEOPACKAGE, ".gpkg"), ("OUTPUT", "points", GEOPACKAGE, ".gpkg"),
+                                        ("OUTPUT_MODEL", "m.tif", MODEL_FILE, ".pt"),
+                                        ("OUTPUT_HTML", "r.csv", HTML_REPORT, ".html")]:
+        with pytest.raises(OutputPathError, match=rf"{name}: DiffCLIP writes a {kind[0]} here; give the file a "
+                                                  rf"\{extension} extension instead of '{path}'"):
+            check_output_kinds({name: (path, kind)})
 
 
 def test_working_folders_are_removed_and_stale_ones_swept(tmp_path):
