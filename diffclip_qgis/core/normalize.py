@@ -50,3 +50,23 @@ def fit_stats(pixels: np.ndarray, bands: List[int]) -> BandStats:
     flat = (high - low) <= 1e-6 * np.maximum(1.0, np.abs(high))
     low, high = np.where(flat, low - 1.0, low), np.where(flat, low + 1.0, high)  # constant band -> 0
     return BandStats(bands, low.astype(np.float32), high.astype(np.float32))
+
+
+def scale_mismatch(trained: BandStats, found: BandStats) -> str:
+    """How a scene's values differ from those a model was trained on, when they look like other units or a
+    scale factor (e.g. reflectance x 10000): the bands' median range over 4x the training range or under a
+    hundredth of it (a small, uniform extent is narrower, but not that much), or their middle moved by more than
+    two training ranges; "" otherwise."""
+    common = [b for b in trained.bands if b in found.bands]
+    if not common:
+        return ""
+    t = [trained.bands.index(b) for b in common]
+    f = [found.bands.index(b) for b in common]
+    span = (trained.high - trained.low)[t].astype(np.float64)
+    ratio = float(np.median((found.high - found.low)[f] / span))
+    shift = float(np.median(np.abs((found.high + found.low)[f] - (trained.high + trained.low)[t]) / 2 / span))
+    if 0.01 <= ratio <= 4 and shift <= 2:
+        return ""
+    return (f"its values span {ratio:.3g} times the range of the data the model was trained on, and their middle "
+            f"lies {shift:.3g} training ranges away (medians over the bands)")
+

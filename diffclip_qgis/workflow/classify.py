@@ -20,7 +20,7 @@ from ..core.files import (GEOTIFF, MODEL_FILE, PendingOutputs, check_output_kind
                           keep_alive, temp_folder_beside)
 from ..core.infer import Predictor
 from ..core.pipeline import fewshot_classifier
-from ..core.normalize import BandStats
+from ..core.normalize import BandStats, scale_mismatch
 from ..core.window_rule import few_labels, skips_cross_validation
 from ..core.windows import InputError, fit_input_stats, number_ranges, sample_valid_pixels
 from ..core.progress import SILENT, Callback
@@ -98,6 +98,15 @@ def check_pixels_to_classify(source, stats: Sequence[BandStats], infos) -> None:
                                                 "no pixel has data in every input at once")
                      + ", and the model needs every band it was trained on. Check the inputs' nodata values, or "
                      "choose inputs (or an extent) where they hold data.")
+
+
+def warn_of_other_units(trained: Sequence[BandStats], found: Sequence[BandStats], infos, callback: Callback) -> None:
+    """A warning per input whose values look like other units or a scale factor than the model's training data."""
+    for info, t, f in zip(infos, trained, found):
+        difference = scale_mismatch(t, f)
+        if difference:
+            callback.warn(f"{info.name}: {difference}. Other units or a scale factor (e.g. reflectance x 10000)? "
+                          "The map may be poor: give the inputs in the units of the training data.")
 
 
 def device_for(name: str, callback: Callback):
@@ -301,6 +310,7 @@ def apply_model(req: ApplyRequest, callback: Callback = SILENT) -> Dict[str, str
         check_inputs(trained, stack.band_counts, stack.infos, warn=callback.warn)
         source = classified_area(stack, req.extent, callback)
         check_pixels_to_classify(source, trained.stats, stack.infos)
+        warn_of_other_units(trained.stats, fit_input_stats(source, stack.infos), stack.infos, callback)
         check_room(source, trained.classes, req.output, req.output_confidence, smoothing=req.smoothing)
         callback.progress("reading", 1.0)
         with PendingOutputs() as outputs:

@@ -572,6 +572,21 @@ def test_applymodel_where_a_band_the_model_uses_is_empty(enabled, crop, trained,
     guard.check(proc, False, ("Nothing to classify", r"hsi\.tif band\(s\) 4 hold no data"))
 
 
+def test_applymodel_to_data_in_other_units_warns(enabled, crop, trained, tmp_path):
+    """The same scene stored as reflectance x 10000: the map is made, with a warning naming the input."""
+    s = copy_scene(crop, tmp_path / "in")
+    ds = gdal.Open(s.hsi)
+    gdal.GetDriverByName("GTiff").CreateCopy(os.path.join(s.folder, "hsi_int.tif"), ds)
+    ds = None
+    scaled = gdal.Open(os.path.join(s.folder, "hsi_int.tif"), gdal.GA_Update)
+    scaled.WriteArray(scaled.ReadAsArray() * 10000)
+    scaled = None
+    guard = Guard(s.folder, [tmp_path / "class.tif"])
+    proc = qgis("applymodel", f"--INPUTS={os.path.join(s.folder, 'hsi_int.tif')}", f"--INPUTS={s.lidar}",
+                f"--MODEL={trained.model}", "--DEVICE=cpu", f"--OUTPUT={tmp_path / 'class.tif'}")
+    guard.check(proc, True, ("hsi_int.tif: its values span 1e\\+04 times the range", "reflectance x 10000"))
+
+
 def test_extent_where_an_input_holds_no_data(enabled, crop, tmp_path):
     """Refused before training, naming the band (the demo's LiDAR has two; the second keeps its data)."""
     s = copy_scene(crop, tmp_path / "in")

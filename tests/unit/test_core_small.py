@@ -409,3 +409,18 @@ def test_extract_windows_edge_padding_and_nodata():
     tile = read_tile(source, [st], 2, 2, 2, 2, pad=1)
     assert tile.arrays[0].shape == (1, 4, 4)
     assert tile.valid.tolist() == [[True, False], [True, True]]
+
+
+def test_scale_mismatch_flags_other_units_not_another_acquisition():
+    from diffclip_qgis.core.normalize import BandStats, scale_mismatch
+
+    trained = BandStats([0, 1, 2], np.array([0.02, 0.05, 0.1], np.float32), np.array([0.3, 0.4, 0.6], np.float32))
+    season = BandStats([0, 1, 2], trained.low * 1.3, trained.high * 0.8)
+    scaled = BandStats([0, 1, 2], trained.low * 10000, trained.high * 10000)
+    assert scale_mismatch(trained, trained) == "" and scale_mismatch(trained, season) == ""
+    assert scale_mismatch(trained, scaled).startswith("its values span 1e+04 times the range")
+    uniform = BandStats([0, 1, 2], trained.low, trained.low + (trained.high - trained.low) / 20)   # one field
+    fraction = BandStats([0, 1, 2], trained.low / 1000, trained.high / 1000)
+    assert scale_mismatch(trained, uniform) == "" and "span 0.001 times" in scale_mismatch(trained, fraction)
+    offset = BandStats([0, 1], trained.low[:2] + 5, trained.high[:2] + 5)   # e.g. Kelvin for Celsius
+    assert "middle lies" in scale_mismatch(trained, offset) and scale_mismatch(trained, BandStats([], [], [])) == ""
