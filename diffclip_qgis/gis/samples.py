@@ -252,10 +252,17 @@ def samples_from_geometries(geometries_wkb: Sequence[Optional[bytes]], values: S
 def geometry_pixels(geometries_wkb: Sequence[Optional[bytes]], grid_geotransform, grid_height: int, grid_width: int,
                     source_crs_wkt: str = "", grid_crs_wkt: str = "", log: Optional[Log] = None
                     ) -> Tuple[np.ndarray, np.ndarray]:
-    """Rows and columns of the grid pixels the geometries cover (as samples do), whatever their classes."""
+    """Rows and columns of the grid pixels the geometries cover (as samples do), whatever their classes; a
+    warning counts the features off the grid (with both extents when none is on it)."""
+    log = log or _no_log
     grid = _Grid(grid_geotransform, grid_height, grid_width)
-    transformation = _transformation(source_crs_wkt, grid_crs_wkt, log or _no_log)
+    transformation = _transformation(source_crs_wkt, grid_crs_wkt, log)
     pixels = [_feature_pixels(wkb, grid, transformation) for wkb in geometries_wkb]
+    off = sum(1 for r, _ in pixels if not r.size)
+    if off:
+        log(f"{off} of {len(pixels)} sample features have no pixel on the raster and are left out."
+            + ("" if off < len(pixels) else " " + _extents(geometries_wkb, source_crs_wkt, grid, grid_crs_wkt)
+               + " If the samples' coordinates are right, check the CRS set on the sample layer."), True)
     rows = np.concatenate([r for r, _ in pixels] + [np.empty(0, np.int64)]).astype(np.int64)
     cols = np.concatenate([c for _, c in pixels] + [np.empty(0, np.int64)]).astype(np.int64)
     return rows, cols
@@ -316,6 +323,10 @@ def read_features(path: str, class_field: str, layer_name: Optional[str] = None
     layer = vector.GetLayerByName(layer_name) if layer_name is not None else vector.GetLayer(0)
     definition = layer.GetLayerDefn()
     fields = [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
+    if class_field and class_field not in fields and class_field.lower() == (layer.GetFIDColumn() or "fid").lower():
+        raise SampleError(f"The class field '{class_field}' is the sample layer's feature id (a different value for "
+                          "every feature), so every sample would be a class of its own. Choose the field that holds "
+                          f"the class ids or names (fields: {', '.join(fields) or 'none'}).")
     if class_field and class_field not in fields:
         raise SampleError(f"The sample layer '{layer.GetName()}' has no field '{class_field}'. Choose the "
                           f"class field among: {', '.join(fields) or '(no fields)'}.")

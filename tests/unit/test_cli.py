@@ -130,6 +130,7 @@ def test_extents_as_analysts_type_them(trained, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--CLASS_FIELD", "nope"], "has no field 'nope'"),
+    (["--CLASS_FIELD", "fid"], "The class field 'fid' is the sample layer's feature id"),
     (["--OUTPUT", "x.img"], "OUTPUT: DiffCLIP writes a GeoTIFF here; give the file a .tif extension instead of 'x.img'"),
     (["--OUTPUT_MODEL", "m.tif"], "OUTPUT_MODEL: DiffCLIP writes a model file here; give the file a .pt extension"),
     (["--EPOCHS", "0"], "EPOCHS must be at least 1"),

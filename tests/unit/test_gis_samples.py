@@ -2,8 +2,8 @@
 import pytest
 from osgeo import ogr, osr
 
-from diffclip_qgis.gis.samples import (SampleError, class_values_to_ids, mixed_values_note, read_samples_file,
-                                       samples_from_geometries)
+from diffclip_qgis.gis.samples import (SampleError, class_values_to_ids, geometry_pixels, mixed_values_note,
+                                       read_samples_file, samples_from_geometries)
 
 ogr.UseExceptions()
 UTM = 32633
@@ -177,3 +177,14 @@ def test_samples_of_which_none_lies_on_the_raster_name_both_extents_and_crs():
                                           r"raster spans x 366000 to 366300, y 5809800 to 5810000 "
                                           r"\(EPSG:32633\)\. If the samples' coordinates are right, check the CRS"):
         samples_from_geometries(utm, [1, 2], GT, HEIGHT, WIDTH, "EPSG:4326", srs(UTM).ExportToWkt())
+
+
+def test_samples_to_keep_away_from_that_miss_the_raster_are_counted():
+    """Suggest Samples keeps away from the labelled pixels: those it cannot place are named, not dropped silently."""
+    log = Log()
+    rows, cols = geometry_pixels([wkb(point(2, 3)), wkb("POINT (0 0)")], GT, HEIGHT, WIDTH, log=log)
+    assert (rows.tolist(), cols.tolist()) == ([3], [2])
+    assert log.warnings == ["1 of 2 sample features have no pixel on the raster and are left out."]
+    geometry_pixels([wkb(point(2, 3))], GT, HEIGHT, WIDTH, "EPSG:4326", srs(UTM).ExportToWkt(), log)
+    assert log.warnings[-1].startswith("1 of 1 sample features have no pixel on the raster and are left out. The "
+                                       "samples span x 366025 to 366025") and "check the CRS" in log.warnings[-1]
