@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -85,7 +86,9 @@ def load_model(path: str, map_location: str = "cpu") -> TrainedModel:
     if not os.path.isfile(path):
         raise ModelFileError(f"Model file not found: {path}. Choose a .pt file written by DiffCLIP Pretrain or Few-shot Classify.")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():   # torch's notes on a foreign pickle: our message below says it all
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - nothing from the file has run; any failure means "not our file"
         raise ModelFileError(
             f"{path} is not a DiffCLIP model file, or it holds more than tensors and plain data ({e.__class__.__name__}). "
