@@ -363,6 +363,16 @@ class DiffClipAlgorithm(QgsProcessingAlgorithm):
         return Samples(wkbs, values, crs.toWkt() if crs.isValid() else "",
                        layer_files(self.parameterAsVectorLayer(parameters, name, context)))
 
+    def checkParameterValues(self, parameters, context):  # noqa: N802
+        """QGIS's own check says only "Incorrect parameter value for INPUTS": name the raster file that is missing."""
+        values = parameters.get(self.INPUTS) if self.parameterDefinition(self.INPUTS) is not None else None
+        for value in values if isinstance(values, (list, tuple)) else [values] if values else []:
+            path = value.split("|")[0] if isinstance(value, str) else ""
+            if path and os.path.splitext(path)[1] and not os.path.exists(path) \
+                    and (context.project() is None or context.project().mapLayer(value) is None):
+                return False, tr("INPUTS: {0} does not exist. Check the path of the input raster.").format(path)
+        return super().checkParameterValues(parameters, context)
+
     # -- running ---------------------------------------------------------------------------------
     @staticmethod
     def require_torch():

@@ -450,6 +450,12 @@ def test_class_ids_above_65535(enabled, crop, tmp_path):
     guard.check(qgis(*fewshot(s, str(tmp_path / "class.tif"))), False, ("65535",), absent=[NOT_TRAINED])
 
 
+def test_a_mistyped_input_raster_is_named(enabled, crop, tmp_path):
+    """QGIS's own check says only 'Incorrect parameter value for INPUTS'."""
+    proc = qgis(*fewshot(crop, str(tmp_path / "class.tif"), inputs=(crop.hsi + "f", crop.lidar)))
+    assert proc.returncode != 0 and f"INPUTS: {crop.hsi}f does not exist" in proc.text, proc.text[-2000:]
+
+
 def test_output_folder_missing(enabled, crop, tmp_path):
     guard = Guard(crop.folder, folders=[tmp_path])
     proc = qgis(*fewshot(crop, str(tmp_path / "nowhere" / "class.tif")))
