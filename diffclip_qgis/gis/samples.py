@@ -103,8 +103,9 @@ def class_values_to_ids(values: Sequence) -> Tuple[List[int], Dict[int, str]]:
 def mixed_values_note(values: Sequence) -> str:
     """A warning when a class field mixes whole numbers with text ("", when it does not): the numbers then
     become names, and the map's values are no longer those numbers."""
-    texts = sorted({str(v).strip() for v in values if v is not None and str(v).strip() and as_int(v) is None})
-    if not texts or len(texts) == len({str(v).strip() for v in values if v is not None and str(v).strip()}):
+    given = {str(v).strip() for v in values if v is not None and str(v).strip()}
+    texts = sorted(t for t in given if as_int(t) is None)
+    if not texts or len(texts) == len(given):   # no text, or no number
         return ""
     return (f"The class field mixes whole numbers with text ({', '.join(repr(t) for t in texts[:5])}"
             f"{', ...' if len(texts) > 5 else ''}): every value is taken as a class name, and the classes are "
@@ -213,8 +214,9 @@ def samples_from_geometries(geometries_wkb: Sequence[Optional[bytes]], values: S
     if len(geometries_wkb) != len(values):
         raise ValueError(f"{len(geometries_wkb)} geometries but {len(values)} class values.")
     ids, names = class_values_to_ids(list(values))
-    if mixed_values_note(values):
-        log(mixed_values_note(values), True)
+    note = mixed_values_note(values)
+    if note:
+        log(note, True)
     if len(names) < 2:
         raise SampleError(
             f"The samples hold only one class ({next(iter(names.values()))}). Add samples of at least "
