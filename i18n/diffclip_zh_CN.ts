@@ -92,10 +92,6 @@
         <translation>分类已取消；未写入任何文件。</translation>
     </message>
     <message>
-        <source>Classification done in {s:.0f} s. Estimated accuracy {a:.0f} % (cross-validated on your samples; see the log).</source>
-        <translation>分类完成，用时 {s:.0f} 秒。估计精度 {a:.0f} %（在您的样本上交叉验证；见日志）。</translation>
-    </message>
-    <message>
         <source>{other} was not made by this project, so it is left alone: new samples go to {path}.</source>
         <translation>{other} 不是由此项目创建的，因此保持不变：新样本将保存到 {path}。</translation>
     </message>
@@ -106,14 +102,6 @@
     <message>
         <source>The run finished after another project was opened, so nothing was added to this one; its files are in {folder}.</source>
         <translation>运行结束时已打开了另一个项目，因此没有向当前项目添加任何内容；其文件位于 {folder}。</translation>
-    </message>
-    <message>
-        <source>Classification done in {s:.0f} s. Few samples per class: check the map, and press Suggest samples to see where labels would help most.</source>
-        <translation>分类完成，用时 {s:.0f} 秒。每类样本很少：请检查分类图，并点击“建议样本”查看在哪里标注最有帮助。</translation>
-    </message>
-    <message>
-        <source>Classification done in {s:.0f} s. No accuracy estimate (see the log).</source>
-        <translation>分类完成，用时 {s:.0f} 秒。没有精度估计（见日志）。</translation>
     </message>
     <message>
         <source>Classification failed: {error}</source>
@@ -572,10 +560,6 @@
         <translation>还剩 {n} 个建议样本：在地图上（使用“标注样本”）点击其中一个，选择其类别或跳过。</translation>
     </message>
     <message>
-        <source>{n} suggested samples on the map: click one to pick its class, or skip it.</source>
-        <translation>地图上有 {n} 个建议样本：点击其中一个，选择其类别或跳过。</translation>
-    </message>
-    <message>
         <source>{path} is not a DiffCLIP sample layer (a point layer '{layer}' with a field 'class_id'). Move it away or save the project under another name.</source>
         <translation>{path} 不是 DiffCLIP 样本图层（应为包含字段“class_id”的点图层“{layer}”）。请移走该文件，或将项目另存为其他名称。</translation>
     </message>
@@ -646,6 +630,26 @@
     <message>
         <source>{name} ({n} samples)</source>
         <translation>{name}（{n} 个样本）</translation>
+    </message>
+    <message>
+        <source>Classified in {s:.0f} s. Estimated accuracy {a:.0f} % (see the Log).</source>
+        <translation>分类完成，用时 {s:.0f} 秒。估计精度 {a:.0f} %（见日志）。</translation>
+    </message>
+    <message>
+        <source>Classified in {s:.0f} s. No accuracy estimate (see the Log).</source>
+        <translation>分类完成，用时 {s:.0f} 秒。没有精度估计（见日志）。</translation>
+    </message>
+    <message>
+        <source>Few samples per class (see the Log).</source>
+        <translation>每类样本很少（见日志）。</translation>
+    </message>
+    <message>
+        <source>Nothing added: another project was opened (see the Log).</source>
+        <translation>未添加任何内容：已打开另一个项目（见日志）。</translation>
+    </message>
+    <message>
+        <source>{n} suggested samples on the map: click one to label it.</source>
+        <translation>地图上有 {n} 个建议样本：点击其中一个进行标注。</translation>
     </message>
 </context>
 <context>

@@ -11,7 +11,7 @@ import os
 from typing import Callable, Optional, Tuple
 
 from qgis.core import Qgis, QgsApplication, QgsCoordinateTransform, QgsProject, QgsRasterLayer
-from qgis.gui import QgsCollapsibleGroupBox, QgsDockWidget
+from qgis.gui import QgsCollapsibleGroupBox, QgsDockWidget, QgsMessageBarItem
 from qgis.PyQt.QtCore import QSettings, Qt, QTimer
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import (QAction, QGroupBox, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
@@ -34,6 +34,8 @@ from .true_colour import show_true_colour
 
 SCOPE = "DiffCLIP"
 SETTINGS_COLLAPSED = "DiffCLIP/settingsCollapsed"
+WIDENED = "DiffCLIP/dockWidened"   # the dock opened wide once; after that QGIS keeps the user's width
+FIRST_WIDTH_SHARE, FIRST_WIDTH_MAX = 0.3, 600   # its first width: this share of the main window, at most this
 RESOURCES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources")
 
 
@@ -95,6 +97,7 @@ class DiffClipDock(QgsDockWidget):
         self._project_loads = 0   # counts project loads and clears: a run's results belong to the project it started in
         self._run_project = 0
         self._action_items = []   # message bar entries with a button
+        self._run_messages = []   # message bar entries that report a run, closed when the next run starts
         self.load_from_project()
 
     # -- layout -------------------------------------------------------------------------------------
@@ -114,9 +117,9 @@ class DiffClipDock(QgsDockWidget):
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(2000)
-        log_group = self._group(tr("Log"), self.log, collapsible=True)
-        log_group.setCollapsed(True)
-        layout.addWidget(log_group)
+        self.log_group = self._group(tr("Log"), self.log, collapsible=True)
+        self.log_group.setCollapsed(True)
+        layout.addWidget(self.log_group)
         layout.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -129,6 +132,16 @@ class DiffClipDock(QgsDockWidget):
         outer_layout.addWidget(self._run_box())
         self.setWidget(outer)
         self.scroll = scroll
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        """The first time ever, widen the dock for the prompts when the main window has room (see WIDENED)."""
+        super().showEvent(event)
+        if not QSettings().value(WIDENED, False, type=bool):
+            QSettings().setValue(WIDENED, True)
+            window = self.iface.mainWindow()
+            width = min(round(FIRST_WIDTH_SHARE * window.width()), FIRST_WIDTH_MAX)
+            if width > self.width():
+                window.resizeDocks([self], [width], Qt.Orientation.Horizontal)
 
     def _inputs_box(self) -> QWidget:
         box = QWidget()
@@ -199,21 +212,36 @@ class DiffClipDock(QgsDockWidget):
 
     # -- messages -------------------------------------------------------------------------------------
     def notify(self, text: str, level: Qgis.MessageLevel = Qgis.MessageLevel.Info,
-               action: Optional[Tuple[str, Callable[[], object]]] = None) -> None:
-        """A message bar entry (errors and results stay until closed), with a button when ``action``
-        (its text, what it does) is given: pressing it closes the entry and does it."""
-        duration = 0 if level in (Qgis.MessageLevel.Critical, Qgis.MessageLevel.Success) else 6
+               action: Optional[Tuple[str, Callable[[], object]]] = None, sticky: bool = False) -> QgsMessageBarItem:
+        """A message bar entry, also logged; errors, results and ``sticky`` entries stay until closed. With
+        ``action`` (its text, what it does) it has a button: pressing it closes the entry and does it."""
+        duration = 0 if sticky or level in (Qgis.MessageLevel.Critical, Qgis.MessageLevel.Success) else 6
         bar = self.iface.messageBar()
-        if action is None:
-            bar.pushMessage("DiffCLIP", text, level, duration)
-        else:
-            item = bar.createMessage("DiffCLIP", text)
+        item = QgsMessageBarItem("DiffCLIP", text, level, duration)
+        if action is not None:
             button = QPushButton(action[0], item)
             button.clicked.connect(lambda: (bar.popWidget(item), action[1]()))
             item.layout().addWidget(button)
-            bar.pushWidget(item, level, duration)
             self._action_items.append(item)   # closed with the dock: their buttons act on it
+        bar.pushItem(item)
         self._append_log(text)
+        return item
+
+    def _report(self, text: str, level: Qgis.MessageLevel,
+                action: Optional[Tuple[str, Callable[[], object]]] = None) -> None:
+        """Post a finished run's message: it stays until closed or until the next run starts, except a note
+        (``Info``, e.g. a cancellation) that goes by itself."""
+        self._run_messages.append(self.notify(text, level, action, sticky=level != Qgis.MessageLevel.Info))
+
+    def _close_messages(self, items: list) -> None:
+        """Close these message bar entries of the dock (those the user closed are gone already)."""
+        bar = self.iface.messageBar()
+        for item in items:
+            try:
+                bar.popWidget(item)
+            except RuntimeError:   # already closed
+                pass
+        items.clear()
 
     def _append_log(self, text: str) -> None:
         self.log.appendPlainText(text)
@@ -244,6 +272,8 @@ class DiffClipDock(QgsDockWidget):
         self._samples_changed()
         self._show_default_output()
         self.suggest_panel.show_left(self.suggestions.count())
+        if self.task is None:   # no "Done." from the project before
+            self.phase_label.clear()
 
     def _entry(self, key: str, default):
         """A JSON value stored in the project, or ``default``."""
@@ -334,6 +364,7 @@ class DiffClipDock(QgsDockWidget):
             layer = self.store.ensure_layer(hsi.crs(), classes)
             to_layer = QgsCoordinateTransform(crs, layer.crs(), self.project)
             self.store.apply([(to_layer.transform(p), i, names[i]) for p, i in points if i in names])
+            self.store.clear_undo()   # Undo takes back the user's own clicks, not the whole demo
         zoom_to(self.canvas, hsi)
         return True
 
@@ -388,6 +419,7 @@ class DiffClipDock(QgsDockWidget):
         self.task = task
         self._run_project = self._project_loads
         self._clock = PhaseClock()
+        self._close_messages(self._run_messages)   # an earlier run's result would come back after this one's note
         self._set_running(True)
         QgsApplication.taskManager().addTask(task)
 
@@ -481,8 +513,7 @@ class DiffClipDock(QgsDockWidget):
         if not found:
             return tr("No pixel to suggest: every candidate is next to a sample or on nodata."), Qgis.MessageLevel.Info
         self.tool_action.setChecked(True)
-        return (tr("{n} suggested samples on the map: click one to pick its class, or skip it.").format(n=found),
-                Qgis.MessageLevel.Success)
+        return tr("{n} suggested samples on the map: click one to label it.").format(n=found), Qgis.MessageLevel.Success
 
     def _suggestions_left(self, left: int) -> None:
         if left:
@@ -527,10 +558,11 @@ class DiffClipDock(QgsDockWidget):
         self._set_running(False)
         action = None
         if ok and self._run_project != self._project_loads:
-            self.phase_label.setText(tr("Done."))
-            text = tr("The run finished after another project was opened, so nothing was added to this one; its "
-                      "files are in {folder}.").format(folder=task.folder)
-            level = Qgis.MessageLevel.Warning
+            self.phase_label.clear()   # the dock shows another project now
+            self._append_log(tr("The run finished after another project was opened, so nothing was added to this "
+                                "one; its files are in {folder}.").format(folder=task.folder))
+            text, level = tr("Nothing added: another project was opened (see the Log)."), Qgis.MessageLevel.Warning
+            self.show_log()
         elif ok:
             self.phase_label.setText(tr("Done."))
             text, level = self._show_suggestions(task) if suggesting else self._show_results(task)
@@ -548,7 +580,7 @@ class DiffClipDock(QgsDockWidget):
                     tr("Classification failed: {error}")).format(error=task.error)
             level = Qgis.MessageLevel.Critical
         # After QGIS's own "Task complete" notice (shown in the message bar where there is no system tray).
-        QTimer.singleShot(0, lambda: self.notify(text, level, action))
+        QTimer.singleShot(0, lambda: self._report(text, level, action))
 
     def _show_results(self, task) -> Tuple[str, Qgis.MessageLevel]:
         """Add a finished run's layers, log its details and remember its model; the message for the bar."""
@@ -562,7 +594,13 @@ class DiffClipDock(QgsDockWidget):
         add_result_layers(self.project, task.outputs, task.request.classes, self.store.layer())
         for line in result_log(task.result, task.outputs):
             self._append_log(line)
+        self.show_log()
         return success_message(task.result), Qgis.MessageLevel.Success
+
+    def show_log(self) -> None:
+        """Open the Log group and scroll the dock to it (the message bar sends the user there)."""
+        self.log_group.setCollapsed(False)
+        self.scroll.ensureWidgetVisible(self.log_group)
 
     def _drop_task_notice(self, description: str) -> None:
         """Remove QGIS's "Task failed" entry for a cancelled run: the dock reports the cancellation."""
@@ -584,11 +622,7 @@ class DiffClipDock(QgsDockWidget):
                 task.waitForFinished(timeout_ms)
             except RuntimeError:  # the task object is already deleted
                 pass
-        for item in self._action_items:
-            try:
-                self.iface.messageBar().popWidget(item)
-            except RuntimeError:   # already closed
-                pass
+        self._close_messages(self._action_items)
         if self.canvas.mapTool() is self.tool:
             self._restore_tool()
         self.tool.setAction(None)

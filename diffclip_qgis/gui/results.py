@@ -60,20 +60,20 @@ def cv_accuracy(result: ClassifyResult) -> Optional[float]:
 
 
 def suggestions_would_help(result: ClassifyResult) -> bool:
-    """Few samples per class (so no accuracy estimate): the message points to Suggest samples."""
+    """Few samples per class (so no accuracy estimate): the message offers Suggest samples."""
     return cv_accuracy(result) is None and result.few_samples
 
 
 def success_message(result: ClassifyResult) -> str:
-    """One short line for the message bar; :func:`result_log` has the details."""
+    """One short line for the message bar (it fits beside a button at 1366 px); :func:`result_log` and the
+    run's own log lines have the details."""
     score = cv_accuracy(result)
     if suggestions_would_help(result):
-        return tr("Classification done in {s:.0f} s. Few samples per class: check the map, and press Suggest "
-                  "samples to see where labels would help most.").format(s=result.seconds)
+        return tr("Few samples per class (see the Log).")
     if score is None:
-        return tr("Classification done in {s:.0f} s. No accuracy estimate (see the log).").format(s=result.seconds)
-    return tr("Classification done in {s:.0f} s. Estimated accuracy {a:.0f} % (cross-validated on your samples; "
-              "see the log).").format(s=result.seconds, a=100.0 * score)
+        return tr("Classified in {s:.0f} s. No accuracy estimate (see the Log).").format(s=result.seconds)
+    return tr("Classified in {s:.0f} s. Estimated accuracy {a:.0f} % (see the Log).").format(s=result.seconds,
+                                                                                         a=100.0 * score)
 
 
 def result_log(result: ClassifyResult, outputs: Outputs) -> List[str]:

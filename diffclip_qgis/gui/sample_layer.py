@@ -237,6 +237,11 @@ class SampleStore(QObject):
     def can_undo(self) -> bool:
         return bool(self._undo)
 
+    def clear_undo(self) -> None:
+        """Forget every undo step (the samples stay as they are)."""
+        self._undo.clear()
+        self.changed.emit()
+
     def delete_class(self, class_id: int) -> None:
         """Delete every sample of a class (not undoable: the class itself is gone)."""
         layer = self.layer()
@@ -329,8 +334,7 @@ class SampleStore(QObject):
 
     def _layers_removed(self, layer_ids) -> None:
         if self.layer() is None:
-            self._undo.clear()
-            self.changed.emit()
+            self.clear_undo()
 
     def _project_read(self, *_) -> None:
         self._home = project_identity(self.project)
@@ -356,8 +360,7 @@ class SampleStore(QObject):
             return
         layer.setDataSource(_source(target), layer.name(), "ogr", QgsDataProvider.ProviderOptions())
         self.project.writeEntry(SCOPE, FILE_ENTRY, target)
-        self._undo.clear()
-        self.changed.emit()  # the dock shows the new path
+        self.clear_undo()  # its steps refer to the old file; ``changed`` makes the dock show the new path
         QTimer.singleShot(0, self.project.write)  # save again so that the project points at the copy
 
 

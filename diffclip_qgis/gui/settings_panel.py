@@ -97,6 +97,7 @@ class SettingsPanel(QWidget):
 
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)  # a narrow dock puts fields below labels
         form.addRow(tr("Preset"), self.preset)
         form.addRow(tr("Pretraining epochs"), self.pretrain_epochs)
         form.addRow(tr("Fine-tuning epochs"), self.finetune_epochs)
@@ -106,7 +107,7 @@ class SettingsPanel(QWidget):
         form.addRow("", self.detected)
         form.addRow(tr("Pretrained model"), self.pretrained)
         form.addRow(tr("Output folder"), self.output)
-        form.addRow("", self.true_colour)
+        form.addRow(self.true_colour)  # the whole width: its text is long
         self._preset_changed()
 
     @staticmethod

@@ -4,7 +4,7 @@ import json
 import os
 
 from qgis.core import QgsMultiBandColorRenderer, QgsProject
-from qgis.PyQt.QtCore import QPoint, QRect
+from qgis.PyQt.QtCore import QPoint, QRect, Qt
 
 from test_dock_support import (add_rasters, dock, iface, label_scene, process_events, scene,  # noqa: F401
                                truth_grid)
@@ -24,8 +24,19 @@ def on_screen(widget, window):
             and window.rect().contains(QRect(top_left, widget.size())))
 
 
-def test_laptop_screen_shows_run_progress_all_classes_and_readable_prompts(dock, iface):
+def desktop_look(dock, iface):
+    """The dock as QGIS shows it on a laptop: its 9 pt font (tests have 12 pt) and the width it opens at."""
+    from qgis.PyQt.QtGui import QFont
+
+    from diffclip_qgis.gui.dock import FIRST_WIDTH_SHARE
+
     iface.window.resize(*LAPTOP)
+    dock.setFont(QFont("Sans Serif", 9))
+    iface.window.resizeDocks([dock], [round(FIRST_WIDTH_SHARE * LAPTOP[0])], Qt.Orientation.Horizontal)
+
+
+def test_laptop_screen_shows_run_progress_all_classes_and_readable_prompts(dock, iface):
+    desktop_look(dock, iface)
     assert dock.load_demo()
     assert dock.settings_group.isCollapsed()  # collapsed by default
     long_prompt = "tall tree canopy of live oak, several metres above ground, " * 3
@@ -50,6 +61,73 @@ def test_laptop_screen_shows_run_progress_all_classes_and_readable_prompts(dock,
     finally:
         other.shutdown()
         other.deleteLater()
+
+
+def browse_buttons(dock):
+    """The "..." buttons of the Pretrained model and Output folder fields."""
+    from qgis.PyQt.QtWidgets import QToolButton
+
+    return [b for field in (dock.settings.pretrained, dock.settings.output)
+            for b in field.findChildren(QToolButton) if b.text() == "\u2026"]
+
+
+def test_expanded_settings_fit_the_dock_without_scrolling_sideways(dock, iface):
+    iface.window.resize(*LAPTOP)
+    dock.settings_group.setCollapsed(False)
+    process_events(0.2)
+    viewport = dock.scroll.viewport()
+    for width in (dock.width(), 0):   # the default width, then the narrowest the dock allows
+        iface.window.resizeDocks([dock], [width], Qt.Orientation.Horizontal)
+        process_events(0.2)
+        assert dock.scroll.horizontalScrollBar().maximum() == 0, dock.width()
+        assert len(browse_buttons(dock)) == 2
+        for button in browse_buttons(dock):
+            assert 0 < button.mapTo(viewport, QPoint(button.width(), 0)).x() <= viewport.width(), dock.width()
+
+
+def test_prompts_keep_both_ends_and_are_shown_whole_as_tooltips(dock):
+    """Template prompts share their start ('a multimodal fusion patch of ...'): a cut in the middle keeps the
+    words that tell them apart."""
+    assert dock.load_demo()
+    model = dock.classes.model
+    assert dock.classes.view.textElideMode() == Qt.TextElideMode.ElideMiddle
+    assert [model.index(row, PROMPT).data(Qt.ItemDataRole.ToolTipRole) for row in range(model.rowCount())] == \
+        [c.prompt for c in model.classes()]
+
+
+def opened_dock(iface):
+    from diffclip_qgis.gui.dock import DiffClipDock
+
+    widget = DiffClipDock(iface)
+    iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, widget)
+    process_events(0.2)
+    return widget
+
+
+def close_dock(iface, widget):
+    widget.shutdown()
+    iface.removeDockWidget(widget)
+    widget.deleteLater()
+    process_events()
+
+
+def test_the_dock_opens_wider_the_first_time_when_the_window_has_room(iface, monkeypatch):
+    iface.window.resize(1920, 1000)
+    process_events()
+    first = opened_dock(iface)
+    assert first.width() == round(0.3 * 1920)
+    close_dock(iface, first)
+    resized = []
+    monkeypatch.setattr(iface.window, "resizeDocks", lambda *args: resized.append(args))
+    close_dock(iface, opened_dock(iface))
+    assert resized == []   # only once: after that QGIS keeps the width the user left it at
+
+
+def test_undo_after_load_demo_keeps_the_demo_samples(dock):
+    assert dock.load_demo()
+    assert not dock.undo_button.isEnabled()
+    dock.undo_button.click()
+    assert sum(dock.store.counts().values()) == 96
 
 
 def test_load_demo_adds_rasters_in_true_colour_classes_samples_and_zooms(dock, iface):

@@ -19,6 +19,17 @@ def wait_for_run(dock, timeout=300):
     process_events(0.1)
 
 
+def log_in_view(dock):
+    """The Log group is open and shown whole in the dock's scrolling part."""
+    from qgis.gui import QgsCollapsibleGroupBox
+    from qgis.PyQt.QtCore import QPoint, QRect
+
+    group = next(g for g in dock.findChildren(QgsCollapsibleGroupBox) if g.title() == "Log")
+    viewport = dock.scroll.viewport()
+    return not group.isCollapsed() and viewport.rect().contains(QRect(group.mapTo(viewport, QPoint(0, 0)),
+                                                                      group.size()))
+
+
 def no_diffclip_task_running():
     return not any(t.description().startswith("DiffCLIP") for t in QgsApplication.taskManager().activeTasks())
 
@@ -45,20 +56,25 @@ def test_run_adds_styled_layers_and_reports_held_out_accuracy(dock, iface, scene
     assert [(e.value, e.color.name(), e.label) for e in renderer.classes()] == [(c.id, c.colour, c.name)
                                                                               for c in classes]
     message = iface.messages()[0]
-    assert "Estimated accuracy" in message and "cross-validated on your samples" in message and len(message) < 110
+    assert message.startswith("Classified in ") and "Estimated accuracy" in message and "(see the Log)" in message
+    assert log_in_view(dock)
     log = dock.log.toPlainText()
     assert "Accuracy estimate:" in log and "balanced accuracy" in log and "window-choice runs" in log
     assert out in log and "diffclip_model_001.pt" in log
     assert dock.run_button.isEnabled() and not dock.cancel_button.isEnabled()
 
-    # A second run never overwrites the first.
+    # A second run never overwrites the first; the first one's message goes when it starts.
     configure(dock, out, window="3")
     assert dock.run()
+    assert message not in iface.messages()
     wait_for_run(dock, timeout=300)
     assert os.path.isfile(os.path.join(out, "diffclip_classification_002.tif"))
     assert os.path.isfile(os.path.join(out, "diffclip_model_002.pt"))
     assert "No accuracy estimate" in iface.messages()[0]
     assert len([l for l in QgsProject.instance().mapLayers().values() if l.name().startswith("DiffCLIP class")]) == 2
+    assert dock.phase_label.text() == "Done."
+    QgsProject.instance().clear()
+    assert dock.phase_label.text() == ""   # nothing of the last project's run
 
 
 def test_failed_run_reports_the_reason_and_leaves_no_files(dock, iface, scene, tmp_path):
@@ -103,11 +119,15 @@ def test_a_run_that_ends_after_another_project_was_opened_adds_nothing_to_it(doc
     label_scene(dock, iface, truth_grid(), per_class=2)
     out = str(tmp_path / "out")
     configure(dock, out)
+    iface.window.resize(1000, 500)   # the Log is out of view until the dock scrolls to it
     assert dock.run()
     QgsProject.instance().clear()   # what File > New and opening another project do first
+    assert not log_in_view(dock)
     wait_for_run(dock)
-    assert iface.messages()[0] == ("The run finished after another project was opened, so nothing was added to "
-                                   f"this one; its files are in {out}.")
+    assert iface.messages()[0] == "Nothing added: another project was opened (see the Log)."
+    assert iface.bar.items()[0].duration() == 0   # stays until closed
+    assert f"its files are in {out}." in dock.log.toPlainText() and log_in_view(dock)
+    assert dock.phase_label.text() == ""   # no "Done." for the project now open
     assert not QgsProject.instance().mapLayers() and not QgsProject.instance().isDirty()
     assert "diffclip_classification_001.tif" in os.listdir(out)
     assert dock.project.readEntry("DiffCLIP", "model", "")[0] == ""
