@@ -198,12 +198,16 @@ class DiffClipDock(QgsDockWidget):
         self.progress.setRange(0, 100)
         self.phase_label = QLabel()
         self.phase_label.setWordWrap(True)
+        self.next_step = QLabel()   # what Run still needs, where a first-time user looks (not only in a tooltip)
+        self.next_step.setWordWrap(True)
+        self.next_step.setStyleSheet("font-style: italic")
         row = QHBoxLayout()
         row.addWidget(self.run_button, 1)
         row.addWidget(self.cancel_button)
         layout = QVBoxLayout(box)
         layout.setContentsMargins(9, 0, 9, 0)
         layout.addLayout(row)
+        layout.addWidget(self.next_step)
         layout.addWidget(self.suggest_panel)
         layout.addWidget(self.progress)
         layout.addWidget(self.phase_label)
@@ -441,12 +445,15 @@ class DiffClipDock(QgsDockWidget):
         return ""
 
     def _update_run_state(self, *_) -> None:
-        """Run and Suggest samples are enabled when nothing is missing; their tooltips say what is."""
+        """Run and Suggest samples are enabled when nothing is missing; their tooltips, and a line under Run, say
+        what is."""
         if self.task is not None:
             return
         missing = self.missing()
         self.run_button.setEnabled(not missing)
         self.run_button.setToolTip(missing or tr("Train on the samples and classify the inputs, in the background"))
+        self.next_step.setText(missing)
+        self.next_step.setVisible(bool(missing))
         self.suggest_panel.show_missing(self.suggest_missing())
 
     def _request(self):
@@ -528,6 +535,7 @@ class DiffClipDock(QgsDockWidget):
 
     def _set_running(self, running: bool) -> None:
         self.run_button.setEnabled(not running)
+        self.next_step.setVisible(False)
         self.suggest_panel.button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         self.progress.setVisible(running)

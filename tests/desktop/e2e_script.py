@@ -137,11 +137,16 @@ def main():
             state.setdefault("phases", set()).add(dock.phase_label.text().split(":")[0])
             QTimer.singleShot(1000, guarded(wait))
             return
-        QgsApplication.processEvents()  # the dock posts its message right after the task
-        step("run finished")
-        layers = {l.name(): l for l in QgsProject.instance().mapLayers().values()}
+        # The dock posts its message from the event loop right after the task: wait for it (up to 10 s), in
+        # timers of their own, since a timer's own processEvents() does not run other due timers.
         messages = [f"{item.title()}: {item.text()}" for item in iface.messageBar().items()]
         message = next((m for m in messages if m.startswith("DiffCLIP")), "")
+        state.setdefault("message_deadline", time.monotonic() + 10)
+        if not message and time.monotonic() < state["message_deadline"]:
+            QTimer.singleShot(200, guarded(wait))
+            return
+        step("run finished")
+        layers = {l.name(): l for l in QgsProject.instance().mapLayers().values()}
         status.update(message=message, messages=messages, phases=sorted(state.get("phases", ())), layers=sorted(layers),
                       outputs=sorted(os.listdir(out)) if os.path.isdir(out) else [])
         classified = layers.get("DiffCLIP classification 001")

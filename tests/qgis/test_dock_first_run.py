@@ -35,6 +35,18 @@ def desktop_look(dock, iface):
     iface.window.resizeDocks([dock], [round(FIRST_WIDTH_SHARE * LAPTOP[0])], Qt.Orientation.Horizontal)
 
 
+def test_what_run_still_needs_shows_under_it_on_a_laptop_screen(dock, iface):
+    """Not only in Run's tooltip: a first-time user sees the next step without scrolling or hovering."""
+    desktop_look(dock, iface)
+    process_events(0.2)
+    assert not dock.run_button.isEnabled() and on_screen(dock.next_step, iface.window)
+    assert dock.next_step.text() == dock.run_button.toolTip() == dock.missing()
+    assert dock.next_step.text().startswith("Add the rasters to classify")
+    assert dock.load_demo()
+    process_events(0.2)
+    assert dock.run_button.isEnabled() and not dock.next_step.isVisible()
+
+
 def test_laptop_screen_shows_run_progress_all_classes_and_readable_prompts(dock, iface):
     desktop_look(dock, iface)
     assert dock.load_demo()
