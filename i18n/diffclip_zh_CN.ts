@@ -640,6 +640,10 @@
         <translation>分类完成，用时 {s:.0f} 秒。没有精度估计（见日志）。</translation>
     </message>
     <message>
+        <source>The run was cancelled: the plugin was turned off.</source>
+        <translation>运行已取消：插件已被关闭。</translation>
+    </message>
+    <message>
         <source>Few samples per class (see the Log).</source>
         <translation>每类样本很少（见日志）。</translation>
     </message>

@@ -581,7 +581,7 @@ class DiffClipDock(QgsDockWidget):
             text = tr("Suggesting samples cancelled.") if suggesting else \
                 tr("Classification cancelled; nothing was written.")
             level = Qgis.MessageLevel.Info
-            QTimer.singleShot(0, lambda: self._drop_task_notice(task.description()))
+            QTimer.singleShot(0, lambda: drop_task_notice(self.iface.messageBar(), task.description()))
         else:
             self.phase_label.setText(tr("Failed."))
             text = (tr("Suggesting samples failed: {error}") if suggesting else
@@ -610,13 +610,6 @@ class DiffClipDock(QgsDockWidget):
         self.log_group.setCollapsed(False)
         self.scroll.ensureWidgetVisible(self.log_group)
 
-    def _drop_task_notice(self, description: str) -> None:
-        """Remove QGIS's "Task failed" entry for a cancelled run: the dock reports the cancellation."""
-        bar = self.iface.messageBar()
-        for item in bar.items():
-            if item.text() == description:
-                bar.popWidget(item)
-
     # -- unload ---------------------------------------------------------------------------------------------
     def shutdown(self, timeout_ms: int = 30000) -> None:
         """Cancel a running task, release the map tool, remove canvas items and project connections."""
@@ -628,6 +621,10 @@ class DiffClipDock(QgsDockWidget):
                     signal.disconnect(slot)
                 task.cancel()
                 task.waitForFinished(timeout_ms)
+                bar, description = self.iface.messageBar(), task.description()
+                QTimer.singleShot(0, lambda: drop_task_notice(bar, description))   # the dock is gone by then
+                bar.pushMessage("DiffCLIP", tr("The run was cancelled: the plugin was turned off."),
+                                Qgis.MessageLevel.Info, 6)
             except RuntimeError:  # the task object is already deleted
                 pass
         self._close_messages(self._action_items)
@@ -645,3 +642,10 @@ class DiffClipDock(QgsDockWidget):
             signal.disconnect(slot)
         self.inputs.disconnect_project()
         self.store.disconnect_project()
+
+
+def drop_task_notice(bar, description: str) -> None:
+    """Remove QGIS's "Task failed" entry for a cancelled run from the message bar: DiffCLIP reports it."""
+    for item in bar.items():
+        if item.text() == description:
+            bar.popWidget(item)

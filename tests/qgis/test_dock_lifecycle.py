@@ -52,6 +52,7 @@ def test_unload_and_reload_leave_no_tool_dock_provider_or_task(iface, scene, tmp
             plugin.unload()
             process_events(0.2)
             wait_for(lambda: not diffclip_tasks(), timeout=30)
+            assert "The run was cancelled: the plugin was turned off." in iface.messages()
             assert iface.canvas.mapTool() is iface.pan_tool  # no tool before labelling: QGIS's pan tool
             assert not [t for t in iface.canvas.findChildren(QgsMapTool) if type(t).__name__ == "SampleMapTool"]
             assert not any(isinstance(i, QgsRubberBand) for i in iface.canvas.scene().items())
