@@ -82,7 +82,8 @@ def fit_input_stats(source: PixelSource, infos: Optional[Sequence[ModalityInfo]]
     """
     boxes = list(iter_boxes(source.height, source.width, tile))
     spread = sorted(set(np.linspace(0, len(boxes) - 1, min(max_tiles, len(boxes))).round().astype(int).tolist()))
-    more = [i for i in np.random.default_rng(1).permutation(len(boxes)).tolist() if i not in set(spread)]
+    taken = set(spread)
+    more = [i for i in np.random.default_rng(1).permutation(len(boxes)).tolist() if i not in taken]
     order = [boxes[i] for i in spread + more[:3 * max_tiles]]
     sample = sum(h * w for _, _, h, w in order) > max_pixels
     rng = np.random.default_rng(0)
