@@ -176,8 +176,8 @@
         <translation>失败。</translation>
     </message>
     <message>
-        <source>Few-shot fine-tuning on the labelled samples. With the preset&apos;s number, the cpu preset stops after {0} optimiser steps when there are many samples; any other number is used in full.</source>
-        <translation>在已标注样本上进行小样本微调。使用预设的轮数时，若样本较多，cpu 预设最多执行 {0} 个优化步；其他轮数将完整执行。</translation>
+        <source>Few-shot fine-tuning on the labelled samples. With the preset&apos;s number, the cpu preset trains for {0} optimiser steps: fewer epochs when there are many samples, more when there are few. Any other number is used in full.</source>
+        <translation>在已标注样本上进行小样本微调。使用预设的轮数时，cpu 预设执行 {0} 个优化步：样本多时轮数更少，样本少时轮数更多。其他轮数将完整执行。</translation>
     </message>
     <message>
         <source>Files written to {folder}: {files}.</source>
@@ -562,6 +562,10 @@
     <message>
         <source>{path} is not a DiffCLIP sample layer (a point layer '{layer}' with a field 'class_id'). Move it away or save the project under another name.</source>
         <translation>{path} 不是 DiffCLIP 样本图层（应为包含字段“class_id”的点图层“{layer}”）。请移走该文件，或将项目另存为其他名称。</translation>
+    </message>
+    <message>
+        <source>Another class is already called '{name}': class names must differ.</source>
+        <translation>已有类别名为“{name}”：类别名称必须互不相同。</translation>
     </message>
     <message>
         <source>Add the rasters to classify to the project (or press 'Load demo').</source>

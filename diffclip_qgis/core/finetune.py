@@ -1,6 +1,7 @@
 """Few-shot, language-driven fine-tuning (CLIP loss against one prompt per class)."""
 from __future__ import annotations
 
+import math
 from typing import List, Optional, Sequence
 
 import numpy as np
@@ -120,6 +121,7 @@ def _finetune_with_unlabelled(model, k: int, data, y, windows, labels, unlabelle
     # (which lift the cap, config.set_finetune_epochs) are honoured as they are.
     total = supervised_steps if cfg.max_steps is None else max(supervised_steps, cfg.unlabelled_steps)
     warm = int(round(cfg.unlabelled_warmup * total))
+    epochs = math.ceil(total / steps_per_epoch)   # progress counts epochs, the unit of the settings
     opt, sched = make_optimizer(params, cfg.lr, cfg.weight_decay, total)
     n, n_u = len(y), len(unlabelled[0])
     u_data = [torch.from_numpy(w) for w in unlabelled]
@@ -171,7 +173,7 @@ def _finetune_with_unlabelled(model, k: int, data, y, windows, labels, unlabelle
             history.append(float(np.mean(losses)))
             losses = []
             callback.progress("fine-tuning", (step + 1) / total,
-                              f"step {step + 1}/{total}, loss {history[-1]:.4f}"
+                              f"epoch {len(history)}/{epochs}, loss {history[-1]:.4f}"
                               + (f", pseudo-labelled {100 * used[-1]:.0f}% of unlabelled" if used else ""))
     return history
 

@@ -45,15 +45,18 @@ def ask_load_mode(parent: QWidget, text: str) -> Optional[str]:
 
 
 class ClassTableModel(QAbstractTableModel):
-    """Classes as rows; ``classRenamed(id, name)`` and ``classesEdited()`` report user changes."""
+    """Classes as rows; ``classRenamed(id, name)`` and ``classesEdited()`` report user changes, ``nameTaken(name)``
+    a rename refused because another class has that name."""
 
     classRenamed = pyqtSignal(int, str)
     classesEdited = pyqtSignal()
+    nameTaken = pyqtSignal(str)
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self._classes: List[ClassInfo] = []
         self._counts: Dict[int, int] = {}
+        self.editable = True   # False while a run uses the classes
 
     # -- Qt model -------------------------------------------------------------------------
     def rowCount(self, parent=QModelIndex()):  # noqa: N802 (Qt API)
@@ -71,7 +74,8 @@ class ClassTableModel(QAbstractTableModel):
 
     def flags(self, index):
         base = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-        if index.column() in (NAME, PROMPT) or (index.column() == ID and not self.count(self._classes[index.row()].id)):
+        if self.editable and (index.column() in (NAME, PROMPT)
+                              or (index.column() == ID and not self.count(self._classes[index.row()].id))):
             return base | Qt.ItemFlag.ItemIsEditable
         return base
 
@@ -157,7 +161,10 @@ class ClassTableModel(QAbstractTableModel):
     def rename(self, row: int, name: str) -> bool:
         """Rename a class; a prompt still equal to the template follows the new name."""
         name, c = name.strip(), self._classes[row]
-        if not name or any(o.name == name for o in self._classes if o is not c):
+        if not name:
+            return False
+        if any(o.name == name for o in self._classes if o is not c):
+            self.nameTaken.emit(name)
             return False
         if c.prompt == fill_prompt(c.name):
             c.prompt = fill_prompt(name)
@@ -191,6 +198,9 @@ class ClassPanel(QWidget):
         super().__init__(parent)
         self.delete_samples: Callable[[int], bool] = lambda class_id: True
         self.model = ClassTableModel(self)
+        self.model.nameTaken.connect(lambda name: self.notice.emit(
+            tr("Another class is already called '{name}': class names must differ.").format(name=name),
+            Qgis.MessageLevel.Warning))
         self.view = QTableView()
         self.view.setModel(self.model)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -223,14 +233,15 @@ class ClassPanel(QWidget):
         note.setWordWrap(True)
         note.setStyleSheet("font-style: italic;")
 
+        self._edit_buttons = [self._button(icon, "", text, slot) for icon, text, slot in (   # locked during a run
+            ("/symbologyAdd.svg", tr("Add a class"), lambda: self.add_class()),
+            ("/symbologyRemove.svg", tr("Remove the selected class and its samples"), self.remove_selected),
+            ("/mActionFileOpen.svg", tr("Load a class list (JSON or CSV)"), self._load_clicked))]
+        save = self._button("/mActionFileSave.svg", "", tr("Save the class list as JSON (for the PROMPTS parameter)"),
+                            self._save_clicked)
         buttons = QHBoxLayout()
-        for icon, text, slot in (("/symbologyAdd.svg", tr("Add a class"), lambda: self.add_class()),
-                                 ("/symbologyRemove.svg", tr("Remove the selected class and its samples"),
-                                  self.remove_selected),
-                                 ("/mActionFileOpen.svg", tr("Load a class list (JSON or CSV)"), self._load_clicked),
-                                 ("/mActionFileSave.svg", tr("Save the class list as JSON (for the PROMPTS parameter)"),
-                                  self._save_clicked)):
-            buttons.addWidget(self._button(icon, "", text, slot))
+        for button in self._edit_buttons + [save]:
+            buttons.addWidget(button)
         buttons.addStretch(1)
         prompt_box = QWidget()
         prompt_row = QHBoxLayout(prompt_box)
@@ -281,7 +292,15 @@ class ClassPanel(QWidget):
         self.prompt_edit.setPlainText(c.prompt if c else "")
         self.prompt_edit.blockSignals(False)
         self.prompt_edit.setEnabled(c is not None)
-        self.template_button.setEnabled(c is not None)
+        self.prompt_edit.setReadOnly(not self.model.editable)
+        self.template_button.setEnabled(c is not None and self.model.editable)
+
+    def set_editable(self, editable: bool) -> None:
+        """Allow or forbid changes to the classes; selecting a class (to label it) stays possible."""
+        self.model.editable = editable
+        for button in self._edit_buttons:
+            button.setEnabled(editable)
+        self._show_prompt(self.view.currentIndex())
 
     def _prompt_typed(self) -> None:
         row = self.view.currentIndex().row()
@@ -294,7 +313,7 @@ class ClassPanel(QWidget):
             self.prompt_edit.setPlainText(fill_prompt(c.name))
 
     def _double_clicked(self, index) -> None:
-        if index.column() == COLOUR:
+        if index.column() == COLOUR and self.model.editable:
             colour = QgsColorDialog.getColor(QColor(self.model.class_at(index.row()).colour), self, tr("Class colour"))
             if colour.isValid():
                 self.model.setData(index, colour.name())

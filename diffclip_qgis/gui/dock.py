@@ -71,8 +71,6 @@ class DiffClipDock(QgsDockWidget):
                                   self.classes.model.classes, self.notify, self.suggestions)
         self.tool_action = QAction(QIcon(os.path.join(RESOURCES, "sample_tool.svg")), tr("Label samples"), self)
         self.tool_action.setCheckable(True)
-        self.tool_action.setToolTip(tr("Left click: label the pixel with the selected class. Right click: remove the "
-                                       "nearest sample. Ctrl+Z: undo."))
         self.tool_action.toggled.connect(self._toggle_tool)
         self.tool.setAction(self.tool_action)
 
@@ -427,14 +425,21 @@ class DiffClipDock(QgsDockWidget):
         self._set_running(True)
         QgsApplication.taskManager().addTask(task)
 
-    def missing(self) -> str:
-        """What a run still needs, or "" when it can start."""
-        if not self.torch.available:
-            return tr("PyTorch is missing: install it with the command shown in the dock, then restart QGIS.")
+    def missing_rasters(self) -> str:
+        """What labelling and a run need first: ticked input rasters; "" when they are there."""
         if not self.inputs.listed_ids():
             return tr("Add the rasters to classify to the project (or press 'Load demo').")
         if not self.inputs.checked_ids():
             return tr("Tick at least one input raster.")
+        return ""
+
+    def missing(self) -> str:
+        """What a run still needs, or "" when it can start."""
+        if not self.torch.available:
+            return tr("PyTorch is missing: install it with the command shown in the dock, then restart QGIS.")
+        rasters = self.missing_rasters()
+        if rasters:
+            return rasters
         classes = self.classes.model.classes()
         if len(classes) < 2:
             return tr("Add at least two classes.")
@@ -445,8 +450,14 @@ class DiffClipDock(QgsDockWidget):
         return ""
 
     def _update_run_state(self, *_) -> None:
-        """Run and Suggest samples are enabled when nothing is missing; their tooltips, and a line under Run, say
-        what is."""
+        """Label samples, Run and Suggest samples are enabled when nothing they need is missing; their tooltips, and
+        a line under Run, say what is."""
+        rasters = self.missing_rasters()
+        if rasters:
+            self.tool_action.setChecked(False)
+        self.tool_action.setEnabled(not rasters)
+        self.tool_action.setToolTip(rasters or tr("Left click: label the pixel with the selected class. Right click: "
+                                                  "remove the nearest sample. Ctrl+Z: undo."))
         if self.task is not None:
             return
         missing = self.missing()
@@ -534,6 +545,10 @@ class DiffClipDock(QgsDockWidget):
             self.task.cancel()  # a task not started yet finishes here
 
     def _set_running(self, running: bool) -> None:
+        """Show a run's progress and lock what it has read (inputs, classes, settings) until it ends."""
+        for widget in (self.inputs, self.demo_button, self.settings):
+            widget.setEnabled(not running)
+        self.classes.set_editable(not running)
         self.run_button.setEnabled(not running)
         self.next_step.setVisible(False)
         self.suggest_panel.button.setEnabled(not running)
@@ -627,6 +642,7 @@ class DiffClipDock(QgsDockWidget):
                                 Qgis.MessageLevel.Info, 6)
             except RuntimeError:  # the task object is already deleted
                 pass
+            self._set_running(False)
         self._close_messages(self._action_items)
         if self.canvas.mapTool() is self.tool:
             self._restore_tool()

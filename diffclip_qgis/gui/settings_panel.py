@@ -50,8 +50,9 @@ class SettingsPanel(QWidget):
                                                 "0: at CPU budgets pretraining did not improve accuracy in our "
                                                 "measurements; try {0} or more.").format(PRESETS["cpu"].pretrain.epochs))
         self.finetune_epochs = self._spin(1, tr("Few-shot fine-tuning on the labelled samples. With the preset's "
-                                                "number, the cpu preset stops after {0} optimiser steps when there "
-                                                "are many samples; any other number is used in full.")
+                                                "number, the cpu preset trains for {0} optimiser steps: fewer epochs "
+                                                "when there are many samples, more when there are few. Any other "
+                                                "number is used in full.")
                                              .format(PRESETS["cpu"].finetune.max_steps))
         self.window = QComboBox()
         add_item(self.window, tr("auto"), "auto", tr("auto (from the scene's noise, or cross-validated on the samples)"))

@@ -62,6 +62,26 @@ def test_classes_are_added_renamed_recoloured_and_prompted(dock):
     assert [c.name for c in model.classes()] == ["forest"]
 
 
+def test_a_rename_to_a_name_already_taken_is_undone_and_says_why(dock, iface):
+    model = dock.classes.model
+    dock.classes.add_class("grass")
+    dock.classes.add_class("water")
+    assert not model.setData(model.index(1, NAME), " grass ")
+    assert [c.name for c in model.classes()] == ["grass", "water"]
+    assert iface.messages()[0] == "Another class is already called 'grass': class names must differ."
+
+
+def test_label_samples_is_enabled_once_there_is_a_raster_to_label(dock, iface, scene):
+    assert not dock.tool_action.isEnabled() and "Load demo" in dock.tool_action.toolTip()
+    add_rasters(iface, scene["paths"])
+    assert dock.tool_action.isEnabled() and "Left click" in dock.tool_action.toolTip()
+    dock.tool_action.trigger()
+    assert iface.canvas.mapTool() is dock.tool
+    dock.inputs.set_checked([])
+    assert not dock.tool_action.isEnabled() and dock.tool_action.toolTip() == "Tick at least one input raster."
+    assert iface.canvas.mapTool() is not dock.tool   # labelling stops: no pixel grid left to label
+
+
 def test_class_list_json_round_trip(dock, tmp_path):
     source = tmp_path / "classes.json"
     source.write_text(json.dumps({"classes": [

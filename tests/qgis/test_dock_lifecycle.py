@@ -5,8 +5,8 @@ from qgis.core import QgsApplication
 from qgis.gui import QgsMapTool, QgsRubberBand
 from qgis.PyQt.QtWidgets import QApplication
 
-from test_dock_support import (add_rasters, iface, label_scene, pixel_centre, process_events, scene,  # noqa: F401
-                               truth_grid, wait_for)
+from test_dock_support import (RUN_INPUTS, add_rasters, changeable, iface, label_scene, pixel_centre,  # noqa: F401
+                               process_events, scene, truth_grid, wait_for)
 
 from diffclip_qgis.gui.dependencies import install_command, qgis_python, venv_alternative
 
@@ -48,8 +48,10 @@ def test_unload_and_reload_leave_no_tool_dock_provider_or_task(iface, scene, tmp
                                       "device": "cpu", "output_folder": str(tmp_path / "out")})
             assert dock.run()
             wait_for(lambda: "pretraining" in dock.phase_label.text(), timeout=120)
+            assert changeable(dock) == []
 
             plugin.unload()
+            assert changeable(dock) == RUN_INPUTS   # (the dock is deleted at the next event loop)
             process_events(0.2)
             wait_for(lambda: not diffclip_tasks(), timeout=30)
             assert "The run was cancelled: the plugin was turned off." in iface.messages()
@@ -81,6 +83,7 @@ def test_labelling_gives_back_the_previous_tool_and_the_dock_reopens_after_a_res
         assert plugin.action in iface.toolbar  # the Plugins toolbar (visible by default), and the Raster menu
         assert plugin.dock is None
         plugin.action.trigger()
+        plugin.dock.inputs.set_checked(plugin.dock.inputs.listed_ids())   # labelling needs a ticked raster
         plugin.dock.tool_action.trigger()
         assert iface.canvas.mapTool() is plugin.dock.tool
         plugin.dock.tool_action.trigger()

@@ -3,8 +3,8 @@ import os
 
 from qgis.core import Qgis, QgsApplication, QgsPalettedRasterRenderer, QgsProject
 
-from test_dock_support import (add_rasters, dock, iface, label_scene, process_events, scene, truth_grid,  # noqa: F401
-                               wait_for)
+from test_dock_support import (RUN_INPUTS, add_rasters, changeable, dock, iface, label_scene,  # noqa: F401
+                               process_events, scene, truth_grid, wait_for)
 
 TINY = {"preset": "cpu", "pretrain_epochs": 1, "finetune_epochs": 10, "window": "auto", "device": "cpu"}
 
@@ -40,9 +40,16 @@ def test_run_adds_styled_layers_and_reports_held_out_accuracy(dock, iface, scene
     out = str(tmp_path / "out")
     configure(dock, out)
     assert dock.run()
+    reported = []
+    dock.task.phaseChanged.connect(lambda phase, _, message: reported.append((phase, message)))
     assert dock.task is not None and not dock.run_button.isEnabled() and dock.cancel_button.isEnabled()
+    assert changeable(dock) == [] and dock.log_group.isEnabled()   # what the run read is locked; the Log is not
     assert any(t is dock.task for t in QgsApplication.taskManager().activeTasks())
     wait_for_run(dock, timeout=300)
+    assert changeable(dock) == RUN_INPUTS
+    fine_tuning = [message for phase, message in reported if phase == "fine-tuning" and message]
+    assert fine_tuning and all(m.startswith("epoch ") for m in fine_tuning)
+    assert fine_tuning[-1].startswith("epoch 10/10,")   # the fine-tuning epochs set in Settings
 
     assert sorted(os.listdir(out)) == ["diffclip_classification_001.qml", "diffclip_classification_001.tif",
                                        "diffclip_classification_001.tif.aux.xml", "diffclip_confidence_001.tif",
@@ -87,7 +94,9 @@ def test_failed_run_reports_the_reason_and_leaves_no_files(dock, iface, scene, t
     out = str(tmp_path / "out")
     configure(dock, out, pretrained_path=str(bogus))
     assert dock.run()
+    assert changeable(dock) == []
     wait_for_run(dock, timeout=120)
+    assert changeable(dock) == RUN_INPUTS
     assert iface.messages()[0].startswith("Classification failed:")
     assert "not a DiffCLIP model file" in iface.messages()[0]
     assert not os.path.isdir(out) or os.listdir(out) == []
@@ -101,6 +110,7 @@ def test_cancel_stops_the_task_and_writes_nothing(dock, iface, scene, tmp_path):
     configure(dock, out, pretrain_epochs=5000)
     assert dock.run()
     wait_for(lambda: "pretraining" in dock.phase_label.text(), timeout=120)
+    assert changeable(dock) == []
     description = dock.task.description()
     # QGIS's own notice for a task that returns False, as the desktop shows it where there is no system tray
     dock.task.done.connect(lambda ok: iface.bar.pushMessage("Task failed", description, Qgis.MessageLevel.Info, 0))
@@ -108,6 +118,7 @@ def test_cancel_stops_the_task_and_writes_nothing(dock, iface, scene, tmp_path):
     wait_for_run(dock, timeout=60)
     wait_for(no_diffclip_task_running, timeout=10)
     process_events(0.2)
+    assert changeable(dock) == RUN_INPUTS
     assert "cancelled" in iface.messages()[0]
     assert description not in iface.messages()  # reported as cancelled, not as failed
     assert os.listdir(out) == []

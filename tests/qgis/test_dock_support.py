@@ -215,3 +215,21 @@ def label_scene(dock, iface, truth, per_class=4, seed=0):
         rows, cols = np.nonzero(truth == class_id)
         for i in rng.choice(len(rows), per_class, replace=False):
             click(iface.canvas, *pixel_centre(rows[i], cols[i]))
+
+
+def changeable(dock):
+    """Which of the things a run reads the user can change now (sorted names)."""
+    from qgis.PyQt.QtCore import Qt
+
+    from diffclip_qgis.gui.class_table import NAME
+
+    model = dock.classes.model
+    states = {"inputs": dock.inputs.isEnabled(), "Load demo": dock.demo_button.isEnabled(),
+              "Settings": dock.settings.isEnabled(), "prompt": not dock.classes.prompt_edit.isReadOnly(),
+              "class names": bool(model.flags(model.index(0, NAME)) & Qt.ItemFlag.ItemIsEditable),
+              "Add a class": dock.classes._edit_buttons[0].isEnabled()}
+    return sorted(name for name, state in states.items() if state)
+
+
+#: What a run locks while it runs, and gives back when it ends.
+RUN_INPUTS = sorted(["inputs", "Load demo", "Settings", "prompt", "class names", "Add a class"])
