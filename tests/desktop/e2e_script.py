@@ -48,7 +48,7 @@ def main():
         with open(status_path, "w", encoding="utf-8") as f:
             json.dump(status, f, indent=2, ensure_ascii=False)
         QgsProject.instance().setDirty(False)
-        QTimer.singleShot(500, QgsApplication.instance().quit)
+        QTimer.singleShot(500, iface.actionExit().trigger)   # as a user quits: the plugin must unload cleanly
 
     def guarded(function):
         def run():

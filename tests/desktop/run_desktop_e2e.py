@@ -32,8 +32,9 @@ def make_profile(base: str) -> None:
     os.makedirs(plugins)
     shutil.copytree(PLUGIN, os.path.join(plugins, "diffclip_qgis"))
     os.makedirs(os.path.join(profile, "QGIS"))
+    # askToSaveMemoryLayers: the outputs lie in the temp folder, so quitting would ask about "temporary layers"
     with open(os.path.join(profile, "QGIS", "QGIS3.ini"), "w", encoding="utf-8") as f:
-        f.write("[PythonPlugins]\ndiffclip_qgis=true\n\n"
+        f.write("[app]\naskToSaveMemoryLayers=false\n\n[PythonPlugins]\ndiffclip_qgis=true\n\n"
                 "[qgis]\ncheckVersion=false\nshowTips=false\nwelcomePageNewsFeed\\disabled=true\n\n"
                 "[locale]\noverrideFlag=true\nuserLocale=en_US\n")
 
@@ -99,6 +100,10 @@ def main() -> int:
     print(json.dumps(status, indent=2, ensure_ascii=False))
     if not status.get("ok"):
         print(f"FAIL: {status.get('error', 'see the status file')} (log: {log_path}).", file=sys.stderr)
+        return 1
+    if rc != 0:
+        print(f"FAIL: the run passed, but QGIS exited with status {rc} when it quit (log: {log_path}).",
+              file=sys.stderr)
         return 1
     print(f"OK in {seconds:.0f} s: screenshot {screenshot}")
     return 0
