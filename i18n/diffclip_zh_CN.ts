@@ -444,6 +444,10 @@
         <translation>类别比例</translation>
     </message>
     <message>
+        <source>auto: the GPU when PyTorch sees one (CUDA), else the CPU. The line below says what PyTorch sees.</source>
+        <translation>自动：PyTorch 检测到 GPU（CUDA）时使用 GPU，否则使用 CPU。下方一行显示 PyTorch 检测到的设备。</translation>
+    </message>
+    <message>
         <source>equal: rare classes found best</source>
         <translation>均等：最利于发现稀有类别</translation>
     </message>

@@ -68,6 +68,8 @@ class SettingsPanel(QWidget):
         self.device = QComboBox()
         for text, value in ((tr("auto"), "auto"), ("CPU", "cpu"), ("CUDA", "cuda")):
             self.device.addItem(text, value)
+        self.device.setToolTip(tr("auto: the GPU when PyTorch sees one (CUDA), else the CPU. The line below says what "
+                                  "PyTorch sees."))
         self.detected = QLabel(tr("Detected: {device}").format(device=detected_device(torch_available)))
         self.pretrained = QgsFileWidget()
         self.pretrained.setFilter(tr("DiffCLIP models (*.pt)"))
