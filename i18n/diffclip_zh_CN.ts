@@ -28,6 +28,10 @@
         <translation>请至少添加两个类别。</translation>
     </message>
     <message>
+        <source>Add them</source>
+        <translation>添加这些样本</translation>
+    </message>
+    <message>
         <source>All suggested samples are labelled or skipped: press Run again to train with them.</source>
         <translation>所有建议样本均已标注或跳过：请再次点击“运行”，用它们训练。</translation>
     </message>
@@ -178,6 +182,10 @@
     <message>
         <source>Few-shot fine-tuning on the labelled samples. With the preset&apos;s number, the cpu preset trains for {0} optimiser steps: fewer epochs when there are many samples, more when there are few. Any other number is used in full.</source>
         <translation>在已标注样本上进行小样本微调。使用预设的轮数时，cpu 预设执行 {0} 个优化步：样本多时轮数更少，样本少时轮数更多。其他轮数将完整执行。</translation>
+    </message>
+    <message>
+        <source>Files of other unsaved projects in {folder}: {n}.</source>
+        <translation>{folder} 中其他未保存项目的文件：{n} 个。</translation>
     </message>
     <message>
         <source>Files written to {folder}: {files}.</source>
@@ -412,6 +420,10 @@
         <translation>项目中没有样本图层。</translation>
     </message>
     <message>
+        <source>Those samples&apos; classes clash with the class table ({pairs}). Rename or remove these classes in the table, then press &apos;Add them&apos; again.</source>
+        <translation>这些样本的类别与类别表冲突（{pairs}）。请先在表中重命名或删除这些类别，然后再次点击“添加这些样本”。</translation>
+    </message>
+    <message>
         <source>Tick an input raster first: samples are placed on its pixels.</source>
         <translation>请先勾选一个输入栅格：样本将放置在其像元上。</translation>
     </message>
@@ -558,6 +570,14 @@
     <message>
         <source>{n} samples of classes not in the table are left out.</source>
         <translation>已忽略 {n} 个不属于表中类别的样本。</translation>
+    </message>
+    <message>
+        <source>{id} &apos;{name}&apos; here, {other_id} &apos;{other}&apos; there</source>
+        <translation>此处为 {id}“{name}”，样本中为 {other_id}“{other}”</translation>
+    </message>
+    <message>
+        <source>{n} samples of an unsaved project ({time}) were kept.</source>
+        <translation>已保留未保存项目（{time}）的 {n} 个样本。</translation>
     </message>
     <message>
         <source>{n} suggested samples left: click one on the map (with 'Label samples') to pick its class, or skip it.</source>

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from qgis.core import Qgis, QgsApplication
 from qgis.gui import QgsColorDialog
@@ -31,6 +31,11 @@ def merge_classes(current: List[ClassInfo], loaded: List[ClassInfo]) -> List[Cla
     """The current classes, then the loaded ones whose id and name are both new."""
     ids, names = {c.id for c in current}, {c.name for c in current}
     return list(current) + [c for c in loaded if c.id not in ids and c.name not in names]
+
+
+def clashing_classes(current: List[ClassInfo], loaded: List[ClassInfo]) -> List[Tuple[ClassInfo, ClassInfo]]:
+    """(current, loaded) pairs that share the id but not the name, or the name but not the id."""
+    return [(c, n) for n in loaded for c in current if (c.id == n.id) != (c.name == n.name)]
 
 
 def ask_load_mode(parent: QWidget, text: str) -> Optional[str]:

@@ -12,7 +12,7 @@ from typing import Callable, Optional, Tuple
 
 from qgis.core import Qgis, QgsApplication, QgsCoordinateTransform, QgsProject, QgsRasterLayer
 from qgis.gui import QgsCollapsibleGroupBox, QgsDockWidget, QgsMessageBarItem
-from qgis.PyQt.QtCore import QSettings, Qt, QTimer
+from qgis.PyQt.QtCore import QDateTime, QLocale, QSettings, Qt, QTimer
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import (QAction, QGroupBox, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
                                  QScrollArea, QToolButton, QVBoxLayout, QWidget)
@@ -20,11 +20,12 @@ from qgis.PyQt.QtWidgets import (QAction, QGroupBox, QHBoxLayout, QLabel, QPlain
 from ..core.classes import ClassInfo
 from ..workflow.phases import PhaseClock, format_seconds
 from . import tr
-from .class_table import ClassPanel
+from .class_table import ClassPanel, clashing_classes, merge_classes
 from .demo import demo_path, demo_rasters, demo_samples, zoom_to
 from .dependencies import torch_status
 from .inputs import InputList
-from .sample_layer import CLASS_ID, CLASS_NAME, SampleLayerError, SampleStore
+from .sample_layer import (SampleLayerError, SampleStore, classes_in, last_change, sample_file_classes,
+                           unsaved_folder)
 from .sample_tool import SampleMapTool
 from .settings_panel import SettingsPanel
 from .suggest_panel import SuggestPanel
@@ -96,6 +97,10 @@ class DiffClipDock(QgsDockWidget):
         self._run_project = 0
         self._action_items = []   # message bar entries with a button
         self._run_messages = []   # message bar entries that report a run, closed when the next run starts
+        self._offers = []   # the entry offering an earlier session's unsaved samples, closed with its project
+        self._offer_timer = QTimer(self)   # offers them once the project is loaded (the dock loads a new one first)
+        self._offer_timer.setSingleShot(True)
+        self._offer_timer.timeout.connect(self._offer_unsaved_samples)
         self.load_from_project()
 
     # -- layout -------------------------------------------------------------------------------------
@@ -253,6 +258,7 @@ class DiffClipDock(QgsDockWidget):
         """Classes, ticked inputs and settings from the project; classes from the sample layer if none saved."""
         self._project_loads += 1
         self._loading = True
+        self._close_messages(self._offers)
         try:
             try:
                 classes = [ClassInfo(**c) for c in self._entry("classes", [])] or self._classes_from_samples()
@@ -276,6 +282,7 @@ class DiffClipDock(QgsDockWidget):
         self.suggest_panel.show_left(self.suggestions.count())
         if self.task is None:   # no "Done." from the project before
             self.phase_label.clear()
+        self._offer_timer.start(0)
 
     def _entry(self, key: str, default):
         """A JSON value stored in the project, or ``default``."""
@@ -286,11 +293,7 @@ class DiffClipDock(QgsDockWidget):
             return default
 
     def _classes_from_samples(self):
-        layer = self.store.layer()
-        if layer is None:
-            return []
-        names = {f[CLASS_ID]: f[CLASS_NAME] for f in layer.getFeatures() if f[CLASS_ID] is not None}
-        return [ClassInfo(int(i), str(n or "")) for i, n in sorted(names.items())]
+        return classes_in(self.store.layer())
 
     def _save_to_project(self) -> None:
         if self._loading:
@@ -330,9 +333,51 @@ class DiffClipDock(QgsDockWidget):
             self.samples_label.setText(tr("No samples yet. Tick the input rasters, add classes, then press "
                                           "'Label samples' and click on the map."))
         else:
+            self._close_messages(self._offers)   # an earlier session's samples are offered to the next new project
             self.samples_label.setText(tr("{n} samples in {path}").format(
                 n=sum(counts.values()), path=layer.source().split("|")[0]))
         self._update_run_state()
+
+    def _offer_unsaved_samples(self) -> None:
+        """Offer a new project the samples an earlier session left unsaved (it crashed, or quit without saving):
+        one entry, for the newest file, that stays until closed."""
+        found = self.store.leftovers()
+        if not found:
+            return
+        (path, count), more = found[0], len(found) - 1
+        when = QLocale().toString(QDateTime.fromSecsSinceEpoch(int(last_change(path))), QLocale.FormatType.ShortFormat)
+        text = tr("{n} samples of an unsaved project ({time}) were kept.").format(n=count, time=when)
+        if more:
+            text += " " + tr("Files of other unsaved projects in {folder}: {n}.").format(
+                n=more, folder=unsaved_folder())
+        add = (tr("Add them"), lambda: self._add_unsaved_samples(path))
+        self._offers.append(self.notify(text, Qgis.MessageLevel.Info, add, sticky=True))
+
+    def _add_unsaved_samples(self, path: str) -> None:
+        """Make a sample file the project's sample layer, and add the classes of its samples that the table lacks;
+        refused (and offered again) while a class of the table has a sample class's id or name but not both."""
+        found, current = sample_file_classes(path), self.classes.model.classes()
+        clashes = clashing_classes(current, found)
+        if clashes:
+            pairs = "; ".join(tr("{id} '{name}' here, {other_id} '{other}' there").format(
+                id=c.id, name=c.name, other_id=n.id, other=n.name) for c, n in clashes)
+            self.notify(tr("Those samples' classes clash with the class table ({pairs}). Rename or remove these "
+                           "classes in the table, then press 'Add them' again.").format(pairs=pairs),
+                        Qgis.MessageLevel.Warning)
+            self._offer_unsaved_samples()
+            return
+        try:
+            self.store.adopt(path, current)
+        except SampleLayerError as e:
+            self.notify(str(e), Qgis.MessageLevel.Critical)
+            return
+        selected = self.classes.current_class()
+        classes = merge_classes(current, found)
+        self.classes.model.set_classes(classes)
+        self.classes.model.classesEdited.emit()   # restyles the samples and saves the classes in the project
+        if classes:
+            self.classes.select_class((selected or classes[0]).id)
+        self._samples_changed()
 
     def _reading_project(self, *_) -> None:
         self._reading = True
@@ -643,6 +688,7 @@ class DiffClipDock(QgsDockWidget):
             except RuntimeError:  # the task object is already deleted
                 pass
             self._set_running(False)
+        self._offer_timer.stop()
         self._close_messages(self._action_items)
         if self.canvas.mapTool() is self.tool:
             self._restore_tool()

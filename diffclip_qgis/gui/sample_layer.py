@@ -2,18 +2,20 @@
 
 The same layer feeds ``diffclip:fewshotclassify`` (SAMPLES, CLASS_FIELD=class_id). Each project
 has its own file: next to the project file (``<project>_diffclip_samples.gpkg``), in the user's
-QGIS profile for a project stored in a database, or in the temp folder until the project is first
-saved. When the project is saved where its samples do not belong (first save, Save As, also to the
-same name in another format), they are copied there, so the project saved before keeps its own. A file of that name that this project did
-not make (another project's) is never reused. Edits go straight to the file (no edit session), with
-an undo stack of this session's additions and deletions.
+QGIS profile for a project stored in a database, and, until the project is first saved, in the
+profile's ``unsaved`` folder, where it survives a crash or a reboot (the dock offers such files to
+the next new project). When the project is saved where its samples do not belong (first save, Save As,
+also to the same name in another format), they are copied there, so the project saved before keeps its
+own; a file of the unsaved folder is deleted once the saved project points at its copy. A file of that
+name that this project did not make (another project's) is never reused. Edits go straight to the file
+(no edit session), with an undo stack of this session's additions and deletions.
 """
 from __future__ import annotations
 
 import hashlib
 import os
 import re
-import tempfile
+import time
 import uuid
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -33,8 +35,10 @@ PROPERTY = "diffclip/samples"
 SCOPE, FILE_ENTRY = "DiffCLIP", "samples_file"   # the project's record of the sample file it made
 SUFFIX = "_diffclip_samples"
 CLASS_ID, CLASS_NAME = "class_id", "class_name"
-TEMP_FOLDER = os.path.join(tempfile.gettempdir(), "diffclip_samples")
 MAX_UNDO = 200
+# A file of the unsaved folder changed this recently may be in use by another QGIS session, so it is not
+# offered or deleted: a heuristic (an idle session's file looks left over, a crashed one's waits this long).
+IN_USE_SECONDS = 600
 
 POINT = enum_value("Qgis.WkbType.Point", "QgsWkbTypes.Type.Point")
 WKT_PREFERRED_GDAL = enum_value("Qgis.CrsWktVariant.PreferredGdal",
@@ -67,6 +71,11 @@ def profile_folder() -> str:
     return os.path.join(QgsApplication.qgisSettingsDirPath(), "diffclip_samples")
 
 
+def unsaved_folder() -> str:
+    """Where the samples of projects never saved go: in the profile, so that they outlive a crash."""
+    return os.path.join(profile_folder(), "unsaved")
+
+
 def project_stem(project: QgsProject) -> str:
     """The sample file's path without ``_diffclip_samples.gpkg``: beside the project file, or in
     :func:`profile_folder` for a project stored in a database; "" for a project never saved."""
@@ -81,10 +90,13 @@ def project_stem(project: QgsProject) -> str:
 
 
 def default_sample_path(project: QgsProject) -> str:
-    """``<stem>_diffclip_samples.gpkg`` (:func:`project_stem`) for a saved project, else a new file in the
-    temp folder; the folder is created."""
+    """``<stem>_diffclip_samples.gpkg`` (:func:`project_stem`) for a saved project, else a new file in
+    :func:`unsaved_folder`; the folder is created."""
     stem = project_stem(project)
-    path = stem + SUFFIX + ".gpkg" if stem else os.path.join(TEMP_FOLDER, f"samples_{uuid.uuid4().hex[:8]}.gpkg")
+    if stem:
+        path = stem + SUFFIX + ".gpkg"
+    else:
+        path = os.path.join(unsaved_folder(), f"samples_{uuid.uuid4().hex[:8]}.gpkg")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     return path
 
@@ -107,6 +119,73 @@ def belongs_to(path: str, stem: str) -> bool:
     folder, name = os.path.split(os.path.normcase(os.path.abspath(path)))
     own_folder, own_name = os.path.split(os.path.normcase(os.path.abspath(stem)))
     return folder == own_folder and re.fullmatch(re.escape(own_name + SUFFIX) + r"(_\d+)?\.gpkg", name) is not None
+
+
+def _same_file(a: str, b: str) -> bool:
+    return os.path.normcase(os.path.abspath(a)) == os.path.normcase(os.path.abspath(b))
+
+
+def is_unsaved_file(path: str) -> bool:
+    """Whether a sample file lies in :func:`unsaved_folder`."""
+    return _same_file(os.path.dirname(path), unsaved_folder())
+
+
+def last_change(path: str) -> float:
+    """When a GeoPackage last changed, its write-ahead log included (seconds since the epoch; 0 when gone)."""
+    return max((os.path.getmtime(p) for p in (path, path + "-wal") if os.path.exists(p)), default=0.0)
+
+
+def sample_count(path: str) -> Optional[int]:
+    """How many samples a file holds; None when it is not a sample layer."""
+    layer = QgsVectorLayer(_source(path), LAYER_NAME, "ogr")
+    return layer.featureCount() if layer.isValid() and layer.fields().indexOf(CLASS_ID) >= 0 else None
+
+
+def classes_in(layer: Optional[QgsVectorLayer]) -> List[ClassInfo]:
+    """The classes (id, name) that a sample layer's samples carry, by id."""
+    if layer is None:
+        return []
+    names = {f[CLASS_ID]: f[CLASS_NAME] for f in layer.getFeatures(_attributes_request(layer)) if f[CLASS_ID] is not None}
+    return [ClassInfo(int(i), str(n or "")) for i, n in sorted(names.items())]
+
+
+def sample_file_classes(path: str) -> List[ClassInfo]:
+    """:func:`classes_in` the sample file at ``path``."""
+    return classes_in(QgsVectorLayer(_source(path), LAYER_NAME, "ogr"))
+
+
+def remove_sample_file(path: str) -> None:
+    """Delete a GeoPackage and its write-ahead log; one that cannot be deleted (open elsewhere) stays whole."""
+    for part in (path, path + "-wal", path + "-shm"):
+        try:
+            os.remove(part)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return
+
+
+def unsaved_leftovers(own: str) -> List[Tuple[str, int]]:
+    """(path, sample count) of the files earlier sessions left in :func:`unsaved_folder`, newest first, except
+    ``own`` and files that may be in use (see ``IN_USE_SECONDS``); empty ones are deleted."""
+    found = []
+    for path in _earlier_unsaved_files(own):
+        count = sample_count(path)
+        if count == 0:
+            remove_sample_file(path)
+        elif count:
+            found.append((path, count))
+    return found
+
+
+def _earlier_unsaved_files(own: str) -> List[str]:
+    """The GeoPackages of :func:`unsaved_folder` but ``own`` unchanged for ``IN_USE_SECONDS``, newest first."""
+    folder = unsaved_folder()
+    names = os.listdir(folder) if os.path.isdir(folder) else []
+    before = time.time() - IN_USE_SECONDS
+    paths = [os.path.join(folder, n) for n in names if n.endswith(".gpkg")]
+    return sorted((p for p in paths if last_change(p) < before and not _same_file(p, own)),
+                  key=last_change, reverse=True)
 
 
 def _source(path: str) -> str:
@@ -163,6 +242,10 @@ class SampleStore(QObject):
                                 "{path}.").format(other=other, path=path))
         if not os.path.exists(path):
             self._create(path, crs)
+        return self.adopt(path, classes)
+
+    def adopt(self, path: str, classes: Sequence[ClassInfo]) -> QgsVectorLayer:
+        """Make the sample file at ``path`` the project's own sample layer."""
         self.project.writeEntry(SCOPE, FILE_ENTRY, path)
         layer = QgsVectorLayer(_source(path), tr("DiffCLIP samples"), "ogr")
         if not layer.isValid() or layer.fields().indexOf(CLASS_ID) < 0:
@@ -173,6 +256,13 @@ class SampleStore(QObject):
         self.restyle(classes, layer)
         self.project.addMapLayer(layer)
         return layer
+
+    def leftovers(self) -> List[Tuple[str, int]]:
+        """For a project never saved and without samples: the files earlier sessions left
+        (:func:`unsaved_leftovers`); [] for any other project."""
+        if self.layer() is not None or project_identity(self.project):
+            return []
+        return unsaved_leftovers(self.project.readEntry(SCOPE, FILE_ENTRY, "")[0])
 
     def _create(self, path: str, crs: QgsCoordinateReferenceSystem) -> None:
         error = write_point_file(path, LAYER_NAME, sample_fields(), crs, self.project.transformContext())
@@ -342,26 +432,35 @@ class SampleStore(QObject):
     def _keep_with_project(self) -> None:
         """After a save where the samples do not belong (the first save, Save As, even to ``p.qgs`` from
         ``p.qgz``), copy them beside the project (a new file, never over one) and save again; the file they
-        came from stays as it was."""
+        came from stays as it was, unless it is an unsaved project's (see :meth:`_save_again`)."""
         layer = self.layer()
         stem = project_stem(self.project)
         saved_as = project_identity(self.project) != self._home
         self._home = project_identity(self.project)
         if layer is None or not stem or (belongs_to(_file_of(layer), stem) and not saved_as):
             return
-        target = unused_path(default_sample_path(self.project))
+        source, target = _file_of(layer), unused_path(default_sample_path(self.project))
         options = QgsVectorFileWriter.SaveVectorOptions()
         options.driverName, options.layerName = "GPKG", LAYER_NAME
         error, message, _, _ = QgsVectorFileWriter.writeAsVectorFormatV3(layer, target, self.project.transformContext(),
                                                                          options)
         if error != QgsVectorFileWriter.WriterError.NoError:   # the samples stay where they are; the next save retries
             self.notice.emit(tr("Could not copy the samples to {path} ({error}); they stay in {source}.")
-                             .format(path=target, error=message, source=_file_of(layer)))
+                             .format(path=target, error=message, source=source))
             return
         layer.setDataSource(_source(target), layer.name(), "ogr", QgsDataProvider.ProviderOptions())
         self.project.writeEntry(SCOPE, FILE_ENTRY, target)
         self.clear_undo()  # its steps refer to the old file; ``changed`` makes the dock show the new path
-        QTimer.singleShot(0, self.project.write)  # save again so that the project points at the copy
+        QTimer.singleShot(0, lambda: self._save_again(source))
+
+    def _save_again(self, copied_from: str) -> None:
+        """Save the project again so that it points at the copy; then delete the file the samples were copied
+        from if it is an unsaved project's and no layer reads it."""
+        if self.project.write() and is_unsaved_file(copied_from) and not self._read_by_a_layer(copied_from):
+            remove_sample_file(copied_from)
+
+    def _read_by_a_layer(self, path: str) -> bool:
+        return any(_same_file(_file_of(layer), path) for layer in self.project.mapLayers().values())
 
 
 def write_point_file(path: str, layer_name: str, fields: QgsFields, crs: QgsCoordinateReferenceSystem,

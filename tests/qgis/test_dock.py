@@ -200,11 +200,129 @@ def test_tool_hover_outlines_the_pixel_in_the_class_colour(dock, iface, scene):
     assert (round(box.xMinimum() - X0), round(Y0 - box.yMaximum()), round(box.width())) == (6, 5, 1)
 
 
+def test_a_new_projects_samples_are_kept_in_the_profile(dock, iface, scene, tmp_path):
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=1)
+    path = sample_layer(dock).source().split("|")[0]
+    assert os.path.dirname(path) == str(tmp_path / "profile_samples" / "unsaved")   # not the temp folder: kept
+    assert f"3 samples in {path}" in dock.samples_label.text()
+
+
+def test_the_first_save_moves_the_samples_beside_the_project(dock, iface, scene, tmp_path):
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=1)
+    unsaved = sample_layer(dock).source().split("|")[0]
+    project_path = str(tmp_path / "survey.qgz")
+    assert QgsProject.instance().write(project_path)
+    process_events(0.3)   # copied, the project saved again pointing at the copy, the unsaved file deleted
+    moved = str(tmp_path / "survey_diffclip_samples.gpkg")
+    assert sample_layer(dock).source().split("|")[0] == moved and sample_layer(dock).featureCount() == 3
+    assert not os.listdir(os.path.dirname(unsaved))
+    QgsProject.instance().clear()
+    assert QgsProject.instance().read(project_path)
+    process_events()
+    assert sample_layer(dock).source().split("|")[0] == moved and sample_layer(dock).featureCount() == 3
+
+
+def write_leftover(tmp_path, name, classes, minutes_ago):
+    """A sample file an earlier session left in the profile's unsaved folder: one sample per (id, name), last
+    changed ``minutes_ago``."""
+    import time
+
+    from qgis.core import QgsCoordinateReferenceSystem, QgsFeature, QgsGeometry, QgsPointXY
+
+    from diffclip_qgis.gui.sample_layer import LAYER_NAME, sample_fields, write_point_file
+
+    folder = tmp_path / "profile_samples" / "unsaved"
+    folder.mkdir(parents=True, exist_ok=True)
+    features = []
+    for i, (class_id, class_name) in enumerate(classes):
+        feature = QgsFeature(sample_fields())
+        feature.setGeometry(QgsGeometry.fromPointXY(QgsPointXY(*pixel_centre(i, i))))
+        feature["class_id"], feature["class_name"] = class_id, class_name
+        features.append(feature)
+    path = str(folder / name)
+    assert write_point_file(path, LAYER_NAME, sample_fields(), QgsCoordinateReferenceSystem("EPSG:32616"),
+                            QgsProject.instance().transformContext(), features) == ""
+    stamp = time.time() - 60 * minutes_ago
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+@pytest.fixture
+def crashed(iface, tmp_path):
+    """What earlier sessions left (requested before ``dock``, so the dock starts after them): samples of an
+    unsaved project 20 minutes old, an older file, and a file changed a minute ago (another QGIS's)."""
+    return {"newest": write_leftover(tmp_path, "samples_aaaa.gpkg", [(1, "water"), (2, "forest"), (2, "forest")], 20),
+            "older": write_leftover(tmp_path, "samples_bbbb.gpkg", [(5, "sand")], 60 * 48),
+            "in use": write_leftover(tmp_path, "samples_cccc.gpkg", [(1, "water")] * 5, 1)}
+
+
+def test_a_new_project_is_offered_the_samples_an_earlier_session_left(crashed, dock, iface):
+    from qgis.PyQt.QtWidgets import QPushButton
+
+    dock.classes.add_class("water")
+    process_events()
+    offers = [item for item in iface.bar.items() if "unsaved project" in item.text()]
+    assert len(offers) == 1 and offers[0].duration() == 0   # one entry, until closed
+    assert offers[0].text().startswith("3 samples of an unsaved project (")   # the newest not in use
+    assert "Files of other unsaved projects in " in offers[0].text() and offers[0].text().endswith(": 1.")
+    [add] = [b for b in offers[0].findChildren(QPushButton) if b.text() == "Add them"]
+    add.click()
+    assert offers[0] not in iface.bar.items()
+    assert sample_layer(dock).source().split("|")[0] == crashed["newest"]
+    assert [(c.id, c.name) for c in dock.classes.model.classes()] == [(1, "water"), (2, "forest")]
+    assert dock.classes.model.classes()[1].prompt == DEFAULT_PROMPT_TEMPLATE.format(name="forest")
+    assert [dock.classes.model.count(i) for i in (1, 2)] == [1, 2]
+    assert QgsProject.instance().readEntry("DiffCLIP", "samples_file", "")[0] == crashed["newest"]
+    saved = json.loads(QgsProject.instance().readEntry("DiffCLIP", "classes", "")[0])
+    assert [c["name"] for c in saved] == ["water", "forest"]
+    assert all(os.path.exists(path) for path in crashed.values())
+
+
+def test_samples_whose_classes_clash_with_the_table_are_not_added_until_the_clash_is_gone(crashed, dock, iface):
+    from qgis.PyQt.QtWidgets import QPushButton
+
+    def press_add():
+        [offer] = [item for item in iface.bar.items() if "unsaved project" in item.text()]
+        [add] = [b for b in offer.findChildren(QPushButton) if b.text() == "Add them"]
+        add.click()
+
+    dock.classes.add_class("field")   # id 1, where the left samples have 1 'water'
+    process_events()
+    press_add()
+    assert dock.store.layer() is None
+    assert any("clash with the class table (1 'field' here, 1 'water' there)" in m for m in iface.messages())
+    assert dock.classes.model.rename(0, "water")
+    press_add()   # offered again
+    assert sample_layer(dock).source().split("|")[0] == crashed["newest"]
+    assert [(c.id, c.name) for c in dock.classes.model.classes()] == [(1, "water"), (2, "forest")]
+
+
+def test_the_offer_goes_when_the_project_gets_samples_of_its_own(crashed, dock, iface, scene):
+    process_events()
+    assert [m for m in iface.messages() if "unsaved project" in m]
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=1)   # its own layer: the leftover waits for the next one
+    assert not [m for m in iface.messages() if "unsaved project" in m]
+    assert os.path.exists(crashed["newest"])
+
+
+@pytest.fixture
+def empty_leftover(iface, tmp_path):
+    """An empty sample file an earlier session left (requested before ``dock``)."""
+    return write_leftover(tmp_path, "samples_dddd.gpkg", [], 20)
+
+
+def test_an_empty_leftover_is_deleted_and_nothing_is_offered(empty_leftover, dock, iface):
+    process_events()
+    assert not os.path.exists(empty_leftover)
+    assert not [m for m in iface.messages() if "unsaved project" in m]
+
+
 def test_samples_survive_saving_and_reopening_the_project(dock, iface, scene, tmp_path):
     add_rasters(iface, scene["paths"])
     label_scene(dock, iface, truth_grid(), per_class=1)
-    first = sample_layer(dock).source().split("|")[0]
-    assert os.path.dirname(first) == str(tmp_path / "unsaved_samples")  # unsaved project: the temp folder
     project_path = str(tmp_path / "survey.qgz")
     assert QgsProject.instance().write(project_path)
     process_events(0.3)  # the dock moves the samples next to the project and saves again
@@ -273,13 +391,13 @@ def test_a_project_stored_in_a_geopackage_keeps_its_samples_in_the_profile(dock,
     ogr.GetDriverByName("GPKG").CreateDataSource(container).FlushCache()
     assert QgsProject.instance().write(f"geopackage:{container}?projectName=survey")
     process_events(0.5)
-    files = sorted(os.listdir(tmp_path / "profile_samples"))
+    files = sorted(n for n in os.listdir(tmp_path / "profile_samples") if n.endswith(".gpkg"))
     assert len(files) == 1 and files[0].startswith("survey_") and files[0].endswith("_diffclip_samples.gpkg")
     assert sample_layer(dock).source().split("|")[0] == str(tmp_path / "profile_samples" / files[0])
     assert sample_layer(dock).featureCount() == 3
     process_events(0.5)   # saved once more to point at the copy, and then left alone
-    assert sorted(os.listdir(tmp_path / "profile_samples")) == files
-    assert len([n for n in os.listdir(tmp_path / "unsaved_samples") if n.endswith(".gpkg")]) == 1   # no new ones
+    assert sorted(n for n in os.listdir(tmp_path / "profile_samples") if n.endswith(".gpkg")) == files
+    assert not os.listdir(tmp_path / "profile_samples" / "unsaved")   # the unsaved file is gone, no new ones
 
 
 def test_a_class_whose_samples_cannot_be_deleted_stays(dock, iface, scene, monkeypatch):

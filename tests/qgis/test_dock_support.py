@@ -111,13 +111,12 @@ def scene(tmp_path):
 
 @pytest.fixture
 def iface(qgis_app, tmp_path, monkeypatch):
-    """A fresh stand-in iface and an empty project (cleared afterwards); unsaved samples, and those of
-    projects in a database, go to tmp_path."""
+    """A fresh stand-in iface and an empty project (cleared afterwards); the profile's sample folder (samples
+    of unsaved projects and of projects in a database) is tmp_path/profile_samples."""
     from qgis.core import QgsProject
 
     from diffclip_qgis.gui import sample_layer
 
-    monkeypatch.setattr(sample_layer, "TEMP_FOLDER", str(tmp_path / "unsaved_samples"))
     monkeypatch.setattr(sample_layer, "profile_folder", lambda: str(tmp_path / "profile_samples"))
     from qgis.PyQt.QtCore import QSettings
 
