@@ -13,10 +13,10 @@ PLUGIN_ENV  := QGIS_PLUGINPATH=$(abspath $(BUILD)) PYTHONPATH=$(abspath $(BUILD)
 
 .PHONY: setup plugin package deploy test test-core test-qgis-lts demo bench gpu-check translations e2e clean
 
-setup:  ## system packages (QGIS, GDAL, Xvfb, Qt tools), the venv with torch (CPU), numpy < 2, scikit-image, test tools
+setup:  ## system packages (QGIS, GDAL, Xvfb, Qt tools, venv), the venv with torch, numpy < 2, scikit-image, test tools
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq qgis python3-qgis python3-gdal gdal-bin xvfb \
-		xauth pyqt5-dev-tools qttools5-dev-tools zip >/dev/null
+		xauth pyqt5-dev-tools qttools5-dev-tools zip python3-venv >/dev/null
 	/usr/bin/python3 -m venv --system-site-packages $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt

@@ -1,4 +1,5 @@
-"""The command line: ``python -m diffclip_qgis {classify,apply,pretrain,accuracy,validationsample} --NAME=value``.
+"""The command line: ``python -m diffclip_qgis {classify,apply,pretrain,accuracy,validationsample,suggestsamples}
+--NAME=value``.
 
 The same jobs, parameter names, defaults, outputs and messages as the Processing algorithms,
 without QGIS (only the core, GDAL and the workflow layer). Runs under ``torchrun`` too:

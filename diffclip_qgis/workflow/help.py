@@ -35,8 +35,8 @@ prompts. Classes it does not list get a prompt from the template.</dd>
 <dt>Prompt template (PROMPT_TEMPLATE)</dt><dd>Prompt of classes without one; {name} is replaced by the
 class name. Every class needs a distinct prompt (the text encoder learns them as labels).</dd>
 <dt>Pretrained model (PRETRAINED, optional)</dt><dd>A .pt file written by 'DiffCLIP Pretrain Encoder'
-(or a classifier .pt, whose encoder is reused) for the same kind of inputs. Empty: pretrain on the inputs
-first.</dd>
+(or a classifier .pt, whose encoder is reused) for the same kind of inputs. Empty: the encoder starts
+from random weights, pretrained on the inputs first when Pretraining epochs is above 0.</dd>
 <dt>Preset (PRESET)</dt><dd>cpu: a small network and short schedules, minutes on a laptop CPU; about 4000
 unlabelled pixels of the inputs join fine-tuning (pseudo-labels where the classifier is confident). paper: the
 paper's sizes and schedules, meant for a CUDA GPU.</dd>
