@@ -39,6 +39,7 @@ MAX_UNDO = 200
 # A file of the unsaved folder changed this recently may be in use by another QGIS session, so it is not
 # offered or deleted: a heuristic (an idle session's file looks left over, a crashed one's waits this long).
 IN_USE_SECONDS = 600
+EMPTY_LEFTOVER_SECONDS = 24 * 3600   # an empty file unchanged this long is deleted (an idle session may hold it)
 
 POINT = enum_value("Qgis.WkbType.Point", "QgsWkbTypes.Type.Point")
 WKT_PREFERRED_GDAL = enum_value("Qgis.CrsWktVariant.PreferredGdal",
@@ -167,11 +168,11 @@ def remove_sample_file(path: str) -> None:
 
 def unsaved_leftovers(own: str) -> List[Tuple[str, int]]:
     """(path, sample count) of the files earlier sessions left in :func:`unsaved_folder`, newest first, except
-    ``own`` and files that may be in use (see ``IN_USE_SECONDS``); empty ones are deleted."""
+    ``own`` and files that may be in use (see ``IN_USE_SECONDS``); empty ones a day old are deleted."""
     found = []
     for path in _earlier_unsaved_files(own):
         count = sample_count(path)
-        if count == 0:
+        if count == 0 and last_change(path) < time.time() - EMPTY_LEFTOVER_SECONDS:
             remove_sample_file(path)
         elif count:
             found.append((path, count))

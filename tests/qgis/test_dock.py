@@ -309,14 +309,17 @@ def test_the_offer_goes_when_the_project_gets_samples_of_its_own(crashed, dock, 
 
 
 @pytest.fixture
-def empty_leftover(iface, tmp_path):
-    """An empty sample file an earlier session left (requested before ``dock``)."""
-    return write_leftover(tmp_path, "samples_dddd.gpkg", [], 20)
+def empty_leftovers(iface, tmp_path):
+    """Empty sample files earlier sessions left, two days and 20 minutes old (requested before ``dock``)."""
+    return [write_leftover(tmp_path, "samples_dddd.gpkg", [], 60 * 48),
+            write_leftover(tmp_path, "samples_eeee.gpkg", [], 20)]
 
 
-def test_an_empty_leftover_is_deleted_and_nothing_is_offered(empty_leftover, dock, iface):
+def test_an_empty_leftover_a_day_old_is_deleted_and_none_is_offered(empty_leftovers, dock, iface):
     process_events()
-    assert not os.path.exists(empty_leftover)
+    old, recent = empty_leftovers
+    assert not os.path.exists(old)
+    assert os.path.exists(recent)   # an idle session may still hold it
     assert not [m for m in iface.messages() if "unsaved project" in m]
 
 
