@@ -176,6 +176,18 @@
         <translation>双击更改颜色</translation>
     </message>
     <message>
+        <source>Delete samples</source>
+        <translation>删除样本</translation>
+    </message>
+    <message>
+        <source>Delete the {n} samples of the unsaved project of {time}? This cannot be undone.</source>
+        <translation>删除 {time} 未保存项目的 {n} 个样本？此操作无法撤销。</translation>
+    </message>
+    <message>
+        <source>Delete them</source>
+        <translation>删除这些样本</translation>
+    </message>
+    <message>
         <source>Failed.</source>
         <translation>失败。</translation>
     </message>

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Callable, Optional, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 from qgis.core import Qgis, QgsApplication, QgsCoordinateTransform, QgsProject, QgsRasterLayer
 from qgis.gui import QgsCollapsibleGroupBox, QgsDockWidget, QgsMessageBarItem
 from qgis.PyQt.QtCore import QDateTime, QLocale, QSettings, Qt, QTimer
 from qgis.PyQt.QtGui import QIcon
-from qgis.PyQt.QtWidgets import (QAction, QGroupBox, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
+from qgis.PyQt.QtWidgets import (QAction, QGroupBox, QHBoxLayout, QLabel, QMessageBox, QPlainTextEdit, QProgressBar,
+                                 QPushButton,
                                  QScrollArea, QToolButton, QVBoxLayout, QWidget)
 
 from ..core.classes import ClassInfo
@@ -24,8 +25,8 @@ from .class_table import ClassPanel, clashing_classes, merge_classes
 from .demo import demo_path, demo_rasters, demo_samples, zoom_to
 from .dependencies import torch_status
 from .inputs import InputList
-from .sample_layer import (SampleLayerError, SampleStore, classes_in, last_change, sample_file_classes,
-                           unsaved_folder)
+from .sample_layer import (SampleLayerError, SampleStore, classes_in, last_change, remove_sample_file,
+                           sample_file_classes, unsaved_folder)
 from .sample_tool import SampleMapTool
 from .settings_panel import SettingsPanel
 from .suggest_panel import SuggestPanel
@@ -219,26 +220,27 @@ class DiffClipDock(QgsDockWidget):
 
     # -- messages -------------------------------------------------------------------------------------
     def notify(self, text: str, level: Qgis.MessageLevel = Qgis.MessageLevel.Info,
-               action: Optional[Tuple[str, Callable[[], object]]] = None, sticky: bool = False) -> QgsMessageBarItem:
-        """A message bar entry, also logged; errors, results and ``sticky`` entries stay until closed. With
-        ``action`` (its text, what it does) it has a button: pressing it closes the entry and does it."""
+               actions: Sequence[Tuple[str, Callable[[], object]]] = (), sticky: bool = False) -> QgsMessageBarItem:
+        """A message bar entry, also logged; errors, results and ``sticky`` entries stay until closed. Each of
+        ``actions`` (its text, what it does) is a button: pressing it closes the entry and does it."""
         duration = 0 if sticky or level in (Qgis.MessageLevel.Critical, Qgis.MessageLevel.Success) else 6
         bar = self.iface.messageBar()
         item = QgsMessageBarItem("DiffCLIP", text, level, duration)
-        if action is not None:
-            button = QPushButton(action[0], item)
-            button.clicked.connect(lambda: (bar.popWidget(item), action[1]()))
+        for label, act in actions:
+            button = QPushButton(label, item)
+            button.clicked.connect(lambda _=False, act=act: (bar.popWidget(item), act()))
             item.layout().addWidget(button)
+        if actions:
             self._action_items.append(item)   # closed with the dock: their buttons act on it
         bar.pushItem(item)
         self._append_log(text)
         return item
 
     def _report(self, text: str, level: Qgis.MessageLevel,
-                action: Optional[Tuple[str, Callable[[], object]]] = None) -> None:
+                actions: Sequence[Tuple[str, Callable[[], object]]] = ()) -> None:
         """Post a finished run's message: it stays until closed or until the next run starts, except a note
         (``Info``, e.g. a cancellation) that goes by itself."""
-        self._run_messages.append(self.notify(text, level, action, sticky=level != Qgis.MessageLevel.Info))
+        self._run_messages.append(self.notify(text, level, actions, sticky=level != Qgis.MessageLevel.Info))
 
     def _close_messages(self, items: list) -> None:
         """Close these message bar entries of the dock (those the user closed are gone already)."""
@@ -350,8 +352,17 @@ class DiffClipDock(QgsDockWidget):
         if more:
             text += " " + tr("Files of other unsaved projects in {folder}: {n}.").format(
                 n=more, folder=unsaved_folder())
-        add = (tr("Add them"), lambda: self._add_unsaved_samples(path))
-        self._offers.append(self.notify(text, Qgis.MessageLevel.Info, add, sticky=True))
+        actions = [(tr("Add them"), lambda: self._add_unsaved_samples(path)),
+                   (tr("Delete them"), lambda: self._delete_unsaved_samples(path, count, when))]
+        self._offers.append(self.notify(text, Qgis.MessageLevel.Info, actions, sticky=True))
+
+    def _delete_unsaved_samples(self, path: str, count: int, when: str) -> None:
+        """Delete an earlier session's unsaved samples once the user confirms; then offer the next file, if any."""
+        if QMessageBox.question(self, tr("Delete samples"),
+                                tr("Delete the {n} samples of the unsaved project of {time}? This cannot be undone.")
+                                .format(n=count, time=when)) == QMessageBox.StandardButton.Yes:
+            remove_sample_file(path)
+        self._offer_unsaved_samples()
 
     def _add_unsaved_samples(self, path: str) -> None:
         """Make a sample file the project's sample layer, and add the classes of its samples that the table lacks;
@@ -624,7 +635,7 @@ class DiffClipDock(QgsDockWidget):
         if suggesting:   # new markers replace the old ones if it succeeded; if not, undo may bring them back again
             self.suggestions.suggesting = False
         self._set_running(False)
-        action = None
+        actions = []
         if ok and self._run_project != self._project_loads:
             self.phase_label.clear()   # the dock shows another project now
             self._append_log(tr("The run finished after another project was opened, so nothing was added to this "
@@ -635,7 +646,7 @@ class DiffClipDock(QgsDockWidget):
             self.phase_label.setText(tr("Done."))
             text, level = self._show_suggestions(task) if suggesting else self._show_results(task)
             if not suggesting and suggestions_would_help(task.result):
-                action = (tr("Suggest samples"), self.suggest)
+                actions.append((tr("Suggest samples"), self.suggest))
         elif task.isCanceled():
             self.phase_label.setText(tr("Cancelled."))
             text = tr("Suggesting samples cancelled.") if suggesting else \
@@ -648,7 +659,7 @@ class DiffClipDock(QgsDockWidget):
                     tr("Classification failed: {error}")).format(error=task.error)
             level = Qgis.MessageLevel.Critical
         # After QGIS's own "Task complete" notice (shown in the message bar where there is no system tray).
-        QTimer.singleShot(0, lambda: self._report(text, level, action))
+        QTimer.singleShot(0, lambda: self._report(text, level, actions))
 
     def _show_results(self, task) -> Tuple[str, Qgis.MessageLevel]:
         """Add a finished run's layers, log its details and remember its model; the message for the bar."""

@@ -299,6 +299,23 @@ def test_samples_whose_classes_clash_with_the_table_are_not_added_until_the_clas
     assert [(c.id, c.name) for c in dock.classes.model.classes()] == [(1, "water"), (2, "forest")]
 
 
+def test_an_earlier_sessions_samples_can_be_deleted_once_confirmed(crashed, dock, iface, monkeypatch):
+    from qgis.PyQt.QtWidgets import QPushButton
+
+    def press(text, answer):
+        monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: answer)
+        [offer] = [item for item in iface.bar.items() if "unsaved project" in item.text()]
+        [button] = [b for b in offer.findChildren(QPushButton) if b.text() == text]
+        button.click()
+        return [item.text() for item in iface.bar.items() if "unsaved project" in item.text()]
+
+    process_events()
+    assert press("Delete them", QMessageBox.StandardButton.No)[0].startswith("3 samples")   # kept, offered again
+    assert os.path.exists(crashed["newest"])
+    assert press("Delete them", QMessageBox.StandardButton.Yes)[0].startswith("1 samples")   # the next file
+    assert not os.path.exists(crashed["newest"]) and os.path.exists(crashed["older"])
+
+
 def test_the_offer_goes_when_the_project_gets_samples_of_its_own(crashed, dock, iface, scene):
     process_events()
     assert [m for m in iface.messages() if "unsaved project" in m]

@@ -165,9 +165,9 @@ def test_message_bar_buttons_go_with_the_dock(iface):
     dock = DiffClipDock(iface)
     iface.addDockWidget(Qt.RightDockWidgetArea, dock)
     pressed = []
-    dock.notify("closed by hand", Qgis.MessageLevel.Success, ("Again", lambda: pressed.append(1)))
+    dock.notify("closed by hand", Qgis.MessageLevel.Success, [("Again", lambda: pressed.append(1))])
     iface.bar.popWidget(iface.bar.items()[0])
-    dock.notify("still open", Qgis.MessageLevel.Success, ("Suggest samples", lambda: pressed.append(2)))
+    dock.notify("still open", Qgis.MessageLevel.Success, [("Suggest samples", lambda: pressed.append(2))])
     assert [item.text() for item in iface.bar.items()] == ["still open"]
     dock.shutdown()   # as on unload: the button would act on a dock that is gone
     iface.removeDockWidget(dock)
