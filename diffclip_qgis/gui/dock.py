@@ -358,15 +358,22 @@ class DiffClipDock(QgsDockWidget):
 
     def _delete_unsaved_samples(self, path: str, count: int, when: str) -> None:
         """Delete an earlier session's unsaved samples once the user confirms; then offer the next file, if any."""
-        if QMessageBox.question(self, tr("Delete samples"),
+        if self._still_offered(path) and QMessageBox.question(self, tr("Delete samples"),
                                 tr("Delete the {n} samples of the unsaved project of {time}? This cannot be undone.")
                                 .format(n=count, time=when)) == QMessageBox.StandardButton.Yes:
             remove_sample_file(path)
         self._offer_unsaved_samples()
 
+    def _still_offered(self, path: str) -> bool:
+        """Whether a file offered earlier would still be offered now: the project was not saved and got no samples
+        of its own since, and the file was not taken (or touched) by another session."""
+        return any(path == found for found, _ in self.store.leftovers())
+
     def _add_unsaved_samples(self, path: str) -> None:
         """Make a sample file the project's sample layer, and add the classes of its samples that the table lacks;
         refused (and offered again) while a class of the table has a sample class's id or name but not both."""
+        if not self._still_offered(path):
+            return
         found, current = sample_file_classes(path), self.classes.model.classes()
         clashes = clashing_classes(current, found)
         if clashes:

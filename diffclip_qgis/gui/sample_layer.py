@@ -6,7 +6,8 @@ QGIS profile for a project stored in a database, and, until the project is first
 profile's ``unsaved`` folder, where it survives a crash or a reboot (the dock offers such files to
 the next new project). When the project is saved where its samples do not belong (first save, Save As,
 also to the same name in another format), they are copied there, so the project saved before keeps its
-own; a file of the unsaved folder is deleted once the saved project points at its copy. A file of that
+own; a file of the unsaved folder is then marked as copied (``<file>.copied``) and never offered again,
+but kept, since the project saved first names it until it is saved again. A file of that
 name that this project did not make (another project's) is never reused. Edits go straight to the file
 (no edit session), with an undo stack of this session's additions and deletions.
 """
@@ -40,6 +41,7 @@ MAX_UNDO = 200
 # offered or deleted: a heuristic (an idle session's file looks left over, a crashed one's waits this long).
 IN_USE_SECONDS = 600
 EMPTY_LEFTOVER_SECONDS = 24 * 3600   # an empty file unchanged this long is deleted (an idle session may hold it)
+COPIED = ".copied"   # beside a file of the unsaved folder whose samples went with a saved project
 
 POINT = enum_value("Qgis.WkbType.Point", "QgsWkbTypes.Type.Point")
 WKT_PREFERRED_GDAL = enum_value("Qgis.CrsWktVariant.PreferredGdal",
@@ -126,9 +128,13 @@ def _same_file(a: str, b: str) -> bool:
     return os.path.normcase(os.path.abspath(a)) == os.path.normcase(os.path.abspath(b))
 
 
-def is_unsaved_file(path: str) -> bool:
-    """Whether a sample file lies in :func:`unsaved_folder`."""
-    return _same_file(os.path.dirname(path), unsaved_folder())
+def mark_copied(path: str) -> None:
+    """Mark a file of :func:`unsaved_folder` whose samples a saved project took, so it is never offered again."""
+    if _same_file(os.path.dirname(path), unsaved_folder()):
+        try:
+            open(path + COPIED, "w").close()
+        except OSError:
+            pass
 
 
 def last_change(path: str) -> float:
@@ -180,11 +186,12 @@ def unsaved_leftovers(own: str) -> List[Tuple[str, int]]:
 
 
 def _earlier_unsaved_files(own: str) -> List[str]:
-    """The GeoPackages of :func:`unsaved_folder` but ``own`` unchanged for ``IN_USE_SECONDS``, newest first."""
+    """The GeoPackages of :func:`unsaved_folder` but ``own`` and those marked as copied, unchanged for
+    ``IN_USE_SECONDS``, newest first."""
     folder = unsaved_folder()
     names = os.listdir(folder) if os.path.isdir(folder) else []
     before = time.time() - IN_USE_SECONDS
-    paths = [os.path.join(folder, n) for n in names if n.endswith(".gpkg")]
+    paths = [os.path.join(folder, n) for n in names if n.endswith(".gpkg") and n + COPIED not in names]
     return sorted((p for p in paths if last_change(p) < before and not _same_file(p, own)),
                   key=last_change, reverse=True)
 
@@ -433,7 +440,7 @@ class SampleStore(QObject):
     def _keep_with_project(self) -> None:
         """After a save where the samples do not belong (the first save, Save As, even to ``p.qgs`` from
         ``p.qgz``), copy them beside the project (a new file, never over one) and save again; the file they
-        came from stays as it was, unless it is an unsaved project's (see :meth:`_save_again`)."""
+        came from stays as it was (one of the unsaved folder is marked as copied)."""
         layer = self.layer()
         stem = project_stem(self.project)
         saved_as = project_identity(self.project) != self._home
@@ -452,16 +459,15 @@ class SampleStore(QObject):
         layer.setDataSource(_source(target), layer.name(), "ogr", QgsDataProvider.ProviderOptions())
         self.project.writeEntry(SCOPE, FILE_ENTRY, target)
         self.clear_undo()  # its steps refer to the old file; ``changed`` makes the dock show the new path
-        QTimer.singleShot(0, lambda: self._save_again(source))
+        mark_copied(source)
+        home = self._home
+        QTimer.singleShot(0, lambda: self._save_again(home))
 
-    def _save_again(self, copied_from: str) -> None:
-        """Save the project again so that it points at the copy; then delete the file the samples were copied
-        from if it is an unsaved project's and no layer reads it."""
-        if self.project.write() and is_unsaved_file(copied_from) and not self._read_by_a_layer(copied_from):
-            remove_sample_file(copied_from)
-
-    def _read_by_a_layer(self, path: str) -> bool:
-        return any(_same_file(_file_of(layer), path) for layer in self.project.mapLayers().values())
+    def _save_again(self, identity: str) -> None:
+        """Save the project again so that it points at the copy, unless another project was opened (or the
+        project closed) meanwhile: that one is not written."""
+        if project_identity(self.project) == identity:
+            self.project.write()
 
 
 def write_point_file(path: str, layer_name: str, fields: QgsFields, crs: QgsCoordinateReferenceSystem,

@@ -1,6 +1,7 @@
 """The dock without training: classes and prompts, class-list JSON, inputs, and labelling by map clicks."""
 import json
 import os
+import time
 
 import pytest
 
@@ -214,14 +215,55 @@ def test_the_first_save_moves_the_samples_beside_the_project(dock, iface, scene,
     unsaved = sample_layer(dock).source().split("|")[0]
     project_path = str(tmp_path / "survey.qgz")
     assert QgsProject.instance().write(project_path)
-    process_events(0.3)   # copied, the project saved again pointing at the copy, the unsaved file deleted
+    process_events(0.3)   # copied, the project saved again pointing at the copy
     moved = str(tmp_path / "survey_diffclip_samples.gpkg")
     assert sample_layer(dock).source().split("|")[0] == moved and sample_layer(dock).featureCount() == 3
-    assert not os.listdir(os.path.dirname(unsaved))
+    assert os.path.exists(unsaved) and os.path.exists(unsaved + ".copied")   # kept, marked: never offered
     QgsProject.instance().clear()
     assert QgsProject.instance().read(project_path)
     process_events()
     assert sample_layer(dock).source().split("|")[0] == moved and sample_layer(dock).featureCount() == 3
+
+
+def age(path, minutes):
+    """Set a file's (and its write-ahead log's) last change ``minutes`` ago."""
+    stamp = time.time() - 60 * minutes
+    for part in (path, path + "-wal"):
+        if os.path.exists(part):
+            os.utime(part, (stamp, stamp))
+
+
+def test_samples_saved_with_a_project_are_never_offered_as_unsaved_even_if_it_closed_at_once(dock, iface, scene,
+                                                                                             tmp_path):
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=1)
+    unsaved = sample_layer(dock).source().split("|")[0]
+    project_path = str(tmp_path / "survey.qgz")
+    assert QgsProject.instance().write(project_path)
+    QgsProject.instance().clear()   # Project > New right after the save: no second save points at the copy
+    process_events(0.3)
+    age(unsaved, 20)
+    QgsProject.instance().clear()   # a new project later: nothing offered, the saved project's samples intact
+    process_events()
+    assert not [m for m in iface.messages() if "unsaved project" in m]
+    assert QgsProject.instance().read(project_path)
+    process_events()
+    assert sample_layer(dock).featureCount() == 3
+
+
+def test_the_second_save_never_writes_a_project_opened_meanwhile(dock, iface, scene, tmp_path):
+    other = str(tmp_path / "other.qgz")
+    assert QgsProject.instance().write(other)
+    QgsProject.instance().clear()
+    process_events()
+    age(other, 5)
+    written = os.path.getmtime(other)
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=1)
+    assert QgsProject.instance().write(str(tmp_path / "survey.qgz"))
+    assert QgsProject.instance().read(other)   # opened right after the save, before the event loop runs
+    process_events(0.3)
+    assert os.path.getmtime(other) == written
 
 
 def write_leftover(tmp_path, name, classes, minutes_ago):
@@ -417,7 +459,8 @@ def test_a_project_stored_in_a_geopackage_keeps_its_samples_in_the_profile(dock,
     assert sample_layer(dock).featureCount() == 3
     process_events(0.5)   # saved once more to point at the copy, and then left alone
     assert sorted(n for n in os.listdir(tmp_path / "profile_samples") if n.endswith(".gpkg")) == files
-    assert not os.listdir(tmp_path / "profile_samples" / "unsaved")   # the unsaved file is gone, no new ones
+    unsaved = os.listdir(tmp_path / "profile_samples" / "unsaved")   # no new ones; the first marked as copied
+    assert [n + ".copied" for n in unsaved if n.endswith(".gpkg")] == [n for n in unsaved if n.endswith(".copied")]
 
 
 def test_a_class_whose_samples_cannot_be_deleted_stays(dock, iface, scene, monkeypatch):
