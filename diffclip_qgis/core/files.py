@@ -292,7 +292,8 @@ def write_text(path: str, text: str, outputs: Optional[PendingOutputs] = None) -
 
 
 # -- checks before any work ------------------------------------------------------------------------
-def _same(a: str, b: str) -> bool:
+def same_file(a: str, b: str) -> bool:
+    """Whether two paths name the same file or folder (symlinks, ``..``, hard links, case-insensitive file systems)."""
     if os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b)):
         return True
     try:
@@ -312,12 +313,12 @@ def check_output_paths(inputs: Dict[str, Iterable[str]], outputs: Dict[str, Iter
     outs = [(name, p) for name, paths in outputs.items() for p in paths if p]
     for i, (name, path) in enumerate(outs):
         for in_name, in_path in ins:
-            if _same(path, in_path):
+            if same_file(path, in_path):
                 raise OutputPathError(
                     f"{name} ({path}) is the same file as the input {in_name} ({in_path}): writing it would "
                     f"destroy the input. Choose another file for {name}.")
         for other_name, other in outs[:i]:
-            if other_name != name and _same(path, other):
+            if other_name != name and same_file(path, other):
                 raise OutputPathError(
                     f"{name} and {other_name} are the same file ({path}): one would overwrite the other. "
                     f"Choose different files for {other_name} and {name}.")

@@ -28,6 +28,7 @@ from qgis.core import (QgsApplication, QgsCategorizedSymbolRenderer, QgsCoordina
 from qgis.PyQt.QtCore import QObject, QTimer, pyqtSignal
 
 from ..core.classes import ClassInfo
+from ..core.files import same_file
 from ..qgis_compat import enum_value, new_field
 from . import tr
 
@@ -124,13 +125,9 @@ def belongs_to(path: str, stem: str) -> bool:
     return folder == own_folder and re.fullmatch(re.escape(own_name + SUFFIX) + r"(_\d+)?\.gpkg", name) is not None
 
 
-def _same_file(a: str, b: str) -> bool:
-    return os.path.normcase(os.path.abspath(a)) == os.path.normcase(os.path.abspath(b))
-
-
 def mark_copied(path: str) -> None:
     """Mark a file of :func:`unsaved_folder` whose samples a saved project took, so it is never offered again."""
-    if _same_file(os.path.dirname(path), unsaved_folder()):
+    if same_file(os.path.dirname(path), unsaved_folder()):
         try:
             open(path + COPIED, "w").close()
         except OSError:
@@ -192,7 +189,7 @@ def _earlier_unsaved_files(own: str) -> List[str]:
     names = os.listdir(folder) if os.path.isdir(folder) else []
     before = time.time() - IN_USE_SECONDS
     paths = [os.path.join(folder, n) for n in names if n.endswith(".gpkg") and n + COPIED not in names]
-    return sorted((p for p in paths if last_change(p) < before and not _same_file(p, own)),
+    return sorted((p for p in paths if last_change(p) < before and not same_file(p, own)),
                   key=last_change, reverse=True)
 
 
