@@ -366,7 +366,7 @@ class DiffClipDock(QgsDockWidget):
 
     def _still_offered(self, path: str) -> bool:
         """Whether a file offered earlier would still be offered now: the project was not saved and got no samples
-        of its own since, and the file was not taken (or touched) by another session."""
+        of its own since, and no running session (another QGIS) took the file."""
         return any(path == found for found, _ in self.store.leftovers())
 
     def _add_unsaved_samples(self, path: str) -> None:

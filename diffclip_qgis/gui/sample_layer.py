@@ -7,7 +7,9 @@ profile's ``unsaved`` folder, where it survives a crash or a reboot (the dock of
 the next new project). When the project is saved where its samples do not belong (first save, Save As,
 also to the same name in another format), they are copied there, so the project saved before keeps its
 own; a file of the unsaved folder is then marked as copied (``<file>.copied``) and never offered again,
-but kept, since the project saved first names it until it is saved again. A file of that
+but kept, since the project saved first names it until it is saved again. The session using a file of the
+unsaved folder holds a lock on it (``<file>.lock``), so another QGIS never offers it; a crashed session's
+lock is stale at once. A file of that
 name that this project did not make (another project's) is never reused. Edits go straight to the file
 (no edit session), with an undo stack of this session's additions and deletions.
 """
@@ -16,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import time
 import uuid
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -25,7 +26,7 @@ from qgis.core import (QgsApplication, QgsCategorizedSymbolRenderer, QgsCoordina
                        QgsFeatureRequest, QgsFields, QgsGeometry, QgsMarkerSymbol, QgsPointXY, QgsProject,
                        QgsRectangle, QgsRendererCategory, QgsSimpleMarkerSymbolLayer, QgsVectorFileWriter,
                        QgsVectorLayer)
-from qgis.PyQt.QtCore import QObject, QTimer, pyqtSignal
+from qgis.PyQt.QtCore import QLockFile, QObject, QTimer, pyqtSignal
 
 from ..core.classes import ClassInfo
 from ..core.files import same_file
@@ -38,11 +39,8 @@ SCOPE, FILE_ENTRY = "DiffCLIP", "samples_file"   # the project's record of the s
 SUFFIX = "_diffclip_samples"
 CLASS_ID, CLASS_NAME = "class_id", "class_name"
 MAX_UNDO = 200
-# A file of the unsaved folder changed this recently may be in use by another QGIS session, so it is not
-# offered or deleted: a heuristic (an idle session's file looks left over, a crashed one's waits this long).
-IN_USE_SECONDS = 600
-EMPTY_LEFTOVER_SECONDS = 24 * 3600   # an empty file unchanged this long is deleted (an idle session may hold it)
 COPIED = ".copied"   # beside a file of the unsaved folder whose samples went with a saved project
+LOCK = ".lock"       # beside a file of the unsaved folder that a QGIS session is using
 
 POINT = enum_value("Qgis.WkbType.Point", "QgsWkbTypes.Type.Point")
 WKT_PREFERRED_GDAL = enum_value("Qgis.CrsWktVariant.PreferredGdal",
@@ -169,28 +167,41 @@ def remove_sample_file(path: str) -> None:
             return
 
 
-def unsaved_leftovers(own: str) -> List[Tuple[str, int]]:
-    """(path, sample count) of the files earlier sessions left in :func:`unsaved_folder`, newest first, except
-    ``own`` and files that may be in use (see ``IN_USE_SECONDS``); empty ones a day old are deleted."""
+def unsaved_leftovers() -> List[Tuple[str, int]]:
+    """(path, sample count) of the files that sessions no longer running left in :func:`unsaved_folder`, newest
+    first; empty ones are deleted."""
     found = []
-    for path in _earlier_unsaved_files(own):
+    for path in _earlier_unsaved_files():
         count = sample_count(path)
-        if count == 0 and last_change(path) < time.time() - EMPTY_LEFTOVER_SECONDS:
+        if count == 0:
             remove_sample_file(path)
         elif count:
             found.append((path, count))
     return found
 
 
-def _earlier_unsaved_files(own: str) -> List[str]:
-    """The GeoPackages of :func:`unsaved_folder` but ``own`` and those marked as copied, unchanged for
-    ``IN_USE_SECONDS``, newest first."""
+def _earlier_unsaved_files() -> List[str]:
+    """The GeoPackages of :func:`unsaved_folder` that no running session uses and none marked as copied, newest
+    first."""
     folder = unsaved_folder()
     names = os.listdir(folder) if os.path.isdir(folder) else []
-    before = time.time() - IN_USE_SECONDS
     paths = [os.path.join(folder, n) for n in names if n.endswith(".gpkg") and n + COPIED not in names]
-    return sorted((p for p in paths if last_change(p) < before and not same_file(p, own)),
-                  key=last_change, reverse=True)
+    return sorted((p for p in paths if not in_use(p)), key=last_change, reverse=True)
+
+
+def _lock(path: str) -> QLockFile:
+    lock = QLockFile(path + LOCK)
+    lock.setStaleLockTime(0)   # held for as long as a session uses the file: only a dead holder's lock is stale
+    return lock
+
+
+def in_use(path: str) -> bool:
+    """Whether a running QGIS session (this one included) holds the lock of a sample file."""
+    lock = _lock(path)
+    if lock.tryLock(0):
+        lock.unlock()
+        return False
+    return True
 
 
 def _source(path: str) -> str:
@@ -213,6 +224,7 @@ class SampleStore(QObject):
         # Per undo step: the features it added, those it deleted, and what else to revert with it.
         self._undo: List[Tuple[List[int], List[QgsFeature], Optional[Callable[[], None]]]] = []
         self._home = project_identity(self.project)   # the project file the samples were last kept with
+        self._held: Optional[QLockFile] = None         # the lock of the unsaved-folder file in use, if any
         self.project.projectSaved.connect(self._keep_with_project)
         self.project.readProject.connect(self._project_read)
         self.project.cleared.connect(self._project_read)
@@ -220,6 +232,7 @@ class SampleStore(QObject):
         self.project.layersRemoved.connect(self._layers_removed)
 
     def disconnect_project(self) -> None:
+        self._hold(None)
         self.project.projectSaved.disconnect(self._keep_with_project)
         self.project.readProject.disconnect(self._project_read)
         self.project.cleared.disconnect(self._project_read)
@@ -257,6 +270,7 @@ class SampleStore(QObject):
             raise SampleLayerError(tr("{path} is not a DiffCLIP sample layer (a point layer '{layer}' with a field "
                                       "'class_id'). Move it away or save the project under another name.")
                                    .format(path=path, layer=LAYER_NAME))
+        self._hold(path)
         layer.setCustomProperty(PROPERTY, True)
         self.restyle(classes, layer)
         self.project.addMapLayer(layer)
@@ -267,7 +281,17 @@ class SampleStore(QObject):
         (:func:`unsaved_leftovers`); [] for any other project."""
         if self.layer() is not None or project_identity(self.project):
             return []
-        return unsaved_leftovers(self.project.readEntry(SCOPE, FILE_ENTRY, "")[0])
+        return unsaved_leftovers()
+
+    def _hold(self, path: Optional[str]) -> None:
+        """Hold the lock of ``path`` when it is a file of the unsaved folder, and no other."""
+        if self._held is not None:
+            self._held.unlock()
+            self._held = None
+        if path and same_file(os.path.dirname(path), unsaved_folder()):
+            lock = _lock(path)
+            if lock.tryLock(0):
+                self._held = lock
 
     def _create(self, path: str, crs: QgsCoordinateReferenceSystem) -> None:
         error = write_point_file(path, LAYER_NAME, sample_fields(), crs, self.project.transformContext())
@@ -433,6 +457,7 @@ class SampleStore(QObject):
 
     def _project_read(self, *_) -> None:
         self._home = project_identity(self.project)
+        self._hold(None)   # the file of the project before is left to the next new project's offer
 
     def _keep_with_project(self) -> None:
         """After a save where the samples do not belong (the first save, Save As, even to ``p.qgs`` from
@@ -457,6 +482,7 @@ class SampleStore(QObject):
         self.project.writeEntry(SCOPE, FILE_ENTRY, target)
         self.clear_undo()  # its steps refer to the old file; ``changed`` makes the dock show the new path
         mark_copied(source)
+        self._hold(target)
         home = self._home
         QTimer.singleShot(0, lambda: self._save_again(home))
 

@@ -1,6 +1,8 @@
 """The dock without training: classes and prompts, class-list JSON, inputs, and labelling by map clicks."""
 import json
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -291,13 +293,36 @@ def write_leftover(tmp_path, name, classes, minutes_ago):
     return path
 
 
+def held_by_another_session(path):
+    """The lock a running QGIS session holds on a sample file it uses (released by ``unlock()``)."""
+    from qgis.PyQt.QtCore import QLockFile
+
+    lock = QLockFile(path + ".lock")
+    lock.setStaleLockTime(0)
+    assert lock.tryLock(0)
+    return lock
+
+
+def held_by_a_crashed_session(path):
+    """Leave the lock of a QGIS session that crashed while using a sample file (its process killed)."""
+    code = ("import os, sys; from qgis.PyQt.QtCore import QLockFile; lock = QLockFile(sys.argv[1]); "
+            "lock.setStaleLockTime(0); assert lock.tryLock(0); os.kill(os.getpid(), 9)")
+    subprocess.run([sys.executable, "-c", code, path + ".lock"])
+    assert os.path.exists(path + ".lock")
+
+
 @pytest.fixture
 def crashed(iface, tmp_path):
     """What earlier sessions left (requested before ``dock``, so the dock starts after them): samples of an
-    unsaved project 20 minutes old, an older file, and a file changed a minute ago (another QGIS's)."""
-    return {"newest": write_leftover(tmp_path, "samples_aaaa.gpkg", [(1, "water"), (2, "forest"), (2, "forest")], 20),
-            "older": write_leftover(tmp_path, "samples_bbbb.gpkg", [(5, "sand")], 60 * 48),
-            "in use": write_leftover(tmp_path, "samples_cccc.gpkg", [(1, "water")] * 5, 1)}
+    unsaved project 20 minutes old, whose session crashed, an older file, and a newer one that another QGIS
+    session still uses (idle for 15 minutes)."""
+    files = {"newest": write_leftover(tmp_path, "samples_aaaa.gpkg", [(1, "water"), (2, "forest"), (2, "forest")], 20),
+             "older": write_leftover(tmp_path, "samples_bbbb.gpkg", [(5, "sand")], 60 * 48),
+             "in use": write_leftover(tmp_path, "samples_cccc.gpkg", [(1, "water")] * 5, 15)}
+    held_by_a_crashed_session(files["newest"])
+    lock = held_by_another_session(files["in use"])
+    yield files
+    lock.unlock()
 
 
 def test_a_new_project_is_offered_the_samples_an_earlier_session_left(crashed, dock, iface):
@@ -320,6 +345,8 @@ def test_a_new_project_is_offered_the_samples_an_earlier_session_left(crashed, d
     saved = json.loads(QgsProject.instance().readEntry("DiffCLIP", "classes", "")[0])
     assert [c["name"] for c in saved] == ["water", "forest"]
     assert all(os.path.exists(path) for path in crashed.values())
+    from diffclip_qgis.gui.sample_layer import in_use
+    assert in_use(crashed["newest"])   # now this session's: another QGIS would not offer it
 
 
 def test_samples_whose_classes_clash_with_the_table_are_not_added_until_the_clash_is_gone(crashed, dock, iface):
@@ -369,17 +396,33 @@ def test_the_offer_goes_when_the_project_gets_samples_of_its_own(crashed, dock, 
 
 @pytest.fixture
 def empty_leftovers(iface, tmp_path):
-    """Empty sample files earlier sessions left, two days and 20 minutes old (requested before ``dock``)."""
-    return [write_leftover(tmp_path, "samples_dddd.gpkg", [], 60 * 48),
-            write_leftover(tmp_path, "samples_eeee.gpkg", [], 20)]
+    """Empty sample files: two that earlier sessions left, and one another QGIS session uses (requested before
+    ``dock``)."""
+    files = [write_leftover(tmp_path, "samples_dddd.gpkg", [], 60 * 48),
+             write_leftover(tmp_path, "samples_eeee.gpkg", [], 20),
+             write_leftover(tmp_path, "samples_ffff.gpkg", [], 60 * 48)]
+    lock = held_by_another_session(files[2])
+    yield files
+    lock.unlock()
 
 
-def test_an_empty_leftover_a_day_old_is_deleted_and_none_is_offered(empty_leftovers, dock, iface):
+def test_empty_leftovers_are_deleted_but_not_one_in_use_and_none_is_offered(empty_leftovers, dock, iface):
     process_events()
-    old, recent = empty_leftovers
-    assert not os.path.exists(old)
-    assert os.path.exists(recent)   # an idle session may still hold it
+    old, recent, in_use = empty_leftovers
+    assert not os.path.exists(old) and not os.path.exists(recent)
+    assert os.path.exists(in_use)
     assert not [m for m in iface.messages() if "unsaved project" in m]
+
+
+def test_the_samples_of_a_project_closed_unsaved_are_offered_to_the_next_one_at_once(dock, iface, scene):
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=1)
+    unsaved = sample_layer(dock).source().split("|")[0]
+    QgsProject.instance().clear()   # Project > New, changes discarded
+    process_events()
+    [offer] = [m for m in iface.messages() if "unsaved project" in m]
+    assert offer.startswith("3 samples of an unsaved project (")
+    assert os.path.exists(unsaved)
 
 
 def test_samples_survive_saving_and_reopening_the_project(dock, iface, scene, tmp_path):
