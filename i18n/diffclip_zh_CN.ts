@@ -184,6 +184,10 @@
         <translation>删除 {time} 未保存项目的 {n} 个样本？此操作无法撤销。</translation>
     </message>
     <message>
+        <source>Could not delete {path}: {error}. The samples are kept.</source>
+        <translation>无法删除 {path}：{error}。样本已保留。</translation>
+    </message>
+    <message>
         <source>Delete them</source>
         <translation>删除这些样本</translation>
     </message>

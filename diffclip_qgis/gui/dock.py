@@ -361,7 +361,10 @@ class DiffClipDock(QgsDockWidget):
         if self._still_offered(path) and QMessageBox.question(self, tr("Delete samples"),
                                 tr("Delete the {n} samples of the unsaved project of {time}? This cannot be undone.")
                                 .format(n=count, time=when)) == QMessageBox.StandardButton.Yes:
-            remove_sample_file(path)
+            error = remove_sample_file(path)
+            if error:
+                self.notify(tr("Could not delete {path}: {error}. The samples are kept.").format(path=path, error=error),
+                            Qgis.MessageLevel.Warning)
         self._offer_unsaved_samples()
 
     def _still_offered(self, path: str) -> bool:

@@ -156,15 +156,17 @@ def sample_file_classes(path: str) -> List[ClassInfo]:
     return classes_in(QgsVectorLayer(_source(path), LAYER_NAME, "ogr"))
 
 
-def remove_sample_file(path: str) -> None:
-    """Delete a GeoPackage and its write-ahead log; one that cannot be deleted (open elsewhere) stays whole."""
+def remove_sample_file(path: str) -> str:
+    """Delete a GeoPackage and its write-ahead log; "" or, when it cannot be deleted (open elsewhere, no
+    permission), why: the file then stays whole."""
     for part in (path, path + "-wal", path + "-shm"):
         try:
             os.remove(part)
         except FileNotFoundError:
             pass
-        except OSError:
-            return
+        except OSError as e:
+            return e.strerror or str(e)
+    return ""
 
 
 def unsaved_leftovers() -> List[Tuple[str, int]]:

@@ -385,6 +385,23 @@ def test_an_earlier_sessions_samples_can_be_deleted_once_confirmed(crashed, dock
     assert not os.path.exists(crashed["newest"]) and os.path.exists(crashed["older"])
 
 
+def test_samples_that_cannot_be_deleted_are_kept_and_the_user_is_told(crashed, dock, iface, monkeypatch):
+    from qgis.PyQt.QtWidgets import QPushButton
+
+    def refuse(path):
+        raise PermissionError(13, "Permission denied", path)
+
+    process_events()
+    monkeypatch.setattr(os, "remove", refuse)   # e.g. open in another program on Windows
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    [offer] = [item for item in iface.bar.items() if "unsaved project" in item.text()]
+    [button] = [b for b in offer.findChildren(QPushButton) if b.text() == "Delete them"]
+    button.click()
+    assert any(m.startswith(f"Could not delete {crashed['newest']}: Permission denied.") for m in iface.messages())
+    assert os.path.exists(crashed["newest"])
+    assert [item.text() for item in iface.bar.items() if "unsaved project" in item.text()][0].startswith("3 samples")
+
+
 def test_the_offer_goes_when_the_project_gets_samples_of_its_own(crashed, dock, iface, scene):
     process_events()
     assert [m for m in iface.messages() if "unsaved project" in m]
