@@ -188,6 +188,22 @@
         <translation>无法删除 {path}：{error}。样本已保留。</translation>
     </message>
     <message>
+        <source>{path} is no longer offered: this project was saved or has samples of its own, or another QGIS session took the file.</source>
+        <translation>{path} 不再提供：此项目已保存或已有自己的样本，或另一个 QGIS 会话已占用该文件。</translation>
+    </message>
+    <message>
+        <source>{path} is in use by another QGIS session.</source>
+        <translation>{path} 正被另一个 QGIS 会话使用。</translation>
+    </message>
+    <message>
+        <source>another QGIS session is using it</source>
+        <translation>另一个 QGIS 会话正在使用它</translation>
+    </message>
+    <message>
+        <source>a saved project uses it</source>
+        <translation>一个已保存的项目正在使用它</translation>
+    </message>
+    <message>
         <source>Delete them</source>
         <translation>删除这些样本</translation>
     </message>

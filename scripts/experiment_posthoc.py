@@ -17,7 +17,10 @@ classified by:
 - ``softkm lam``: five soft k-means steps on 4000 unlabelled embeddings started at the prompts, the
   labelled windows weighted 10, each step blended with the prompts (weight lam).
 
-Prints OA per draw and, per method, the mean and the worst draw.
+Prints OA per draw and, per method, the mean and the worst draw. Also, per draw, four indicators that need
+no reference (does one tell a weak draw?): how often ``net`` and ``lr`` agree, the network's mean
+confidence, the total variation between the class shares of their maps, and the evenness of ``net``'s
+shares; per scene, each one's Spearman correlation with ``net``'s OA.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ import sys
 
 import numpy as np
 import torch
+from scipy.stats import spearmanr
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import experiment_fewshot as E  # noqa: E402  (puts the source tree first)
@@ -62,6 +66,7 @@ def variants(trained, scene, r, c, y, d):
     f = np.concatenate([p[:, :, 0, 0] for p in pixels], axis=1).astype(np.float32)
     out = {"net": log_p.argmax(1)}
     lr = np.log(pixel_logistic_regression(f[at], y, f, k, seed=d) + 1e-12)
+    indicators = quality_indicators(log_p, lr, k)
     for wt in (0.3, 0.5, 1.0):
         out[f"net*lr^{wt}"] = (log_p + wt * lr).argmax(1)
     fs = (f - f.mean(0)) / (f.std(0) + 1e-6)
@@ -83,7 +88,20 @@ def variants(trained, scene, r, c, y, d):
             p = softmax(scale * sample @ t.T + bias)
             t = normalise(lam * t0 + (1 - lam) * normalise(p.T @ sample + 10 * labelled_sums))
         out[f"softkm{lam}"] = (scale * emb @ t.T + bias).argmax(1)
-    return out, vidx
+    return out, vidx, indicators
+
+
+INDICATORS = ("agree", "conf", "share_tv", "evenness")
+
+
+def quality_indicators(log_p, log_lr, k):
+    """The indicators of the module docstring, from the network's and the pixel teacher's log posteriors."""
+    p = softmax(log_p)
+    net, lr = p.argmax(1), log_lr.argmax(1)
+    s_net, s_lr = np.bincount(net, minlength=k) / len(net), np.bincount(lr, minlength=k) / len(lr)
+    return {"agree": float((net == lr).mean()), "conf": float(p.max(1).mean()),
+            "share_tv": 0.5 * float(np.abs(s_net - s_lr).sum()),
+            "evenness": float(-(s_net * np.log(s_net + 1e-12)).sum() / np.log(k))}
 
 
 def main():
@@ -97,14 +115,15 @@ def main():
         scene = B.scene_by_key(key)
         ids_of = np.array([cl.id for cl in scene.classes])
         index = {cl.id: i for i, cl in enumerate(scene.classes)}
-        res = {}
+        res, found = {}, []
         for d in range(args.draws):
             r, c, ids = B.draw(scene.gt, scene.classes, args.shots, seed=1000 * d + args.shots)
             mask, _ = B.test_masks(scene.gt, r, c)
             y = np.array([index[int(v)] for v in ids])
             trained = fewshot_classifier(scene.source, r, c, ids, scene.classes, E.make_preset("new", d), E.CPU,
                                          scene.infos)
-            preds, vidx = variants(trained, scene, r, c, y, d)
+            preds, vidx, indicators = variants(trained, scene, r, c, y, d)
+            found.append(indicators)
             line = []
             for m, p in preds.items():
                 grid = np.zeros(scene.gt.size, np.int64)
@@ -112,9 +131,13 @@ def main():
                 oa = B.scores(scene.gt, grid.reshape(scene.gt.shape), mask)["oa"]
                 res.setdefault(m, []).append(oa)
                 line.append(f"{m} {oa:.1f}")
-            print(f"{key} {args.shots}-shot draw {d} win={trained.window}: " + " | ".join(line), flush=True)
+            print(f"{key} {args.shots}-shot draw {d} win={trained.window}: " + " | ".join(line)
+                  + " || " + " ".join(f"{n} {v:.3f}" for n, v in indicators.items()), flush=True)
         for m, v in res.items():
             print(f"{key:20s} {args.shots} {m:12s} mean {np.mean(v):5.1f} worst {np.min(v):5.1f}", flush=True)
+        for n in INDICATORS:
+            rho, p = spearmanr(res["net"], [x[n] for x in found])
+            print(f"{key:20s} {args.shots} spearman(OA, {n}) = {rho:+.2f} (p {p:.3f})", flush=True)
 
 
 if __name__ == "__main__":

@@ -361,7 +361,7 @@ class DiffClipDock(QgsDockWidget):
         if self._still_offered(path) and QMessageBox.question(self, tr("Delete samples"),
                                 tr("Delete the {n} samples of the unsaved project of {time}? This cannot be undone.")
                                 .format(n=count, time=when)) == QMessageBox.StandardButton.Yes:
-            error = remove_sample_file(path)
+            error = remove_sample_file(path)   # checks again: another QGIS may have taken it meanwhile
             if error:
                 self.notify(tr("Could not delete {path}: {error}. The samples are kept.").format(path=path, error=error),
                             Qgis.MessageLevel.Warning)
@@ -369,13 +369,18 @@ class DiffClipDock(QgsDockWidget):
 
     def _still_offered(self, path: str) -> bool:
         """Whether a file offered earlier would still be offered now: the project was not saved and got no samples
-        of its own since, and no running session (another QGIS) took the file."""
-        return any(path == found for found, _ in self.store.leftovers())
+        of its own since, and no running session (another QGIS) took the file; if not, says so."""
+        if any(path == found for found, _ in self.store.leftovers()):
+            return True
+        self.notify(tr("{path} is no longer offered: this project was saved or has samples of its own, or another "
+                       "QGIS session took the file.").format(path=path), Qgis.MessageLevel.Warning)
+        return False
 
     def _add_unsaved_samples(self, path: str) -> None:
         """Make a sample file the project's sample layer, and add the classes of its samples that the table lacks;
         refused (and offered again) while a class of the table has a sample class's id or name but not both."""
         if not self._still_offered(path):
+            self._offer_unsaved_samples()
             return
         found, current = sample_file_classes(path), self.classes.model.classes()
         clashes = clashing_classes(current, found)
@@ -391,6 +396,7 @@ class DiffClipDock(QgsDockWidget):
             self.store.adopt(path, current)
         except SampleLayerError as e:
             self.notify(str(e), Qgis.MessageLevel.Critical)
+            self._offer_unsaved_samples()
             return
         selected = self.classes.current_class()
         classes = merge_classes(current, found)

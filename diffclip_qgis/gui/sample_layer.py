@@ -6,10 +6,11 @@ QGIS profile for a project stored in a database, and, until the project is first
 profile's ``unsaved`` folder, where it survives a crash or a reboot (the dock offers such files to
 the next new project). When the project is saved where its samples do not belong (first save, Save As,
 also to the same name in another format), they are copied there, so the project saved before keeps its
-own; a file of the unsaved folder is then marked as copied (``<file>.copied``) and never offered again,
-but kept, since the project saved first names it until it is saved again. The session using a file of the
-unsaved folder holds a lock on it (``<file>.lock``), so another QGIS never offers it; a crashed session's
-lock is stale at once. A file of that
+own; a file of the unsaved folder is then marked as saved (``<file>.saved``) and never offered again,
+but kept, since the project saved first names it until it is saved again (so is one the copy failed for).
+The session using a file of the unsaved folder holds a lock on it (``<file>.lock``) from before it is
+created until the project closes, so another QGIS never offers or deletes it; a crashed session's lock is
+stale at once. A file of that
 name that this project did not make (another project's) is never reused. Edits go straight to the file
 (no edit session), with an undo stack of this session's additions and deletions.
 """
@@ -39,8 +40,9 @@ SCOPE, FILE_ENTRY = "DiffCLIP", "samples_file"   # the project's record of the s
 SUFFIX = "_diffclip_samples"
 CLASS_ID, CLASS_NAME = "class_id", "class_name"
 MAX_UNDO = 200
-COPIED = ".copied"   # beside a file of the unsaved folder whose samples went with a saved project
-LOCK = ".lock"       # beside a file of the unsaved folder that a QGIS session is using
+SAVED = ".saved"   # beside a file of the unsaved folder that a saved project took the samples of, or names
+LOCK = ".lock"     # beside a file of the unsaved folder that a QGIS session is using
+LOCK_WAIT_MS = 500  # another session holds a lock for a moment while it checks whether a file is in use
 
 POINT = enum_value("Qgis.WkbType.Point", "QgsWkbTypes.Type.Point")
 WKT_PREFERRED_GDAL = enum_value("Qgis.CrsWktVariant.PreferredGdal",
@@ -123,11 +125,12 @@ def belongs_to(path: str, stem: str) -> bool:
     return folder == own_folder and re.fullmatch(re.escape(own_name + SUFFIX) + r"(_\d+)?\.gpkg", name) is not None
 
 
-def mark_copied(path: str) -> None:
-    """Mark a file of :func:`unsaved_folder` whose samples a saved project took, so it is never offered again."""
+def mark_saved(path: str) -> None:
+    """Mark a file of :func:`unsaved_folder` that a saved project took the samples of or names, so it is never
+    offered again."""
     if same_file(os.path.dirname(path), unsaved_folder()):
         try:
-            open(path + COPIED, "w").close()
+            open(path + SAVED, "w").close()
         except OSError:
             pass
 
@@ -157,15 +160,27 @@ def sample_file_classes(path: str) -> List[ClassInfo]:
 
 
 def remove_sample_file(path: str) -> str:
-    """Delete a GeoPackage and its write-ahead log; "" or, when it cannot be deleted (open elsewhere, no
-    permission), why: the file then stays whole."""
-    for part in (path, path + "-wal", path + "-shm"):
+    """Delete a sample file of the unsaved folder and its write-ahead log, unless a running QGIS session uses it
+    or a saved project names it (checked under the file's lock): "" or why the file stays whole (also: open
+    elsewhere, no permission)."""
+    lock = _lock(path)
+    if not lock.tryLock(LOCK_WAIT_MS):
+        return tr("another QGIS session is using it")
+    try:
+        if os.path.exists(path + SAVED):
+            return tr("a saved project uses it")
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        return e.strerror or str(e)
+    finally:
+        lock.unlock()
+    for part in (path + "-wal", path + "-shm"):   # the samples went with the main file: a part left is clutter
         try:
             os.remove(part)
-        except FileNotFoundError:
+        except OSError:
             pass
-        except OSError as e:
-            return e.strerror or str(e)
     return ""
 
 
@@ -183,11 +198,11 @@ def unsaved_leftovers() -> List[Tuple[str, int]]:
 
 
 def _earlier_unsaved_files() -> List[str]:
-    """The GeoPackages of :func:`unsaved_folder` that no running session uses and none marked as copied, newest
+    """The GeoPackages of :func:`unsaved_folder` that no running session uses and none marked as saved, newest
     first."""
     folder = unsaved_folder()
     names = os.listdir(folder) if os.path.isdir(folder) else []
-    paths = [os.path.join(folder, n) for n in names if n.endswith(".gpkg") and n + COPIED not in names]
+    paths = [os.path.join(folder, n) for n in names if n.endswith(".gpkg") and n + SAVED not in names]
     return sorted((p for p in paths if not in_use(p)), key=last_change, reverse=True)
 
 
@@ -226,12 +241,13 @@ class SampleStore(QObject):
         # Per undo step: the features it added, those it deleted, and what else to revert with it.
         self._undo: List[Tuple[List[int], List[QgsFeature], Optional[Callable[[], None]]]] = []
         self._home = project_identity(self.project)   # the project file the samples were last kept with
-        self._held: Optional[QLockFile] = None         # the lock of the unsaved-folder file in use, if any
+        self._held: Optional[Tuple[str, QLockFile]] = None   # the unsaved-folder file in use and its lock
         self.project.projectSaved.connect(self._keep_with_project)
         self.project.readProject.connect(self._project_read)
         self.project.cleared.connect(self._project_read)
         self.project.layersAdded.connect(self._layers_added)
         self.project.layersRemoved.connect(self._layers_removed)
+        self._hold_layer_file()   # a plugin reloaded with a project open
 
     def disconnect_project(self) -> None:
         self._hold(None)
@@ -260,19 +276,21 @@ class SampleStore(QObject):
             other, path = path, unused_path(path)
             self.notice.emit(tr("{other} was not made by this project, so it is left alone: new samples go to "
                                 "{path}.").format(other=other, path=path))
+        self._hold_or_fail(path)   # before it exists: another QGIS would delete it as an empty leftover
         if not os.path.exists(path):
             self._create(path, crs)
         return self.adopt(path, classes)
 
     def adopt(self, path: str, classes: Sequence[ClassInfo]) -> QgsVectorLayer:
-        """Make the sample file at ``path`` the project's own sample layer."""
+        """Make the sample file at ``path`` the project's own sample layer (refused while another running QGIS
+        uses it)."""
+        self._hold_or_fail(path)
         self.project.writeEntry(SCOPE, FILE_ENTRY, path)
         layer = QgsVectorLayer(_source(path), tr("DiffCLIP samples"), "ogr")
         if not layer.isValid() or layer.fields().indexOf(CLASS_ID) < 0:
             raise SampleLayerError(tr("{path} is not a DiffCLIP sample layer (a point layer '{layer}' with a field "
                                       "'class_id'). Move it away or save the project under another name.")
                                    .format(path=path, layer=LAYER_NAME))
-        self._hold(path)
         layer.setCustomProperty(PROPERTY, True)
         self.restyle(classes, layer)
         self.project.addMapLayer(layer)
@@ -285,15 +303,31 @@ class SampleStore(QObject):
             return []
         return unsaved_leftovers()
 
-    def _hold(self, path: Optional[str]) -> None:
-        """Hold the lock of ``path`` when it is a file of the unsaved folder, and no other."""
+    def _hold(self, path: Optional[str]) -> bool:
+        """Hold the lock of ``path`` when it is a file of the unsaved folder, and no other; False when another
+        running session holds it."""
+        if self._held is not None and path and same_file(path, self._held[0]):
+            return True
         if self._held is not None:
-            self._held.unlock()
+            self._held[1].unlock()
             self._held = None
-        if path and same_file(os.path.dirname(path), unsaved_folder()):
-            lock = _lock(path)
-            if lock.tryLock(0):
-                self._held = lock
+        if not path or not same_file(os.path.dirname(path), unsaved_folder()):
+            return True
+        lock = _lock(path)
+        if not lock.tryLock(LOCK_WAIT_MS):
+            return False
+        self._held = (path, lock)
+        return True
+
+    def _hold_or_fail(self, path: str) -> None:
+        if not self._hold(path):
+            raise SampleLayerError(tr("{path} is in use by another QGIS session.").format(path=path))
+
+    def _hold_layer_file(self) -> None:
+        """Hold the lock of the sample layer's file (a project saved while naming a file of the unsaved folder),
+        or none."""
+        layer = self.layer()
+        self._hold(_file_of(layer) if layer is not None else None)
 
     def _create(self, path: str, crs: QgsCoordinateReferenceSystem) -> None:
         error = write_point_file(path, LAYER_NAME, sample_fields(), crs, self.project.transformContext())
@@ -459,12 +493,12 @@ class SampleStore(QObject):
 
     def _project_read(self, *_) -> None:
         self._home = project_identity(self.project)
-        self._hold(None)   # the file of the project before is left to the next new project's offer
+        self._hold_layer_file()   # the project's, if any; the one before is left to the next new project's offer
 
     def _keep_with_project(self) -> None:
         """After a save where the samples do not belong (the first save, Save As, even to ``p.qgs`` from
         ``p.qgz``), copy them beside the project (a new file, never over one) and save again; the file they
-        came from stays as it was (one of the unsaved folder is marked as copied)."""
+        came from stays as it was (one of the unsaved folder is marked as saved)."""
         layer = self.layer()
         stem = project_stem(self.project)
         saved_as = project_identity(self.project) != self._home
@@ -477,13 +511,14 @@ class SampleStore(QObject):
         error, message, _, _ = QgsVectorFileWriter.writeAsVectorFormatV3(layer, target, self.project.transformContext(),
                                                                          options)
         if error != QgsVectorFileWriter.WriterError.NoError:   # the samples stay where they are; the next save retries
+            mark_saved(source)   # the saved project names it
             self.notice.emit(tr("Could not copy the samples to {path} ({error}); they stay in {source}.")
                              .format(path=target, error=message, source=source))
             return
         layer.setDataSource(_source(target), layer.name(), "ogr", QgsDataProvider.ProviderOptions())
         self.project.writeEntry(SCOPE, FILE_ENTRY, target)
         self.clear_undo()  # its steps refer to the old file; ``changed`` makes the dock show the new path
-        mark_copied(source)
+        mark_saved(source)
         self._hold(target)
         home = self._home
         QTimer.singleShot(0, lambda: self._save_again(home))

@@ -16,6 +16,7 @@ from test_dock_support import (X0, Y0, add_rasters, click, dock, iface, label_sc
                                process_events, scene, truth_grid, write_raster)
 
 from diffclip_qgis.core.classes import DEFAULT_PROMPT_TEMPLATE, load_class_list
+from diffclip_qgis.gui.sample_layer import in_use
 from diffclip_qgis.gui.class_table import COLOUR, NAME, PROMPT
 
 
@@ -209,6 +210,44 @@ def test_a_new_projects_samples_are_kept_in_the_profile(dock, iface, scene, tmp_
     path = sample_layer(dock).source().split("|")[0]
     assert os.path.dirname(path) == str(tmp_path / "profile_samples" / "unsaved")   # not the temp folder: kept
     assert f"3 samples in {path}" in dock.samples_label.text()
+    assert in_use(path)   # no other QGIS offers it
+
+
+def test_a_new_sample_file_is_locked_before_it_exists(dock, iface, scene, monkeypatch):
+    """Another QGIS would otherwise take it, in the moment between, for an empty file left over and delete it."""
+    from diffclip_qgis.gui.sample_layer import SampleStore
+
+    create, locked = SampleStore._create, []
+
+    def checked(store, path, crs):
+        locked.append(in_use(path))
+        create(store, path, crs)
+
+    monkeypatch.setattr(SampleStore, "_create", checked)
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=1)
+    assert locked == [True]
+
+
+def test_samples_a_saved_project_names_are_never_offered_when_their_copy_failed(dock, iface, scene, tmp_path,
+                                                                               monkeypatch):
+    from qgis.core import QgsVectorFileWriter
+
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=1)
+    unsaved = sample_layer(dock).source().split("|")[0]
+    monkeypatch.setattr(QgsVectorFileWriter, "writeAsVectorFormatV3",
+                        lambda *a: (QgsVectorFileWriter.WriterError.ErrCreateDataSource, "disk full", "", ""))
+    project_path = str(tmp_path / "survey.qgz")
+    assert QgsProject.instance().write(project_path)   # the project names the unsaved file
+    process_events(0.3)
+    assert any("Could not copy the samples" in m for m in iface.messages())
+    QgsProject.instance().clear()
+    process_events()
+    assert not [m for m in iface.messages() if "unsaved project" in m] and os.path.exists(unsaved)
+    assert QgsProject.instance().read(project_path)
+    process_events()
+    assert sample_layer(dock).source().split("|")[0] == unsaved and in_use(unsaved)
 
 
 def test_the_first_save_moves_the_samples_beside_the_project(dock, iface, scene, tmp_path):
@@ -220,7 +259,7 @@ def test_the_first_save_moves_the_samples_beside_the_project(dock, iface, scene,
     process_events(0.3)   # copied, the project saved again pointing at the copy
     moved = str(tmp_path / "survey_diffclip_samples.gpkg")
     assert sample_layer(dock).source().split("|")[0] == moved and sample_layer(dock).featureCount() == 3
-    assert os.path.exists(unsaved) and os.path.exists(unsaved + ".copied")   # kept, marked: never offered
+    assert os.path.exists(unsaved) and os.path.exists(unsaved + ".saved")   # kept, marked: never offered
     QgsProject.instance().clear()
     assert QgsProject.instance().read(project_path)
     process_events()
@@ -244,7 +283,6 @@ def test_samples_saved_with_a_project_are_never_offered_as_unsaved_even_if_it_cl
     assert QgsProject.instance().write(project_path)
     QgsProject.instance().clear()   # Project > New right after the save: no second save points at the copy
     process_events(0.3)
-    age(unsaved, 20)
     QgsProject.instance().clear()   # a new project later: nothing offered, the saved project's samples intact
     process_events()
     assert not [m for m in iface.messages() if "unsaved project" in m]
@@ -294,13 +332,12 @@ def write_leftover(tmp_path, name, classes, minutes_ago):
 
 
 def held_by_another_session(path):
-    """The lock a running QGIS session holds on a sample file it uses (released by ``unlock()``)."""
-    from qgis.PyQt.QtCore import QLockFile
-
-    lock = QLockFile(path + ".lock")
-    lock.setStaleLockTime(0)
-    assert lock.tryLock(0)
-    return lock
+    """The lock that another running QGIS session (a process) holds on a sample file it uses; ``kill()`` ends it."""
+    code = ("import sys, time; from qgis.PyQt.QtCore import QLockFile; lock = QLockFile(sys.argv[1]); "
+            "lock.setStaleLockTime(0); assert lock.tryLock(0); print('locked', flush=True); time.sleep(600)")
+    session = subprocess.Popen([sys.executable, "-c", code, path + ".lock"], stdout=subprocess.PIPE, text=True)
+    assert session.stdout.readline().strip() == "locked"
+    return session
 
 
 def held_by_a_crashed_session(path):
@@ -320,9 +357,10 @@ def crashed(iface, tmp_path):
              "older": write_leftover(tmp_path, "samples_bbbb.gpkg", [(5, "sand")], 60 * 48),
              "in use": write_leftover(tmp_path, "samples_cccc.gpkg", [(1, "water")] * 5, 15)}
     held_by_a_crashed_session(files["newest"])
-    lock = held_by_another_session(files["in use"])
+    session = held_by_another_session(files["in use"])
     yield files
-    lock.unlock()
+    session.kill()
+    session.wait()
 
 
 def test_a_new_project_is_offered_the_samples_an_earlier_session_left(crashed, dock, iface):
@@ -345,7 +383,6 @@ def test_a_new_project_is_offered_the_samples_an_earlier_session_left(crashed, d
     saved = json.loads(QgsProject.instance().readEntry("DiffCLIP", "classes", "")[0])
     assert [c["name"] for c in saved] == ["water", "forest"]
     assert all(os.path.exists(path) for path in crashed.values())
-    from diffclip_qgis.gui.sample_layer import in_use
     assert in_use(crashed["newest"])   # now this session's: another QGIS would not offer it
 
 
@@ -402,6 +439,42 @@ def test_samples_that_cannot_be_deleted_are_kept_and_the_user_is_told(crashed, d
     assert [item.text() for item in iface.bar.items() if "unsaved project" in item.text()][0].startswith("3 samples")
 
 
+def test_samples_another_session_takes_while_offered_are_neither_deleted_nor_added(crashed, dock, iface,
+                                                                                  monkeypatch):
+    from qgis.PyQt.QtWidgets import QPushButton
+
+    def press(text):
+        [offer] = [item for item in iface.bar.items() if "unsaved project" in item.text()]
+        [button] = [b for b in offer.findChildren(QPushButton) if b.text() == text]
+        button.click()
+
+    sessions = []
+
+    def taken_meanwhile(*args, **kwargs):   # another QGIS adds them while the question is open
+        sessions.append(held_by_another_session(crashed["newest"]))
+        return QMessageBox.StandardButton.Yes
+
+    process_events()
+    monkeypatch.setattr(QMessageBox, "question", taken_meanwhile)
+    try:
+        press("Delete them")
+        assert os.path.exists(crashed["newest"])
+        assert any(m.startswith(f"Could not delete {crashed['newest']}: another QGIS session is using it.")
+                   for m in iface.messages())
+        offers = [item.text() for item in iface.bar.items() if "unsaved project" in item.text()]
+        assert offers[0].startswith("1 samples")   # the next file
+        sessions[0].kill()
+        sessions[0].wait()
+        sessions.append(held_by_another_session(crashed["older"]))
+        press("Add them")   # taken after it was offered
+        assert dock.store.layer() is None
+        assert any(m.startswith(f"{crashed['older']} is no longer offered") for m in iface.messages())
+    finally:
+        for session in sessions:
+            session.kill()
+            session.wait()
+
+
 def test_the_offer_goes_when_the_project_gets_samples_of_its_own(crashed, dock, iface, scene):
     process_events()
     assert [m for m in iface.messages() if "unsaved project" in m]
@@ -418,9 +491,10 @@ def empty_leftovers(iface, tmp_path):
     files = [write_leftover(tmp_path, "samples_dddd.gpkg", [], 60 * 48),
              write_leftover(tmp_path, "samples_eeee.gpkg", [], 20),
              write_leftover(tmp_path, "samples_ffff.gpkg", [], 60 * 48)]
-    lock = held_by_another_session(files[2])
+    session = held_by_another_session(files[2])
     yield files
-    lock.unlock()
+    session.kill()
+    session.wait()
 
 
 def test_empty_leftovers_are_deleted_but_not_one_in_use_and_none_is_offered(empty_leftovers, dock, iface):
@@ -519,8 +593,8 @@ def test_a_project_stored_in_a_geopackage_keeps_its_samples_in_the_profile(dock,
     assert sample_layer(dock).featureCount() == 3
     process_events(0.5)   # saved once more to point at the copy, and then left alone
     assert sorted(n for n in os.listdir(tmp_path / "profile_samples") if n.endswith(".gpkg")) == files
-    unsaved = os.listdir(tmp_path / "profile_samples" / "unsaved")   # no new ones; the first marked as copied
-    assert [n + ".copied" for n in unsaved if n.endswith(".gpkg")] == [n for n in unsaved if n.endswith(".copied")]
+    unsaved = os.listdir(tmp_path / "profile_samples" / "unsaved")   # no new ones; the first marked as saved
+    assert [n + ".saved" for n in unsaved if n.endswith(".gpkg")] == [n for n in unsaved if n.endswith(".saved")]
 
 
 def test_a_class_whose_samples_cannot_be_deleted_stays(dock, iface, scene, monkeypatch):

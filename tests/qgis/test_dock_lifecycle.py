@@ -9,6 +9,7 @@ from test_dock_support import (RUN_INPUTS, add_rasters, changeable, iface, label
                                process_events, scene, truth_grid, wait_for)
 
 from diffclip_qgis.gui.dependencies import install_command, qgis_python, venv_alternative
+from diffclip_qgis.gui.sample_layer import in_use
 
 
 def diffclip_tasks():
@@ -34,6 +35,8 @@ def test_unload_and_reload_leave_no_tool_dock_provider_or_task(iface, scene, tmp
             dock = plugin.dock
             assert dock is not None and dock in iface.docks and dock.isVisible()
             assert dock.classes.model.rowCount() == 3 * attempt  # the reloaded dock finds the project's classes
+            if attempt:   # and holds its unsaved sample file again, so no other QGIS offers it
+                assert in_use(dock.store.layer().source().split("|")[0])
             label_scene(dock, iface, truth_grid(), per_class=2)
             from qgis.core import QgsPointXY
             from qgis.PyQt.QtCore import QPoint
