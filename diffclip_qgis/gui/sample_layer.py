@@ -250,6 +250,12 @@ class SampleStore(QObject):
         self._hold_layer_file()   # a plugin reloaded with a project open
 
     def disconnect_project(self) -> None:
+        """On plugin unload: stop following the project; the sample layer's lock stays for as long as the
+        project keeps the layer (its file is still in use), whatever the plugin does meanwhile."""
+        layer = self.layer()
+        if self._held is not None and layer is not None and same_file(_file_of(layer), self._held[0]):
+            lock, self._held = self._held[1], None
+            layer.willBeDeleted.connect(lambda: lock.unlock())
         self._hold(None)
         self.project.projectSaved.disconnect(self._keep_with_project)
         self.project.readProject.disconnect(self._project_read)

@@ -1,7 +1,7 @@
 """Plugin unload/reload leaves nothing behind; the dock works without torch and says how to install it."""
 import sys
 
-from qgis.core import QgsApplication
+from qgis.core import QgsApplication, QgsProject
 from qgis.gui import QgsMapTool, QgsRubberBand
 from qgis.PyQt.QtWidgets import QApplication
 
@@ -53,7 +53,9 @@ def test_unload_and_reload_leave_no_tool_dock_provider_or_task(iface, scene, tmp
             wait_for(lambda: "pretraining" in dock.phase_label.text(), timeout=120)
             assert changeable(dock) == []
 
+            samples = dock.store.layer().source().split("|")[0]
             plugin.unload()
+            assert in_use(samples)   # the project still has the layer: no other QGIS may offer its file
             assert changeable(dock) == RUN_INPUTS   # (the dock is deleted at the next event loop)
             process_events(0.2)
             wait_for(lambda: not diffclip_tasks(), timeout=30)
@@ -64,6 +66,8 @@ def test_unload_and_reload_leave_no_tool_dock_provider_or_task(iface, scene, tmp
             assert iface.docks == [] and iface.toolbar == [] and iface.menu == []
             assert registry.providerById("diffclip") is None
             assert plugin.dock is None
+        QgsProject.instance().clear()
+        assert not in_use(samples)   # the layer is gone, and the lock with it
     finally:
         if registry.providerById("diffclip") is None:
             from diffclip_qgis.processing.provider import DiffClipProvider
