@@ -25,7 +25,7 @@ from .class_table import ClassPanel, clashing_classes, merge_classes
 from .demo import demo_path, demo_rasters, demo_samples, zoom_to
 from .dependencies import torch_status
 from .inputs import InputList
-from .sample_layer import (SampleLayerError, SampleStore, classes_in, last_change, remove_sample_file,
+from .sample_layer import (SampleLayerError, SampleStore, classes_in, last_change, remove_leftover,
                            sample_file_classes, unsaved_folder)
 from .sample_tool import SampleMapTool
 from .settings_panel import SettingsPanel
@@ -361,7 +361,7 @@ class DiffClipDock(QgsDockWidget):
         if self._still_offered(path) and QMessageBox.question(self, tr("Delete samples"),
                                 tr("Delete the {n} samples of the unsaved project of {time}? This cannot be undone.")
                                 .format(n=count, time=when)) == QMessageBox.StandardButton.Yes:
-            error = remove_sample_file(path)   # checks again: another QGIS may have taken it meanwhile
+            error = remove_leftover(path)   # checks again: another QGIS may have taken it meanwhile
             if error:
                 self.notify(tr("Could not delete {path}: {error}. The samples are kept.").format(path=path, error=error),
                             Qgis.MessageLevel.Warning)

@@ -159,7 +159,7 @@ def sample_file_classes(path: str) -> List[ClassInfo]:
     return classes_in(QgsVectorLayer(_source(path), LAYER_NAME, "ogr"))
 
 
-def remove_sample_file(path: str) -> str:
+def remove_leftover(path: str) -> str:
     """Delete a sample file of the unsaved folder and its write-ahead log, unless a running QGIS session uses it
     or a saved project names it (checked under the file's lock): "" or why the file stays whole (also: open
     elsewhere, no permission)."""
@@ -191,7 +191,7 @@ def unsaved_leftovers() -> List[Tuple[str, int]]:
     for path in _earlier_unsaved_files():
         count = sample_count(path)
         if count == 0:
-            remove_sample_file(path)
+            remove_leftover(path)
         elif count:
             found.append((path, count))
     return found
