@@ -93,7 +93,7 @@ class DiffClipDock(QgsDockWidget):
         self.project.loadingLayer.connect(self._reading_project)
         self.project.layersAdded.connect(self._layers_added)
         self.project.layersRemoved.connect(self._update_run_state)
-        self.project.projectSaved.connect(self._show_default_output)
+        self.project.projectSaved.connect(self._project_saved)
         self._project_loads = 0   # counts project loads and clears: a run's results belong to the project it started in
         self._run_project = 0
         self._action_items = []   # message bar entries with a button
@@ -422,8 +422,12 @@ class DiffClipDock(QgsDockWidget):
             self.inputs.set_checked([l.id() for l in rasters])
         self._update_run_state()
 
-    def _show_default_output(self, *_) -> None:
+    def _show_default_output(self) -> None:
         self.settings.show_default_output(self.default_output_folder())
+
+    def _project_saved(self) -> None:
+        self._show_default_output()
+        self._close_messages(self._offers)   # offered to a project never saved
 
     def load_demo(self) -> bool:
         """Add the demo rasters, tick them, load its class list and (into an empty sample layer) its samples."""
@@ -727,7 +731,7 @@ class DiffClipDock(QgsDockWidget):
                              (self.project.loadingLayer, self._reading_project),
                              (self.project.layersAdded, self._layers_added),
                              (self.project.layersRemoved, self._update_run_state),
-                             (self.project.projectSaved, self._show_default_output)):
+                             (self.project.projectSaved, self._project_saved)):
             signal.disconnect(slot)
         self.inputs.disconnect_project()
         self.store.disconnect_project()

@@ -27,7 +27,7 @@ from qgis.core import (QgsApplication, QgsCategorizedSymbolRenderer, QgsCoordina
                        QgsFeatureRequest, QgsFields, QgsGeometry, QgsMarkerSymbol, QgsPointXY, QgsProject,
                        QgsRectangle, QgsRendererCategory, QgsSimpleMarkerSymbolLayer, QgsVectorFileWriter,
                        QgsVectorLayer)
-from qgis.PyQt.QtCore import QLockFile, QObject, QTimer, pyqtSignal
+from qgis.PyQt.QtCore import QCoreApplication, QLockFile, QObject, QTimer, pyqtSignal
 
 from ..core.classes import ClassInfo
 from ..core.files import same_file
@@ -212,6 +212,12 @@ def _lock(path: str) -> QLockFile:
     return lock
 
 
+def _held_here(lock: QLockFile) -> bool:
+    """Whether this QGIS holds the lock already: the sample layer kept it over a plugin reload."""
+    found, pid, _, _ = lock.getLockInfo()
+    return found and pid == QCoreApplication.applicationPid()
+
+
 def in_use(path: str) -> bool:
     """Whether a running QGIS session (this one included) holds the lock of a sample file."""
     lock = _lock(path)
@@ -250,12 +256,24 @@ class SampleStore(QObject):
         self._hold_layer_file()   # a plugin reloaded with a project open
 
     def disconnect_project(self) -> None:
-        """On plugin unload: stop following the project; the sample layer's lock stays for as long as the
-        project keeps the layer (its file is still in use), whatever the plugin does meanwhile."""
+        """On plugin unload: stop following the project. The sample layer's file stays locked for as long as the
+        project keeps the layer (it is still in use), and a save meanwhile marks it as saved (the project names
+        it), whatever the plugin does."""
         layer = self.layer()
         if self._held is not None and layer is not None and same_file(_file_of(layer), self._held[0]):
-            lock, self._held = self._held[1], None
-            layer.willBeDeleted.connect(lambda: lock.unlock())
+            (path, lock), self._held = self._held, None
+            project = self.project
+
+            def saved():
+                if same_file(_file_of(layer), path):
+                    mark_saved(path)
+
+            def deleted():
+                project.projectSaved.disconnect(saved)
+                lock.unlock()
+
+            project.projectSaved.connect(saved)
+            layer.willBeDeleted.connect(deleted)
         self._hold(None)
         self.project.projectSaved.disconnect(self._keep_with_project)
         self.project.readProject.disconnect(self._project_read)
@@ -320,9 +338,9 @@ class SampleStore(QObject):
         if not path or not same_file(os.path.dirname(path), unsaved_folder()):
             return True
         lock = _lock(path)
-        if not lock.tryLock(LOCK_WAIT_MS):
+        if not lock.tryLock(0) and not _held_here(lock) and not lock.tryLock(LOCK_WAIT_MS):
             return False
-        self._held = (path, lock)
+        self._held = (path, lock)   # (unlocking a lock held here since before a plugin reload does nothing)
         return True
 
     def _hold_or_fail(self, path: str) -> None:

@@ -1,6 +1,7 @@
 """The dock without training: classes and prompts, class-list JSON, inputs, and labelling by map clicks."""
 import json
 import os
+import select
 import subprocess
 import sys
 import time
@@ -336,7 +337,8 @@ def held_by_another_session(path):
     code = ("import sys, time; from qgis.PyQt.QtCore import QLockFile; lock = QLockFile(sys.argv[1]); "
             "lock.setStaleLockTime(0); assert lock.tryLock(0); print('locked', flush=True); time.sleep(600)")
     session = subprocess.Popen([sys.executable, "-c", code, path + ".lock"], stdout=subprocess.PIPE, text=True)
-    assert session.stdout.readline().strip() == "locked"
+    assert select.select([session.stdout], [], [], 60)[0] and session.stdout.readline().strip() == "locked"
+    session.stdout.close()
     return session
 
 
@@ -473,6 +475,29 @@ def test_samples_another_session_takes_while_offered_are_neither_deleted_nor_add
         for session in sessions:
             session.kill()
             session.wait()
+
+
+def test_samples_a_project_saved_meanwhile_names_are_not_deleted(crashed, dock, iface, monkeypatch):
+    from qgis.PyQt.QtWidgets import QPushButton
+
+    def saved_meanwhile(*args, **kwargs):   # another QGIS saved the project they belong to
+        open(crashed["newest"] + ".saved", "w").close()
+        return QMessageBox.StandardButton.Yes
+
+    process_events()
+    monkeypatch.setattr(QMessageBox, "question", saved_meanwhile)
+    [offer] = [item for item in iface.bar.items() if "unsaved project" in item.text()]
+    [button] = [b for b in offer.findChildren(QPushButton) if b.text() == "Delete them"]
+    button.click()
+    assert os.path.exists(crashed["newest"])
+    assert any(m.startswith(f"Could not delete {crashed['newest']}: a saved project uses it.") for m in iface.messages())
+
+
+def test_the_offer_goes_when_the_project_is_saved(crashed, dock, iface, tmp_path):
+    process_events()
+    assert [item for item in iface.bar.items() if "unsaved project" in item.text()]
+    assert QgsProject.instance().write(str(tmp_path / "survey.qgz"))
+    assert not [item for item in iface.bar.items() if "unsaved project" in item.text()]
 
 
 def test_the_offer_goes_when_the_project_gets_samples_of_its_own(crashed, dock, iface, scene):

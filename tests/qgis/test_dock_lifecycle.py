@@ -35,8 +35,6 @@ def test_unload_and_reload_leave_no_tool_dock_provider_or_task(iface, scene, tmp
             dock = plugin.dock
             assert dock is not None and dock in iface.docks and dock.isVisible()
             assert dock.classes.model.rowCount() == 3 * attempt  # the reloaded dock finds the project's classes
-            if attempt:   # and holds its unsaved sample file again, so no other QGIS offers it
-                assert in_use(dock.store.layer().source().split("|")[0])
             label_scene(dock, iface, truth_grid(), per_class=2)
             from qgis.core import QgsPointXY
             from qgis.PyQt.QtCore import QPoint
@@ -73,6 +71,35 @@ def test_unload_and_reload_leave_no_tool_dock_provider_or_task(iface, scene, tmp
             from diffclip_qgis.processing.provider import DiffClipProvider
 
             registry.addProvider(DiffClipProvider())
+
+
+def test_a_project_saved_while_the_plugin_is_off_keeps_its_unsaved_sample_file(iface, scene, tmp_path):
+    """Its samples are never offered to a new project (and so never deleted from there): the project names the file."""
+    import diffclip_qgis
+    from diffclip_qgis.gui.sample_layer import unsaved_leftovers
+
+    registry = QgsApplication.processingRegistry()
+    registry.removeProvider(registry.providerById("diffclip"))  # the plugin registers its own
+    add_rasters(iface, scene["paths"])
+    plugin = diffclip_qgis.classFactory(iface)
+    plugin.initGui()
+    try:
+        plugin.action.trigger()
+        label_scene(plugin.dock, iface, truth_grid(), per_class=1)
+        samples = plugin.dock.store.layer().source().split("|")[0]
+        plugin.action.trigger()   # the dock closed, then the plugin turned off
+    finally:
+        plugin.unload()
+        from diffclip_qgis.processing.provider import DiffClipProvider
+
+        registry.addProvider(DiffClipProvider())
+    process_events(0.2)
+    project_path = str(tmp_path / "survey.qgz")
+    assert QgsProject.instance().write(project_path)   # nothing copies the samples: the project names the file
+    QgsProject.instance().clear()
+    assert not in_use(samples) and samples not in [path for path, _ in unsaved_leftovers()]
+    assert QgsProject.instance().read(project_path)
+    assert QgsProject.instance().mapLayersByName("DiffCLIP samples")[0].featureCount() == 3
 
 
 def test_labelling_gives_back_the_previous_tool_and_the_dock_reopens_after_a_restart(iface, scene):
