@@ -269,8 +269,11 @@ class SampleStore(QObject):
                     mark_saved(path)
 
             def deleted():
-                project.projectSaved.disconnect(saved)
                 lock.unlock()
+                try:
+                    project.projectSaved.disconnect(saved)
+                except (RuntimeError, TypeError):   # the project goes too (QGIS exits)
+                    pass
 
             project.projectSaved.connect(saved)
             layer.willBeDeleted.connect(deleted)
