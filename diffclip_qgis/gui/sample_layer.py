@@ -125,10 +125,15 @@ def belongs_to(path: str, stem: str) -> bool:
     return folder == own_folder and re.fullmatch(re.escape(own_name + SUFFIX) + r"(_\d+)?\.gpkg", name) is not None
 
 
+def is_unsaved_file(path: str) -> bool:
+    """Whether a sample file lies in :func:`unsaved_folder`."""
+    return same_file(os.path.dirname(path), unsaved_folder())
+
+
 def mark_saved(path: str) -> None:
     """Mark a file of :func:`unsaved_folder` that a saved project took the samples of or names, so it is never
     offered again."""
-    if same_file(os.path.dirname(path), unsaved_folder()):
+    if is_unsaved_file(path):
         try:
             open(path + SAVED, "w").close()
         except OSError:
@@ -338,7 +343,7 @@ class SampleStore(QObject):
         if self._held is not None:
             self._held[1].unlock()
             self._held = None
-        if not path or not same_file(os.path.dirname(path), unsaved_folder()):
+        if not path or not is_unsaved_file(path):
             return True
         lock = _lock(path)
         if not lock.tryLock(0) and not _held_here(lock) and not lock.tryLock(LOCK_WAIT_MS):
