@@ -12,27 +12,27 @@ from typing import Callable, Optional, Sequence, Tuple
 
 from qgis.core import Qgis, QgsApplication, QgsCoordinateTransform, QgsProject, QgsRasterLayer
 from qgis.gui import QgsCollapsibleGroupBox, QgsDockWidget, QgsMessageBarItem
-from qgis.PyQt.QtCore import QDateTime, QLocale, QSettings, Qt, QTimer
+from qgis.PyQt.QtCore import QSettings, Qt, QTimer
 from qgis.PyQt.QtGui import QIcon
-from qgis.PyQt.QtWidgets import (QAction, QGroupBox, QHBoxLayout, QLabel, QMessageBox, QPlainTextEdit, QProgressBar,
+from qgis.PyQt.QtWidgets import (QAction, QGroupBox, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
                                  QPushButton,
                                  QScrollArea, QToolButton, QVBoxLayout, QWidget)
 
 from ..core.classes import ClassInfo
 from ..workflow.phases import PhaseClock, format_seconds
 from . import tr
-from .class_table import ClassPanel, clashing_classes, merge_classes
+from .class_table import ClassPanel
 from .demo import demo_path, demo_rasters, demo_samples, zoom_to
 from .dependencies import torch_status
 from .inputs import InputList
-from .sample_layer import (SampleLayerError, SampleStore, classes_in, last_change, remove_leftover,
-                           sample_file_classes, unsaved_folder)
+from .sample_layer import SampleLayerError, SampleStore, classes_in
 from .sample_tool import SampleMapTool
 from .settings_panel import SettingsPanel
 from .suggest_panel import SuggestPanel
 from .suggestions import SuggestionMarkers
 from .torch_panel import TorchMissingPanel
 from .true_colour import show_true_colour
+from .unsaved_offer import UnsavedSamplesOffer
 
 SCOPE = "DiffCLIP"
 SETTINGS_COLLAPSED = "DiffCLIP/settingsCollapsed"
@@ -98,10 +98,8 @@ class DiffClipDock(QgsDockWidget):
         self._run_project = 0
         self._action_items = []   # message bar entries with a button
         self._run_messages = []   # message bar entries that report a run, closed when the next run starts
-        self._offers = []   # the entry offering an earlier session's unsaved samples, closed with its project
-        self._offer_timer = QTimer(self)   # offers them once the project is loaded (the dock loads a new one first)
-        self._offer_timer.setSingleShot(True)
-        self._offer_timer.timeout.connect(self._offer_unsaved_samples)
+        self.unsaved_offer = UnsavedSamplesOffer(self.store, self.classes, self.notify, self._close_messages, self)
+        self.unsaved_offer.adopted.connect(self._samples_changed)
         self.load_from_project()
 
     # -- layout -------------------------------------------------------------------------------------
@@ -260,7 +258,7 @@ class DiffClipDock(QgsDockWidget):
         """Classes, ticked inputs and settings from the project; classes from the sample layer if none saved."""
         self._project_loads += 1
         self._loading = True
-        self._close_messages(self._offers)
+        self.unsaved_offer.close()
         try:
             try:
                 classes = [ClassInfo(**c) for c in self._entry("classes", [])] or self._classes_from_samples()
@@ -284,7 +282,7 @@ class DiffClipDock(QgsDockWidget):
         self.suggest_panel.show_left(self.suggestions.count())
         if self.task is None:   # no "Done." from the project before
             self.phase_label.clear()
-        self._offer_timer.start(0)
+        self.unsaved_offer.schedule()
 
     def _entry(self, key: str, default):
         """A JSON value stored in the project, or ``default``."""
@@ -335,76 +333,10 @@ class DiffClipDock(QgsDockWidget):
             self.samples_label.setText(tr("No samples yet. Tick the input rasters, add classes, then press "
                                           "'Label samples' and click on the map."))
         else:
-            self._close_messages(self._offers)   # an earlier session's samples are offered to the next new project
+            self.unsaved_offer.close()   # an earlier session's samples are offered to the next new project
             self.samples_label.setText(tr("{n} samples in {path}").format(
                 n=sum(counts.values()), path=layer.source().split("|")[0]))
         self._update_run_state()
-
-    def _offer_unsaved_samples(self) -> None:
-        """Offer a new project the samples an earlier session left unsaved (it crashed, or quit without saving):
-        one entry, for the newest file, that stays until closed."""
-        found = self.store.leftovers()
-        if not found:
-            return
-        (path, count), more = found[0], len(found) - 1
-        when = QLocale().toString(QDateTime.fromSecsSinceEpoch(int(last_change(path))), QLocale.FormatType.ShortFormat)
-        text = tr("{n} samples of an unsaved project ({time}) were kept.").format(n=count, time=when)
-        if more:
-            text += " " + tr("Files of other unsaved projects in {folder}: {n}.").format(
-                n=more, folder=unsaved_folder())
-        actions = [(tr("Add them"), lambda: self._add_unsaved_samples(path)),
-                   (tr("Delete them"), lambda: self._delete_unsaved_samples(path, count, when))]
-        self._offers.append(self.notify(text, Qgis.MessageLevel.Info, actions, sticky=True))
-
-    def _delete_unsaved_samples(self, path: str, count: int, when: str) -> None:
-        """Delete an earlier session's unsaved samples once the user confirms; then offer the next file, if any."""
-        if self._still_offered(path) and QMessageBox.question(self, tr("Delete samples"),
-                                tr("Delete the {n} samples of the unsaved project of {time}? This cannot be undone.")
-                                .format(n=count, time=when)) == QMessageBox.StandardButton.Yes:
-            error = remove_leftover(path)   # checks again: another QGIS may have taken it meanwhile
-            if error:
-                self.notify(tr("Could not delete {path}: {error}. The samples are kept.").format(path=path, error=error),
-                            Qgis.MessageLevel.Warning)
-        self._offer_unsaved_samples()
-
-    def _still_offered(self, path: str) -> bool:
-        """Whether a file offered earlier would still be offered now: the project was not saved and got no samples
-        of its own since, and no running session (another QGIS) took the file; if not, says so."""
-        if any(path == found for found, _ in self.store.leftovers()):
-            return True
-        self.notify(tr("{path} is no longer offered: this project was saved or has samples of its own, or another "
-                       "QGIS session took the file.").format(path=path), Qgis.MessageLevel.Warning)
-        return False
-
-    def _add_unsaved_samples(self, path: str) -> None:
-        """Make a sample file the project's sample layer, and add the classes of its samples that the table lacks;
-        refused (and offered again) while a class of the table has a sample class's id or name but not both."""
-        if not self._still_offered(path):
-            self._offer_unsaved_samples()
-            return
-        found, current = sample_file_classes(path), self.classes.model.classes()
-        clashes = clashing_classes(current, found)
-        if clashes:
-            pairs = "; ".join(tr("{id} '{name}' here, {other_id} '{other}' there").format(
-                id=c.id, name=c.name, other_id=n.id, other=n.name) for c, n in clashes)
-            self.notify(tr("Those samples' classes clash with the class table ({pairs}). Rename or remove these "
-                           "classes in the table, then press 'Add them' again.").format(pairs=pairs),
-                        Qgis.MessageLevel.Warning)
-            self._offer_unsaved_samples()
-            return
-        try:
-            self.store.adopt(path, current)
-        except SampleLayerError as e:
-            self.notify(str(e), Qgis.MessageLevel.Critical)
-            self._offer_unsaved_samples()
-            return
-        selected = self.classes.current_class()
-        classes = merge_classes(current, found)
-        self.classes.model.set_classes(classes)
-        self.classes.model.classesEdited.emit()   # restyles the samples and saves the classes in the project
-        if classes:
-            self.classes.select_class((selected or classes[0]).id)
-        self._samples_changed()
 
     def _reading_project(self, *_) -> None:
         self._reading = True
@@ -427,7 +359,7 @@ class DiffClipDock(QgsDockWidget):
 
     def _project_saved(self) -> None:
         self._show_default_output()
-        self._close_messages(self._offers)   # offered to a project never saved
+        self.unsaved_offer.close()   # offered to a project never saved
 
     def load_demo(self) -> bool:
         """Add the demo rasters, tick them, load its class list and (into an empty sample layer) its samples."""
@@ -719,7 +651,7 @@ class DiffClipDock(QgsDockWidget):
             except RuntimeError:  # the task object is already deleted
                 pass
             self._set_running(False)
-        self._offer_timer.stop()
+        self.unsaved_offer.stop()
         self._close_messages(self._action_items)
         if self.canvas.mapTool() is self.tool:
             self._restore_tool()

@@ -3,16 +3,13 @@
 The same layer feeds ``diffclip:fewshotclassify`` (SAMPLES, CLASS_FIELD=class_id). Each project
 has its own file: next to the project file (``<project>_diffclip_samples.gpkg``), in the user's
 QGIS profile for a project stored in a database, and, until the project is first saved, in the
-profile's ``unsaved`` folder, where it survives a crash or a reboot (the dock offers such files to
-the next new project). When the project is saved where its samples do not belong (first save, Save As,
-also to the same name in another format), they are copied there, so the project saved before keeps its
-own; a file of the unsaved folder is then marked as saved (``<file>.saved``) and never offered again,
-but kept, since the project saved first names it until it is saved again (so is one the copy failed for).
-The session using a file of the unsaved folder holds a lock on it (``<file>.lock``) from before it is
-created until the project closes, so another QGIS never offers or deletes it; a crashed session's lock is
-stale at once. A file of that
-name that this project did not make (another project's) is never reused. Edits go straight to the file
-(no edit session), with an undo stack of this session's additions and deletions.
+profile's ``unsaved`` folder (:mod:`.profile_samples`: this session locks the file it uses there).
+When the project is saved where its samples do not belong (first save, Save As, also to the same name
+in another format), they are copied there, so the project saved before keeps its own; a file of the
+unsaved folder is then marked as saved and kept, since the project saved first names it until it is
+saved again (so is one the copy failed for). A file of that name that this project did not make
+(another project's) is never reused. Edits go straight to the file (no edit session), with an undo
+stack of this session's additions and deletions.
 """
 from __future__ import annotations
 
@@ -22,17 +19,18 @@ import re
 import uuid
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from qgis.core import (QgsApplication, QgsCategorizedSymbolRenderer, QgsCoordinateReferenceSystem, QgsCoordinateTransformContext,
+from qgis.core import (QgsCategorizedSymbolRenderer, QgsCoordinateReferenceSystem, QgsCoordinateTransformContext,
                        QgsDataProvider, QgsFeature,
                        QgsFeatureRequest, QgsFields, QgsGeometry, QgsMarkerSymbol, QgsPointXY, QgsProject,
                        QgsRectangle, QgsRendererCategory, QgsSimpleMarkerSymbolLayer, QgsVectorFileWriter,
                        QgsVectorLayer)
-from qgis.PyQt.QtCore import QCoreApplication, QLockFile, QObject, QTimer, pyqtSignal
+from qgis.PyQt.QtCore import QLockFile, QObject, QTimer, pyqtSignal
 
 from ..core.classes import ClassInfo
 from ..core.files import same_file
 from ..qgis_compat import enum_value, new_field
-from . import tr
+from . import profile_samples, tr
+from .profile_samples import LOCK_WAIT_MS, file_lock, held_here, is_unsaved_file, mark_saved
 
 LAYER_NAME = "diffclip_samples"
 PROPERTY = "diffclip/samples"
@@ -40,9 +38,6 @@ SCOPE, FILE_ENTRY = "DiffCLIP", "samples_file"   # the project's record of the s
 SUFFIX = "_diffclip_samples"
 CLASS_ID, CLASS_NAME = "class_id", "class_name"
 MAX_UNDO = 200
-SAVED = ".saved"   # beside a file of the unsaved folder that a saved project took the samples of, or names
-LOCK = ".lock"     # beside a file of the unsaved folder that a QGIS session is using
-LOCK_WAIT_MS = 500  # another session holds a lock for a moment while it checks whether a file is in use
 
 POINT = enum_value("Qgis.WkbType.Point", "QgsWkbTypes.Type.Point")
 WKT_PREFERRED_GDAL = enum_value("Qgis.CrsWktVariant.PreferredGdal",
@@ -70,37 +65,27 @@ def sample_symbol(colour: str) -> QgsMarkerSymbol:
     return symbol
 
 
-def profile_folder() -> str:
-    """Where the samples of projects stored in a database (GeoPackage, PostgreSQL) go: the user's QGIS profile."""
-    return os.path.join(QgsApplication.qgisSettingsDirPath(), "diffclip_samples")
-
-
-def unsaved_folder() -> str:
-    """Where the samples of projects never saved go: in the profile, so that they outlive a crash."""
-    return os.path.join(profile_folder(), "unsaved")
-
-
 def project_stem(project: QgsProject) -> str:
     """The sample file's path without ``_diffclip_samples.gpkg``: beside the project file, or in
-    :func:`profile_folder` for a project stored in a database; "" for a project never saved."""
+    :func:`profile_samples.profile_folder` for a project stored in a database; "" for a project never saved."""
     if project.absoluteFilePath():
         return os.path.splitext(project.absoluteFilePath())[0]
     uri = project.fileName()   # e.g. geopackage:/data/p.gpkg?projectName=survey, postgresql:?...&project=survey
     if uri:
         named = re.search(r"[?&](?:projectName|project)=([^&]+)", uri)
         name = re.sub(r"[^\w.-]+", "_", named.group(1) if named else "project")
-        return os.path.join(profile_folder(), f"{name}_{hashlib.sha1(uri.encode()).hexdigest()[:8]}")
+        return os.path.join(profile_samples.profile_folder(), f"{name}_{hashlib.sha1(uri.encode()).hexdigest()[:8]}")
     return ""
 
 
 def default_sample_path(project: QgsProject) -> str:
     """``<stem>_diffclip_samples.gpkg`` (:func:`project_stem`) for a saved project, else a new file in
-    :func:`unsaved_folder`; the folder is created."""
+    :func:`profile_samples.unsaved_folder`; the folder is created."""
     stem = project_stem(project)
     if stem:
         path = stem + SUFFIX + ".gpkg"
     else:
-        path = os.path.join(unsaved_folder(), f"samples_{uuid.uuid4().hex[:8]}.gpkg")
+        path = os.path.join(profile_samples.unsaved_folder(), f"samples_{uuid.uuid4().hex[:8]}.gpkg")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     return path
 
@@ -125,26 +110,6 @@ def belongs_to(path: str, stem: str) -> bool:
     return folder == own_folder and re.fullmatch(re.escape(own_name + SUFFIX) + r"(_\d+)?\.gpkg", name) is not None
 
 
-def is_unsaved_file(path: str) -> bool:
-    """Whether a sample file lies in :func:`unsaved_folder`."""
-    return same_file(os.path.dirname(path), unsaved_folder())
-
-
-def mark_saved(path: str) -> None:
-    """Mark a file of :func:`unsaved_folder` that a saved project took the samples of or names, so it is never
-    offered again."""
-    if is_unsaved_file(path):
-        try:
-            open(path + SAVED, "w").close()
-        except OSError:
-            pass
-
-
-def last_change(path: str) -> float:
-    """When a GeoPackage last changed, its write-ahead log included (seconds since the epoch; 0 when gone)."""
-    return max((os.path.getmtime(p) for p in (path, path + "-wal") if os.path.exists(p)), default=0.0)
-
-
 def sample_count(path: str) -> Optional[int]:
     """How many samples a file holds; None when it is not a sample layer."""
     layer = QgsVectorLayer(_source(path), LAYER_NAME, "ogr")
@@ -162,74 +127,6 @@ def classes_in(layer: Optional[QgsVectorLayer]) -> List[ClassInfo]:
 def sample_file_classes(path: str) -> List[ClassInfo]:
     """:func:`classes_in` the sample file at ``path``."""
     return classes_in(QgsVectorLayer(_source(path), LAYER_NAME, "ogr"))
-
-
-def remove_leftover(path: str) -> str:
-    """Delete a sample file of the unsaved folder and its write-ahead log, unless a running QGIS session uses it
-    or a saved project names it (checked under the file's lock): "" or why the file stays whole (also: open
-    elsewhere, no permission)."""
-    lock = _lock(path)
-    if not lock.tryLock(LOCK_WAIT_MS):
-        return tr("another QGIS session is using it")
-    try:
-        if os.path.exists(path + SAVED):
-            return tr("a saved project uses it")
-        os.remove(path)
-    except FileNotFoundError:
-        pass
-    except OSError as e:
-        return e.strerror or str(e)
-    finally:
-        lock.unlock()
-    for part in (path + "-wal", path + "-shm"):   # the samples went with the main file: a part left is clutter
-        try:
-            os.remove(part)
-        except OSError:
-            pass
-    return ""
-
-
-def unsaved_leftovers() -> List[Tuple[str, int]]:
-    """(path, sample count) of the files that sessions no longer running left in :func:`unsaved_folder`, newest
-    first; empty ones are deleted."""
-    found = []
-    for path in _earlier_unsaved_files():
-        count = sample_count(path)
-        if count == 0:
-            remove_leftover(path)
-        elif count:
-            found.append((path, count))
-    return found
-
-
-def _earlier_unsaved_files() -> List[str]:
-    """The GeoPackages of :func:`unsaved_folder` that no running session uses and none marked as saved, newest
-    first."""
-    folder = unsaved_folder()
-    names = os.listdir(folder) if os.path.isdir(folder) else []
-    paths = [os.path.join(folder, n) for n in names if n.endswith(".gpkg") and n + SAVED not in names]
-    return sorted((p for p in paths if not in_use(p)), key=last_change, reverse=True)
-
-
-def _lock(path: str) -> QLockFile:
-    lock = QLockFile(path + LOCK)
-    lock.setStaleLockTime(0)   # held for as long as a session uses the file: only a dead holder's lock is stale
-    return lock
-
-
-def _held_here(lock: QLockFile) -> bool:
-    """Whether this QGIS holds the lock already: the sample layer kept it over a plugin reload."""
-    found, pid, _, _ = lock.getLockInfo()
-    return found and pid == QCoreApplication.applicationPid()
-
-
-def in_use(path: str) -> bool:
-    """Whether a running QGIS session (this one included) holds the lock of a sample file."""
-    lock = _lock(path)
-    if lock.tryLock(0):
-        lock.unlock()
-        return False
-    return True
 
 
 def _source(path: str) -> str:
@@ -328,13 +225,6 @@ class SampleStore(QObject):
         self.project.addMapLayer(layer)
         return layer
 
-    def leftovers(self) -> List[Tuple[str, int]]:
-        """For a project never saved and without samples: the files earlier sessions left
-        (:func:`unsaved_leftovers`); [] for any other project."""
-        if self.layer() is not None or project_identity(self.project):
-            return []
-        return unsaved_leftovers()
-
     def _hold(self, path: Optional[str]) -> bool:
         """Hold the lock of ``path`` when it is a file of the unsaved folder, and no other; False when another
         running session holds it."""
@@ -345,8 +235,8 @@ class SampleStore(QObject):
             self._held = None
         if not path or not is_unsaved_file(path):
             return True
-        lock = _lock(path)
-        if not lock.tryLock(0) and not _held_here(lock) and not lock.tryLock(LOCK_WAIT_MS):
+        lock = file_lock(path)
+        if not lock.tryLock(0) and not held_here(lock) and not lock.tryLock(LOCK_WAIT_MS):
             return False
         self._held = (path, lock)   # (unlocking a lock held here since before a plugin reload does nothing)
         return True

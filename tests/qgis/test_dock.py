@@ -17,7 +17,7 @@ from test_dock_support import (X0, Y0, add_rasters, click, dock, iface, label_sc
                                process_events, scene, truth_grid, write_raster)
 
 from diffclip_qgis.core.classes import DEFAULT_PROMPT_TEMPLATE, load_class_list
-from diffclip_qgis.gui.sample_layer import in_use
+from diffclip_qgis.gui.profile_samples import in_use
 from diffclip_qgis.gui.class_table import COLOUR, NAME, PROMPT
 
 

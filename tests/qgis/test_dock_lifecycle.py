@@ -9,7 +9,7 @@ from test_dock_support import (RUN_INPUTS, add_rasters, changeable, iface, label
                                process_events, scene, truth_grid, wait_for)
 
 from diffclip_qgis.gui.dependencies import install_command, qgis_python, venv_alternative
-from diffclip_qgis.gui.sample_layer import in_use
+from diffclip_qgis.gui.profile_samples import in_use
 
 
 def diffclip_tasks():
@@ -76,7 +76,7 @@ def test_unload_and_reload_leave_no_tool_dock_provider_or_task(iface, scene, tmp
 def test_a_project_saved_while_the_plugin_is_off_keeps_its_unsaved_sample_file(iface, scene, tmp_path):
     """Its samples are never offered to a new project (and so never deleted from there): the project names the file."""
     import diffclip_qgis
-    from diffclip_qgis.gui.sample_layer import unsaved_leftovers
+    from diffclip_qgis.gui.unsaved_offer import unsaved_leftovers
 
     registry = QgsApplication.processingRegistry()
     registry.removeProvider(registry.providerById("diffclip"))  # the plugin registers its own

@@ -115,9 +115,9 @@ def iface(qgis_app, tmp_path, monkeypatch):
     of unsaved projects and of projects in a database) is tmp_path/profile_samples."""
     from qgis.core import QgsProject
 
-    from diffclip_qgis.gui import sample_layer
+    from diffclip_qgis.gui import profile_samples
 
-    monkeypatch.setattr(sample_layer, "profile_folder", lambda: str(tmp_path / "profile_samples"))
+    monkeypatch.setattr(profile_samples, "profile_folder", lambda: str(tmp_path / "profile_samples"))
     from qgis.PyQt.QtCore import QSettings
 
     QSettings().remove("DiffCLIP")  # the dock's remembered choices (folders, Settings collapsed, dock open)
