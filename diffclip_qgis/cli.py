@@ -188,12 +188,13 @@ def _is_vector(path: str) -> bool:
 
 def _samples(path: str, field: str = ""):
     """Features of a vector file (with the class field's values, or none) as workflow Samples."""
+    from .gis.raster import dataset_files
     from .gis.samples import read_features
     from .workflow.requests import Samples
 
     file, layer = _layer(path)
     wkbs, values, crs = read_features(file, field, layer)
-    return Samples(wkbs, values, crs, [file])
+    return Samples(wkbs, values, crs, dataset_files(file))
 
 
 def _extent(text: str, first_raster: str, warn):

@@ -715,6 +715,14 @@
         <source>{n} suggested samples on the map: click one to label it.</source>
         <translation>地图上有 {n} 个建议样本：点击其中一个进行标注。</translation>
     </message>
+    <message>
+        <source>Cannot create the output folder {folder}: {error}. Choose another output folder in Settings.</source>
+        <translation>无法创建输出文件夹 {folder}：{error}。请在“设置”中选择其他输出文件夹。</translation>
+    </message>
+    <message>
+        <source>Cannot write into the output folder {folder}. Choose another output folder in Settings.</source>
+        <translation>无法写入输出文件夹 {folder}。请在“设置”中选择其他输出文件夹。</translation>
+    </message>
 </context>
 <context>
     <name>DiffClipPlugin</name>

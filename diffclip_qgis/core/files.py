@@ -151,9 +151,11 @@ class PendingOutputs:
     in the main thread removes them too.
     """
 
-    def __init__(self):
+    def __init__(self, targets: Sequence[str] = ()):
+        """``targets``: outputs to take as they are now (when the job starts), so that one another run or program
+        writes meanwhile is not replaced; any other output is taken as it is when writing it begins."""
         self._items: List[Tuple[str, str, Tuple[str, ...]]] = []  # (tmp, final, sidecars)
-        self._found: Dict[str, Optional[Tuple[int, int]]] = {}   # final -> what was there when writing began
+        self._found: Dict[str, Optional[Tuple[int, int]]] = {p: _identity(p) for p in targets if p}
         self._aside: List[Tuple[str, str]] = []   # during a commit: (target, where its old version is)
         self._placed: List[str] = []              # during a commit: targets that already hold the new file
 
@@ -175,7 +177,7 @@ class PendingOutputs:
         remove_stale_temps(os.path.dirname(os.path.abspath(path)))
         tmp = temp_file_beside(path, suffix)
         self._items.append((tmp, path, tuple(sidecars)))
-        self._found[path] = _identity(path)
+        self._found.setdefault(path, _identity(path))
         return tmp
 
     def discard(self) -> None:
@@ -198,14 +200,14 @@ class PendingOutputs:
 
         The targets that exist are first moved aside (``.name.old-XXXXXXXX.ext``); if any move fails, or
         SIGTERM comes meanwhile, :meth:`discard` puts them back, and the error names the file that could
-        not be written. A target that another run or program wrote since this run began writing it is
+        not be written. A target that another run or program wrote since this run took it (see ``targets``) is
         not replaced.
         """
         changed = [final for _, final, _ in self._items if _written_meanwhile(self._found[final], _identity(final))]
         if changed:
             self.discard()
-            raise OSError(f"Could not write {changed[0]}: another run or program wrote it while this run was writing "
-                          "its outputs, so nothing was replaced. Choose another output file, or run again.")
+            raise OSError(f"Could not write {changed[0]}: another run or program wrote it while this run was working, "
+                          "so nothing was replaced. Choose another output file, or run again.")
         moves = []   # (temporary file, target); a sidecar without a new version is removed (moved aside)
         for tmp, final, sidecars in self._items:
             moves.append((tmp, final))
@@ -225,9 +227,11 @@ class PendingOutputs:
                 if tmp is not None:
                     os.replace(tmp, target)
                     self._placed.append(target)
-        except OSError as e:
+        except BaseException as e:   # also an interrupt (Ctrl+C) between two moves: all or nothing
             self.discard()
-            raise write_error(target, e.strerror or e) from None
+            if isinstance(e, OSError):
+                raise write_error(target, e.strerror or e) from None
+            raise
         for _, backup in self._aside:
             _remove(backup)
         self._items, self._placed, self._aside = [], [], []

@@ -5,14 +5,45 @@ import os
 from typing import List, Sequence, Tuple
 
 import numpy as np
-from osgeo import ogr, osr
+from osgeo import gdal, ogr, osr
 
-from ..core.files import PendingOutputs, write_error
+from ..core.files import OutputPathError, PendingOutputs, write_error
 
 ogr.UseExceptions()
 
 #: (name, OGR field type, one value per point; None = NULL)
 Field = Tuple[str, int, Sequence]
+SQLITE_SIDECARS = ("-wal", "-shm")   # a GeoPackage open elsewhere: they belong to the file they sit beside
+
+
+def check_replaceable(name: str, path: str, layer_name: str, user_fields: Sequence[str] = ()) -> None:
+    """Refuse, before any work, to replace a GeoPackage that holds more than the ``layer_name`` layer a run
+    writes (e.g. the dock's samples, another layer), or where that layer's ``user_fields`` hold values a user
+    filled in (e.g. the reference classes of a validation sample)."""
+    if not path or not os.path.exists(path) or os.path.getsize(path) == 0:
+        return
+    try:
+        ds = gdal.OpenEx(path, gdal.OF_VECTOR | gdal.OF_RASTER | gdal.OF_READONLY)
+    except RuntimeError:
+        ds = None
+    if ds is None:
+        raise OutputPathError(f"{name}: {path} exists and is not a GeoPackage DiffCLIP can read, so it is not "
+                              "replaced. Choose another file name, or move that file away.")
+    others = [ds.GetLayer(i).GetName() for i in range(ds.GetLayerCount()) if ds.GetLayer(i).GetName() != layer_name]
+    if ds.RasterCount or ds.GetMetadata("SUBDATASETS"):
+        others.append("raster data")
+    if others:
+        raise OutputPathError(f"{name}: {path} also holds {', '.join(others)}; a new file would replace "
+                              f"{'them' if len(others) > 1 else 'it'}. Choose another file name.")
+    layer = ds.GetLayerByName(layer_name)
+    for field in user_fields:
+        if layer is not None and layer.GetLayerDefn().GetFieldIndex(field) >= 0:
+            layer.SetAttributeFilter(f'"{field}" IS NOT NULL')
+            filled = layer.GetFeatureCount()
+            if filled:
+                raise OutputPathError(f"{name}: {path} holds {filled} points whose '{field}' field was filled in; "
+                                      "a new file would replace that work. Choose another file name, or move "
+                                      "that file away.")
 
 
 def pixel_centres(rows: np.ndarray, cols: np.ndarray, geotransform) -> Tuple[np.ndarray, np.ndarray]:
@@ -26,7 +57,7 @@ def pixel_centres(rows: np.ndarray, cols: np.ndarray, geotransform) -> Tuple[np.
 def write_points(path: str, layer_name: str, rows: np.ndarray, cols: np.ndarray, geotransform, crs_wkt: str,
                  outputs: PendingOutputs, fields: List[Field]) -> None:
     """A GeoPackage layer of points at the given pixels' centres with ``fields``, through ``outputs``."""
-    tmp = outputs.temp_for(path, ".gpkg")
+    tmp = outputs.temp_for(path, ".gpkg", SQLITE_SIDECARS)   # an old file's -wal would corrupt the new one
     os.remove(tmp)   # the driver creates the file itself
     try:
         _write(tmp, layer_name, *pixel_centres(np.asarray(rows), np.asarray(cols), geotransform), crs_wkt, fields)

@@ -13,6 +13,7 @@ from .raster import PIXEL_GEOTRANSFORM, RasterInputError
 
 BLOCK = 1024
 REFERENCE_FIELD = "reference"
+SAMPLE_LAYER = "validation_sample"
 
 
 def _blocks(ds: gdal.Dataset):
@@ -94,7 +95,7 @@ def write_sample_points(path: str, rows: np.ndarray, cols: np.ndarray, classes: 
     """A GeoPackage of points at the pixel centres: fields id, map_class, map_name and an empty reference."""
     order = np.lexsort((cols, rows))
     rows, cols, classes = rows[order], cols[order], classes[order]
-    write_points(path, "validation_sample", rows, cols, geotransform, crs_wkt, outputs, [
+    write_points(path, SAMPLE_LAYER, rows, cols, geotransform, crs_wkt, outputs, [
         ("id", ogr.OFTInteger, list(range(1, len(rows) + 1))),
         ("map_class", ogr.OFTInteger, classes.tolist()),
         ("map_name", ogr.OFTString, [names.get(int(c), f"class {int(c)}") for c in classes]),

@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 import re
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import List, Optional
 
 from qgis.core import Qgis, QgsMessageLog, QgsTask
-from qgis.PyQt.QtCore import pyqtSignal
+from qgis.PyQt.QtCore import QLockFile, pyqtSignal
 
 from ..core.progress import Callback, Cancelled
 from ..workflow.phases import SUGGEST_WEIGHTS, PhaseProgress
@@ -22,6 +22,7 @@ from . import tr
 
 LOG_TAG = "DiffCLIP"
 _NUMBERED = re.compile(r"^diffclip_(?:classification|confidence|model)_(\d+)\.")
+RESERVATION = ".diffclip_run_{number:03d}.lock"   # held by the run that will write that number, until it ends
 
 
 @dataclass
@@ -30,6 +31,13 @@ class Outputs:
 
     folder: str
     number: int
+    lock: Optional[QLockFile] = field(default=None, repr=False, compare=False)   # the number's reservation
+
+    def release(self) -> None:
+        """Free the number's reservation: the run is over."""
+        if self.lock is not None:
+            self.lock.unlock()
+            self.lock = None
 
     def path(self, kind: str, ext: str) -> str:
         return os.path.join(self.folder, f"diffclip_{kind}_{self.number:03d}.{ext}")
@@ -56,9 +64,25 @@ class Outputs:
 
 
 def next_outputs(folder: str) -> Outputs:
-    """The next free number in ``folder``, so that a run never overwrites an earlier one."""
-    numbers = [int(m.group(1)) for m in map(_NUMBERED.match, os.listdir(folder) if os.path.isdir(folder) else []) if m]
-    return Outputs(folder, max(numbers, default=0) + 1)
+    """The next number in ``folder`` that no file has and no running run holds (another QGIS's too), reserved
+    until :meth:`Outputs.release`, so that a run never overwrites an earlier or a concurrent one. The folder is
+    created; ValueError when it cannot be written."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise ValueError(tr("Cannot create the output folder {folder}: {error}. Choose another output folder in "
+                            "Settings.").format(folder=folder, error=e.strerror or e)) from None
+    numbers = [int(m.group(1)) for m in map(_NUMBERED.match, os.listdir(folder)) if m]
+    number = max(numbers, default=0) + 1
+    while True:
+        lock = QLockFile(os.path.join(folder, RESERVATION.format(number=number)))
+        lock.setStaleLockTime(0)   # a crashed run's reservation is stale at once
+        if lock.tryLock(0):
+            return Outputs(folder, number, lock)
+        if lock.error() != QLockFile.LockError.LockFailedError:
+            raise ValueError(tr("Cannot write into the output folder {folder}. Choose another output folder in "
+                                "Settings.").format(folder=folder))
+        number += 1
 
 
 class WorkflowTask(QgsTask):
@@ -137,8 +161,11 @@ class ClassifyTask(WorkflowTask):
     def work(self, callback: Callback) -> ClassifyResult:
         from ..workflow.classify import fewshot_classify
 
-        os.makedirs(self.outputs.folder, exist_ok=True)
         return fewshot_classify(self.request, callback)
+
+    def finished(self, result: bool) -> None:  # noqa: D401 (QGIS API)
+        self.outputs.release()
+        super().finished(result)
 
 
 class SuggestTask(WorkflowTask):

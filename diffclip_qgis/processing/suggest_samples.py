@@ -8,7 +8,7 @@ from qgis.core import (
 )
 
 from ..workflow.help import SUGGEST_HELP, html_help
-from .algorithm import FILE, VECTOR_ANY, DiffClipAlgorithm, FeedbackAdapter, tr
+from .algorithm import FILE, VECTOR_ANY, DiffClipAlgorithm, FeedbackAdapter, layer_files, tr
 
 
 class SuggestSamplesAlgorithm(DiffClipAlgorithm):
@@ -49,7 +49,8 @@ class SuggestSamplesAlgorithm(DiffClipAlgorithm):
         if source is not None:
             wkbs = [bytes(f.geometry().asWkb()) if f.hasGeometry() else None for f in source.getFeatures()]
             crs = source.sourceCrs()
-            samples = Samples(wkbs, [None] * len(wkbs), crs.toWkt() if crs.isValid() else "")
+            samples = Samples(wkbs, [None] * len(wkbs), crs.toWkt() if crs.isValid() else "",
+                              layer_files(self.parameterAsVectorLayer(parameters, self.SAMPLES, context)))
         request = SuggestRequest(
             inputs=paths, model=self.parameterAsFile(parameters, self.MODEL, context),
             output=self.parameterAsFileOutput(parameters, self.OUTPUT, context),

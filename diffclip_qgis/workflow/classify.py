@@ -250,6 +250,7 @@ def fewshot_classify(req: ClassifyRequest, callback: Callback = SILENT) -> Class
                         "OUTPUT_MODEL": [req.output_model]})
     check_output_kinds({"OUTPUT": (req.output, GEOTIFF), "OUTPUT_CONFIDENCE": (req.output_confidence, GEOTIFF),
                         "OUTPUT_MODEL": (req.output_model, MODEL_FILE)})
+    outputs = PendingOutputs([req.output, req.output_confidence, req.output_model])   # as they are now
     preset = classify_preset(req)
     device = device_for(req.device, callback)
     with open_stack(req.inputs, callback) as stack:
@@ -276,7 +277,7 @@ def fewshot_classify(req: ClassifyRequest, callback: Callback = SILENT) -> Class
         trained = from_main(fewshot_classifier(stack, samples.rows, samples.cols, samples.class_ids, classes, preset,
                                                device, infos=stack.infos, pretrained=pretrained, callback=callback)
                             if is_main() else None)   # under torchrun rank 0 trains, every rank classifies
-        with PendingOutputs() as outputs:  # every output appears together, or none does
+        with outputs:  # every output appears together, or none does
             classify_to_files(trained, source, device, req.output, req.output_confidence, req.smoothing, callback,
                               outputs)
             if req.output_model and is_main():
@@ -297,6 +298,7 @@ def apply_model(req: ApplyRequest, callback: Callback = SILENT) -> Dict[str, str
     check_output_paths({"INPUTS": input_files(req.inputs), "MODEL": [req.model]},
                        {"OUTPUT": classification_files(req.output), "OUTPUT_CONFIDENCE": raster_files(req.output_confidence)})
     check_output_kinds({"OUTPUT": (req.output, GEOTIFF), "OUTPUT_CONFIDENCE": (req.output_confidence, GEOTIFF)})
+    outputs = PendingOutputs([req.output, req.output_confidence])
     device = device_for(req.device, callback)
     trained = load_model(req.model)
     if not trained.is_classifier:
@@ -313,7 +315,7 @@ def apply_model(req: ApplyRequest, callback: Callback = SILENT) -> Dict[str, str
         warn_of_other_units(trained.stats, fit_input_stats(source, stack.infos), stack.infos, callback)
         check_room(source, trained.classes, req.output, req.output_confidence, smoothing=req.smoothing)
         callback.progress("reading", 1.0)
-        with PendingOutputs() as outputs:
+        with outputs:
             classify_to_files(trained, source, device, req.output, req.output_confidence, req.smoothing, callback,
                               outputs)
     return {"OUTPUT": req.output, "OUTPUT_CONFIDENCE": req.output_confidence}

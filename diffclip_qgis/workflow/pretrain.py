@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..core.checkpoint import save_model
 from ..core.config import Preset, get_preset
-from ..core.files import MODEL_FILE, check_output_kinds, check_output_paths, check_writable
+from ..core.files import MODEL_FILE, PendingOutputs, check_output_kinds, check_output_paths, check_writable
 from ..core.pipeline import pretrain_encoder
 from ..core.progress import SILENT, Callback
 from .classify import MODEL_BYTES, device_for, input_files, open_stack
@@ -35,6 +35,7 @@ def pretrain(req: PretrainRequest, callback: Callback = SILENT) -> str:
     check_output_paths({"INPUTS": input_files(req.inputs)}, {"OUTPUT_MODEL": [req.output_model]})
     check_output_kinds({"OUTPUT_MODEL": (req.output_model, MODEL_FILE)})
     check_writable({"OUTPUT_MODEL": (req.output_model, MODEL_BYTES)})
+    outputs = PendingOutputs([req.output_model])
     preset = pretrain_preset(req)
     device = device_for(req.device, callback)
     with open_stack(req.inputs, callback) as stack:
@@ -45,7 +46,8 @@ def pretrain(req: PretrainRequest, callback: Callback = SILENT) -> str:
         trained = pretrain_encoder(stack, preset, device, infos=stack.infos, callback=callback)
     callback.progress("writing", 0.0)
     if is_main():   # under torchrun every rank holds the same weights
-        save_model(trained, req.output_model)
+        with outputs:
+            save_model(trained, req.output_model, outputs)
     callback.progress("writing", 1.0)
     callback.log(f"Pretrained encoder saved to {req.output_model}.")
     return req.output_model

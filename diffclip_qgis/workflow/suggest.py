@@ -8,10 +8,12 @@ from ..core.checkpoint import check_inputs, load_model
 from ..core.files import GEOPACKAGE, PendingOutputs, check_output_kinds, check_output_paths, check_writable
 from ..core.progress import SILENT, Callback
 from ..core.suggest import Suggestions, suggest
-from ..gis.points import write_points
+from ..gis.points import check_replaceable, write_points
 from ..gis.samples import geometry_pixels
 from .classify import classified_area, device_for, input_files, open_stack
 from .requests import SuggestRequest
+
+SUGGESTIONS_LAYER = "suggested_samples"
 
 
 def suggest_samples(req: SuggestRequest, callback: Callback = SILENT) -> Suggestions:
@@ -21,7 +23,9 @@ def suggest_samples(req: SuggestRequest, callback: Callback = SILENT) -> Suggest
     check_output_paths({"INPUTS": input_files(req.inputs), "MODEL": [req.model], "SAMPLES": sample_files},
                        {"OUTPUT": [req.output]})
     check_output_kinds({"OUTPUT": (req.output, GEOPACKAGE)})
+    check_replaceable("OUTPUT", req.output, SUGGESTIONS_LAYER)
     check_writable({"OUTPUT": (req.output, 1 << 20)})
+    outputs = PendingOutputs([req.output])
     device = device_for(req.device, callback)
     trained = load_model(req.model)
     if not trained.is_classifier:
@@ -43,8 +47,8 @@ def suggest_samples(req: SuggestRequest, callback: Callback = SILENT) -> Suggest
     names = [c.name for c in trained.classes]
     ids = np.array([c.id for c in trained.classes])
     callback.progress("writing", 0.0)
-    with PendingOutputs() as outputs:
-        write_points(req.output, "suggested_samples", found.rows, found.cols, source.geotransform, source.crs_wkt,
+    with outputs:
+        write_points(req.output, SUGGESTIONS_LAYER, found.rows, found.cols, source.geotransform, source.crs_wkt,
                      outputs, [
                          ("rank", ogr.OFTInteger, list(range(1, len(found.rows) + 1))),
                          ("best_class", ogr.OFTInteger, ids[found.best].tolist()),

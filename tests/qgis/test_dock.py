@@ -1,9 +1,6 @@
 """The dock without training: classes and prompts, class-list JSON, inputs, and labelling by map clicks."""
 import json
 import os
-import select
-import subprocess
-import sys
 import time
 
 import pytest
@@ -13,8 +10,9 @@ from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtTest import QTest
 from qgis.PyQt.QtWidgets import QMessageBox
 
-from test_dock_support import (X0, Y0, add_rasters, click, dock, iface, label_scene, pixel_centre,  # noqa: F401
-                               process_events, scene, truth_grid, write_raster)
+from test_dock_support import (X0, Y0, add_rasters, click, dock, held_by_a_crashed_session,  # noqa: F401
+                               held_by_another_session, iface, label_scene, pixel_centre, process_events, scene,
+                               truth_grid, write_raster)
 
 from diffclip_qgis.core.classes import DEFAULT_PROMPT_TEMPLATE, load_class_list
 from diffclip_qgis.gui.profile_samples import in_use
@@ -332,24 +330,6 @@ def write_leftover(tmp_path, name, classes, minutes_ago):
     return path
 
 
-def held_by_another_session(path):
-    """The lock that another running QGIS session (a process) holds on a sample file it uses; ``kill()`` ends it."""
-    code = ("import sys, time; from qgis.PyQt.QtCore import QLockFile; lock = QLockFile(sys.argv[1]); "
-            "lock.setStaleLockTime(0); assert lock.tryLock(0); print('locked', flush=True); time.sleep(600)")
-    session = subprocess.Popen([sys.executable, "-c", code, path + ".lock"], stdout=subprocess.PIPE, text=True)
-    assert select.select([session.stdout], [], [], 60)[0] and session.stdout.readline().strip() == "locked"
-    session.stdout.close()
-    return session
-
-
-def held_by_a_crashed_session(path):
-    """Leave the lock of a QGIS session that crashed while using a sample file (its process killed)."""
-    code = ("import os, sys; from qgis.PyQt.QtCore import QLockFile; lock = QLockFile(sys.argv[1]); "
-            "lock.setStaleLockTime(0); assert lock.tryLock(0); os.kill(os.getpid(), 9)")
-    subprocess.run([sys.executable, "-c", code, path + ".lock"])
-    assert os.path.exists(path + ".lock")
-
-
 @pytest.fixture
 def crashed(iface, tmp_path):
     """What earlier sessions left (requested before ``dock``, so the dock starts after them): samples of an
@@ -358,8 +338,8 @@ def crashed(iface, tmp_path):
     files = {"newest": write_leftover(tmp_path, "samples_aaaa.gpkg", [(1, "water"), (2, "forest"), (2, "forest")], 20),
              "older": write_leftover(tmp_path, "samples_bbbb.gpkg", [(5, "sand")], 60 * 48),
              "in use": write_leftover(tmp_path, "samples_cccc.gpkg", [(1, "water")] * 5, 15)}
-    held_by_a_crashed_session(files["newest"])
-    session = held_by_another_session(files["in use"])
+    held_by_a_crashed_session(files["newest"] + ".lock")
+    session = held_by_another_session(files["in use"] + ".lock")
     yield files
     session.kill()
     session.wait()
@@ -453,7 +433,7 @@ def test_samples_another_session_takes_while_offered_are_neither_deleted_nor_add
     sessions = []
 
     def taken_meanwhile(*args, **kwargs):   # another QGIS adds them while the question is open
-        sessions.append(held_by_another_session(crashed["newest"]))
+        sessions.append(held_by_another_session(crashed["newest"] + ".lock"))
         return QMessageBox.StandardButton.Yes
 
     process_events()
@@ -467,7 +447,7 @@ def test_samples_another_session_takes_while_offered_are_neither_deleted_nor_add
         assert offers[0].startswith("1 samples")   # the next file
         sessions[0].kill()
         sessions[0].wait()
-        sessions.append(held_by_another_session(crashed["older"]))
+        sessions.append(held_by_another_session(crashed["older"] + ".lock"))
         press("Add them")   # taken after it was offered
         assert dock.store.layer() is None
         assert any(m.startswith(f"{crashed['older']} is no longer offered") for m in iface.messages())
@@ -516,7 +496,7 @@ def empty_leftovers(iface, tmp_path):
     files = [write_leftover(tmp_path, "samples_dddd.gpkg", [], 60 * 48),
              write_leftover(tmp_path, "samples_eeee.gpkg", [], 20),
              write_leftover(tmp_path, "samples_ffff.gpkg", [], 60 * 48)]
-    session = held_by_another_session(files[2])
+    session = held_by_another_session(files[2] + ".lock")
     yield files
     session.kill()
     session.wait()

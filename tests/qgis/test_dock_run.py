@@ -3,8 +3,9 @@ import os
 
 from qgis.core import Qgis, QgsApplication, QgsPalettedRasterRenderer, QgsProject
 
-from test_dock_support import (RUN_INPUTS, add_rasters, changeable, dock, iface, label_scene,  # noqa: F401
-                               process_events, scene, truth_grid, wait_for)
+from test_dock_support import (RUN_INPUTS, add_rasters, changeable, dock, held_by_a_crashed_session,  # noqa: F401
+                               held_by_another_session, iface, label_scene, process_events, scene, truth_grid,
+                               wait_for)
 
 TINY = {"preset": "cpu", "pretrain_epochs": 1, "finetune_epochs": 10, "window": "auto", "device": "cpu"}
 
@@ -177,3 +178,26 @@ def test_output_numbering(tmp_path):
     (tmp_path / "my_notes_099.txt").write_bytes(b"")
     outputs = next_outputs(str(tmp_path))
     assert outputs.number == 8 and outputs.classification.endswith("diffclip_classification_008.tif")
+
+
+def test_a_run_reserves_its_number_against_concurrent_runs(tmp_path):
+    """Two QGIS sessions numbering into one folder: a number another running session holds is skipped, a crashed
+    one's is free again, and a run gives its number back when it ends."""
+    from diffclip_qgis.gui.task import next_outputs
+
+    first = next_outputs(str(tmp_path))
+    assert first.number == 1 and next_outputs(str(tmp_path)).number == 2   # no files yet: the reservation counts
+    first.release()
+    other = held_by_another_session(str(tmp_path / ".diffclip_run_001.lock"))
+    try:
+        ours = next_outputs(str(tmp_path))
+        assert ours.number == 2
+        ours.release()
+    finally:
+        other.kill()
+        other.wait()
+    held_by_a_crashed_session(str(tmp_path / ".diffclip_run_001.lock"))
+    ours = next_outputs(str(tmp_path))
+    assert ours.number == 1
+    ours.release()
+    assert os.listdir(tmp_path) == []

@@ -3,6 +3,9 @@
 The other test_dock*.py modules import these fixtures (``from test_dock_support import ...``).
 """
 import os
+import select
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -232,3 +235,22 @@ def changeable(dock):
 
 #: What a run locks while it runs, and gives back when it ends.
 RUN_INPUTS = sorted(["inputs", "Load demo", "Settings", "prompt", "class names", "Add a class"])
+
+
+def held_by_another_session(lock):
+    """A lock file (a sample file's, a run's output number) that another running QGIS session (a process) holds;
+    ``kill()`` ends it."""
+    code = ("import sys, time; from qgis.PyQt.QtCore import QLockFile; lock = QLockFile(sys.argv[1]); "
+            "lock.setStaleLockTime(0); assert lock.tryLock(0); print('locked', flush=True); time.sleep(600)")
+    session = subprocess.Popen([sys.executable, "-c", code, lock], stdout=subprocess.PIPE, text=True)
+    assert select.select([session.stdout], [], [], 60)[0] and session.stdout.readline().strip() == "locked"
+    session.stdout.close()
+    return session
+
+
+def held_by_a_crashed_session(lock):
+    """Leave a lock file of a QGIS session that crashed while holding it (its process killed)."""
+    code = ("import os, sys; from qgis.PyQt.QtCore import QLockFile; lock = QLockFile(sys.argv[1]); "
+            "lock.setStaleLockTime(0); assert lock.tryLock(0); os.kill(os.getpid(), 9)")
+    subprocess.run([sys.executable, "-c", code, lock])
+    assert os.path.exists(lock)

@@ -35,3 +35,17 @@ def test_suggestions_are_ranked_points_away_from_labelled_pixels(qgis_app, scene
                      "--SAMPLES", scene.samples, "--DEVICE", "cpu", "--OUTPUT", str(tmp_path / "cli.gpkg"))
     assert code == 0, text
     assert _points(str(tmp_path / "cli.gpkg")) == points        # the same job on the command line
+
+
+def test_suggestions_never_replace_the_samples_they_keep_away_from(qgis_app, scene, tmp_path):
+    import shutil
+
+    from qgis.core import QgsProcessingException
+
+    model = classify(scene, tmp_path, OUTPUT_MODEL=str(tmp_path / "m.pt"))["OUTPUT_MODEL"]
+    samples = str(tmp_path / "mine.gpkg")
+    shutil.copy(scene.samples, samples)
+    with pytest.raises(QgsProcessingException, match="is the same file as the input SAMPLES"):
+        run_alg("diffclip:suggestsamples", dict(INPUTS=[scene.hsi, scene.lidar], MODEL=model, SAMPLES=samples,
+                                                DEVICE="cpu", OUTPUT=samples))
+    assert ogr.Open(samples).GetLayer(0).GetFeatureCount() == len(scene.points)

@@ -151,6 +151,28 @@ def test_output_equal_to_an_input_is_refused(tmp_path):
     assert code == 1 and "OUTPUT_MODEL" in text and "is the same file as the input SAMPLES" in text
 
 
+def test_files_read_with_the_samples_are_inputs_too(tmp_path):
+    """map.tif writes map.qml: the style QGIS loads with samples in map.gpkg is theirs; a VRT reads its source."""
+    import shutil
+
+    samples = tmp_path / "samples.gpkg"
+    shutil.copy(demo("demo_samples.gpkg"), samples)
+    (tmp_path / "samples.qml").write_text("<qgis/>")
+    code, text = cli("classify", "--INPUTS", demo("demo_hsi.tif"), "--SAMPLES", str(samples), "--CLASS_FIELD",
+                     "class_id", "--OUTPUT", str(tmp_path / "samples.tif"), *QUICK)
+    assert code == 1 and "is the same file as the input SAMPLES" in text, text
+    assert (tmp_path / "samples.qml").read_text() == "<qgis/>"
+    (tmp_path / "ref.csv").write_text("x,y,class_id\n292450,3359420,1\n")
+    (tmp_path / "ref.vrt").write_text(
+        '<OGRVRTDataSource><OGRVRTLayer name="ref"><SrcDataSource relativeToVRT="1">ref.csv</SrcDataSource>'
+        '<GeometryType>wkbPoint</GeometryType><GeometryField encoding="PointFromColumns" x="x" y="y"/>'
+        '</OGRVRTLayer></OGRVRTDataSource>')
+    code, text = cli("accuracy", "--CLASSIFICATION", demo("demo_gt.tif"), "--REFERENCE", str(tmp_path / "ref.vrt"),
+                     "--REFERENCE_FIELD", "class_id", "--OUTPUT_CSV", str(tmp_path / "ref.csv"))
+    assert code == 1 and "is the same file as the input REFERENCE" in text, text
+    assert (tmp_path / "ref.csv").read_text().startswith("x,y,class_id")
+
+
 def test_help_reads_like_the_processing_help():
     code, text = cli("classify", "--help")
     assert code == 0

@@ -173,6 +173,37 @@ def test_an_output_another_run_writes_meanwhile_is_not_replaced(tmp_path):
     assert a == "previous a" and b.read_text() == "the other run's"
 
 
+def test_an_output_another_run_writes_while_this_one_trains_is_not_replaced(tmp_path):
+    # two QGIS sessions numbering into one folder: the other run wrote the file before this one began writing
+    a = tmp_path / "a.html"
+    outputs = PendingOutputs([str(a)])   # when the job starts: no a.html yet
+    a.write_text("the other run's")
+    with pytest.raises(OSError, match="Could not write .*a.html: another run or program wrote it"):
+        with outputs:
+            write_text(str(a), "new a", outputs)
+    assert a.read_text() == "the other run's" and os.listdir(tmp_path) == ["a.html"]
+
+
+def test_an_interrupt_in_the_middle_of_a_commit_puts_the_old_outputs_back(tmp_path, monkeypatch):
+    (tmp_path / "b.csv").write_text("previous b")
+    replace = os.replace
+
+    def interrupted(src, dst):
+        if dst == str(tmp_path / "b.csv") and ".tmp-" in os.path.basename(src):   # a.html is already placed
+            raise KeyboardInterrupt
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    a = tmp_path / "a.html"
+    a.write_text("previous a")
+    with pytest.raises(KeyboardInterrupt):
+        with PendingOutputs() as outputs:
+            write_text(str(a), "new a", outputs)
+            write_text(str(tmp_path / "b.csv"), "new b", outputs)
+    assert a.read_text() == "previous a" and (tmp_path / "b.csv").read_text() == "previous b"
+    assert sorted(os.listdir(tmp_path)) == ["a.html", "b.csv"]
+
+
 def test_a_folder_as_output_is_refused_before_any_work(tmp_path):
     (tmp_path / "map.tif").mkdir()
     with pytest.raises(OutputPathError, match=r"OUTPUT \(.*map.tif\) is a folder"):

@@ -137,3 +137,54 @@ def test_a_reference_with_huge_unset_values_ignores_them(scene, tmp_path):
     out = None
     result = assess_accuracy(AccuracyRequest(gt, str(tmp_path / "r.html"), reference=path))
     assert result.overall == 100.0 and result.pixels == int((labels > 0).sum())
+
+
+def test_a_sample_with_reference_classes_filled_in_is_never_replaced(scene, tmp_path):
+    from diffclip_qgis.core.files import OutputPathError
+
+    gt = scene[0]
+    sample = str(tmp_path / "s.gpkg")
+    validation_sample(ValidationSampleRequest(gt, sample, 50, 2, seed=0))
+    validation_sample(ValidationSampleRequest(gt, sample, 60, 2, seed=1))   # nothing filled in yet: replaced
+    assert len(_points(sample)[0]) == 60
+    vector = ogr.Open(sample, 1)
+    layer = vector.GetLayer(0)
+    feature = layer.GetNextFeature()
+    feature.SetField("reference", 3)   # an hour of the analyst's work, in short
+    layer.SetFeature(feature)
+    vector = layer = feature = None
+    with pytest.raises(OutputPathError, match="holds 1 points whose 'reference' field was filled in"):
+        validation_sample(ValidationSampleRequest(gt, sample, 50, 2, seed=0))
+    assert len(_points(sample)[0]) == 60
+
+
+def test_a_geopackage_holding_other_layers_is_never_replaced(scene, tmp_path):
+    from diffclip_qgis.core.files import OutputPathError
+
+    samples = str(tmp_path / "project_diffclip_samples.gpkg")   # e.g. the dock's training samples
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(samples)
+    ds.CreateLayer("diffclip_samples", None, ogr.wkbPoint)
+    ds = None
+    with pytest.raises(OutputPathError, match="also holds diffclip_samples; a new file would replace it"):
+        validation_sample(ValidationSampleRequest(scene[0], samples, 50, 2, seed=0))
+    assert ogr.Open(samples).GetLayer(0).GetName() == "diffclip_samples"
+
+
+def test_a_sample_open_elsewhere_is_replaced_whole(scene, tmp_path):
+    """A GeoPackage open in QGIS keeps a write-ahead log beside it: the new file must not be read with it."""
+    gt = scene[0]
+    sample = str(tmp_path / "s.gpkg")
+    validation_sample(ValidationSampleRequest(gt, sample, 80, 2, seed=0))
+    gdal.SetConfigOption("OGR_SQLITE_JOURNAL", "WAL")
+    try:
+        elsewhere = ogr.Open(sample, 1)   # another program, writing in write-ahead-log mode
+        layer = elsewhere.GetLayer(0)
+        layer.DeleteFeature(layer.GetNextFeature().GetFID())
+        elsewhere.FlushCache()
+        assert os.path.exists(sample + "-wal")
+        sizes = validation_sample(ValidationSampleRequest(gt, sample, 30, 2, seed=1))
+    finally:
+        gdal.SetConfigOption("OGR_SQLITE_JOURNAL", None)
+    assert not os.path.exists(sample + "-wal")
+    assert len(_points(sample)[0]) == sum(sizes.values()) < 79
+    elsewhere = layer = None
