@@ -25,9 +25,11 @@ TEMP_PATTERN = re.compile(r"^\..+\.tmp-[A-Za-z0-9_]{8}(\.[A-Za-z0-9_.]+)?$")
 #: Hidden working folders of this module (``.diffclip-KIND-`` + mkdtemp's 8 characters).
 TEMP_FOLDER_PATTERN = re.compile(r"^\.diffclip-[a-z]+-[A-Za-z0-9_]{8}$")
 STALE_SECONDS = 24 * 3600
+Identity = Optional[Tuple[int, int, Optional[Tuple[int, int]]]]   # see _identity
 WRITE_HINT = "disk full? file too large for the file system? no write permission?"
 #: Sidecar files GDAL writes next to a raster.
 GDAL_SIDECARS = (".aux.xml",)
+GEOPACKAGE_SIDECARS = ("-wal", "-shm")   # SQLite's, while a program has the file open: they belong to it
 
 
 class OutputPathError(ValueError):
@@ -155,7 +157,7 @@ class PendingOutputs:
         """``targets``: outputs to take as they are now (when the job starts), so that one another run or program
         writes meanwhile is not replaced; any other output is taken as it is when writing it begins."""
         self._items: List[Tuple[str, str, Tuple[str, ...]]] = []  # (tmp, final, sidecars)
-        self._found: Dict[str, Optional[Tuple[int, int]]] = {p: _identity(p) for p in targets if p}
+        self._found: Dict[str, Identity] = {p: _identity(p) for p in targets if p}
         self._aside: List[Tuple[str, str]] = []   # during a commit: (target, where its old version is)
         self._placed: List[str] = []              # during a commit: targets that already hold the new file
 
@@ -244,17 +246,23 @@ def _remove(path: str) -> None:
         pass
 
 
-def _identity(path: str) -> Optional[Tuple[int, int]]:
-    """What is at ``path`` (size, modification time), or None when nothing is. Not the inode: some
-    network file systems renumber files without writing them."""
+def _identity(path: str) -> Identity:
+    """What is at ``path`` (size, modification time, and those of a GeoPackage's write-ahead log holding edits
+    a program saved there), or None when nothing is. Not the inode: some network file systems renumber files
+    without writing them."""
     try:
         st = os.lstat(path)
     except OSError:
         return None
-    return st.st_size, st.st_mtime_ns
+    try:
+        wal = os.lstat(path + GEOPACKAGE_SIDECARS[0])
+        log = (wal.st_size, wal.st_mtime_ns) if wal.st_size else None   # an empty one: the file is only open
+    except OSError:
+        log = None
+    return st.st_size, st.st_mtime_ns, log
 
 
-def _written_meanwhile(before: Optional[Tuple[int, int]], now: Optional[Tuple[int, int]]) -> bool:
+def _written_meanwhile(before: Identity, now: Identity) -> bool:
     """Whether a target was written since: it appeared or changed (one deleted meanwhile loses nothing)."""
     return now is not None and now != before
 

@@ -7,13 +7,13 @@ from typing import List, Sequence, Tuple
 import numpy as np
 from osgeo import gdal, ogr, osr
 
-from ..core.files import OutputPathError, PendingOutputs, write_error
+from ..core.files import GEOPACKAGE_SIDECARS, OutputPathError, PendingOutputs, write_error
 
 ogr.UseExceptions()
 
 #: (name, OGR field type, one value per point; None = NULL)
 Field = Tuple[str, int, Sequence]
-SQLITE_SIDECARS = ("-wal", "-shm")   # a GeoPackage open elsewhere: they belong to the file they sit beside
+STYLE_TABLE, STYLE_TABLE_NAME = "layer_styles", "a QGIS layer style (layer_styles)"
 
 
 def check_replaceable(name: str, path: str, layer_name: str, user_fields: Sequence[str] = ()) -> None:
@@ -30,6 +30,7 @@ def check_replaceable(name: str, path: str, layer_name: str, user_fields: Sequen
         raise OutputPathError(f"{name}: {path} exists and is not a GeoPackage DiffCLIP can read, so it is not "
                               "replaced. Choose another file name, or move that file away.")
     others = [ds.GetLayer(i).GetName() for i in range(ds.GetLayerCount()) if ds.GetLayer(i).GetName() != layer_name]
+    others = [STYLE_TABLE_NAME if name == STYLE_TABLE else name for name in others]
     if ds.RasterCount or ds.GetMetadata("SUBDATASETS"):
         others.append("raster data")
     if others:
@@ -57,7 +58,7 @@ def pixel_centres(rows: np.ndarray, cols: np.ndarray, geotransform) -> Tuple[np.
 def write_points(path: str, layer_name: str, rows: np.ndarray, cols: np.ndarray, geotransform, crs_wkt: str,
                  outputs: PendingOutputs, fields: List[Field]) -> None:
     """A GeoPackage layer of points at the given pixels' centres with ``fields``, through ``outputs``."""
-    tmp = outputs.temp_for(path, ".gpkg", SQLITE_SIDECARS)   # an old file's -wal would corrupt the new one
+    tmp = outputs.temp_for(path, ".gpkg", GEOPACKAGE_SIDECARS)   # an old file's -wal would corrupt the new one
     os.remove(tmp)   # the driver creates the file itself
     try:
         _write(tmp, layer_name, *pixel_centres(np.asarray(rows), np.asarray(cols), geotransform), crs_wkt, fields)

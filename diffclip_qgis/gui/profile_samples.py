@@ -14,7 +14,7 @@ from typing import List
 from qgis.core import QgsApplication
 from qgis.PyQt.QtCore import QCoreApplication, QLockFile
 
-from ..core.files import same_file
+from ..core.files import GEOPACKAGE_SIDECARS, same_file
 from . import tr
 
 SAVED = ".saved"   # beside a file of the unsaved folder that a saved project took the samples of, or names
@@ -100,7 +100,7 @@ def remove_leftover(path: str) -> str:
         return e.strerror or str(e)
     finally:
         lock.unlock()
-    for part in (path + "-wal", path + "-shm"):   # the samples went with the main file: a part left is clutter
+    for part in (path + s for s in GEOPACKAGE_SIDECARS):   # the samples went with the main file: a part left is clutter
         try:
             os.remove(part)
         except OSError:

@@ -23,6 +23,7 @@ from qgis.PyQt.QtGui import QColor, QIcon, QPixmap
 from qgis.PyQt.QtWidgets import QMenu
 
 from ..core.classes import ClassInfo
+from ..core.files import GEOPACKAGE_SIDECARS
 from . import tr
 from .sample_layer import nearest_feature, write_point_file
 
@@ -151,7 +152,7 @@ class SuggestionMarkers(QObject):
         path = layer.source().split("|")[0]
         self.project.removeMapLayer(layer.id())
         if SUGGESTION_FILE.fullmatch(os.path.basename(path)):
-            for leftover in (path, path + "-wal", path + "-shm"):
+            for leftover in (path,) + tuple(path + s for s in GEOPACKAGE_SIDECARS):
                 try:
                     os.remove(leftover)
                 except OSError:   # absent, or still open elsewhere: left behind, harmless

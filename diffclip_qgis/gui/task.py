@@ -76,7 +76,7 @@ def next_outputs(folder: str) -> Outputs:
     number = max(numbers, default=0) + 1
     while True:
         lock = QLockFile(os.path.join(folder, RESERVATION.format(number=number)))
-        lock.setStaleLockTime(0)   # a crashed run's reservation is stale at once
+        lock.setStaleLockTime(0)   # a crashed run's reservation is stale at once (on this computer)
         if lock.tryLock(0):
             return Outputs(folder, number, lock)
         if lock.error() != QLockFile.LockError.LockFailedError:

@@ -348,17 +348,26 @@ class DiffClipAlgorithm(QgsProcessingAlgorithm):
             return None
         return rectangle.xMinimum(), rectangle.yMinimum(), rectangle.xMaximum(), rectangle.yMaximum()
 
-    def samples(self, parameters, context, feedback, name: str, field_name: str):
-        """The features of a vector parameter as workflow ``Samples`` (in the layer's CRS)."""
+    def samples(self, parameters, context, feedback, name: str, field_name: str = ""):
+        """The features of a vector parameter as workflow ``Samples`` (in the layer's CRS), with the values of the
+        field that ``field_name`` names; without ``field_name``, geometries alone, and None when the (optional)
+        layer is not given."""
         from ..workflow.requests import Samples
 
         source = self.parameterAsSource(parameters, name, context)
+        if source is None and not field_name:
+            return None
         if source is None:
             raise QgsProcessingException(tr("Choose a layer of points or polygons for {0}.").format(name))
-        field = self.parameterAsString(parameters, field_name, context)
-        if not field:
-            raise QgsProcessingException(tr("Choose the class field ({0}) of the {1} layer.").format(field_name, name))
-        wkbs, values = feature_wkb_and_values(source, field, context, feedback)
+        if field_name:
+            field = self.parameterAsString(parameters, field_name, context)
+            if not field:
+                raise QgsProcessingException(tr("Choose the class field ({0}) of the {1} layer.")
+                                             .format(field_name, name))
+            wkbs, values = feature_wkb_and_values(source, field, context, feedback)
+        else:
+            wkbs = [bytes(f.geometry().asWkb()) if f.hasGeometry() else None for f in source.getFeatures()]
+            values = [None] * len(wkbs)
         crs = source.sourceCrs()
         return Samples(wkbs, values, crs.toWkt() if crs.isValid() else "",
                        layer_files(self.parameterAsVectorLayer(parameters, name, context)))
@@ -371,7 +380,28 @@ class DiffClipAlgorithm(QgsProcessingAlgorithm):
             if path and os.path.splitext(path)[1] and not os.path.exists(path) \
                     and (context.project() is None or context.project().mapLayer(value) is None):
                 return False, tr("INPUTS: {0} does not exist. Check the path of the input raster.").format(path)
+        open_output = self.raster_output_in_project(parameters, context)
+        if open_output:
+            return False, open_output
         return super().checkParameterValues(parameters, context)
+
+    def raster_output_in_project(self, parameters, context) -> str:
+        """Why a raster output may not be written: a layer of the project reads that file, and when it closes,
+        GDAL would write the old file's statistics and class names over the new one's (.aux.xml); "" if none."""
+        from ..core.files import same_file
+
+        project = context.project()
+        if project is None:
+            return ""
+        for definition in self.destinationParameterDefinitions():
+            if not isinstance(definition, QgsProcessingParameterRasterDestination):
+                continue
+            path = self.parameterAsOutputLayer(parameters, definition.name(), context)
+            for layer in project.mapLayers().values() if path and os.path.exists(path) else ():
+                if any(same_file(path, source) for source in layer_files(layer)):
+                    return tr("{0}: {1} is open in the project as the layer '{2}'. Remove that layer from the project "
+                              "first, or choose another file name.").format(definition.name(), path, layer.name())
+        return ""
 
     # -- running ---------------------------------------------------------------------------------
     @staticmethod

@@ -8,7 +8,7 @@ from qgis.core import (
 )
 
 from ..workflow.help import SUGGEST_HELP, html_help
-from .algorithm import FILE, VECTOR_ANY, DiffClipAlgorithm, FeedbackAdapter, layer_files, tr
+from .algorithm import FILE, VECTOR_ANY, DiffClipAlgorithm, FeedbackAdapter, tr
 
 
 class SuggestSamplesAlgorithm(DiffClipAlgorithm):
@@ -40,21 +40,15 @@ class SuggestSamplesAlgorithm(DiffClipAlgorithm):
             self.OUTPUT, tr("Suggested samples"), tr("GeoPackage (*.gpkg)")))
 
     def compute(self, parameters, context, feedback):
-        from ..workflow.requests import Samples, SuggestRequest
+        from ..workflow.requests import SuggestRequest
         from ..workflow.suggest import suggest_samples
 
         paths, layers = self.raster_paths(parameters, context)
-        samples = None
-        source = self.parameterAsSource(parameters, self.SAMPLES, context)
-        if source is not None:
-            wkbs = [bytes(f.geometry().asWkb()) if f.hasGeometry() else None for f in source.getFeatures()]
-            crs = source.sourceCrs()
-            samples = Samples(wkbs, [None] * len(wkbs), crs.toWkt() if crs.isValid() else "",
-                              layer_files(self.parameterAsVectorLayer(parameters, self.SAMPLES, context)))
         request = SuggestRequest(
             inputs=paths, model=self.parameterAsFile(parameters, self.MODEL, context),
             output=self.parameterAsFileOutput(parameters, self.OUTPUT, context),
-            count=self.optional_int(parameters, self.COUNT, context), samples=samples,
+            count=self.optional_int(parameters, self.COUNT, context),
+            samples=self.samples(parameters, context, feedback, self.SAMPLES),
             extent=self.extent(parameters, context, layers), seed=self.parameterAsInt(parameters, self.SEED, context),
             device=self.parameterAsEnumString(parameters, self.DEVICE, context) or "auto")
         suggest_samples(request, FeedbackAdapter(feedback, {"reading": (0, 10), "classifying": (10, 95),

@@ -23,9 +23,9 @@ def suggest_samples(req: SuggestRequest, callback: Callback = SILENT) -> Suggest
     check_output_paths({"INPUTS": input_files(req.inputs), "MODEL": [req.model], "SAMPLES": sample_files},
                        {"OUTPUT": [req.output]})
     check_output_kinds({"OUTPUT": (req.output, GEOPACKAGE)})
+    outputs = PendingOutputs([req.output])
     check_replaceable("OUTPUT", req.output, SUGGESTIONS_LAYER)
     check_writable({"OUTPUT": (req.output, 1 << 20)})
-    outputs = PendingOutputs([req.output])
     device = device_for(req.device, callback)
     trained = load_model(req.model)
     if not trained.is_classifier:

@@ -15,6 +15,7 @@ def validation_sample(req: ValidationSampleRequest, callback: Callback = SILENT)
     """Draw the sample and write it as points with an empty ``reference`` field; returns the size per class."""
     check_output_paths({"CLASSIFICATION": dataset_files(req.classification)}, {"OUTPUT": [req.output]})
     check_output_kinds({"OUTPUT": (req.output, GEOPACKAGE)})
+    outputs = PendingOutputs([req.output])   # as it is when checked: filled in meanwhile, it is not replaced
     check_replaceable("OUTPUT", req.output, SAMPLE_LAYER, [REFERENCE_FIELD])
     check_writable({"OUTPUT": (req.output, 1 << 20)})
     if req.minimum_per_class < 1 or req.sample_size < 1:
@@ -31,7 +32,7 @@ def validation_sample(req: ValidationSampleRequest, callback: Callback = SILENT)
     rows, cols, classes = draw_pixels(req.classification, sizes, counts, req.seed)
     callback.progress("writing", 0.0)
     gt, _, _, crs = raster_grid(req.classification)
-    with PendingOutputs() as outputs:
+    with outputs:
         write_sample_points(req.output, rows, cols, classes, names, gt, crs, outputs)
     callback.log(f"{len(rows)} validation points (stratified by map class): " + ", ".join(
         f"{names.get(c, f'class {c}')} {n} of {counts[c]} px" for c, n in sorted(sizes.items())) + ". Fill in the "

@@ -52,6 +52,23 @@ def test_fewshot_refuses_one_file_for_two_outputs(qgis_app, scene, tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_a_map_open_in_the_project_is_not_written_over(qgis_app, scene, tmp_path):
+    """Its layer would write the old map's statistics and class names over the new one's when it closes."""
+    from qgis.core import QgsProject, QgsRasterLayer
+
+    first = classify(scene, tmp_path)["OUTPUT"]
+    before = digests(first)
+    layer = QgsRasterLayer(first, "my map")
+    QgsProject.instance().addMapLayer(layer)
+    try:
+        with raises("OUTPUT: .*class.tif is open in the project as the layer 'my map'. Remove that layer"):
+            classify(scene, tmp_path, OUTPUT=first)
+        assert digests(first) == before
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())
+    classify(scene, tmp_path, OUTPUT=first)   # once the layer is gone
+
+
 def test_symlink_and_vrt_sources_count_as_inputs(qgis_app, scene, tmp_path):
     os.symlink(scene.hsi, tmp_path / "link.tif")
     with raises("OUTPUT .* is the same file as the input INPUTS"):

@@ -168,6 +168,11 @@ def test_a_geopackage_holding_other_layers_is_never_replaced(scene, tmp_path):
     with pytest.raises(OutputPathError, match="also holds diffclip_samples; a new file would replace it"):
         validation_sample(ValidationSampleRequest(scene[0], samples, 50, 2, seed=0))
     assert ogr.Open(samples).GetLayer(0).GetName() == "diffclip_samples"
+    sample = str(tmp_path / "s.gpkg")
+    validation_sample(ValidationSampleRequest(scene[0], sample, 50, 2, seed=0))
+    ogr.Open(sample, 1).CreateLayer("layer_styles", None, ogr.wkbNone)   # a style saved in it
+    with pytest.raises(OutputPathError, match=r"also holds a QGIS layer style \(layer_styles\)"):
+        validation_sample(ValidationSampleRequest(scene[0], sample, 50, 2, seed=0))
 
 
 def test_a_sample_open_elsewhere_is_replaced_whole(scene, tmp_path):
