@@ -30,7 +30,7 @@ def check_replaceable(name: str, path: str, layer_name: str, user_fields: Sequen
         raise OutputPathError(f"{name}: {path} exists and is not a GeoPackage DiffCLIP can read, so it is not "
                               "replaced. Choose another file name, or move that file away.")
     others = [ds.GetLayer(i).GetName() for i in range(ds.GetLayerCount()) if ds.GetLayer(i).GetName() != layer_name]
-    others = [STYLE_TABLE_NAME if name == STYLE_TABLE else name for name in others]
+    others = [STYLE_TABLE_NAME if other == STYLE_TABLE else other for other in others]
     if ds.RasterCount or ds.GetMetadata("SUBDATASETS"):
         others.append("raster data")
     if others:

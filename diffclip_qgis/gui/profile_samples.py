@@ -100,7 +100,7 @@ def remove_leftover(path: str) -> str:
         return e.strerror or str(e)
     finally:
         lock.unlock()
-    for part in (path + s for s in GEOPACKAGE_SIDECARS):   # the samples went with the main file: a part left is clutter
+    for part in (path + s for s in GEOPACKAGE_SIDECARS):   # the samples went with the main file: the rest is clutter
         try:
             os.remove(part)
         except OSError:
