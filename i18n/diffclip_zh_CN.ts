@@ -723,6 +723,30 @@
         <source>Cannot write into the output folder {folder}. Choose another output folder in Settings.</source>
         <translation>无法写入输出文件夹 {folder}。请在“设置”中选择其他输出文件夹。</translation>
     </message>
+    <message>
+        <source>Replacing gives these samples the loaded class of their id: {list}.</source>
+        <translation>替换后，这些样本将归入载入列表中同一编号的类别：{list}。</translation>
+    </message>
+    <message>
+        <source>the copy cannot be read back</source>
+        <translation>无法读回副本</translation>
+    </message>
+    <message>
+        <source>the sample layer is in edit mode: save or discard its edits, then save the project again</source>
+        <translation>样本图层处于编辑模式：请保存或放弃其编辑，然后再次保存项目</translation>
+    </message>
+    <message>
+        <source>{name} ({n} samples) become {other}</source>
+        <translation>{name}（{n} 个样本）变为 {other}</translation>
+    </message>
+    <message>
+        <source>{path} already exists. Replace it?</source>
+        <translation>{path} 已存在。要替换它吗？</translation>
+    </message>
+    <message>
+        <source>{source} cannot be read</source>
+        <translation>无法读取 {source}</translation>
+    </message>
 </context>
 <context>
     <name>DiffClipPlugin</name>

@@ -367,15 +367,22 @@ class ClassPanel(QWidget):
         return True
 
     def _orphan_note(self, current: List[ClassInfo], loaded: List[ClassInfo]) -> str:
-        """The question, listing the classes whose samples a replacement would leave out of runs."""
-        ids = {c.id for c in loaded}
+        """The question, listing the classes whose samples a replacement would leave out of runs, and those whose
+        samples it would give another class (the loaded class of their id)."""
+        names = {c.id: c.name for c in loaded}
         orphans = [tr("{name} ({n} samples)").format(name=c.name, n=self.model.count(c.id))
-                   for c in current if c.id not in ids and self.model.count(c.id)]
+                   for c in current if c.id not in names and self.model.count(c.id)]
+        relabelled = [tr("{name} ({n} samples) become {other}").format(name=c.name, n=self.model.count(c.id),
+                                                                       other=names[c.id])
+                      for c in current if names.get(c.id, c.name) != c.name and self.model.count(c.id)]
         text = tr("The class table already has {n} classes. Replace them with the loaded list, or merge (keep the "
                   "current classes and add the new ones)?").format(n=len(current))
         if orphans:
             text += "\n\n" + tr("Replacing leaves these samples out of runs (their class is not in the loaded list): "
                                  "{list}.").format(list=", ".join(orphans))
+        if relabelled:
+            text += "\n\n" + tr("Replacing gives these samples the loaded class of their id: {list}.").format(
+                list=", ".join(relabelled))
         return text
 
     def save_file(self, path: str) -> bool:
@@ -397,6 +404,13 @@ class ClassPanel(QWidget):
     def _save_clicked(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, tr("Save class list"),
                                               os.path.join(folders.start_folder(), "classes.json"), tr("JSON (*.json)"))
-        if path:
-            folders.remember(path)
-            self.save_file(path if path.lower().endswith(".json") else path + ".json")
+        if not path:
+            return
+        folders.remember(path)
+        if not path.lower().endswith(".json"):
+            path += ".json"   # the dialog asked about the name without it
+            if os.path.exists(path) and QMessageBox.question(
+                    self, tr("Save class list"), tr("{path} already exists. Replace it?").format(path=path)) \
+                    != QMessageBox.StandardButton.Yes:
+                return
+        self.save_file(path)

@@ -20,14 +20,13 @@ import uuid
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from qgis.core import (QgsCategorizedSymbolRenderer, QgsCoordinateReferenceSystem, QgsCoordinateTransformContext,
-                       QgsDataProvider, QgsFeature,
-                       QgsFeatureRequest, QgsFields, QgsGeometry, QgsMarkerSymbol, QgsPointXY, QgsProject,
-                       QgsRectangle, QgsRendererCategory, QgsSimpleMarkerSymbolLayer, QgsVectorFileWriter,
-                       QgsVectorLayer)
+                       QgsDataProvider, QgsFeature, QgsFeatureRequest, QgsFields, QgsGeometry, QgsMarkerSymbol,
+                       QgsPointXY, QgsProject, QgsProviderRegistry, QgsRectangle, QgsRendererCategory,
+                       QgsSimpleMarkerSymbolLayer, QgsVectorFileWriter, QgsVectorLayer)
 from qgis.PyQt.QtCore import QLockFile, QObject, QTimer, pyqtSignal
 
 from ..core.classes import ClassInfo
-from ..core.files import same_file
+from ..core.files import GEOPACKAGE_SIDECARS, same_file
 from ..qgis_compat import enum_value, new_field
 from . import profile_samples, tr
 from .profile_samples import LOCK_WAIT_MS, file_lock, held_here, is_unsaved_file, mark_saved
@@ -133,8 +132,31 @@ def _source(path: str) -> str:
     return f"{path}|layername={LAYER_NAME}"
 
 
-def _file_of(layer: QgsVectorLayer) -> str:
-    return layer.source().split("|")[0]
+def file_of(layer: QgsVectorLayer) -> str:
+    """The file a vector layer reads (its path may hold a ``|``)."""
+    return QgsProviderRegistry.instance().decodeUri(layer.providerType(), layer.source()).get("path") or ""
+
+
+def copy_sample_file(source: str, target: str, context: QgsCoordinateTransformContext) -> str:
+    """Copy every sample of the file ``source`` (whatever a layer of it filters or holds in an edit buffer) to
+    the new file ``target``, and read the copy back; "" or why not (then nothing is left at ``target``)."""
+    original = QgsVectorLayer(_source(source), LAYER_NAME, "ogr")
+    if not original.isValid():
+        return tr("{source} cannot be read").format(source=source)
+    options = QgsVectorFileWriter.SaveVectorOptions()
+    options.driverName, options.layerName = "GPKG", LAYER_NAME
+    error, message, _, _ = QgsVectorFileWriter.writeAsVectorFormatV3(original, target, context, options)
+    copy = QgsVectorLayer(_source(target), LAYER_NAME, "ogr")
+    if error == QgsVectorFileWriter.WriterError.NoError and copy.isValid() \
+            and copy.featureCount() == original.featureCount():
+        return ""
+    del copy
+    for part in (target,) + tuple(target + s for s in GEOPACKAGE_SIDECARS):
+        try:
+            os.remove(part)
+        except OSError:
+            pass
+    return message or tr("the copy cannot be read back")
 
 
 class SampleStore(QObject):
@@ -150,24 +172,26 @@ class SampleStore(QObject):
         self._undo: List[Tuple[List[int], List[QgsFeature], Optional[Callable[[], None]]]] = []
         self._home = project_identity(self.project)   # the project file the samples were last kept with
         self._held: Optional[Tuple[str, QLockFile]] = None   # the unsaved-folder file in use and its lock
+        self._saving_again = False
         self.project.projectSaved.connect(self._keep_with_project)
         self.project.readProject.connect(self._project_read)
         self.project.cleared.connect(self._project_read)
         self.project.layersAdded.connect(self._layers_added)
         self.project.layersRemoved.connect(self._layers_removed)
         self._hold_layer_file()   # a plugin reloaded with a project open
+        self._layers_added(self.project.mapLayers().values())
 
     def disconnect_project(self) -> None:
         """On plugin unload: stop following the project. The sample layer's file stays locked for as long as the
         project keeps the layer (it is still in use), and a save meanwhile marks it as saved (the project names
         it), whatever the plugin does."""
         layer = self.layer()
-        if self._held is not None and layer is not None and same_file(_file_of(layer), self._held[0]):
+        if self._held is not None and layer is not None and same_file(file_of(layer), self._held[0]):
             (path, lock), self._held = self._held, None
             project = self.project
 
             def saved():
-                if same_file(_file_of(layer), path):
+                if same_file(file_of(layer), path):
                     mark_saved(path)
 
             def deleted():
@@ -180,6 +204,12 @@ class SampleStore(QObject):
             project.projectSaved.connect(saved)
             layer.willBeDeleted.connect(deleted)
         self._hold(None)
+        for added in self.project.mapLayers().values():
+            if isinstance(added, QgsVectorLayer) and added.customProperty(PROPERTY):
+                try:
+                    added.afterCommitChanges.disconnect(self._committed)
+                except TypeError:   # not connected
+                    pass
         self.project.projectSaved.disconnect(self._keep_with_project)
         self.project.readProject.disconnect(self._project_read)
         self.project.cleared.disconnect(self._project_read)
@@ -249,7 +279,7 @@ class SampleStore(QObject):
         """Hold the lock of the sample layer's file (a project saved while naming a file of the unsaved folder),
         or none."""
         layer = self.layer()
-        self._hold(_file_of(layer) if layer is not None else None)
+        self._hold(file_of(layer) if layer is not None else None)
 
     def _create(self, path: str, crs: QgsCoordinateReferenceSystem) -> None:
         error = write_point_file(path, LAYER_NAME, sample_fields(), crs, self.project.transformContext())
@@ -407,7 +437,10 @@ class SampleStore(QObject):
         """Edits saved from QGIS's own editing tools (attribute table, edit mode) count like the dock's."""
         for layer in layers:
             if isinstance(layer, QgsVectorLayer) and layer.customProperty(PROPERTY):
-                layer.afterCommitChanges.connect(self.changed.emit)
+                layer.afterCommitChanges.connect(self._committed)
+
+    def _committed(self) -> None:
+        self.changed.emit()
 
     def _layers_removed(self, layer_ids) -> None:
         if self.layer() is None:
@@ -425,19 +458,21 @@ class SampleStore(QObject):
         stem = project_stem(self.project)
         saved_as = project_identity(self.project) != self._home
         self._home = project_identity(self.project)
-        if layer is None or not stem or (belongs_to(_file_of(layer), stem) and not saved_as):
+        if self._saving_again or layer is None or not stem or (belongs_to(file_of(layer), stem) and not saved_as):
             return
-        source, target = _file_of(layer), unused_path(default_sample_path(self.project))
-        options = QgsVectorFileWriter.SaveVectorOptions()
-        options.driverName, options.layerName = "GPKG", LAYER_NAME
-        error, message, _, _ = QgsVectorFileWriter.writeAsVectorFormatV3(layer, target, self.project.transformContext(),
-                                                                         options)
-        if error != QgsVectorFileWriter.WriterError.NoError:   # the samples stay where they are; the next save retries
-            mark_saved(source)   # the saved project names it
+        source, target = file_of(layer), unused_path(default_sample_path(self.project))
+        # The samples stay where they are (the saved project names that file) and the next save retries when
+        # the layer has edits not saved (they are the user's to save or discard) or the copy fails.
+        error = tr("the sample layer is in edit mode: save or discard its edits, then save the project again") \
+            if layer.isEditable() else copy_sample_file(source, target, self.project.transformContext())
+        if error:
+            mark_saved(source)
             self.notice.emit(tr("Could not copy the samples to {path} ({error}); they stay in {source}.")
-                             .format(path=target, error=message, source=source))
+                             .format(path=target, error=error, source=source))
             return
+        subset = layer.subsetString()   # a filter the user set (Layer > Filter) stays
         layer.setDataSource(_source(target), layer.name(), "ogr", QgsDataProvider.ProviderOptions())
+        layer.setSubsetString(subset)
         self.project.writeEntry(SCOPE, FILE_ENTRY, target)
         self.clear_undo()  # its steps refer to the old file; ``changed`` makes the dock show the new path
         mark_saved(source)
@@ -449,7 +484,11 @@ class SampleStore(QObject):
         """Save the project again so that it points at the copy, unless another project was opened (or the
         project closed) meanwhile: that one is not written."""
         if project_identity(self.project) == identity:
-            self.project.write()
+            self._saving_again = True   # that save never copies again, whatever happens
+            try:
+                self.project.write()
+            finally:
+                self._saving_again = False
 
 
 def write_point_file(path: str, layer_name: str, fields: QgsFields, crs: QgsCoordinateReferenceSystem,

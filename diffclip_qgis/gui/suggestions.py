@@ -25,7 +25,7 @@ from qgis.PyQt.QtWidgets import QMenu
 from ..core.classes import ClassInfo
 from ..core.files import GEOPACKAGE_SIDECARS
 from . import tr
-from .sample_layer import nearest_feature, write_point_file
+from .sample_layer import file_of, nearest_feature, write_point_file
 
 PROPERTY = "diffclip/suggestions"
 LAYER_NAME = "suggested_samples"  # as workflow.suggest writes it
@@ -149,7 +149,7 @@ class SuggestionMarkers(QObject):
         layer = self.layer()
         if layer is None:
             return
-        path = layer.source().split("|")[0]
+        path = file_of(layer)
         self.project.removeMapLayer(layer.id())
         if SUGGESTION_FILE.fullmatch(os.path.basename(path)):
             for leftover in (path,) + tuple(path + s for s in GEOPACKAGE_SIDECARS):
@@ -171,7 +171,7 @@ class SuggestionMarkers(QObject):
         layer = self.layer()
         if layer is None:
             return None
-        removed = RemovedMarker(self.shown, layer.source().split("|")[0], layer.crs(),
+        removed = RemovedMarker(self.shown, file_of(layer), layer.crs(),
                                 QgsFeature(layer.getFeature(fid)))
         layer.dataProvider().deleteFeatures([fid])
         layer.triggerRepaint()

@@ -1,0 +1,131 @@
+"""The samples follow the project when it is saved, whatever state the sample layer is in; class lists never
+replace a user's work without saying so."""
+import json
+import os
+
+import pytest
+from qgis.core import QgsFeature, QgsGeometry, QgsPointXY, QgsProject, QgsVectorLayer
+from qgis.PyQt.QtWidgets import QFileDialog, QMessageBox
+
+from test_dock_support import (X0, Y0, add_rasters, dock, iface, label_scene, pixel_centre,  # noqa: F401
+                               process_events, scene, truth_grid)
+
+from diffclip_qgis.gui import class_table
+from diffclip_qgis.gui.sample_layer import LAYER_NAME, SampleStore, file_of
+
+
+def samples_in(path):
+    """(row, column, class id) of every sample in a sample file."""
+    layer = QgsVectorLayer(f"{path}|layername={LAYER_NAME}", "x", "ogr")
+    assert layer.isValid(), path
+    return sorted((int(Y0 - f.geometry().asPoint().y()), int(f.geometry().asPoint().x() - X0), f["class_id"])
+                  for f in layer.getFeatures())
+
+
+@pytest.mark.parametrize("first_save", [True, False])
+def test_a_filter_on_the_sample_layer_copies_every_sample_and_stays(dock, iface, scene, tmp_path, first_save):
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=2)
+    if not first_save:   # then Save As
+        assert QgsProject.instance().write(str(tmp_path / "p.qgz"))
+        process_events(0.3)
+    every = samples_in(file_of(dock.store.layer()))
+    assert dock.store.layer().setSubsetString('"class_id" = 2')   # Layer > Filter..., to look at one class
+    assert QgsProject.instance().write(str(tmp_path / "survey.qgz"))
+    process_events(0.3)
+    layer = dock.store.layer()
+    assert file_of(layer) == str(tmp_path / "survey_diffclip_samples.gpkg")
+    assert samples_in(file_of(layer)) == every and layer.subsetString() == '"class_id" = 2'
+
+
+@pytest.mark.parametrize("action", ["commitChanges", "rollBack"])
+def test_edits_not_saved_are_never_copied_and_the_next_save_copies(dock, iface, scene, tmp_path, action):
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=2)
+    layer = dock.store.layer()
+    unsaved = file_of(layer)
+    before = samples_in(unsaved)
+    layer.startEditing()   # QGIS's own editing: a sample deleted, one added, not saved yet
+    layer.deleteFeature(sorted(f.id() for f in layer.getFeatures())[1])
+    added = QgsFeature(layer.fields())
+    added.setGeometry(QgsGeometry.fromPointXY(QgsPointXY(*pixel_centre(0, 0))))
+    added["class_id"], added["class_name"] = 3, "tree"
+    layer.addFeature(added)
+    edited = sorted((int(Y0 - f.geometry().asPoint().y()), int(f.geometry().asPoint().x() - X0), f["class_id"])
+                    for f in layer.getFeatures())
+    project = str(tmp_path / "survey.qgz")
+    assert QgsProject.instance().write(project)
+    process_events(0.3)
+    assert file_of(dock.store.layer()) == unsaved and not [n for n in os.listdir(tmp_path) if "diffclip_samples" in n]
+    assert [m for m in iface.messages() if "the sample layer is in edit mode" in m]
+    assert getattr(layer, action)()
+    assert samples_in(unsaved) == (edited if action == "commitChanges" else before)
+    assert QgsProject.instance().write(project)   # the next save copies what the file holds now
+    process_events(0.3)
+    assert file_of(dock.store.layer()) == str(tmp_path / "survey_diffclip_samples.gpkg")
+    assert samples_in(file_of(dock.store.layer())) == samples_in(unsaved)
+
+
+def test_a_copy_that_cannot_be_read_back_leaves_the_samples_where_they_are(dock, iface, scene, tmp_path):
+    folder = tmp_path / "My%20Survey"   # GDAL's SQLite opens such a path as a URI: the copy is unreadable
+    folder.mkdir()
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=1)
+    unsaved = file_of(dock.store.layer())
+    assert QgsProject.instance().write(str(folder / "survey.qgz"))
+    process_events(0.3)
+    assert file_of(dock.store.layer()) == unsaved and dock.store.layer().featureCount() == 3
+    assert os.listdir(folder) == ["survey.qgz"]   # no unreadable copy left
+    assert [m for m in iface.messages() if m.startswith("Could not copy the samples")]
+
+
+def test_a_bar_in_the_project_name_copies_the_samples_once(dock, iface, scene, tmp_path):
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=1)
+    saves = []
+    QgsProject.instance().projectSaved.connect(lambda: saves.append(1))
+    assert QgsProject.instance().write(str(tmp_path / "we|ird.qgz"))
+    process_events(1)
+    assert len(saves) == 2   # the user's save, and the one that points the project at the copy
+    assert sorted(n for n in os.listdir(tmp_path) if n.endswith(".gpkg")) == ["we|ird_diffclip_samples.gpkg"]
+    assert file_of(dock.store.layer()) == str(tmp_path / "we|ird_diffclip_samples.gpkg")
+
+
+def test_edits_saved_in_qgis_count_after_a_plugin_reload(dock, iface, scene):
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=1)
+    reloaded = SampleStore(QgsProject.instance())   # what a reloaded plugin's dock makes
+    changes = []
+    reloaded.changed.connect(lambda: changes.append(1))
+    layer = dock.store.layer()
+    layer.startEditing()
+    layer.changeAttributeValue(next(layer.getFeatures()).id(), layer.fields().indexOf("class_id"), 3)
+    assert layer.commitChanges()
+    assert changes
+    reloaded.disconnect_project()
+
+
+def test_replacing_the_class_list_says_which_samples_change_class(dock, iface, scene, tmp_path, monkeypatch):
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=2)
+    other = tmp_path / "colleague.json"
+    other.write_text(json.dumps({"classes": [{"id": 1, "name": "water"}, {"id": 2, "name": "roof"}]}))
+    asked = []
+    monkeypatch.setattr(class_table, "ask_load_mode", lambda parent, text: asked.append(text))
+    assert not dock.classes.load_file(str(other))
+    assert "field (2 samples) become water" in asked[0] and "roof (" not in asked[0].split("\n\n")[-1]
+    assert "tree (2 samples)" in asked[0]   # left out of runs
+
+
+@pytest.mark.parametrize("answer, kept", [(QMessageBox.StandardButton.No, True),
+                                          (QMessageBox.StandardButton.Yes, False)])
+def test_saving_a_class_list_asks_before_replacing_a_file_the_dialog_did_not_name(dock, tmp_path, monkeypatch,
+                                                                                  answer, kept):
+    dock.classes.add_class("a")
+    existing = tmp_path / "classes.json"
+    existing.write_text("the user's own class list")
+    # typed "classes": the dialog asked about "classes", the list goes to classes.json
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "classes"), ""))
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: answer)
+    dock.classes._save_clicked()
+    assert (existing.read_text() == "the user's own class list") == kept
