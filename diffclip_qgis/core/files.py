@@ -20,16 +20,18 @@ import time
 from contextlib import contextmanager
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
-#: Hidden temporary files of this module (``.stem.tmp-`` + mkstemp's 8 characters + suffix).
-TEMP_PATTERN = re.compile(r"^\..+\.tmp-[A-Za-z0-9_]{8}(\.[A-Za-z0-9_.]+)?$")
+#: Hidden temporary files of this module (``.stem.tmp-`` + mkstemp's 8 characters + a suffix it writes, and the
+#: sidecars GDAL and SQLite add), and no other file.
+TEMP_PATTERN = re.compile(r"^\..+\.tmp-[A-Za-z0-9_]{8}\.(tif|gpkg|pt\.tmp|qml|html?|csv|probe)"
+                          r"(\.aux\.xml|-wal|-shm|-journal)?$")
 #: Hidden working folders of this module (``.diffclip-KIND-`` + mkdtemp's 8 characters).
-TEMP_FOLDER_PATTERN = re.compile(r"^\.diffclip-[a-z]+-[A-Za-z0-9_]{8}$")
+TEMP_FOLDER_PATTERN = re.compile(r"^\.diffclip-(smoothing|parts)-[A-Za-z0-9_]{8}$")
 STALE_SECONDS = 24 * 3600
 Identity = Optional[Tuple[int, int, Optional[Tuple[int, int]]]]   # see _identity
 WRITE_HINT = "disk full? file too large for the file system? no write permission?"
 #: Sidecar files GDAL writes next to a raster.
 GDAL_SIDECARS = (".aux.xml",)
-GEOPACKAGE_SIDECARS = ("-wal", "-shm")   # SQLite's, while a program has the file open: they belong to it
+GEOPACKAGE_SIDECARS = ("-wal", "-shm", "-journal")   # SQLite's, while a file is open or being written
 
 
 class OutputPathError(ValueError):
@@ -191,18 +193,21 @@ class PendingOutputs:
         for name in self._placed:
             _remove(name)
         for final, backup in reversed(self._aside):
-            try:
-                os.replace(backup, final)
-            except OSError:   # the old version stays as the hidden backup, which no sweep removes
-                pass
+            if not os.path.lexists(final):
+                try:
+                    os.replace(backup, final)
+                except OSError:   # the old version stays as the hidden backup, which no sweep removes
+                    pass
+            elif os.path.getsize(backup) == 0:   # interrupted before the old version was moved there
+                _remove(backup)
         self._items, self._placed, self._aside = [], [], []
 
     def commit(self) -> None:
         """Move every finished temporary file over its target, dropping stale sidecars: all or nothing.
 
-        The targets that exist are first moved aside (``.name.old-XXXXXXXX.ext``); if any move fails, or
-        SIGTERM comes meanwhile, :meth:`discard` puts them back, and the error names the file that could
-        not be written. A target that another run or program wrote since this run took it (see ``targets``) is
+        The targets that exist are first moved aside (``.name.old-XXXXXXXX.ext``); if any move fails, or an
+        interrupt (Ctrl+C) comes meanwhile, :meth:`discard` puts them back, and the error names the file that could
+        not be written; SIGTERM waits until the moves are done. A target that another run or program wrote since this run took it (see ``targets``) is
         not replaced.
         """
         changed = [final for _, final, _ in self._items if _written_meanwhile(self._found[final], _identity(final))]
@@ -215,28 +220,44 @@ class PendingOutputs:
             moves.append((tmp, final))
             moves += [(tmp + s if os.path.exists(tmp + s) else None, final + s) for s in sidecars]
         target = ""
-        try:
-            for _, target in moves:
-                if os.path.lexists(target):
-                    backup = temp_file_beside(target, os.path.splitext(target)[1], marker="old")
-                    try:
-                        os.replace(target, backup)
-                    except OSError:
-                        _remove(backup)
-                        raise
-                    self._aside.append((target, backup))
-            for tmp, target in moves:
-                if tmp is not None:
-                    os.replace(tmp, target)
-                    self._placed.append(target)
-        except BaseException as e:   # also an interrupt (Ctrl+C) between two moves: all or nothing
-            self.discard()
-            if isinstance(e, OSError):
-                raise write_error(target, e.strerror or e) from None
-            raise
-        for _, backup in self._aside:
-            _remove(backup)
-        self._items, self._placed, self._aside = [], [], []
+        with _sigterm_held():
+            try:
+                for _, target in moves:
+                    if os.path.lexists(target):
+                        backup = temp_file_beside(target, os.path.splitext(target)[1], marker="old")
+                        self._aside.append((target, backup))   # before the move: an interrupt may come after it
+                        try:
+                            os.replace(target, backup)
+                        except OSError:
+                            self._aside.pop()
+                            _remove(backup)
+                            raise
+                for tmp, target in moves:
+                    if tmp is not None:
+                        os.replace(tmp, target)
+                        self._placed.append(target)
+            except BaseException as e:   # also an interrupt (Ctrl+C) between two moves: all or nothing
+                self.discard()
+                if isinstance(e, OSError):
+                    raise write_error(target, e.strerror or e) from None
+                raise
+            backups = [backup for _, backup in self._aside]
+            self._items, self._placed, self._aside = [], [], []
+            for backup in backups:
+                _remove(backup)
+
+
+@contextmanager
+def _sigterm_held() -> Iterator[None]:
+    """SIGTERM waits until the block ends, so that it never comes between two moves of a commit (POSIX; in the main
+    thread, where its handler runs)."""
+    hold = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM}) if hold else None
+    try:
+        yield
+    finally:
+        if hold:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _remove(path: str) -> None:

@@ -305,3 +305,61 @@ def test_sigterm_removes_pending_temp_files_and_working_folders(tmp_path):
     child.send_signal(signal.SIGTERM)
     assert child.wait(timeout=30) == -signal.SIGTERM
     assert os.listdir(tmp_path) == []
+
+
+SIGTERM_IN_COMMIT_CHILD = """
+import os, sys, time
+sys.path.insert(0, sys.argv[2])
+from diffclip_qgis.core.files import PendingOutputs, write_text
+replace = os.replace
+def slow(src, dst):   # the moment a SIGTERM used to cost the old outputs: between the moves of a commit
+    replace(src, dst)
+    if ".old-" in dst:
+        print("moving", flush=True)
+        time.sleep(1)
+os.replace = slow
+with PendingOutputs() as outputs:
+    for name in ("a.csv", "b.csv", "c.csv"):
+        write_text(os.path.join(sys.argv[1], name), "new", outputs)
+"""
+
+
+def test_sigterm_waits_until_the_moves_of_a_commit_are_done(tmp_path):
+    for name in ("a.csv", "b.csv", "c.csv"):
+        (tmp_path / name).write_text("old")
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__import__("diffclip_qgis").__file__)))
+    child = subprocess.Popen([sys.executable, "-c", SIGTERM_IN_COMMIT_CHILD, str(tmp_path), package_root],
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "moving"
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(timeout=30) == -signal.SIGTERM
+    assert sorted(os.listdir(tmp_path)) == ["a.csv", "b.csv", "c.csv"]
+    assert {(tmp_path / n).read_text() for n in ("a.csv", "b.csv", "c.csv")} == {"new"}
+
+
+def test_an_interrupt_before_a_target_was_moved_aside_leaves_it_in_place(tmp_path, monkeypatch):
+    (tmp_path / "a.csv").write_text("previous a")
+    replace = os.replace
+
+    def interrupted(src, dst):
+        if ".old-" in os.path.basename(dst):   # the placeholder exists, the move has not happened
+            raise KeyboardInterrupt
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        with PendingOutputs() as outputs:
+            write_text(str(tmp_path / "a.csv"), "new a", outputs)
+    assert os.listdir(tmp_path) == ["a.csv"] and (tmp_path / "a.csv").read_text() == "previous a"
+
+
+def test_the_sweep_takes_only_this_modules_files(tmp_path):
+    day_ago = time.time() - 2 * 24 * 3600
+    ours = [_file(tmp_path / ".v.tmp-abcd1234.gpkg-journal"), _file(tmp_path / ".m.tmp-abcd1234.pt.tmp"),
+            _file(tmp_path / ".map.tmp-abcd1234.tif.aux.xml")]
+    users = [_file(tmp_path / ".notes.tmp-abcdefgh.txt"), tmp_path / ".diffclip-mine-abcdefgh"]
+    users[1].mkdir()
+    for path in ours + users:
+        os.utime(path, (day_ago, day_ago))
+    assert sorted(remove_stale_temps(str(tmp_path))) == sorted(str(p) for p in ours)
+    assert all(os.path.exists(p) for p in users)
