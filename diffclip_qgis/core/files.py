@@ -20,18 +20,19 @@ import time
 from contextlib import contextmanager
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
+#: Sidecar files GDAL writes next to a raster.
+GDAL_SIDECARS = (".aux.xml",)
+WAL = "-wal"   # a GeoPackage's write-ahead log: edits a program saved that are not in the file yet
+GEOPACKAGE_SIDECARS = (WAL, "-shm", "-journal")   # SQLite's, while a file is open or being written
 #: Hidden temporary files of this module (``.stem.tmp-`` + mkstemp's 8 characters + a suffix it writes, and the
 #: sidecars GDAL and SQLite add), and no other file.
 TEMP_PATTERN = re.compile(r"^\..+\.tmp-[A-Za-z0-9_]{8}\.(tif|gpkg|pt\.tmp|qml|html?|csv|probe)"
-                          r"(\.aux\.xml|-wal|-shm|-journal)?$")
+                          f"({'|'.join(map(re.escape, GDAL_SIDECARS + GEOPACKAGE_SIDECARS))})?$", re.IGNORECASE)
 #: Hidden working folders of this module (``.diffclip-KIND-`` + mkdtemp's 8 characters).
 TEMP_FOLDER_PATTERN = re.compile(r"^\.diffclip-(smoothing|parts)-[A-Za-z0-9_]{8}$")
 STALE_SECONDS = 24 * 3600
 Identity = Optional[Tuple[int, int, Optional[Tuple[int, int]]]]   # see _identity
 WRITE_HINT = "disk full? file too large for the file system? no write permission?"
-#: Sidecar files GDAL writes next to a raster.
-GDAL_SIDECARS = (".aux.xml",)
-GEOPACKAGE_SIDECARS = ("-wal", "-shm", "-journal")   # SQLite's, while a file is open or being written
 
 
 class OutputPathError(ValueError):
@@ -207,8 +208,8 @@ class PendingOutputs:
 
         The targets that exist are first moved aside (``.name.old-XXXXXXXX.ext``); if any move fails, or an
         interrupt (Ctrl+C) comes meanwhile, :meth:`discard` puts them back, and the error names the file that could
-        not be written; SIGTERM waits until the moves are done. A target that another run or program wrote since this run took it (see ``targets``) is
-        not replaced.
+        not be written; SIGTERM waits until the moves are done. A target that another run or program wrote
+        since this run took it (see ``targets``) is not replaced.
         """
         changed = [final for _, final, _ in self._items if _written_meanwhile(self._found[final], _identity(final))]
         if changed:
@@ -234,8 +235,8 @@ class PendingOutputs:
                             raise
                 for tmp, target in moves:
                     if tmp is not None:
+                        self._placed.append(target)   # before the move, as above
                         os.replace(tmp, target)
-                        self._placed.append(target)
             except BaseException as e:   # also an interrupt (Ctrl+C) between two moves: all or nothing
                 self.discard()
                 if isinstance(e, OSError):
@@ -260,6 +261,12 @@ def _sigterm_held() -> Iterator[None]:
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+def remove_geopackage(path: str) -> None:
+    """Delete a GeoPackage and SQLite's files beside it, as far as possible (one open elsewhere stays)."""
+    for part in (path,) + tuple(path + s for s in GEOPACKAGE_SIDECARS):
+        _remove(part)
+
+
 def _remove(path: str) -> None:
     try:
         os.remove(path)
@@ -276,7 +283,7 @@ def _identity(path: str) -> Identity:
     except OSError:
         return None
     try:
-        wal = os.lstat(path + GEOPACKAGE_SIDECARS[0])
+        wal = os.lstat(path + WAL)
         log = (wal.st_size, wal.st_mtime_ns) if wal.st_size else None   # an empty one: the file is only open
     except OSError:
         log = None

@@ -37,8 +37,10 @@ def check_replaceable(name: str, path: str, layer_name: str, user_fields: Sequen
         raise OutputPathError(f"{name}: {path} also holds {', '.join(others)}; a new file would replace "
                               f"{'them' if len(others) > 1 else 'it'}. Choose another file name.")
     layer = ds.GetLayerByName(layer_name)
+    if layer is None:
+        return
     for field in user_fields:
-        if layer is not None and layer.GetLayerDefn().GetFieldIndex(field) >= 0:
+        if layer.GetLayerDefn().GetFieldIndex(field) >= 0:
             layer.SetAttributeFilter(f'"{field}" IS NOT NULL')
             filled = layer.GetFeatureCount()
             if filled:

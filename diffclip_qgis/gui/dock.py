@@ -19,13 +19,14 @@ from qgis.PyQt.QtWidgets import (QAction, QGroupBox, QHBoxLayout, QLabel, QPlain
                                  QScrollArea, QToolButton, QVBoxLayout, QWidget)
 
 from ..core.classes import ClassInfo
+from ..qgis_layers import layer_file
 from ..workflow.phases import PhaseClock, format_seconds
 from . import tr
 from .class_table import ClassPanel
 from .demo import demo_path, demo_rasters, demo_samples, zoom_to
 from .dependencies import torch_status
 from .inputs import InputList
-from .sample_layer import SampleLayerError, SampleStore, classes_in, file_of
+from .sample_layer import SampleLayerError, SampleStore, classes_in
 from .sample_tool import SampleMapTool
 from .settings_panel import SettingsPanel
 from .suggest_panel import SuggestPanel
@@ -335,7 +336,7 @@ class DiffClipDock(QgsDockWidget):
         else:
             self.unsaved_offer.close()   # an earlier session's samples are offered to the next new project
             self.samples_label.setText(tr("{n} samples in {path}").format(
-                n=sum(counts.values()), path=file_of(layer)))
+                n=sum(counts.values()), path=layer_file(layer)))
         self._update_run_state()
 
     def _reading_project(self, *_) -> None:

@@ -14,7 +14,7 @@ from typing import List
 from qgis.core import QgsApplication
 from qgis.PyQt.QtCore import QCoreApplication, QLockFile
 
-from ..core.files import GEOPACKAGE_SIDECARS, same_file
+from ..core.files import WAL, remove_geopackage, same_file
 from . import tr
 
 SAVED = ".saved"   # beside a file of the unsaved folder that a saved project took the samples of, or names
@@ -49,7 +49,7 @@ def mark_saved(path: str) -> None:
 
 def last_change(path: str) -> float:
     """When a GeoPackage last changed, its write-ahead log included (seconds since the epoch; 0 when gone)."""
-    return max((os.path.getmtime(p) for p in (path, path + "-wal") if os.path.exists(p)), default=0.0)
+    return max((os.path.getmtime(p) for p in (path, path + WAL) if os.path.exists(p)), default=0.0)
 
 
 def file_lock(path: str) -> QLockFile:
@@ -100,9 +100,5 @@ def remove_leftover(path: str) -> str:
         return e.strerror or str(e)
     finally:
         lock.unlock()
-    for part in (path + s for s in GEOPACKAGE_SIDECARS):   # the samples went with the main file: the rest is clutter
-        try:
-            os.remove(part)
-        except OSError:
-            pass
+    remove_geopackage(path)   # the samples went with the main file: what is left beside it is clutter
     return ""

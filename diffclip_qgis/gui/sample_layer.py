@@ -21,13 +21,14 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from qgis.core import (QgsCategorizedSymbolRenderer, QgsCoordinateReferenceSystem, QgsCoordinateTransformContext,
                        QgsDataProvider, QgsFeature, QgsFeatureRequest, QgsFields, QgsGeometry, QgsMarkerSymbol,
-                       QgsPointXY, QgsProject, QgsProviderRegistry, QgsRectangle, QgsRendererCategory,
+                       QgsPointXY, QgsProject, QgsRectangle, QgsRendererCategory,
                        QgsSimpleMarkerSymbolLayer, QgsVectorFileWriter, QgsVectorLayer)
 from qgis.PyQt.QtCore import QLockFile, QObject, QTimer, pyqtSignal
 
 from ..core.classes import ClassInfo
-from ..core.files import GEOPACKAGE_SIDECARS, same_file
+from ..core.files import remove_geopackage, same_file
 from ..qgis_compat import enum_value, new_field
+from ..qgis_layers import layer_file
 from . import profile_samples, tr
 from .profile_samples import LOCK_WAIT_MS, file_lock, held_here, is_unsaved_file, mark_saved
 
@@ -132,11 +133,6 @@ def _source(path: str) -> str:
     return f"{path}|layername={LAYER_NAME}"
 
 
-def file_of(layer: QgsVectorLayer) -> str:
-    """The file a vector layer reads (its path may hold a ``|``)."""
-    return QgsProviderRegistry.instance().decodeUri(layer.providerType(), layer.source()).get("path") or ""
-
-
 def copy_sample_file(source: str, target: str, context: QgsCoordinateTransformContext) -> str:
     """Copy every sample of the file ``source`` (whatever a layer of it filters or holds in an edit buffer) to
     the new file ``target``, and read the copy back; "" or why not (then nothing is left at ``target``)."""
@@ -151,11 +147,7 @@ def copy_sample_file(source: str, target: str, context: QgsCoordinateTransformCo
             and copy.featureCount() == original.featureCount():
         return ""
     del copy
-    for part in (target,) + tuple(target + s for s in GEOPACKAGE_SIDECARS):
-        try:
-            os.remove(part)
-        except OSError:
-            pass
+    remove_geopackage(target)
     return message or tr("the copy cannot be read back")
 
 
@@ -186,12 +178,12 @@ class SampleStore(QObject):
         project keeps the layer (it is still in use), and a save meanwhile marks it as saved (the project names
         it), whatever the plugin does."""
         layer = self.layer()
-        if self._held is not None and layer is not None and same_file(file_of(layer), self._held[0]):
+        if self._held is not None and layer is not None and same_file(layer_file(layer), self._held[0]):
             (path, lock), self._held = self._held, None
             project = self.project
 
             def saved():
-                if same_file(file_of(layer), path):
+                if same_file(layer_file(layer), path):
                     mark_saved(path)
 
             def deleted():
@@ -279,7 +271,7 @@ class SampleStore(QObject):
         """Hold the lock of the sample layer's file (a project saved while naming a file of the unsaved folder),
         or none."""
         layer = self.layer()
-        self._hold(file_of(layer) if layer is not None else None)
+        self._hold(layer_file(layer) if layer is not None else None)
 
     def _create(self, path: str, crs: QgsCoordinateReferenceSystem) -> None:
         error = write_point_file(path, LAYER_NAME, sample_fields(), crs, self.project.transformContext())
@@ -458,9 +450,9 @@ class SampleStore(QObject):
         stem = project_stem(self.project)
         saved_as = project_identity(self.project) != self._home
         self._home = project_identity(self.project)
-        if self._saving_again or layer is None or not stem or (belongs_to(file_of(layer), stem) and not saved_as):
+        if self._saving_again or layer is None or not stem or (belongs_to(layer_file(layer), stem) and not saved_as):
             return
-        source, target = file_of(layer), unused_path(default_sample_path(self.project))
+        source, target = layer_file(layer), unused_path(default_sample_path(self.project))
         # The samples stay where they are (the saved project names that file) and the next save retries when
         # the layer has edits not saved (they are the user's to save or discard) or the copy fails.
         error = tr("the sample layer is in edit mode: save or discard its edits, then save the project again") \

@@ -23,9 +23,10 @@ from qgis.PyQt.QtGui import QColor, QIcon, QPixmap
 from qgis.PyQt.QtWidgets import QMenu
 
 from ..core.classes import ClassInfo
-from ..core.files import GEOPACKAGE_SIDECARS
+from ..core.files import remove_geopackage
+from ..qgis_layers import layer_file
 from . import tr
-from .sample_layer import file_of, nearest_feature, write_point_file
+from .sample_layer import nearest_feature, write_point_file
 
 PROPERTY = "diffclip/suggestions"
 LAYER_NAME = "suggested_samples"  # as workflow.suggest writes it
@@ -149,14 +150,10 @@ class SuggestionMarkers(QObject):
         layer = self.layer()
         if layer is None:
             return
-        path = file_of(layer)
+        path = layer_file(layer)
         self.project.removeMapLayer(layer.id())
         if SUGGESTION_FILE.fullmatch(os.path.basename(path)):
-            for leftover in (path,) + tuple(path + s for s in GEOPACKAGE_SIDECARS):
-                try:
-                    os.remove(leftover)
-                except OSError:   # absent, or still open elsewhere: left behind, harmless
-                    pass
+            remove_geopackage(path)   # one still open elsewhere stays behind, harmless
 
     def near(self, point: QgsPointXY, tolerance: float) -> Optional[Suggestion]:
         """The marker closest to ``point`` within ``tolerance`` (both in the layer CRS)."""
@@ -171,7 +168,7 @@ class SuggestionMarkers(QObject):
         layer = self.layer()
         if layer is None:
             return None
-        removed = RemovedMarker(self.shown, file_of(layer), layer.crs(),
+        removed = RemovedMarker(self.shown, layer_file(layer), layer.crs(),
                                 QgsFeature(layer.getFeature(fid)))
         layer.dataProvider().deleteFeatures([fid])
         layer.triggerRepaint()

@@ -23,13 +23,13 @@ from qgis.core import (
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
-    QgsProviderRegistry,
     QgsRasterLayer,
 )
 from qgis.PyQt.QtCore import QCoreApplication, QVariant
 from qgis.PyQt.QtGui import QIcon
 
 from ..qgis_compat import enum_value
+from ..qgis_layers import layer_file
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ICON_PATH = os.path.join(PLUGIN_DIR, "resources", "icon.svg")
@@ -173,26 +173,26 @@ def layer_files(*layers) -> List[str]:
 
     files = []
     for layer in layers:
-        if layer is not None:
-            path = QgsProviderRegistry.instance().decodeUri(layer.providerType(), layer.source()).get("path")
-            files += dataset_files(path) if path and os.path.exists(path) else []
+        path = layer_file(layer) if layer is not None else ""
+        files += dataset_files(path) if path and os.path.exists(path) else []
     return files
 
 
 def feature_wkb_and_values(source, field_name: str, context, feedback) -> Tuple[List[Optional[bytes]], List[object]]:
-    """Geometries (ISO WKB, in the source's CRS) and class values of a feature source.
+    """Geometries (ISO WKB, in the source's CRS) and class values of a feature source (all ``None`` without
+    ``field_name``).
 
     ``source`` comes from ``parameterAsSource``, so 'selected features only' and the context's
     invalid-geometry handling apply. NULL values become ``None``; features without geometry give ``None``.
     """
     fields = source.fields()
     index = fields.lookupField(field_name) if field_name else -1
-    if index < 0:
+    if field_name and index < 0:
         names = ", ".join(f.name() for f in fields) or "(no fields)"
         raise QgsProcessingException(
             tr("Choose the class field of the samples: '{0}' is not a field of the sample layer (fields: {1}).")
             .format(field_name or "", names))
-    request = QgsFeatureRequest().setSubsetOfAttributes([index])
+    request = QgsFeatureRequest().setSubsetOfAttributes([index] if index >= 0 else [])
     wkbs: List[Optional[bytes]] = []
     values: List[object] = []
     for feature in source.getFeatures(request):
@@ -200,7 +200,7 @@ def feature_wkb_and_values(source, field_name: str, context, feedback) -> Tuple[
             raise Cancelled()
         geometry = feature.geometry()
         wkbs.append(None if geometry is None or geometry.isNull() else bytes(geometry.asWkb()))
-        values.append(_plain(feature.attribute(index)))
+        values.append(_plain(feature.attribute(index)) if index >= 0 else None)
     return wkbs, values
 
 
@@ -348,26 +348,21 @@ class DiffClipAlgorithm(QgsProcessingAlgorithm):
             return None
         return rectangle.xMinimum(), rectangle.yMinimum(), rectangle.xMaximum(), rectangle.yMaximum()
 
-    def samples(self, parameters, context, feedback, name: str, field_name: str = ""):
+    def samples(self, parameters, context, feedback, name: str, field_name: str = "", optional: bool = False):
         """The features of a vector parameter as workflow ``Samples`` (in the layer's CRS), with the values of the
-        field that ``field_name`` names; without ``field_name``, geometries alone, and None when the (optional)
-        layer is not given."""
+        field that the parameter ``field_name`` names, or geometries alone without it; None for an ``optional``
+        layer not given."""
         from ..workflow.requests import Samples
 
         source = self.parameterAsSource(parameters, name, context)
-        if source is None and not field_name:
+        if source is None and optional:
             return None
         if source is None:
             raise QgsProcessingException(tr("Choose a layer of points or polygons for {0}.").format(name))
-        if field_name:
-            field = self.parameterAsString(parameters, field_name, context)
-            if not field:
-                raise QgsProcessingException(tr("Choose the class field ({0}) of the {1} layer.")
-                                             .format(field_name, name))
-            wkbs, values = feature_wkb_and_values(source, field, context, feedback)
-        else:
-            wkbs = [bytes(f.geometry().asWkb()) if f.hasGeometry() else None for f in source.getFeatures()]
-            values = [None] * len(wkbs)
+        field = self.parameterAsString(parameters, field_name, context) if field_name else ""
+        if field_name and not field:
+            raise QgsProcessingException(tr("Choose the class field ({0}) of the {1} layer.").format(field_name, name))
+        wkbs, values = feature_wkb_and_values(source, field, context, feedback)
         crs = source.sourceCrs()
         return Samples(wkbs, values, crs.toWkt() if crs.isValid() else "",
                        layer_files(self.parameterAsVectorLayer(parameters, name, context)))
@@ -397,8 +392,10 @@ class DiffClipAlgorithm(QgsProcessingAlgorithm):
             if not isinstance(definition, QgsProcessingParameterRasterDestination):
                 continue
             path = self.parameterAsOutputLayer(parameters, definition.name(), context)
-            for layer in project.mapLayers().values() if path and os.path.exists(path) else ():
-                if any(same_file(path, source) for source in layer_files(layer)):
+            if not path or not os.path.exists(path):
+                continue
+            for layer in project.mapLayers().values():
+                if same_file(path, layer_file(layer)):
                     return tr("{0}: {1} is open in the project as the layer '{2}'. Remove that layer from the project "
                               "first, or choose another file name.").format(definition.name(), path, layer.name())
         return ""

@@ -48,7 +48,7 @@ class SuggestSamplesAlgorithm(DiffClipAlgorithm):
             inputs=paths, model=self.parameterAsFile(parameters, self.MODEL, context),
             output=self.parameterAsFileOutput(parameters, self.OUTPUT, context),
             count=self.optional_int(parameters, self.COUNT, context),
-            samples=self.samples(parameters, context, feedback, self.SAMPLES),
+            samples=self.samples(parameters, context, feedback, self.SAMPLES, optional=True),
             extent=self.extent(parameters, context, layers), seed=self.parameterAsInt(parameters, self.SEED, context),
             device=self.parameterAsEnumString(parameters, self.DEVICE, context) or "auto")
         suggest_samples(request, FeedbackAdapter(feedback, {"reading": (0, 10), "classifying": (10, 95),

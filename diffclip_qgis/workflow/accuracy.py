@@ -38,6 +38,7 @@ def assess_accuracy(req: AccuracyRequest, callback: Callback = SILENT) -> Accura
                        {"OUTPUT_HTML": [req.output_html], "OUTPUT_CSV": [req.output_csv]})
     check_output_kinds({"OUTPUT_HTML": (req.output_html, HTML_REPORT), "OUTPUT_CSV": (req.output_csv, CSV_TABLE)})
     check_writable({"OUTPUT_HTML": (req.output_html, 1 << 20), "OUTPUT_CSV": (req.output_csv, 1 << 20)})
+    outputs = PendingOutputs([req.output_html, req.output_csv])
     callback.progress("reading", 0.0)
     classification = LabelRaster(req.classification, "classification (CLASSIFICATION)")
     names = classification.names()
@@ -65,7 +66,7 @@ def assess_accuracy(req: AccuracyRequest, callback: Callback = SILENT) -> Accura
                      f"user's {_pct(accuracy.users[i])}, {int(accuracy.matrix[i].sum())} reference pixels.")
     callback.progress("writing", 0.0)
     reference_name = req.reference or ", ".join(req.reference_samples.files) or "reference features"
-    with PendingOutputs() as outputs:  # both reports appear together, or neither does
+    with outputs:  # both reports appear together, or neither does
         if req.output_html:
             write_text(req.output_html, report_html(accuracy, labels, req.classification, reference_name, areas),
                        outputs)

@@ -11,7 +11,8 @@ from test_dock_support import (X0, Y0, add_rasters, dock, iface, label_scene, pi
                                process_events, scene, truth_grid)
 
 from diffclip_qgis.gui import class_table
-from diffclip_qgis.gui.sample_layer import LAYER_NAME, SampleStore, file_of
+from diffclip_qgis.gui.sample_layer import LAYER_NAME, SampleStore
+from diffclip_qgis.qgis_layers import layer_file
 
 
 def samples_in(path):
@@ -29,13 +30,13 @@ def test_a_filter_on_the_sample_layer_copies_every_sample_and_stays(dock, iface,
     if not first_save:   # then Save As
         assert QgsProject.instance().write(str(tmp_path / "p.qgz"))
         process_events(0.3)
-    every = samples_in(file_of(dock.store.layer()))
+    every = samples_in(layer_file(dock.store.layer()))
     assert dock.store.layer().setSubsetString('"class_id" = 2')   # Layer > Filter..., to look at one class
     assert QgsProject.instance().write(str(tmp_path / "survey.qgz"))
     process_events(0.3)
     layer = dock.store.layer()
-    assert file_of(layer) == str(tmp_path / "survey_diffclip_samples.gpkg")
-    assert samples_in(file_of(layer)) == every and layer.subsetString() == '"class_id" = 2'
+    assert layer_file(layer) == str(tmp_path / "survey_diffclip_samples.gpkg")
+    assert samples_in(layer_file(layer)) == every and layer.subsetString() == '"class_id" = 2'
 
 
 @pytest.mark.parametrize("action", ["commitChanges", "rollBack"])
@@ -43,7 +44,7 @@ def test_edits_not_saved_are_never_copied_and_the_next_save_copies(dock, iface, 
     add_rasters(iface, scene["paths"])
     label_scene(dock, iface, truth_grid(), per_class=2)
     layer = dock.store.layer()
-    unsaved = file_of(layer)
+    unsaved = layer_file(layer)
     before = samples_in(unsaved)
     layer.startEditing()   # QGIS's own editing: a sample deleted, one added, not saved yet
     layer.deleteFeature(sorted(f.id() for f in layer.getFeatures())[1])
@@ -56,14 +57,14 @@ def test_edits_not_saved_are_never_copied_and_the_next_save_copies(dock, iface, 
     project = str(tmp_path / "survey.qgz")
     assert QgsProject.instance().write(project)
     process_events(0.3)
-    assert file_of(dock.store.layer()) == unsaved and not [n for n in os.listdir(tmp_path) if "diffclip_samples" in n]
+    assert layer_file(dock.store.layer()) == unsaved and not [n for n in os.listdir(tmp_path) if "diffclip_samples" in n]
     assert [m for m in iface.messages() if "the sample layer is in edit mode" in m]
     assert getattr(layer, action)()
     assert samples_in(unsaved) == (edited if action == "commitChanges" else before)
     assert QgsProject.instance().write(project)   # the next save copies what the file holds now
     process_events(0.3)
-    assert file_of(dock.store.layer()) == str(tmp_path / "survey_diffclip_samples.gpkg")
-    assert samples_in(file_of(dock.store.layer())) == samples_in(unsaved)
+    assert layer_file(dock.store.layer()) == str(tmp_path / "survey_diffclip_samples.gpkg")
+    assert samples_in(layer_file(dock.store.layer())) == samples_in(unsaved)
 
 
 def test_a_copy_that_cannot_be_read_back_leaves_the_samples_where_they_are(dock, iface, scene, tmp_path):
@@ -71,10 +72,10 @@ def test_a_copy_that_cannot_be_read_back_leaves_the_samples_where_they_are(dock,
     folder.mkdir()
     add_rasters(iface, scene["paths"])
     label_scene(dock, iface, truth_grid(), per_class=1)
-    unsaved = file_of(dock.store.layer())
+    unsaved = layer_file(dock.store.layer())
     assert QgsProject.instance().write(str(folder / "survey.qgz"))
     process_events(0.3)
-    assert file_of(dock.store.layer()) == unsaved and dock.store.layer().featureCount() == 3
+    assert layer_file(dock.store.layer()) == unsaved and dock.store.layer().featureCount() == 3
     assert os.listdir(folder) == ["survey.qgz"]   # no unreadable copy left
     assert [m for m in iface.messages() if m.startswith("Could not copy the samples")]
 
@@ -88,7 +89,7 @@ def test_a_bar_in_the_project_name_copies_the_samples_once(dock, iface, scene, t
     process_events(1)
     assert len(saves) == 2   # the user's save, and the one that points the project at the copy
     assert sorted(n for n in os.listdir(tmp_path) if n.endswith(".gpkg")) == ["we|ird_diffclip_samples.gpkg"]
-    assert file_of(dock.store.layer()) == str(tmp_path / "we|ird_diffclip_samples.gpkg")
+    assert layer_file(dock.store.layer()) == str(tmp_path / "we|ird_diffclip_samples.gpkg")
 
 
 def test_edits_saved_in_qgis_count_after_a_plugin_reload(dock, iface, scene):

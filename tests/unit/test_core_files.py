@@ -174,7 +174,7 @@ def test_an_output_another_run_writes_meanwhile_is_not_replaced(tmp_path):
 
 
 def test_an_output_another_run_writes_while_this_one_trains_is_not_replaced(tmp_path):
-    # two QGIS sessions numbering into one folder: the other run wrote the file before this one began writing
+    # e.g. a second run given the same path by hand: it wrote the file before this one began writing
     a = tmp_path / "a.html"
     outputs = PendingOutputs([str(a)])   # when the job starts: no a.html yet
     a.write_text("the other run's")

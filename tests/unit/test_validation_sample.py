@@ -193,3 +193,35 @@ def test_a_sample_open_elsewhere_is_replaced_whole(scene, tmp_path):
     assert not os.path.exists(sample + "-wal")
     assert len(_points(sample)[0]) == sum(sizes.values()) < 79
     elsewhere = layer = None
+
+
+def test_a_sample_another_run_writes_while_this_one_works_is_not_replaced(scene, tmp_path):
+    """The job takes its output as it is when it starts: one written before its own writing begins stays."""
+    from diffclip_qgis.core.progress import Callback
+
+    gt = scene[0]
+    sample, other = str(tmp_path / "s.gpkg"), str(tmp_path / "other.gpkg")
+    validation_sample(ValidationSampleRequest(gt, other, 40, 2, seed=2))   # what the other run writes
+
+    def meanwhile(phase, fraction, message):
+        if phase == "writing" and fraction == 0.0 and not os.path.exists(sample):
+            os.replace(other, sample)
+
+    with pytest.raises(OSError, match="another run or program wrote it while this run was working"):
+        validation_sample(ValidationSampleRequest(gt, sample, 60, 2, seed=0), Callback(meanwhile))
+    assert len(_points(sample)[0]) == 40
+
+
+def test_accuracy_reports_another_run_writes_meanwhile_are_not_replaced(scene, tmp_path):
+    from diffclip_qgis.core.progress import Callback
+
+    gt = scene[0]
+    html, csv = tmp_path / "r.html", tmp_path / "r.csv"
+
+    def meanwhile(phase, fraction, message):
+        if phase == "writing" and fraction == 0.0:
+            csv.write_text("the other run's")
+
+    with pytest.raises(OSError, match="another run or program wrote it while this run was working"):
+        assess_accuracy(AccuracyRequest(gt, str(html), str(csv), reference=gt), Callback(meanwhile))
+    assert csv.read_text() == "the other run's" and not html.exists()
