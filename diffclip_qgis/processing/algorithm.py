@@ -191,7 +191,7 @@ def feature_wkb_and_values(source, field_name: str, context, feedback) -> Tuple[
         names = ", ".join(f.name() for f in fields) or "(no fields)"
         raise QgsProcessingException(
             tr("Choose the class field of the samples: '{0}' is not a field of the sample layer (fields: {1}).")
-            .format(field_name or "", names))
+            .format(field_name, names))
     request = QgsFeatureRequest().setSubsetOfAttributes([index] if index >= 0 else [])
     wkbs: List[Optional[bytes]] = []
     values: List[object] = []
@@ -395,7 +395,8 @@ class DiffClipAlgorithm(QgsProcessingAlgorithm):
             if not path or not os.path.exists(path):
                 continue
             for layer in project.mapLayers().values():
-                if same_file(path, layer_file(layer)):
+                read = layer_file(layer)
+                if read and same_file(path, read):
                     return tr("{0}: {1} is open in the project as the layer '{2}'. Remove that layer from the project "
                               "first, or choose another file name.").format(definition.name(), path, layer.name())
         return ""
