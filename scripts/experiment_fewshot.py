@@ -35,6 +35,7 @@ from diffclip_qgis.core.infer import Predictor  # noqa: E402
 from diffclip_qgis.core.pipeline import fewshot_classifier, pretrain_encoder  # noqa: E402
 
 CPU = torch.device("cpu")
+SCENE_WINDOW = pipeline.scene_window
 
 
 def make_preset(method: str, seed: int):
@@ -58,6 +59,10 @@ def make_preset(method: str, seed: int):
             preset.window = int(tok[1:])
         elif tok == "cv1":  # cross-validation (more labels) also considers the 1 x 1 window; run() restores it
             pipeline.WINDOW_CHOICES = CLASSIFY_WINDOW_CHOICES
+        elif tok == "cvall":  # with more labels, cross-validation among 1, 3, 5 and 7 even on a clean scene
+            pipeline.WINDOW_CHOICES = CLASSIFY_WINDOW_CHOICES
+            pipeline.scene_window = lambda noise, split, few, sizes, largest: (
+                SCENE_WINDOW(noise, split, few, sizes, largest) if few else None)
         elif tok == "ssl":
             preset.finetune.unlabelled = True
         elif tok == "nossl":
@@ -119,7 +124,7 @@ def run(scene, method, r, c, ids, seed):
     try:
         return _run_network(scene, method, r, c, ids, seed)
     finally:
-        pipeline.WINDOW_CHOICES = choices
+        pipeline.WINDOW_CHOICES, pipeline.scene_window = choices, SCENE_WINDOW
 
 
 def pixel_gaussian_mixture(labelled: np.ndarray, labels: np.ndarray, unlabelled: np.ndarray, k: int,
@@ -234,6 +239,9 @@ def _run_network(scene, method, r, c, ids, seed):
         FT.centre_pixels = centre
     pred, _ = Predictor(trained, CPU).predict(scene.source)
     sec = time.perf_counter() - t0
+    if trained.report.get("window_scores"):
+        print("# window scores " + " ".join(f"{s}:{100 * v:.1f}" for s, v in trained.report["window_scores"].items()),
+              flush=True)
     equal = None
     if trained.network.class_bias is not None:
         trained.network.set_class_bias(None)

@@ -50,10 +50,9 @@ def ask_load_mode(parent: QWidget, text: str) -> Optional[str]:
 
 
 class ClassTableModel(QAbstractTableModel):
-    """Classes as rows; ``classRenamed(id, name)`` and ``classesEdited()`` report user changes, ``nameTaken(name)``
-    a rename refused because another class has that name."""
+    """Classes as rows; ``classesEdited()`` reports user changes, ``nameTaken(name)`` a rename refused because
+    another class has that name."""
 
-    classRenamed = pyqtSignal(int, str)
     classesEdited = pyqtSignal()
     nameTaken = pyqtSignal(str)
 
@@ -175,7 +174,6 @@ class ClassTableModel(QAbstractTableModel):
             c.prompt = fill_prompt(name)
         c.name = name
         self.dataChanged.emit(self.index(row, 0), self.index(row, PROMPT))
-        self.classRenamed.emit(c.id, name)
         self.classesEdited.emit()
         return True
 

@@ -79,7 +79,6 @@ class DiffClipDock(QgsDockWidget):
 
         self._build_ui()
         self.classes.model.classesEdited.connect(self._classes_edited)
-        self.classes.model.classRenamed.connect(self._rename_samples)
         self.classes.delete_samples = self._delete_samples
         self.classes.notice.connect(self.notify)
         self.store.changed.connect(self._samples_changed)
@@ -309,13 +308,11 @@ class DiffClipDock(QgsDockWidget):
         if style != self._style:  # not on every keystroke in the prompt editor
             self._style = style
             self.store.restyle(classes)
+            try:
+                self.store.name_samples(classes)
+            except SampleLayerError as e:
+                self.notify(str(e), Qgis.MessageLevel.Critical)
         self._save_to_project()
-
-    def _rename_samples(self, class_id: int, name: str) -> None:
-        try:
-            self.store.rename_class(class_id, name)
-        except SampleLayerError as e:
-            self.notify(str(e), Qgis.MessageLevel.Critical)
 
     def _delete_samples(self, class_id: int) -> bool:
         try:
@@ -528,7 +525,13 @@ class DiffClipDock(QgsDockWidget):
         from ..workflow.requests import Samples
         from .task import SuggestTask
 
-        task = SuggestTask(self.suggest_panel.request(Samples(*self.store.samples()), self.settings.values()["device"]))
+        try:
+            request, reservation = self.suggest_panel.request(Samples(*self.store.samples()),
+                                                              self.settings.values()["device"])
+        except ValueError as e:
+            self.notify(str(e), Qgis.MessageLevel.Warning)
+            return False
+        task = SuggestTask(request, reservation)
         self.suggestions.suggesting = True
         self._start(task)
         return True

@@ -16,6 +16,7 @@ from qgis.PyQt.QtCore import QCoreApplication, QLockFile
 
 from ..core.files import WAL, remove_geopackage, same_file
 from . import tr
+from .reservations import session_lock
 
 SAVED = ".saved"   # beside a file of the unsaved folder that a saved project took the samples of, or names
 LOCK = ".lock"     # beside a file of the unsaved folder that a QGIS session is using
@@ -54,9 +55,7 @@ def last_change(path: str) -> float:
 
 def file_lock(path: str) -> QLockFile:
     """The lock of a file of the unsaved folder (not taken)."""
-    lock = QLockFile(path + LOCK)
-    lock.setStaleLockTime(0)   # held for as long as a session uses the file: only a dead holder's lock is stale
-    return lock
+    return session_lock(path + LOCK)
 
 
 def held_here(lock: QLockFile) -> bool:

@@ -351,14 +351,18 @@ class SampleStore(QObject):
         self._undo.clear()
         self._edited(layer)
 
-    def rename_class(self, class_id: int, name: str) -> None:
+    def name_samples(self, classes: Sequence[ClassInfo]) -> None:
+        """Give every sample of a listed class that class's name (after a rename, or a class list loaded over it)."""
         layer = self.layer()
         if layer is None:
             return
+        names = {c.id: c.name for c in classes}
         index = layer.fields().indexOf(CLASS_NAME)
-        changes = {f.id(): {index: name} for f in layer.getFeatures(_attributes_request(layer))
-                   if f[CLASS_ID] == class_id}
-        if changes and not self._writable().dataProvider().changeAttributeValues(changes):
+        changes = {f.id(): {index: names[f[CLASS_ID]]} for f in layer.getFeatures(_attributes_request(layer))
+                   if f[CLASS_ID] in names and f[CLASS_NAME] != names[f[CLASS_ID]]}
+        if not changes:
+            return
+        if not self._writable().dataProvider().changeAttributeValues(changes):
             raise SampleLayerError(tr("Cannot write to the sample layer: {error}").format(error=_last_error(layer)))
         self._edited(layer)
 

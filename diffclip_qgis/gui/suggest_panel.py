@@ -6,13 +6,14 @@ come from that model, for those inputs only.
 from __future__ import annotations
 
 import os
-from typing import List
+from typing import List, Tuple
 
+from qgis.PyQt.QtCore import QLockFile
 from qgis.PyQt.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
 from ..workflow.requests import Samples, SuggestRequest
 from . import tr
-from .suggestions import suggestion_path
+from .suggestions import reserve_suggestion_path
 
 
 class SuggestPanel(QWidget):
@@ -54,11 +55,13 @@ class SuggestPanel(QWidget):
         self.button.setToolTip(missing or tr("Mark the pixels where a label would help the last run's model most: "
                                              "where it is least sure, spread over the map and the classes"))
 
-    def request(self, samples: Samples, device: str) -> SuggestRequest:
-        """Suggestions from the last run's model, away from ``samples``, into a new file next to the model."""
-        return SuggestRequest(inputs=self.model["inputs"], model=self.model["path"],
-                              output=suggestion_path(os.path.dirname(self.model["path"])),
-                              count=self.per_class.value() * self.model["classes"], samples=samples, device=device)
+    def request(self, samples: Samples, device: str) -> Tuple[SuggestRequest, QLockFile]:
+        """Suggestions from the last run's model, away from ``samples``, into a new file next to the model, and that
+        file's reservation; ValueError when the model's folder cannot be written."""
+        output, reservation = reserve_suggestion_path(os.path.dirname(self.model["path"]))
+        return SuggestRequest(inputs=self.model["inputs"], model=self.model["path"], output=output,
+                              count=self.per_class.value() * self.model["classes"], samples=samples,
+                              device=device), reservation
 
     def show_left(self, left: int) -> None:
         """How many suggestions are still on the map (hidden when none)."""

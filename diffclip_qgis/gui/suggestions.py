@@ -13,12 +13,12 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 from qgis.core import (QgsCoordinateReferenceSystem, QgsFeature, QgsFields, QgsFontMarkerSymbolLayer,
                        QgsMarkerSymbol, QgsPalLayerSettings, QgsPointXY, QgsProject, QgsTextBufferSettings,
                        QgsTextFormat, QgsVectorLayer, QgsVectorLayerSimpleLabeling)
-from qgis.PyQt.QtCore import QObject, pyqtSignal
+from qgis.PyQt.QtCore import QLockFile, QObject, pyqtSignal
 from qgis.PyQt.QtGui import QColor, QIcon, QPixmap
 from qgis.PyQt.QtWidgets import QMenu
 
@@ -26,12 +26,14 @@ from ..core.classes import ClassInfo
 from ..core.files import remove_geopackage
 from ..qgis_layers import layer_file
 from . import tr
+from .reservations import reserve_number
 from .sample_layer import nearest_feature, write_point_file
 
 PROPERTY = "diffclip/suggestions"
 LAYER_NAME = "suggested_samples"  # as workflow.suggest writes it
 COLOUR = "#ff7f00"
-SUGGESTION_FILE = re.compile(r"diffclip_suggestions_\d{3,}\.gpkg")
+SUGGESTION_FILE = re.compile(r"diffclip_suggestions_(\d{3,})\.gpkg")
+SUGGESTION_RESERVATION = ".diffclip_suggestions_{number:03d}.lock"   # held by the job that will write that file
 
 
 @dataclass
@@ -54,12 +56,12 @@ class RemovedMarker:
     feature: QgsFeature
 
 
-def suggestion_path(folder: str) -> str:
-    """``diffclip_suggestions_NNN.gpkg`` in ``folder``, NNN the first number not taken."""
-    n = 1
-    while os.path.exists(os.path.join(folder, f"diffclip_suggestions_{n:03d}.gpkg")):
-        n += 1
-    return os.path.join(folder, f"diffclip_suggestions_{n:03d}.gpkg")
+def reserve_suggestion_path(folder: str) -> Tuple[str, QLockFile]:
+    """``diffclip_suggestions_NNN.gpkg`` in ``folder``, NNN above every such file's and not reserved by another
+    running job, and its reservation (see ``reservations.reserve_number``)."""
+    taken = [int(m.group(1)) for m in map(SUGGESTION_FILE.fullmatch, os.listdir(folder)) if m]
+    number, lock = reserve_number(folder, taken, SUGGESTION_RESERVATION)
+    return os.path.join(folder, f"diffclip_suggestions_{number:03d}.gpkg"), lock
 
 
 def suggestion_symbol() -> QgsMarkerSymbol:

@@ -19,6 +19,7 @@ from ..core.progress import Callback, Cancelled
 from ..workflow.phases import SUGGEST_WEIGHTS, PhaseProgress
 from ..workflow.requests import ClassifyRequest, ClassifyResult, SuggestRequest
 from . import tr
+from .reservations import reserve_number
 
 LOG_TAG = "DiffCLIP"
 _NUMBERED = re.compile(r"^diffclip_(?:classification|confidence|model)_(\d+)\.")
@@ -72,17 +73,9 @@ def next_outputs(folder: str) -> Outputs:
     except OSError as e:
         raise ValueError(tr("Cannot create the output folder {folder}: {error}. Choose another output folder in "
                             "Settings.").format(folder=folder, error=e.strerror or e)) from None
-    numbers = [int(m.group(1)) for m in map(_NUMBERED.match, os.listdir(folder)) if m]
-    number = max(numbers, default=0) + 1
-    while True:
-        lock = QLockFile(os.path.join(folder, RESERVATION.format(number=number)))
-        lock.setStaleLockTime(0)   # a crashed run's reservation is stale at once (on this computer)
-        if lock.tryLock(0):
-            return Outputs(folder, number, lock)
-        if lock.error() != QLockFile.LockError.LockFailedError:
-            raise ValueError(tr("Cannot write into the output folder {folder}. Choose another output folder in "
-                                "Settings.").format(folder=folder))
-        number += 1
+    number, lock = reserve_number(folder, [int(m.group(1)) for m in map(_NUMBERED.match, os.listdir(folder)) if m],
+                                  RESERVATION)
+    return Outputs(folder, number, lock)
 
 
 class WorkflowTask(QgsTask):
@@ -171,13 +164,16 @@ class ClassifyTask(WorkflowTask):
 class SuggestTask(WorkflowTask):
     """Suggested samples from a trained model, written to ``request.output``; ``result`` is the Suggestions."""
 
-    def __init__(self, request: SuggestRequest):
+    def __init__(self, request: SuggestRequest, reservation: QLockFile):
         super().__init__(tr("DiffCLIP sample suggestions"), PhaseProgress(SUGGEST_WEIGHTS))
-        self.request = request
+        self.request, self.reservation = request, reservation   # the output's number, held until the task ends
         self.folder = os.path.dirname(request.output)   # where its file goes
 
     def work(self, callback: Callback):
         from ..workflow.suggest import suggest_samples
 
-        os.makedirs(os.path.dirname(self.request.output), exist_ok=True)
         return suggest_samples(self.request, callback)
+
+    def finished(self, result: bool) -> None:  # noqa: D401 (QGIS API)
+        self.reservation.unlock()
+        super().finished(result)

@@ -201,3 +201,25 @@ def test_a_run_reserves_its_number_against_concurrent_runs(tmp_path):
     assert ours.number == 1
     ours.release()
     assert os.listdir(tmp_path) == []
+
+
+def test_suggestions_reserve_their_file_against_concurrent_sessions(tmp_path):
+    """Two QGIS sessions suggesting into one folder get two files; an existing file's number is never taken."""
+    from diffclip_qgis.gui.suggestions import reserve_suggestion_path
+
+    (tmp_path / "diffclip_suggestions_004.gpkg").write_bytes(b"")
+    path, lock = reserve_suggestion_path(str(tmp_path))
+    assert os.path.basename(path) == "diffclip_suggestions_005.gpkg"
+    lock.unlock()
+    other = held_by_another_session(str(tmp_path / ".diffclip_suggestions_005.lock"))
+    try:
+        path, lock = reserve_suggestion_path(str(tmp_path))
+        assert os.path.basename(path) == "diffclip_suggestions_006.gpkg"
+        lock.unlock()
+    finally:
+        other.kill()
+        other.wait()
+    path, lock = reserve_suggestion_path(str(tmp_path))   # the killed session's reservation is stale
+    assert os.path.basename(path) == "diffclip_suggestions_005.gpkg"
+    lock.unlock()
+    assert os.listdir(tmp_path) == ["diffclip_suggestions_004.gpkg"]

@@ -118,6 +118,17 @@ def test_replacing_the_class_list_says_which_samples_change_class(dock, iface, s
     assert "tree (2 samples)" in asked[0]   # left out of runs
 
 
+def test_replacing_the_class_list_renames_the_samples_that_change_class(dock, iface, scene, tmp_path, monkeypatch):
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=2)
+    other = tmp_path / "colleague.json"
+    other.write_text(json.dumps({"classes": [{"id": 1, "name": "water"}, {"id": 2, "name": "roof"}]}))
+    monkeypatch.setattr(class_table, "ask_load_mode", lambda parent, text: class_table.REPLACE)
+    assert dock.classes.load_file(str(other))
+    names = {(f["class_id"], f["class_name"]) for f in dock.store.layer().getFeatures()}
+    assert names == {(1, "water"), (2, "roof"), (3, "tree")}   # class 3 is left out of runs, its name unchanged
+
+
 @pytest.mark.parametrize("answer, kept", [(QMessageBox.StandardButton.No, True),
                                           (QMessageBox.StandardButton.Yes, False)])
 def test_saving_a_class_list_asks_before_replacing_a_file_the_dialog_did_not_name(dock, tmp_path, monkeypatch,

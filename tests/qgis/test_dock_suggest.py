@@ -160,6 +160,7 @@ def test_suggestions_are_marked_labelled_and_skipped(dock, iface, scene, tmp_pat
     assert len(markers(dock)) == 3
     assert sorted(f for f in os.listdir(tmp_path / "out") if f.startswith("diffclip_suggestions")) == \
         ["diffclip_suggestions_002.gpkg"]
+    assert not [f for f in os.listdir(tmp_path / "out") if f.endswith(".lock")]   # the reservations are given back
 
     # The run's model is remembered in the project; a deleted model file disables the button.
     dock.load_from_project()

@@ -1,0 +1,32 @@
+"""Locks that only a dead holder leaves stale, and numbered files that two QGIS sessions never share."""
+from __future__ import annotations
+
+import os
+from typing import Iterable, Tuple
+
+from qgis.PyQt.QtCore import QLockFile
+
+from . import tr
+
+
+def session_lock(path: str) -> QLockFile:
+    """The lock file ``path`` (not taken), held for as long as a session uses what it guards: stale only once its
+    holder is dead (on this computer)."""
+    lock = QLockFile(path)
+    lock.setStaleLockTime(0)
+    return lock
+
+
+def reserve_number(folder: str, taken: Iterable[int], lock_name: str) -> Tuple[int, QLockFile]:
+    """The first number above every ``taken`` one whose lock (``lock_name`` with ``{number:03d}``, in ``folder``)
+    no running job holds, another QGIS's included, and that lock, taken. ValueError when ``folder`` cannot be
+    written."""
+    number = max(taken, default=0) + 1
+    while True:
+        lock = session_lock(os.path.join(folder, lock_name.format(number=number)))
+        if lock.tryLock(0):
+            return number, lock
+        if lock.error() != QLockFile.LockError.LockFailedError:
+            raise ValueError(tr("Cannot write into the output folder {folder}. Choose another output folder in "
+                                "Settings.").format(folder=folder))
+        number += 1
