@@ -196,12 +196,11 @@ class SampleStore(QObject):
             project.projectSaved.connect(saved)
             layer.willBeDeleted.connect(deleted)
         self._hold(None)
-        for added in self.project.mapLayers().values():
-            if isinstance(added, QgsVectorLayer) and added.customProperty(PROPERTY):
-                try:
-                    added.afterCommitChanges.disconnect(self._committed)
-                except TypeError:   # not connected
-                    pass
+        for added in sample_layers(self.project.mapLayers().values()):
+            try:
+                added.afterCommitChanges.disconnect(self._committed)
+            except TypeError:   # not connected
+                pass
         self.project.projectSaved.disconnect(self._keep_with_project)
         self.project.readProject.disconnect(self._project_read)
         self.project.cleared.disconnect(self._project_read)
@@ -211,10 +210,7 @@ class SampleStore(QObject):
     # -- the layer ---------------------------------------------------------------------------------
     def layer(self) -> Optional[QgsVectorLayer]:
         """The project's sample layer (marked with a custom property), if any."""
-        for layer in self.project.mapLayers().values():
-            if isinstance(layer, QgsVectorLayer) and layer.customProperty(PROPERTY) and layer.isValid():
-                return layer
-        return None
+        return next((layer for layer in sample_layers(self.project.mapLayers().values()) if layer.isValid()), None)
 
     def ensure_layer(self, crs: QgsCoordinateReferenceSystem, classes: Sequence[ClassInfo]) -> QgsVectorLayer:
         """The sample layer: the project's own file when it exists (after the layer was removed), else a new
@@ -431,9 +427,8 @@ class SampleStore(QObject):
     # -- project life cycle ------------------------------------------------------------------------------
     def _layers_added(self, layers) -> None:
         """Edits saved from QGIS's own editing tools (attribute table, edit mode) count like the dock's."""
-        for layer in layers:
-            if isinstance(layer, QgsVectorLayer) and layer.customProperty(PROPERTY):
-                layer.afterCommitChanges.connect(self._committed)
+        for layer in sample_layers(layers):
+            layer.afterCommitChanges.connect(self._committed)
 
     def _committed(self) -> None:
         self.changed.emit()
@@ -502,6 +497,11 @@ def write_point_file(path: str, layer_name: str, fields: QgsFields, crs: QgsCoor
     error = writer.errorMessage() if writer.hasError() else ""
     del writer  # closes the file
     return error
+
+
+def sample_layers(layers) -> List[QgsVectorLayer]:
+    """Those of ``layers`` that are a DiffCLIP sample layer (marked with the custom property)."""
+    return [layer for layer in layers if isinstance(layer, QgsVectorLayer) and layer.customProperty(PROPERTY)]
 
 
 def nearest_feature(layer: Optional[QgsVectorLayer], point: QgsPointXY, tolerance: float) -> Optional[QgsFeature]:
