@@ -11,7 +11,7 @@ CLASSIFY_WINDOW_CHOICES = (1,) + WINDOW_CHOICES   # a classifier may also see th
 class SceneWindows(NamedTuple):
     """The windows the scene's noise share names (core/window_rule.py)."""
 
-    clean: int = 1       # neighbours differ by material: the pixel alone, at every label count
+    clean: int = 1       # neighbours differ by material: the pixel alone (a clearly better window overrules it)
     noisy: int = 5       # neighbours differ by noise, with few labels
     unmeasured: int = 3  # the share cannot be measured, with few labels
 
@@ -77,11 +77,12 @@ class FinetuneConfig:
     # count: it paid at 2, 5, 8 and 16 samples per class (docs/few_labels.md).
     unlabelled: bool = False
     # With window 'auto': the window from the share of noise in the differences between neighbouring
-    # pixels (core/window_rule.py, docs/few_labels.md): below ``noise_split`` the pixel alone at
-    # every label count; otherwise, with few labels (the median labelled pixels per class at most
-    # ``few_label_max_shots``, where cross-validation has one sample per fold), the noisy or the
-    # unmeasured size of ``scene_windows``, and with more labels cross-validation picks it.
-    # Cross-validation also gives the accuracy estimate the dock shows.
+    # pixels (core/window_rule.py, docs/few_labels.md): below ``noise_split`` the pixel alone (with more
+    # than few labels, unless cross-validation scores a window clearly better); otherwise, with few
+    # labels (the median labelled pixels per class at most ``few_label_max_shots``, where
+    # cross-validation has one sample per fold), the noisy or the unmeasured size of ``scene_windows``,
+    # and with more labels cross-validation picks it. Cross-validation also gives the accuracy
+    # estimate the dock shows.
     window_from_scene: bool = False
     few_label_max_shots: int = 4
     scene_windows: SceneWindows = SceneWindows()

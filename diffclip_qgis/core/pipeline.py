@@ -28,6 +28,10 @@ from .trained import ModalityMeta, TrainedModel
 from .window_rule import few_labels, neighbour_noise_share, scene_window
 from .windows import InputError, extract_windows, fit_input_stats, sample_valid_pixels
 
+# How many standard errors a window's cross-validated accuracy must beat the scene's choice by to overrule it:
+# the scene's choice stands unless the labels clearly say otherwise (docs/few_labels.md).
+CLEARLY_BETTER_Z = 2.0
+
 
 # Logged with few_label_max_shots samples per class or fewer (docs/few_labels.md: the draws' spread).
 FEW_LABELS_HINT = ("Few samples per class (median {median:g}): the map depends on which pixels were labelled. Look "
@@ -215,10 +219,19 @@ def auto_window(trained: TrainedModel, source: PixelSource, windows: List[np.nda
             callback.log(f"Window by cross-validation, as {why}.")
         elif few:
             callback.log(f"Few labels (median {median:g} per class): window {window} x {window} from the scene, as {why}.")
-        else:   # cross-validation still gives the accuracy estimate
-            callback.log(f"Window {window} x {window} from the scene, as {why}.")
-            trained.report["window_scores"] = cross_validate(trained.network, windows, labels, prompts, [window],
-                                                             preset, device, callback)
+        else:   # enough labels for cross-validation to overrule the scene where a window is clearly better
+            sizes = sorted({window, *candidates})
+            scores, hits = cross_validate(trained.network, windows, labels, prompts, sizes, preset, device, callback)
+            trained.report["window_scores"] = scores
+            better = clearly_better_window(window, hits, labels)
+            if better is None:
+                callback.log(f"Window {window} x {window} from the scene, as {why}"
+                             + ("; no window scored clearly better in cross-validation." if hits else "."))
+            else:
+                callback.log(f"The scene would take {window} x {window}, as {why}, but cross-validation scores "
+                             f"{better} x {better} clearly better ({100 * scores[better]:.1f}% against "
+                             f"{100 * scores[window]:.1f}%): {better} x {better}.")
+                window = better
     if window is None:
         window, scores = select_window(trained.network, windows, labels, prompts, candidates, preset, device, callback)
         trained.report["window_scores"] = scores
@@ -250,7 +263,7 @@ def select_window(network: DiffCLIP, windows: List[np.ndarray], labels: np.ndarr
         callback.log(f"Only the {candidates[0]} x {candidates[0]} window fits the inputs and the encoder: "
                      "no window size to compare.")
         return candidates[0], {}
-    scores = cross_validate(network, windows, labels, prompts, candidates, preset, device, callback, folds)
+    scores = cross_validate(network, windows, labels, prompts, candidates, preset, device, callback, folds)[0]
     if not scores:
         callback.log(f"A class has a single sample, so cross-validation cannot run: using the largest window that "
                      f"fits, {max(candidates)} x {max(candidates)}.")
@@ -262,15 +275,16 @@ def select_window(network: DiffCLIP, windows: List[np.ndarray], labels: np.ndarr
 
 def cross_validate(network: DiffCLIP, windows: List[np.ndarray], labels: np.ndarray, prompts: Sequence[str],
                    sizes: Sequence[int], preset: Preset, device: torch.device, callback: Callback = SILENT,
-                   folds: int = 3) -> Dict[int, float]:
-    """Balanced accuracy per window size of short fine-tunes (a third of the epochs) on stratified folds.
+                   folds: int = 3) -> Tuple[Dict[int, float], Dict[int, np.ndarray]]:
+    """Balanced accuracy per window size of short fine-tunes (a third of the epochs) on stratified folds, and per
+    size whether each sample was right when its fold was held out.
 
-    Empty when a class has a single sample.
+    Both empty when a class has a single sample.
     """
     counts = np.bincount(labels)
     folds = int(min(folds, counts[counts > 0].min()))
     if folds < 2:
-        return {}
+        return {}, {}
     rng = np.random.default_rng(preset.finetune.seed)
     fold_of = np.empty(len(labels), dtype=np.int64)
     for k in np.unique(labels):
@@ -281,22 +295,46 @@ def cross_validate(network: DiffCLIP, windows: List[np.ndarray], labels: np.ndar
     if short.max_steps is not None:
         short.max_steps = min(short.max_steps, max(10, short.max_steps // 3))
     scores: Dict[int, float] = {}
+    hits: Dict[int, np.ndarray] = {}
     steps, done = len(sizes) * folds, 0
     for size in sizes:
         cropped = _center_crop(windows, size)
         accs = []
+        hits[size] = np.zeros(len(labels), dtype=bool)
         for f in range(folds):
             train, test = fold_of != f, fold_of == f
             net = copy.deepcopy(network)
             finetune(net, [w[train] for w in cropped], labels[train], prompts, short, device)
             pred, _ = classify_windows(net, class_text(net, prompts, device), [w[test] for w in cropped])
             accs.append(balanced_accuracy(labels[test], pred))
+            hits[size][test] = pred == labels[test]
             done += 1
             callback.check()
             callback.progress("choosing window", done / steps, f"{size} x {size}"
                               + (" (accuracy estimate)" if len(sizes) == 1 else "") + f", fold {f + 1}/{folds}")
         scores[size] = float(np.mean(accs))
-    return scores
+    return scores, hits
+
+
+def clearly_better_window(window: int, hits: Dict[int, np.ndarray], labels: np.ndarray,
+                          z: float = CLEARLY_BETTER_Z) -> Optional[int]:
+    """The size whose cross-validated hits beat ``window``'s by more than ``z`` standard errors, the best such;
+    None when none does.
+
+    Compared on the class-balanced mean of the paired per-sample differences (each sample weighted by
+    1 / (classes x its class's samples)), whose standard error comes from the spread of those differences.
+    """
+    if window not in hits:
+        return None
+    counts = np.bincount(labels)
+    weight = len(labels) / (np.count_nonzero(counts) * counts[labels])
+    best, margin = None, 0.0
+    for size, right in hits.items():
+        d = weight * (right.astype(np.float64) - hits[window])
+        se = d.std(ddof=1) / np.sqrt(len(d))
+        if d.mean() > z * se and d.mean() > margin:
+            best, margin = size, d.mean()
+    return best
 
 
 def balanced_accuracy(truth: np.ndarray, pred: np.ndarray) -> float:

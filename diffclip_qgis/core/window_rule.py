@@ -3,7 +3,8 @@
 A window helps by averaging away noise and hurts by mixing in neighbouring objects. The rule asks
 what the differences between neighbouring pixels are made of: where they lie inside the scene's
 few main spectral components, neighbours differ by real changes of material and the pixel alone
-is classified, at every label count; where they lie outside them (the *noise share* is high),
+is classified (with more labels, unless cross-validation finds a window clearly better: classes
+defined by their surroundings); where they lie outside them (the *noise share* is high),
 neighbours differ by sensor noise and a window averages it. Which window then comes from
 cross-validation, except with very few labels (one sample per fold: it cannot tell sizes apart),
 where the rule names it. Measured at 2 to 16 samples per class (docs/few_labels.md).

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from diffclip_qgis.core.config import FinetuneConfig, SceneWindows
-from diffclip_qgis.core.pipeline import fewshot_classifier
+from diffclip_qgis.core.pipeline import clearly_better_window, fewshot_classifier
 from diffclip_qgis.core.progress import Callback
 from diffclip_qgis.core.source import ArraySource
 from diffclip_qgis.core.window_rule import neighbour_noise_share, scene_window
@@ -93,9 +93,59 @@ def test_the_rule_in_the_pipeline_with_two_and_eight_labels_per_class():
     messages.clear()
     many = fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU, callback=Callback(log=messages.append))
     assert not any(m.startswith("Few samples per class") for m in messages), messages
-    assert many.window == 1 and set(many.report["window_scores"]) == {1}   # the pixel, and the accuracy estimate
+    assert many.window == 1 and set(many.report["window_scores"]) == {1, 3, 5}   # no window clearly better
+    assert any(m.startswith("Window 1 x 1 from the scene, as ") and "no window scored clearly better" in m
+               for m in messages), messages
     preset.finetune.noise_split = 0.0
     assert set(fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU).report["window_scores"]) == {3, 5}
+
+
+def test_a_window_overrules_the_scene_only_when_it_is_right_clearly_more_often():
+    labels = np.repeat([0, 1, 2], 8)
+    pixel = np.ones(24, dtype=bool)
+    pixel[[0, 1, 8, 9, 16, 17]] = False
+    assert clearly_better_window(1, {1: pixel, 3: pixel.copy()}, labels) is None   # the same answers
+    fixed_two = pixel.copy()
+    fixed_two[[0, 8]] = True
+    assert clearly_better_window(1, {1: pixel, 3: fixed_two}, labels) is None      # 2 more right: could be luck
+    fixed_all = np.ones(24, dtype=bool)
+    assert clearly_better_window(1, {1: pixel, 3: fixed_two, 5: fixed_all}, labels) == 5   # 6 more, none fewer
+    worse = fixed_all.copy()
+    worse[[2, 3, 10, 11, 18, 19]] = False
+    assert clearly_better_window(1, {1: pixel, 5: worse}, labels) is None          # 6 more right, 6 more wrong
+    assert clearly_better_window(1, {}, labels) is None                            # no cross-validation
+
+
+def context_fields(size: int = 48, block: int = 16, bands: int = 40, noise: float = 0.005, seed: int = 0):
+    """(bands, H, W) cube whose classes 1 and 2 share material 0 on every other pixel and differ in the other
+    half (materials 1 and 2), class 3 of material 3: half of classes 1 and 2 are the same pixel, as lawn between
+    houses is lawn in a park; their neighbours tell them apart. And the labels."""
+    rng = np.random.default_rng(seed)
+    labels = class_map(size, block)
+    spectra = 0.3 + 0.05 * np.cumsum(rng.normal(0, 1, (4, bands)), axis=1)
+    rows, cols = np.indices(labels.shape)
+    material = np.where(labels == 3, 3, np.where((rows + cols) % 2 == 0, 0, labels))
+    cube = spectra[material].transpose(2, 0, 1) + rng.normal(0, noise, (bands, size, size))
+    return cube.astype(np.float32), labels
+
+
+def test_with_more_labels_cross_validation_overrules_the_scene_where_a_window_is_clearly_better():
+    """Neighbours that differ by material make the scene name the pixel alone; where the classes are defined by
+    their neighbourhood, eight labels per class show that a window is clearly better, and it is taken."""
+    fields, labels = context_fields()
+    source = ArraySource([fields])
+    preset = tiny_preset(window="auto", model_window=5, pretrain_epochs=0, finetune_epochs=90)
+    preset.finetune.window_from_scene = True
+    rows, cols, ids = pick_shots(labels, 8, seed=1)
+    messages = []
+    trained = fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU, callback=Callback(log=messages.append))
+    assert trained.report["neighbour_noise_share"] < SPLIT
+    scores = trained.report["window_scores"]
+    assert trained.window == 3 and scores[3] > scores[1] + 0.2, scores
+    assert any(m.startswith("The scene would take 1 x 1, as ") and "cross-validation scores 3 x 3 clearly better" in m
+               for m in messages), messages
+    rows, cols, ids = pick_shots(labels, 2, seed=1)   # too few labels to tell: the scene's window
+    assert fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU).window == 1
 
 
 def test_a_raster_under_3_pixels_classifies_at_1_x_1_with_the_rule_on():
