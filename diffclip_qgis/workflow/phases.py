@@ -5,7 +5,7 @@ import time
 from typing import Callable, Dict, Optional, Tuple
 
 #: Rough share of the run time of each phase (normalised over the phases a run has).
-WEIGHTS = {"pretraining": 0.45, "choosing window": 0.2, "fine-tuning": 0.25, "classifying": 0.1}
+WEIGHTS = {"pretraining": 0.45, "choosing window": 0.45, "fine-tuning": 0.25, "classifying": 0.1}
 #: The same for suggesting samples.
 SUGGEST_WEIGHTS = {"classifying": 0.95, "writing": 0.05}
 
