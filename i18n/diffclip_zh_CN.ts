@@ -736,6 +736,14 @@
         <translation>样本图层处于编辑模式：请保存或放弃其编辑，然后再次保存项目</translation>
     </message>
     <message>
+        <source>{n} samples become {name}</source>
+        <translation>{n} 个样本变为 {name}</translation>
+    </message>
+    <message>
+        <source>Samples without a class (left from a class removed or replaced earlier) take the loaded class of their id, and its name: {list}.</source>
+        <translation>没有类别的样本（先前删除或替换的类别留下的）将归入载入列表中同一编号的类别并采用其名称：{list}。</translation>
+    </message>
+    <message>
         <source>{name} ({n} samples) become {other}</source>
         <translation>{name}（{n} 个样本）变为 {other}</translation>
     </message>

@@ -224,13 +224,13 @@ def auto_window(trained: TrainedModel, source: PixelSource, windows: List[np.nda
             scores, hits = cross_validate(trained.network, windows, labels, prompts, sizes, preset, device, callback)
             trained.report["window_scores"] = scores
             better = clearly_better_window(window, hits, labels)
+            listed = ", ".join(f"{s} x {s}: {100 * v:.1f}%" for s, v in scores.items())
             if better is None:
                 callback.log(f"Window {window} x {window} from the scene, as {why}"
-                             + ("; no window scored clearly better in cross-validation." if hits else "."))
+                             + (f"; no window scored clearly better in cross-validation ({listed})." if hits else "."))
             else:
                 callback.log(f"The scene would take {window} x {window}, as {why}, but cross-validation scores "
-                             f"{better} x {better} clearly better ({100 * scores[better]:.1f}% against "
-                             f"{100 * scores[window]:.1f}%): {better} x {better}.")
+                             f"{better} x {better} clearly better ({listed}): {better} x {better}.")
                 window = better
     if window is None:
         window, scores = select_window(trained.network, windows, labels, prompts, candidates, preset, device, callback)

@@ -365,14 +365,18 @@ class ClassPanel(QWidget):
         return True
 
     def _orphan_note(self, current: List[ClassInfo], loaded: List[ClassInfo]) -> str:
-        """The question, listing the classes whose samples a replacement would leave out of runs, and those whose
-        samples it would give another class (the loaded class of their id)."""
+        """The question, listing the classes whose samples a replacement would leave out of runs, those whose
+        samples it would give another class (the loaded class of their id), and the samples without a class that
+        the loaded list gives one."""
         names = {c.id: c.name for c in loaded}
         orphans = [tr("{name} ({n} samples)").format(name=c.name, n=self.model.count(c.id))
                    for c in current if c.id not in names and self.model.count(c.id)]
         relabelled = [tr("{name} ({n} samples) become {other}").format(name=c.name, n=self.model.count(c.id),
                                                                        other=names[c.id])
                       for c in current if names.get(c.id, c.name) != c.name and self.model.count(c.id)]
+        ids = {c.id for c in current}
+        rejoining = [tr("{n} samples become {name}").format(n=self.model.count(c.id), name=c.name)
+                     for c in loaded if c.id not in ids and self.model.count(c.id)]
         text = tr("The class table already has {n} classes. Replace them with the loaded list, or merge (keep the "
                   "current classes and add the new ones)?").format(n=len(current))
         if orphans:
@@ -381,6 +385,9 @@ class ClassPanel(QWidget):
         if relabelled:
             text += "\n\n" + tr("Replacing gives these samples the loaded class of their id: {list}.").format(
                 list=", ".join(relabelled))
+        if rejoining:
+            text += "\n\n" + tr("Samples without a class (left from a class removed or replaced earlier) take the "
+                                 "loaded class of their id, and its name: {list}.").format(list=", ".join(rejoining))
         return text
 
     def save_file(self, path: str) -> bool:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Iterable, Tuple
+from typing import Callable, Iterable, Tuple
 
 from qgis.PyQt.QtCore import QLockFile
 
@@ -17,16 +17,21 @@ def session_lock(path: str) -> QLockFile:
     return lock
 
 
-def reserve_number(folder: str, taken: Iterable[int], lock_name: str) -> Tuple[int, QLockFile]:
-    """The first number above every ``taken`` one whose lock (``lock_name`` with ``{number:03d}``, in ``folder``)
-    no running job holds, another QGIS's included, and that lock, taken. ValueError when ``folder`` cannot be
-    written."""
-    number = max(taken, default=0) + 1
-    while True:
-        lock = session_lock(os.path.join(folder, lock_name.format(number=number)))
-        if lock.tryLock(0):
-            return number, lock
-        if lock.error() != QLockFile.LockError.LockFailedError:
-            raise ValueError(tr("Cannot write into the output folder {folder}. Choose another output folder in "
-                                "Settings.").format(folder=folder))
-        number += 1
+def reserve_number(folder: str, taken: Callable[[], Iterable[int]], lock_name: str) -> Tuple[int, QLockFile]:
+    """The first number above every ``taken()`` one (the numbers of the files in ``folder``) whose lock
+    (``lock_name`` with ``{number:03d}``, in ``folder``) no running job holds, another QGIS's included, and that
+    lock, taken. ValueError when ``folder`` cannot be read or written."""
+    try:
+        number = max(taken(), default=0) + 1
+        while True:
+            lock = session_lock(os.path.join(folder, lock_name.format(number=number)))
+            if lock.tryLock(0):
+                if number not in set(taken()):   # not written by a job that ended between the listing and the lock
+                    return number, lock
+                lock.unlock()
+            elif lock.error() != QLockFile.LockError.LockFailedError:
+                raise OSError(lock.error())
+            number += 1
+    except OSError:
+        raise ValueError(tr("Cannot write into the output folder {folder}. Choose another output folder in "
+                            "Settings.").format(folder=folder)) from None

@@ -354,6 +354,8 @@ class SampleStore(QObject):
             return
         names = {c.id: c.name for c in classes}
         index = layer.fields().indexOf(CLASS_NAME)
+        if index < 0:   # a sample file without the field (adopted, or the field deleted): nothing to name
+            return
         changes = {f.id(): {index: names[f[CLASS_ID]]} for f in layer.getFeatures(_attributes_request(layer))
                    if f[CLASS_ID] in names and f[CLASS_NAME] != names[f[CLASS_ID]]}
         if not changes:

@@ -204,6 +204,7 @@ class SampleMapTool(QgsMapTool):
     def undo(self) -> bool:
         try:
             if self.store.undo():
+                self.store.name_samples(self.classes())   # a sample restored under a class renamed since
                 return True
         except SampleLayerError as e:
             self.notify(str(e), Qgis.MessageLevel.Critical)

@@ -1,6 +1,8 @@
 """Runs from the dock: a background QgsTask on tiny rasters, results in the project, failure and cancel."""
 import os
 
+import pytest
+
 from qgis.core import Qgis, QgsApplication, QgsPalettedRasterRenderer, QgsProject
 
 from test_dock_support import (RUN_INPUTS, add_rasters, changeable, dock, held_by_a_crashed_session,  # noqa: F401
@@ -201,6 +203,18 @@ def test_a_run_reserves_its_number_against_concurrent_runs(tmp_path):
     assert ours.number == 1
     ours.release()
     assert os.listdir(tmp_path) == []
+
+
+def test_a_number_written_between_the_listing_and_the_lock_is_skipped(tmp_path):
+    """A job that ends in another session between the folder's listing and the lock has written its number."""
+    from diffclip_qgis.gui.reservations import reserve_number
+
+    listings = iter([[], [1], [1]])   # empty when listed, number 1 written by the time the lock is taken
+    number, lock = reserve_number(str(tmp_path), lambda: next(listings), ".x_{number:03d}.lock")
+    assert number == 2
+    lock.unlock()
+    with pytest.raises(ValueError, match="Cannot write into the output folder"):
+        reserve_number(str(tmp_path / "gone"), lambda: os.listdir(str(tmp_path / "gone")), ".x_{number:03d}.lock")
 
 
 def test_suggestions_reserve_their_file_against_concurrent_sessions(tmp_path):

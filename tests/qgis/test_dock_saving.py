@@ -129,6 +129,42 @@ def test_replacing_the_class_list_renames_the_samples_that_change_class(dock, if
     assert names == {(1, "water"), (2, "roof"), (3, "tree")}   # class 3 is left out of runs, its name unchanged
 
 
+def test_samples_left_without_a_class_take_the_name_of_a_class_loaded_later_and_the_question_says_so(
+        dock, iface, scene, tmp_path, monkeypatch):
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=2)
+    first, second = tmp_path / "two.json", tmp_path / "three.json"
+    first.write_text(json.dumps({"classes": [{"id": 1, "name": "field"}, {"id": 2, "name": "roof"}]}))
+    second.write_text(json.dumps({"classes": [{"id": 1, "name": "field"}, {"id": 2, "name": "roof"},
+                                              {"id": 3, "name": "forest"}]}))
+    asked = []
+    monkeypatch.setattr(class_table, "ask_load_mode", lambda parent, text: asked.append(text) or class_table.REPLACE)
+    assert dock.classes.load_file(str(first)) and dock.classes.load_file(str(second))
+    assert "take the loaded class of their id, and its name: 2 samples become forest" in asked[1]
+    assert {f["class_name"] for f in dock.store.layer().getFeatures() if f["class_id"] == 3} == {"forest"}
+
+
+def test_an_undone_edit_gives_its_sample_the_current_name_of_its_class(dock, iface, scene):
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=1)
+    store = dock.store
+    field = next(f for f in store.layer().getFeatures() if f["class_id"] == 1)
+    store.apply([(field.geometry().asPoint(), 2, "roof")], delete=[field.id()])   # relabelled as roof
+    assert dock.classes.model.rename(dock.classes.model.row_of(1), "meadow")
+    assert dock.tool.undo()
+    assert [f["class_name"] for f in store.layer().getFeatures() if f["class_id"] == 1] == ["meadow"]
+
+
+def test_a_sample_file_without_class_names_takes_class_edits_quietly(dock, iface, scene):
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=1)
+    layer = dock.store.layer()
+    assert layer.dataProvider().deleteAttributes([layer.fields().indexOf("class_name")])
+    layer.updateFields()
+    assert dock.classes.model.rename(0, "meadow")   # no error: nothing to name
+    assert not [m for m in iface.messages() if "Cannot write" in m]
+
+
 @pytest.mark.parametrize("answer, kept", [(QMessageBox.StandardButton.No, True),
                                           (QMessageBox.StandardButton.Yes, False)])
 def test_saving_a_class_list_asks_before_replacing_a_file_the_dialog_did_not_name(dock, tmp_path, monkeypatch,
