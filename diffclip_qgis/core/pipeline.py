@@ -322,7 +322,8 @@ def clearly_better_window(window: int, hits: Dict[int, np.ndarray], labels: np.n
     None when none does.
 
     Compared on the class-balanced mean of the paired per-sample differences (each sample weighted by
-    1 / (classes x its class's samples)), whose standard error comes from the spread of those differences.
+    1 / (classes x its class's samples)), whose standard error comes from the spread of those differences
+    over all samples as one pool (a little stricter than per class when a window helps some classes only).
     """
     if window not in hits:
         return None
