@@ -59,9 +59,7 @@ class RemovedMarker:
 def reserve_suggestion_path(folder: str) -> Tuple[str, QLockFile]:
     """``diffclip_suggestions_NNN.gpkg`` in ``folder``, NNN above every such file's and not reserved by another
     running job, and its reservation (see ``reservations.reserve_number``)."""
-    number, lock = reserve_number(folder, lambda: [int(m.group(1)) for m in map(SUGGESTION_FILE.fullmatch,
-                                                                                os.listdir(folder)) if m],
-                                  SUGGESTION_RESERVATION)
+    number, lock = reserve_number(folder, SUGGESTION_FILE, SUGGESTION_RESERVATION)
     return os.path.join(folder, f"diffclip_suggestions_{number:03d}.gpkg"), lock
 
 

@@ -73,8 +73,7 @@ def next_outputs(folder: str) -> Outputs:
     except OSError as e:
         raise ValueError(tr("Cannot create the output folder {folder}: {error}. Choose another output folder in "
                             "Settings.").format(folder=folder, error=e.strerror or e)) from None
-    number, lock = reserve_number(folder, lambda: [int(m.group(1)) for m in map(_NUMBERED.match, os.listdir(folder))
-                                                   if m], RESERVATION)
+    number, lock = reserve_number(folder, _NUMBERED, RESERVATION)
     return Outputs(folder, number, lock)
 
 

@@ -205,16 +205,21 @@ def test_a_run_reserves_its_number_against_concurrent_runs(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_a_number_written_between_the_listing_and_the_lock_is_skipped(tmp_path):
+def test_a_number_written_between_the_listing_and_the_lock_is_skipped(tmp_path, monkeypatch):
     """A job that ends in another session between the folder's listing and the lock has written its number."""
-    from diffclip_qgis.gui.reservations import reserve_number
+    import re
 
-    listings = iter([[], [1], [1]])   # empty when listed, number 1 written by the time the lock is taken
-    number, lock = reserve_number(str(tmp_path), lambda: next(listings), ".x_{number:03d}.lock")
+    from diffclip_qgis.gui import reservations
+
+    numbered = re.compile(r"x_(\d+)\.txt")
+    listings = iter([[], ["x_001.txt"], ["x_001.txt"]])   # empty when listed, x_001 written by the lock
+    monkeypatch.setattr(reservations.os, "listdir", lambda folder: next(listings))
+    number, lock = reservations.reserve_number(str(tmp_path), numbered, ".x_{number:03d}.lock")
     assert number == 2
     lock.unlock()
+    monkeypatch.undo()
     with pytest.raises(ValueError, match="Cannot write into the output folder"):
-        reserve_number(str(tmp_path / "gone"), lambda: os.listdir(str(tmp_path / "gone")), ".x_{number:03d}.lock")
+        reservations.reserve_number(str(tmp_path / "gone"), numbered, ".x_{number:03d}.lock")
 
 
 def test_suggestions_reserve_their_file_against_concurrent_sessions(tmp_path):
