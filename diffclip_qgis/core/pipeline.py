@@ -118,13 +118,15 @@ def validate_samples(labels: np.ndarray, classes: Sequence[ClassInfo]) -> None:
 def fewshot_classifier(source: PixelSource, rows: np.ndarray, cols: np.ndarray, class_ids: np.ndarray,
                        classes: Sequence[ClassInfo], preset: Preset, device: torch.device,
                        infos: Optional[Sequence[ModalityInfo]] = None,
-                       pretrained: Optional[TrainedModel] = None, callback: Callback = SILENT) -> TrainedModel:
+                       pretrained: Optional[TrainedModel] = None, callback: Callback = SILENT,
+                       stats: Optional[List[BandStats]] = None) -> TrainedModel:
     """Fine-tune a classifier on labelled pixels, pretraining first when no encoder is given.
 
     ``preset.window`` is a size or ``'auto'`` (:func:`auto_window`: from the scene's neighbour
     noise share, or by cross-validation on the labelled pixels). Without ``pretrained``, the encoder is
     pretrained on ``source`` for ``fewshot_pretrain_epochs(preset)`` epochs (0: randomly
-    initialised, the ``cpu`` preset's default).
+    initialised, the ``cpu`` preset's default). ``stats``: the input statistics, when the caller has fitted them
+    already (used without ``pretrained``).
     """
     classes = list(classes)
     labels = _labels(np.asarray(class_ids), classes)
@@ -150,7 +152,7 @@ def fewshot_classifier(source: PixelSource, rows: np.ndarray, cols: np.ndarray, 
         if preset.model.window < WINDOW_CHOICES[0] and preset.pretrain.epochs > 0:
             raise InputError(f"Pretraining needs 3 x 3 windows, which are larger than the raster ({source.height} x "
                              f"{source.width} px). Set the pretraining epochs to 0, or use a larger raster.")
-        stats = fit_input_stats(source, infos, callback=callback)
+        stats = stats or fit_input_stats(source, infos, callback=callback)
         if preset.pretrain.epochs > 0:   # samples on nodata: refused before the long pretraining, not after it
             validate_samples(labels[extract_windows(source, stats, rows, cols, 1)[1]], classes)
         trained = pretrain_encoder(source, preset, device, infos, callback, stats)

@@ -266,16 +266,18 @@ def fewshot_classify(req: ClassifyRequest, callback: Callback = SILENT) -> Class
                          f"{pretrained.pretrain_window} windows); no pretraining on the inputs.")
         elif preset.pretrain.epochs == 0:
             callback.log("Pretraining epochs 0: fine-tuning a randomly initialised encoder.")
+        stats = None
         if req.extent is not None:   # an extent without data in a band training will use fails now, not after it
-            check_pixels_to_classify(source, pretrained.stats if pretrained else fit_input_stats(stack, stack.infos),
-                                     stack.infos)
+            stats = pretrained.stats if pretrained else fit_input_stats(stack, stack.infos, callback=callback)
+            check_pixels_to_classify(source, stats, stack.infos)
         callback.log(f"Preset {preset.name}: window {preset.window}, "
                      + (f"{preset.pretrain.epochs} pretraining epochs, " if not req.pretrained else "")
                      + f"{preset.finetune.epochs} fine-tuning epochs, class proportions "
                      f"{preset.finetune.prior_strength:g}, seed {req.seed}.")
         callback.progress("reading", 1.0)
         trained = from_main(fewshot_classifier(stack, samples.rows, samples.cols, samples.class_ids, classes, preset,
-                                               device, infos=stack.infos, pretrained=pretrained, callback=callback)
+                                               device, infos=stack.infos, pretrained=pretrained, callback=callback,
+                                               stats=stats)
                             if is_main() else None)   # under torchrun rank 0 trains, every rank classifies
         with outputs:  # every output appears together, or none does
             classify_to_files(trained, source, device, req.output, req.output_confidence, req.smoothing, callback,

@@ -128,6 +128,20 @@ def test_extents_as_analysts_type_them(trained, tmp_path):
     assert code == 2 and "-2 is negative: give 0 (off) or a radius in pixels" in text
 
 
+def test_an_extent_reads_the_input_statistics_once(tmp_path, monkeypatch):
+    """The extent's check and training share one fit of the band statistics (it reads tiles of every input)."""
+    import diffclip_qgis.core.pipeline as pipeline
+    import diffclip_qgis.workflow.classify as classify
+    from diffclip_qgis.cli import main
+
+    fits, fit = [], classify.fit_input_stats
+    counted = lambda *args, **kwargs: fits.append(1) or fit(*args, **kwargs)  # noqa: E731
+    monkeypatch.setattr(classify, "fit_input_stats", counted)
+    monkeypatch.setattr(pipeline, "fit_input_stats", counted)
+    assert main(["--quiet", *classify_args(tmp_path, "--EXTENT", "-89.1596,-89.1584,30.3484,30.3494 EPSG:4326")]) == 0
+    assert len(fits) == 1 and read(tmp_path / "map.tif").shape != (150, 150)
+
+
 @pytest.mark.parametrize("args, message", [
     (["--CLASS_FIELD", "nope"], "has no field 'nope'"),
     (["--CLASS_FIELD", "fid"], "The class field 'fid' is the sample layer's feature id"),
