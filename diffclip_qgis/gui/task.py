@@ -32,13 +32,7 @@ class Outputs:
 
     folder: str
     number: int
-    lock: Optional[QLockFile] = field(default=None, repr=False, compare=False)   # the number's reservation
-
-    def release(self) -> None:
-        """Free the number's reservation: the run is over."""
-        if self.lock is not None:
-            self.lock.unlock()
-            self.lock = None
+    lock: QLockFile = field(repr=False, compare=False)   # the number's reservation, held until the run ends
 
     def path(self, kind: str, ext: str) -> str:
         return os.path.join(self.folder, f"diffclip_{kind}_{self.number:03d}.{ext}")
@@ -66,7 +60,7 @@ class Outputs:
 
 def next_outputs(folder: str) -> Outputs:
     """The next number in ``folder`` that no file has and no running run holds (another QGIS's too), reserved
-    until :meth:`Outputs.release`, so that a run never overwrites an earlier or a concurrent one. The folder is
+    until its ``lock`` is unlocked, so that a run never overwrites an earlier or a concurrent one. The folder is
     created; ValueError when it cannot be written."""
     try:
         os.makedirs(folder, exist_ok=True)
@@ -81,15 +75,17 @@ class WorkflowTask(QgsTask):
     """A workflow job in the background, cancellable from the dock or the task manager.
 
     Subclasses run the job in :meth:`work`. ``phaseChanged(phase, fraction, message)`` and
-    ``logMessage(text)`` arrive on the main thread; ``done(ok)`` fires from :meth:`finished`.
+    ``logMessage(text)`` arrive on the main thread; ``done(ok)`` fires from :meth:`finished`, which also frees
+    ``reservation`` (the output files' number, reserved in ``folder`` before the task was made).
     """
 
     phaseChanged = pyqtSignal(str, float, str)
     logMessage = pyqtSignal(str)
     done = pyqtSignal(bool)
 
-    def __init__(self, description: str, progress: PhaseProgress):
+    def __init__(self, description: str, progress: PhaseProgress, folder: str, reservation: QLockFile):
         super().__init__(description, QgsTask.Flag.CanCancel)
+        self.folder, self._reservation = folder, reservation   # where its files go; their number, until it ends
         self.result = None
         self.error = ""
         self.details = ""
@@ -134,6 +130,7 @@ class WorkflowTask(QgsTask):
 
     # -- main thread --------------------------------------------------------------------------------
     def finished(self, result: bool) -> None:  # noqa: D401 (QGIS API)
+        self._reservation.unlock()
         if not result and self.details:
             QgsMessageLog.logMessage(self.details, LOG_TAG, Qgis.MessageLevel.Critical)
         self.done.emit(bool(result))
@@ -145,9 +142,8 @@ class ClassifyTask(WorkflowTask):
     def __init__(self, request: ClassifyRequest, outputs: Outputs):
         from ..workflow.classify import run_phases
 
-        super().__init__(tr("DiffCLIP few-shot classification"), run_phases(request))
+        super().__init__(tr("DiffCLIP few-shot classification"), run_phases(request), outputs.folder, outputs.lock)
         self.request, self.outputs = request, outputs
-        self.folder = outputs.folder   # where its files go
         self.result: Optional[ClassifyResult] = None
 
     def work(self, callback: Callback) -> ClassifyResult:
@@ -155,24 +151,16 @@ class ClassifyTask(WorkflowTask):
 
         return fewshot_classify(self.request, callback)
 
-    def finished(self, result: bool) -> None:  # noqa: D401 (QGIS API)
-        self.outputs.release()
-        super().finished(result)
-
 
 class SuggestTask(WorkflowTask):
     """Suggested samples from a trained model, written to ``request.output``; ``result`` is the Suggestions."""
 
     def __init__(self, request: SuggestRequest, reservation: QLockFile):
-        super().__init__(tr("DiffCLIP sample suggestions"), PhaseProgress(SUGGEST_WEIGHTS))
-        self.request, self.reservation = request, reservation   # the output's number, held until the task ends
-        self.folder = os.path.dirname(request.output)   # where its file goes
+        super().__init__(tr("DiffCLIP sample suggestions"), PhaseProgress(SUGGEST_WEIGHTS), os.path.dirname(request.output),
+                         reservation)
+        self.request = request
 
     def work(self, callback: Callback):
         from ..workflow.suggest import suggest_samples
 
         return suggest_samples(self.request, callback)
-
-    def finished(self, result: bool) -> None:  # noqa: D401 (QGIS API)
-        self.reservation.unlock()
-        super().finished(result)

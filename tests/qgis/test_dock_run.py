@@ -189,19 +189,19 @@ def test_a_run_reserves_its_number_against_concurrent_runs(tmp_path):
 
     first = next_outputs(str(tmp_path))
     assert first.number == 1 and next_outputs(str(tmp_path)).number == 2   # no files yet: the reservation counts
-    first.release()
+    first.lock.unlock()
     other = held_by_another_session(str(tmp_path / ".diffclip_run_001.lock"))
     try:
         ours = next_outputs(str(tmp_path))
         assert ours.number == 2
-        ours.release()
+        ours.lock.unlock()
     finally:
         other.kill()
         other.wait()
     held_by_a_crashed_session(str(tmp_path / ".diffclip_run_001.lock"))
     ours = next_outputs(str(tmp_path))
     assert ours.number == 1
-    ours.release()
+    ours.lock.unlock()
     assert os.listdir(tmp_path) == []
 
 
