@@ -15,7 +15,7 @@ from .progress import SILENT, Callback
 from .semisupervised import (DistributionAlignment, centre_pixels, pixel_logistic_regression, pseudo_label_loss,
                              strong_view)
 from .tokenizer import encode
-from .training import batches, make_optimizer, optimise, seeded_generator
+from .training import batches, make_optimizer, one_cpu_thread, optimise, seeded_generator
 
 
 def clip_loss(logits: torch.Tensor, labels: torch.Tensor, class_weights: torch.Tensor) -> torch.Tensor:
@@ -57,8 +57,16 @@ def finetune(model: DiffCLIP, windows: List[np.ndarray], labels: np.ndarray, pro
     """Fine-tune on labelled windows; ``labels`` are 0..K-1 indices into ``prompts``. Returns loss per epoch.
 
     With ``cfg.unlabelled`` and ``unlabelled`` windows (same size, one array per modality), the
-    unlabelled windows join training after a warm-up (see :mod:`.semisupervised`).
+    unlabelled windows join training after a warm-up (see :mod:`.semisupervised`). On the CPU it runs on one
+    thread (:func:`.training.one_cpu_thread`).
     """
+    with one_cpu_thread(device):
+        return _finetune(model, windows, labels, prompts, cfg, device, callback, unlabelled)
+
+
+def _finetune(model: DiffCLIP, windows: List[np.ndarray], labels: np.ndarray, prompts: Sequence[str],
+              cfg: FinetuneConfig, device: torch.device, callback: Callback, unlabelled: Optional[List[np.ndarray]]
+              ) -> List[float]:
     generator = seeded_generator(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     k = len(prompts)

@@ -239,6 +239,17 @@ def test_finetune_on_pixels_alone_with_one_sample_more_than_a_batch():
     assert len(finetune(net, windows, np.arange(33) % 3, ["a", "b", "c"], cfg, CPU)) == 2
 
 
+def test_finetune_runs_on_one_cpu_thread_and_gives_the_others_back():
+    """Its small steps are faster on one thread (core/training.py); classification after it uses them all."""
+    net = DiffCLIP([2], tiny_config(1))
+    embed, threads = net.embed_windows, []
+    net.embed_windows = lambda windows: threads.append(torch.get_num_threads()) or embed(windows)
+    windows = [np.random.default_rng(0).normal(size=(6, 2, 1, 1)).astype(np.float32)]
+    torch.set_num_threads(2)
+    finetune(net, windows, np.arange(6) % 3, ["a", "b", "c"], tiny_preset(finetune_epochs=2).finetune, CPU)
+    assert set(threads) == {1} and torch.get_num_threads() == 2
+
+
 def test_finetune_needs_every_class():
     net = DiffCLIP([2], tiny_config(3))
     windows = [np.zeros((3, 2, 3, 3), np.float32)]
