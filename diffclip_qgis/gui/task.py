@@ -32,7 +32,7 @@ class Outputs:
 
     folder: str
     number: int
-    lock: QLockFile = field(repr=False, compare=False)   # the number's reservation, held until the run ends
+    lock: Optional[QLockFile] = field(default=None, repr=False, compare=False)  # the number's reservation
 
     def path(self, kind: str, ext: str) -> str:
         return os.path.join(self.folder, f"diffclip_{kind}_{self.number:03d}.{ext}")
@@ -83,7 +83,7 @@ class WorkflowTask(QgsTask):
     logMessage = pyqtSignal(str)
     done = pyqtSignal(bool)
 
-    def __init__(self, description: str, progress: PhaseProgress, folder: str, reservation: QLockFile):
+    def __init__(self, description: str, progress: PhaseProgress, folder: str, reservation: Optional[QLockFile]):
         super().__init__(description, QgsTask.Flag.CanCancel)
         self.folder, self._reservation = folder, reservation   # where its files go; their number, until it ends
         self.result = None
@@ -130,7 +130,8 @@ class WorkflowTask(QgsTask):
 
     # -- main thread --------------------------------------------------------------------------------
     def finished(self, result: bool) -> None:  # noqa: D401 (QGIS API)
-        self._reservation.unlock()
+        if self._reservation is not None:
+            self._reservation.unlock()
         if not result and self.details:
             QgsMessageLog.logMessage(self.details, LOG_TAG, Qgis.MessageLevel.Critical)
         self.done.emit(bool(result))
