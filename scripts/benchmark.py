@@ -22,10 +22,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Dict, List, Tuple
+from unittest import mock
 
 import numpy as np
 import torch
@@ -39,7 +40,7 @@ from sklearn.svm import SVC
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "build"))
 import diffclip_qgis  # noqa: E402
-from diffclip_qgis.core import finetune as finetune_module  # noqa: E402
+from diffclip_qgis.core import finetune as finetune_module, pipeline as pipeline_module  # noqa: E402
 from diffclip_qgis.core.classes import ClassInfo, complete_classes, load_class_list  # noqa: E402
 from diffclip_qgis.core.config import ModelConfig, get_preset  # noqa: E402
 from diffclip_qgis.core.infer import Predictor, class_text  # noqa: E402
@@ -605,22 +606,25 @@ def memory_section(sizes, log) -> list:
 
 def preset_timing_section(scene: Scene, log) -> list:
     """End-to-end time of the default preset on the demo scene: [pretrain +] choose window + fine-tune + classify;
-    the baseline row fine-tunes on every thread, as before 2026-12-02 (the plugin fine-tunes on one)."""
+    the baseline row fine-tunes on every thread and cross-validates one fold at a time, as before 2026-12-02 (the
+    plugin fine-tunes on one thread and runs the folds side by side)."""
     out = []
     r, c, ids = draw(scene.gt, scene.classes, 8, seed=8)
     all_mask, far_mask = test_masks(scene.gt, r, c)
-    every_thread = lambda device: contextlib.nullcontext()  # noqa: E731
-    for name, label, threads in (("cpu", "cpu", finetune_module.one_cpu_thread),
-                                 ("cpu", "cpu, fine-tuning on every thread (baseline)", every_thread)):
+    for name, label, baseline in (("cpu", "cpu", False),
+                                  ("cpu", "cpu, fine-tuning on every thread, one fold at a time (baseline)", True)):
         preset = get_preset(name)
-        kept, finetune_module.one_cpu_thread = finetune_module.one_cpu_thread, threads
-        try:
+        with contextlib.ExitStack() as patches:
+            if baseline:   # the plugin before 2026-12-02
+                for module in (finetune_module, pipeline_module):
+                    patches.enter_context(mock.patch.object(module, "one_cpu_thread",
+                                                            lambda device: contextlib.nullcontext()))
+                patches.enter_context(mock.patch.object(pipeline_module, "ThreadPoolExecutor",
+                                                        lambda workers: ThreadPoolExecutor(1)))
             t0 = time.perf_counter()
             trained = fewshot_classifier(scene.source, r, c, ids, scene.classes, preset, torch.device("cpu"), scene.infos)
             pred, _ = Predictor(trained, torch.device("cpu")).predict(scene.source)
             sec = time.perf_counter() - t0
-        finally:
-            finetune_module.one_cpu_thread = kept
         row = {"preset": label, "seconds": sec, "window": trained.window, **scores(scene.gt, pred, all_mask)}
         out.append(row)
         log(f"preset {label}: {sec:.0f} s end to end ({torch.get_num_threads()} threads), window {trained.window}, "

@@ -15,7 +15,8 @@ from .progress import SILENT, Callback
 from .semisupervised import (DistributionAlignment, centre_pixels, pixel_logistic_regression, pseudo_label_loss,
                              strong_view)
 from .tokenizer import encode
-from .training import batches, make_optimizer, one_cpu_thread, optimise, seeded_generator
+from .threads import one_cpu_thread
+from .training import batches, make_optimizer, optimise, seeded_generator
 
 
 def clip_loss(logits: torch.Tensor, labels: torch.Tensor, class_weights: torch.Tensor) -> torch.Tensor:
@@ -58,7 +59,7 @@ def finetune(model: DiffCLIP, windows: List[np.ndarray], labels: np.ndarray, pro
 
     With ``cfg.unlabelled`` and ``unlabelled`` windows (same size, one array per modality), the
     unlabelled windows join training after a warm-up (see :mod:`.semisupervised`). On the CPU it runs on one
-    thread (:func:`.training.one_cpu_thread`).
+    thread (:func:`.threads.one_cpu_thread`).
     """
     with one_cpu_thread(device):
         return _finetune(model, windows, labels, prompts, cfg, device, callback, unlabelled)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -38,24 +37,6 @@ def batches(n: int, batch_size: int, rng: np.random.Generator, weights: np.ndarr
         starts.pop()
     for start, end in zip(starts, starts[1:] + [n]):
         yield order[start:end]
-
-
-@contextmanager
-def one_cpu_thread(device: torch.device) -> Iterator[None]:
-    """Run the block on one CPU thread (on the CPU; elsewhere nothing changes), then restore the thread count.
-
-    Fine-tuning steps are small (a batch of 64 windows, a few to a few dozen tokens each): their time goes
-    in per-operation overhead, which more threads raise, as every operation wakes the sleeping threads
-    (``OMP_WAIT_POLICY=PASSIVE``). On 2 cores one thread fine-tunes the demo's 1 x 1 to 11 x 11 windows
-    1.3 to 3 times as fast as two; pretraining's larger steps and classification keep every thread.
-    """
-    before = torch.get_num_threads()
-    if device.type == "cpu":
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def seeded_generator(seed: int) -> torch.Generator:

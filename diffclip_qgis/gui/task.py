@@ -99,12 +99,15 @@ class WorkflowTask(QgsTask):
     def run(self) -> bool:  # noqa: D401 (QGIS API)
         import torch
 
+        from ..core.threads import cpu_threads
+
         threads = torch.get_num_threads()
         if threads > 1 and threads >= (os.cpu_count() or 1):
-            torch.set_num_threads(threads - 1)  # leave a core to QGIS: oversubscribed CPUs slow torch down badly
+            threads -= 1   # leave a core to QGIS: oversubscribed CPUs slow torch down badly
         try:
-            self.result = self.work(Callback(self._report, self.isCanceled, self._log,
-                                             warn=lambda m: self._log(m, True)))
+            with cpu_threads(threads):
+                self.result = self.work(Callback(self._report, self.isCanceled, self._log,
+                                                 warn=lambda m: self._log(m, True)))
             return True
         except Cancelled:
             return False
@@ -112,8 +115,6 @@ class WorkflowTask(QgsTask):
             self.error = str(e) or e.__class__.__name__
             self.details = traceback.format_exc()
             return False
-        finally:
-            torch.set_num_threads(threads)
 
     def _report(self, phase: str, fraction: float, message: str = "") -> None:
         percent = self._progress.percent(phase, fraction)

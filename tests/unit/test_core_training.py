@@ -217,6 +217,44 @@ def test_window_auto_picks_a_candidate_by_cross_validation():
     assert "choosing window" in phases and phases[-1] == "fine-tuning"
 
 
+def test_cross_validation_runs_its_fine_tunes_side_by_side_with_the_same_scores(monkeypatch):
+    """One fine-tune per thread torch may use, each on one thread: the scores and hits do not depend on how many
+    run at once, and a cancel stops a fold within a step."""
+    import threading
+
+    from diffclip_qgis.core import pipeline
+
+    spectral, height, labels = multimodal_scene(seed=1)
+    source = ArraySource([spectral, height])
+    stats = fit_input_stats(source)
+    rows, cols, ids = pick_shots(labels, 6, seed=1)
+    windows = extract_windows(source, stats, rows, cols, 5)[0]
+    y = ids - 1
+    preset = tiny_preset(model_window=5, finetune_epochs=12)
+    net = DiffCLIP([s.shape[1] for s in windows], preset.model)
+    seen, completed, finetune_once = set(), [], pipeline.finetune
+
+    def recorded(*args, **kwargs):
+        seen.add((threading.get_ident(), torch.get_num_threads()))
+        completed.append(finetune_once(*args, **kwargs))
+
+    monkeypatch.setattr(pipeline, "finetune", recorded)
+    runs = {}
+    for threads in (1, 3):
+        torch.set_num_threads(threads)
+        seen.clear()
+        runs[threads] = pipeline.cross_validate(net, windows, y, ["a", "b", "c"], [3, 5], preset, CPU)
+        assert {n for _, n in seen} == {1} and len({t for t, _ in seen}) == threads
+        assert torch.get_num_threads() == threads
+    assert runs[1][0] == runs[3][0] and all((runs[1][1][s] == runs[3][1][s]).all() for s in (3, 5))
+
+    asked, completed[:] = [], []
+    cancel = Callback(cancelled=lambda: asked.append(1) or len(asked) > 4)   # each fold step asks
+    with pytest.raises(Cancelled):
+        pipeline.cross_validate(net, windows, y, ["a", "b", "c"], [3, 5], preset, CPU, cancel)
+    assert completed == []   # asked only between folds, five folds would have run first
+
+
 def test_preset_that_skips_pretraining_fine_tunes_a_fresh_encoder():
     spectral, height, labels = multimodal_scene(seed=1)
     rows, cols, ids = pick_shots(labels, 4, seed=1)
