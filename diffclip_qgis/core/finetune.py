@@ -77,7 +77,8 @@ def _finetune(model: DiffCLIP, windows: List[np.ndarray], labels: np.ndarray, pr
         missing = [i for i in range(k) if counts[i] == 0]
         raise ValueError(f"Classes {missing} have no training samples; every class needs at least one.")
     if cfg.head == "linear":
-        model.set_linear_head(k)
+        # drawn as from torch's global generator seeded above, but its own: folds fine-tune side by side
+        model.set_linear_head(k, torch.Generator().manual_seed(cfg.seed))
     model.to(device).train()
     class_weights = torch.tensor(counts.sum() / (k * counts), dtype=torch.float32, device=device)
     sample_weights = None if counts.max() <= 2 * counts.min() else 1.0 / counts[labels]

@@ -249,9 +249,15 @@ class DiffCLIP(nn.Module):
         self.linear_head: Optional[nn.Linear] = None
         self.register_buffer("class_bias", None)   # log prior ratios per class, once estimated
 
-    def set_linear_head(self, n_classes: int) -> None:
-        """Use a plain linear classifier on the image embedding instead of text prompts (ablation)."""
+    def set_linear_head(self, n_classes: int, generator: Optional[torch.Generator] = None) -> None:
+        """Use a plain linear classifier on the image embedding instead of text prompts (ablation), its weights
+        drawn from ``generator`` (as ``nn.Linear`` draws them) where one is given."""
         self.linear_head = nn.Linear(self.cfg.embed_dim, n_classes)
+        if generator is not None:
+            bound = 1.0 / math.sqrt(self.cfg.embed_dim)
+            with torch.no_grad():
+                for p in self.linear_head.parameters():
+                    p.uniform_(-bound, bound, generator=generator)
 
     def set_class_bias(self, bias: Optional[torch.Tensor]) -> None:
         """Offsets added to the class scores (scene class proportions); None removes them."""

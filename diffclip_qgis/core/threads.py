@@ -18,6 +18,7 @@ def _global_openblas() -> Optional[ctypes.CDLL]:
     try:
         process = ctypes.CDLL(None)
         process.openblas_set_num_threads.argtypes = [ctypes.c_int]
+        process.openblas_get_num_threads.restype = ctypes.c_int
     except (OSError, TypeError, AttributeError):   # Windows has no global namespace; elsewhere none is loaded
         return None
     return process
@@ -26,22 +27,21 @@ def _global_openblas() -> Optional[ctypes.CDLL]:
 _OPENBLAS = _global_openblas()
 
 
-def set_cpu_threads(count: int) -> None:
-    """Let torch, and an OpenBLAS under it, use ``count`` threads."""
-    torch.set_num_threads(count)
-    if _OPENBLAS is not None:
-        _OPENBLAS.openblas_set_num_threads(count)
-
-
 @contextmanager
 def cpu_threads(count: int) -> Iterator[None]:
-    """Run the block with ``count`` CPU threads, then restore torch's count before it."""
-    before = torch.get_num_threads()
-    set_cpu_threads(count)
+    """Run the block with ``count`` threads for torch, and for an OpenBLAS under it; then restore both counts."""
+    before = torch.get_num_threads(), _OPENBLAS.openblas_get_num_threads() if _OPENBLAS is not None else None
+    _set(count, count)
     try:
         yield
     finally:
-        set_cpu_threads(before)
+        _set(*before)
+
+
+def _set(torch_threads: int, openblas_threads: Optional[int]) -> None:
+    torch.set_num_threads(torch_threads)
+    if _OPENBLAS is not None and openblas_threads is not None:
+        _OPENBLAS.openblas_set_num_threads(openblas_threads)
 
 
 @contextmanager

@@ -10,6 +10,7 @@ from diffclip_qgis.core.finetune import finetune
 from diffclip_qgis.core.infer import classify_windows
 from diffclip_qgis.core.model import DiffCLIP
 from diffclip_qgis.core.pipeline import fewshot_classifier
+from diffclip_qgis.core.progress import Callback
 from diffclip_qgis.core.semisupervised import (DistributionAlignment, pixel_logistic_regression, pseudo_label_loss,
                                                strong_view)
 from diffclip_qgis.core.source import ArraySource
@@ -108,13 +109,7 @@ def test_fewshot_classifier_uses_unlabelled_windows_and_reports_them():
     preset.finetune = dataclasses.replace(preset.finetune, unlabelled=True, unlabelled_samples=200, max_steps=100,
                                           unlabelled_steps=20, unlabelled_batch=32)
     logs = []
-
-    class Log:
-        def log(self, msg): logs.append(msg)
-        def progress(self, *a): pass
-        def check(self): pass
-
-    trained = fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU, callback=Log())
+    trained = fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU, callback=Callback(log=logs.append))
     assert any("unlabelled" in m for m in logs)
     assert len(trained.report["finetune_loss"]) > 0
 
@@ -135,12 +130,6 @@ def test_many_labels_choose_the_window_by_cross_validation_and_still_use_unlabel
                                           unlabelled_samples=200, max_steps=20, unlabelled_steps=20,
                                           unlabelled_batch=32)
     logs = []
-
-    class Log:
-        def log(self, msg): logs.append(msg)
-        def progress(self, *a): pass
-        def check(self): pass
-
-    trained = fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU, callback=Log())
+    trained = fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU, callback=Callback(log=logs.append))
     assert len(trained.report["window_scores"]) > 1 and trained.report["neighbour_noise_share"] is None  # 7 bands
     assert any(m.startswith("Fine-tuning also on") and "unlabelled" in m for m in logs), logs

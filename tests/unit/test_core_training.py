@@ -15,6 +15,7 @@ from diffclip_qgis.core.pipeline import fewshot_classifier, pretrain_encoder
 from diffclip_qgis.core.pretrain import masked_diffusion_loss, pretrain
 from diffclip_qgis.core.progress import Callback, Cancelled
 from diffclip_qgis.core.source import ArraySource
+from diffclip_qgis.core.threads import cpu_threads
 from diffclip_qgis.core.windows import extract_windows, fit_input_stats, sample_valid_pixels
 
 from core_fixtures import (CLASSES, CPU, cached_classifier, multimodal_scene, pick_shots,  # noqa: F401
@@ -241,11 +242,11 @@ def test_cross_validation_runs_its_fine_tunes_side_by_side_with_the_same_scores(
     monkeypatch.setattr(pipeline, "finetune", recorded)
     runs = {}
     for threads in (1, 3):
-        torch.set_num_threads(threads)
         seen.clear()
-        runs[threads] = pipeline.cross_validate(net, windows, y, ["a", "b", "c"], [3, 5], preset, CPU)
-        assert {n for _, n in seen} == {1} and len({t for t, _ in seen}) == threads
-        assert torch.get_num_threads() == threads
+        with cpu_threads(threads):
+            runs[threads] = pipeline.cross_validate(net, windows, y, ["a", "b", "c"], [3, 5], preset, CPU)
+            assert {n for _, n in seen} == {1} and len({t for t, _ in seen}) == threads
+            assert torch.get_num_threads() == threads
     assert runs[1][0] == runs[3][0] and all((runs[1][1][s] == runs[3][1][s]).all() for s in (3, 5))
 
     asked, completed[:] = [], []
@@ -283,9 +284,9 @@ def test_finetune_runs_on_one_cpu_thread_and_gives_the_others_back():
     embed, threads = net.embed_windows, []
     net.embed_windows = lambda windows: threads.append(torch.get_num_threads()) or embed(windows)
     windows = [np.random.default_rng(0).normal(size=(6, 2, 1, 1)).astype(np.float32)]
-    torch.set_num_threads(2)
-    finetune(net, windows, np.arange(6) % 3, ["a", "b", "c"], tiny_preset(finetune_epochs=2).finetune, CPU)
-    assert set(threads) == {1} and torch.get_num_threads() == 2
+    with cpu_threads(2):
+        finetune(net, windows, np.arange(6) % 3, ["a", "b", "c"], tiny_preset(finetune_epochs=2).finetune, CPU)
+        assert set(threads) == {1} and torch.get_num_threads() == 2
 
 
 def test_finetune_needs_every_class():
