@@ -40,7 +40,7 @@ from sklearn.svm import SVC
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "build"))
 import diffclip_qgis  # noqa: E402
-from diffclip_qgis.core import finetune as finetune_module, pipeline as pipeline_module  # noqa: E402
+from diffclip_qgis.core import finetune as finetune_module, threads as threads_module  # noqa: E402
 from diffclip_qgis.core.classes import ClassInfo, complete_classes, load_class_list  # noqa: E402
 from diffclip_qgis.core.config import ModelConfig, get_preset  # noqa: E402
 from diffclip_qgis.core.infer import Predictor, class_text  # noqa: E402
@@ -616,10 +616,10 @@ def preset_timing_section(scene: Scene, log) -> list:
         preset = get_preset(name)
         with contextlib.ExitStack() as patches:
             if baseline:   # the plugin before 2026-12-02
-                for module in (finetune_module, pipeline_module):
+                for module in (finetune_module, threads_module):
                     patches.enter_context(mock.patch.object(module, "one_cpu_thread",
                                                             lambda device: contextlib.nullcontext()))
-                patches.enter_context(mock.patch.object(pipeline_module, "ThreadPoolExecutor",
+                patches.enter_context(mock.patch.object(threads_module, "ThreadPoolExecutor",
                                                         lambda workers: ThreadPoolExecutor(1)))
             t0 = time.perf_counter()
             trained = fewshot_classifier(scene.source, r, c, ids, scene.classes, preset, torch.device("cpu"), scene.infos)

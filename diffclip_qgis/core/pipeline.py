@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -24,7 +23,7 @@ from .pretrain import pretrain
 from .priors import fit_class_priors
 from .progress import SILENT, Callback
 from .source import ModalityInfo, PixelSource
-from .threads import one_cpu_thread
+from .threads import side_by_side
 from .tokenizer import check_prompts
 from .trained import ModalityMeta, TrainedModel
 from .window_rule import few_labels, neighbour_noise_share, scene_window
@@ -283,8 +282,8 @@ def cross_validate(network: DiffCLIP, windows: List[np.ndarray], labels: np.ndar
     """Balanced accuracy per window size of short fine-tunes (a third of the epochs) on stratified folds, and per
     size whether each sample was right when its fold was held out.
 
-    On the CPU the fine-tunes run side by side, one per thread torch may use (each on one thread, as fine-tuning
-    always does, so the scores do not depend on how many run at once). Both empty when a class has a single sample.
+    The fine-tunes run side by side (:func:`.threads.side_by_side`: the scores do not depend on how many run at
+    once). Both empty when a class has a single sample.
     """
     counts = np.bincount(labels)
     folds = int(min(folds, counts[counts > 0].min()))
@@ -300,21 +299,19 @@ def cross_validate(network: DiffCLIP, windows: List[np.ndarray], labels: np.ndar
     if short.max_steps is not None:
         short.max_steps = min(short.max_steps, max(10, short.max_steps // 3))
     cropped = {size: _center_crop(windows, size) for size in sizes}
-    in_fold = Callback(cancelled=callback.cancelled)   # a fold stops when cancelled; progress is reported here
     jobs = [(size, f) for size in sizes for f in range(folds)]
 
-    def held_out(job: Tuple[int, int]) -> np.ndarray:
+    def held_out(job: Tuple[int, int], in_fold: Callback) -> np.ndarray:
         size, f = job
         train, test = fold_of != f, fold_of == f
         net = copy.deepcopy(network)
         finetune(net, [w[train] for w in cropped[size]], labels[train], prompts, short, device, in_fold)
         return classify_windows(net, class_text(net, prompts, device), [w[test] for w in cropped[size]])[0]
 
-    workers = min(len(jobs), torch.get_num_threads()) if device.type == "cpu" else 1
     hits = {size: np.zeros(len(labels), dtype=bool) for size in sizes}
     accs: Dict[int, List[float]] = {size: [] for size in sizes}
-    with one_cpu_thread(device), ThreadPoolExecutor(workers) as pool:   # new threads take the count set here
-        for done, ((size, f), pred) in enumerate(zip(jobs, pool.map(held_out, jobs)), 1):
+    with side_by_side(held_out, jobs, device, callback.cancelled) as predictions:
+        for done, ((size, f), pred) in enumerate(zip(jobs, predictions), 1):
             test = fold_of == f
             accs[size].append(balanced_accuracy(labels[test], pred))
             hits[size][test] = pred == labels[test]

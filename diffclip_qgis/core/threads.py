@@ -1,4 +1,5 @@
-"""How many CPU threads torch's work may use, including the BLAS library that QGIS puts under it.
+"""How many CPU threads torch's work may use (including the BLAS library that QGIS puts under it), and small
+trainings side by side, one per thread.
 
 QGIS links OpenBLAS into its executables, so inside QGIS (desktop and ``qgis_process``) torch's matrix
 products resolve to that OpenBLAS, whose own thread pool ignores ``torch.set_num_threads`` and spins
@@ -7,10 +8,16 @@ between calls (``sched_yield``) on every core. The counts set here reach both.
 from __future__ import annotations
 
 import ctypes
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Iterator, Optional
+from typing import Callable, Iterator, List, Optional, Sequence, TypeVar
 
 import torch
+
+from .progress import Callback, Cancelled
+
+Job, Result = TypeVar("Job"), TypeVar("Result")
 
 
 def _global_openblas() -> Optional[ctypes.CDLL]:
@@ -58,3 +65,37 @@ def one_cpu_thread(device: torch.device) -> Iterator[None]:
         return
     with cpu_threads(1):
         yield
+
+
+@contextmanager
+def side_by_side(work: Callable[[Job, Callback], Result], jobs: Sequence[Job], device: torch.device,
+                 cancelled: Callable[[], bool]) -> Iterator[Iterator[Result]]:
+    """``work(job, callback)`` for every job, one per thread torch may use on the CPU (each on one thread, so a
+    result does not depend on how many run at once; one at a time elsewhere); yields the results in job order.
+
+    ``callback`` only answers whether to stop: when ``cancelled()`` says so, when a job fails, or when the block
+    raises, the jobs still running stop at their next check. A failed job's own error is the one raised.
+    """
+    stop = threading.Event()
+    errors: List[BaseException] = []
+    in_job = Callback(cancelled=lambda: stop.is_set() or cancelled())
+
+    def run(job: Job) -> Result:
+        try:
+            return work(job, in_job)
+        except Cancelled:
+            raise
+        except BaseException as error:
+            errors.append(error)
+            stop.set()
+            raise
+
+    workers = min(len(jobs), torch.get_num_threads()) if device.type == "cpu" else 1
+    with one_cpu_thread(device), ThreadPoolExecutor(max(1, workers)) as pool:   # new threads take the count set here
+        try:
+            yield pool.map(run, jobs)
+        except BaseException:
+            stop.set()
+            if errors:
+                raise errors[0] from None
+            raise

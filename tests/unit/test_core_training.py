@@ -220,7 +220,7 @@ def test_window_auto_picks_a_candidate_by_cross_validation():
 
 def test_cross_validation_runs_its_fine_tunes_side_by_side_with_the_same_scores(monkeypatch):
     """One fine-tune per thread torch may use, each on one thread: the scores and hits do not depend on how many
-    run at once, and a cancel stops a fold within a step."""
+    run at once, and a cancel or a failed fold stops the others within a step."""
     import threading
 
     from diffclip_qgis.core import pipeline
@@ -254,6 +254,18 @@ def test_cross_validation_runs_its_fine_tunes_side_by_side_with_the_same_scores(
     with pytest.raises(Cancelled):
         pipeline.cross_validate(net, windows, y, ["a", "b", "c"], [3, 5], preset, CPU, cancel)
     assert completed == []   # asked only between folds, five folds would have run first
+
+    calls = iter(range(len(y)))
+
+    def failing(*args, **kwargs):   # the first fold fails at once; the two beside it stop at their next step
+        if next(calls) == 0:
+            raise RuntimeError("out of memory")
+        recorded(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "finetune", failing)
+    with cpu_threads(3), pytest.raises(RuntimeError, match="out of memory"):
+        pipeline.cross_validate(net, windows, y, ["a", "b", "c"], [3, 5], preset, CPU)
+    assert completed == []
 
 
 def test_preset_that_skips_pretraining_fine_tunes_a_fresh_encoder():
