@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -32,6 +32,19 @@ def clip_loss(logits: torch.Tensor, labels: torch.Tensor, class_weights: torch.T
     targets = onehot[present] / onehot[present].sum(dim=1, keepdim=True)
     text_to_image = -(targets * F.log_softmax(logits.t()[present], dim=1)).sum(dim=1).mean()
     return 0.5 * (image_to_text + text_to_image)
+
+
+def class_balance(labels: np.ndarray, k: int) -> Tuple[Optional[np.ndarray], np.ndarray]:
+    """How every class gets the same weight in the labelled loss, once: (per-sample draw weights for the batches,
+    or None for a plain shuffle; per-class loss weights).
+
+    Counts more than 2x apart are balanced by drawing the batches (a rare class's few samples would otherwise
+    sit in few batches with large weights); closer counts by weighting the loss.
+    """
+    counts = np.bincount(labels, minlength=k).astype(np.float64)
+    if counts.max() <= 2 * counts.min():
+        return None, counts.sum() / (k * counts)
+    return 1.0 / counts[labels], np.ones(k)
 
 
 def prompt_tokens(model: DiffCLIP, prompts: Sequence[str], device: torch.device):
@@ -72,16 +85,15 @@ def _finetune(model: DiffCLIP, windows: List[np.ndarray], labels: np.ndarray, pr
     rng = np.random.default_rng(cfg.seed)
     k = len(prompts)
     labels = np.asarray(labels, dtype=np.int64)
-    counts = np.bincount(labels, minlength=k).astype(np.float64)
-    if (counts == 0).any():
-        missing = [i for i in range(k) if counts[i] == 0]
+    missing = np.flatnonzero(np.bincount(labels, minlength=k) == 0).tolist()
+    if missing:
         raise ValueError(f"Classes {missing} have no training samples; every class needs at least one.")
     if cfg.head == "linear":
         # drawn as from torch's global generator seeded above, but its own: folds fine-tune side by side
         model.set_linear_head(k, torch.Generator().manual_seed(cfg.seed))
     model.to(device).train()
-    class_weights = torch.tensor(counts.sum() / (k * counts), dtype=torch.float32, device=device)
-    sample_weights = None if counts.max() <= 2 * counts.min() else 1.0 / counts[labels]
+    sample_weights, class_weights = class_balance(labels, k)
+    class_weights = torch.tensor(class_weights, dtype=torch.float32, device=device)
     ids, lengths = prompt_tokens(model, prompts, device)
     params = [p for name, p in model.named_parameters() if not name.startswith("decoders.")]
     n = len(labels)

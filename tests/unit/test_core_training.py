@@ -7,7 +7,7 @@ import torch
 
 from diffclip_qgis.core.config import PretrainConfig
 from diffclip_qgis.core.diffusion import NoiseSchedule
-from diffclip_qgis.core.finetune import finetune
+from diffclip_qgis.core.finetune import class_balance, finetune
 from diffclip_qgis.core.infer import Predictor
 from diffclip_qgis.core.metrics import assess
 from diffclip_qgis.core.model import DiffCLIP
@@ -16,6 +16,7 @@ from diffclip_qgis.core.pretrain import masked_diffusion_loss, pretrain
 from diffclip_qgis.core.progress import Callback, Cancelled
 from diffclip_qgis.core.source import ArraySource
 from diffclip_qgis.core.threads import cpu_threads
+from diffclip_qgis.core.training import batches
 from diffclip_qgis.core.windows import extract_windows, fit_input_stats, sample_valid_pixels
 
 from core_fixtures import (CLASSES, CPU, cached_classifier, multimodal_scene, pick_shots,  # noqa: F401
@@ -299,6 +300,17 @@ def test_finetune_runs_on_one_cpu_thread_and_gives_the_others_back():
     with cpu_threads(2):
         finetune(net, windows, np.arange(6) % 3, ["a", "b", "c"], tiny_preset(finetune_epochs=2).finetune, CPU)
         assert set(threads) == {1} and torch.get_num_threads() == 2
+
+
+@pytest.mark.parametrize("counts", [(40, 10, 4), (3, 2, 2), (5, 5, 5)])
+def test_every_class_weighs_the_same_in_the_labelled_loss(counts):
+    """Balanced once: drawn as often (counts far apart) or weighted (close), never both (rare classes 10x)."""
+    labels = np.repeat(np.arange(3), counts)
+    draw_weights, loss_weights = class_balance(labels, 3)
+    rng = np.random.default_rng(0)
+    drawn = np.concatenate([idx for _ in range(2000) for idx in batches(len(labels), 16, rng, draw_weights)])
+    weight = np.bincount(labels[drawn], minlength=3) * loss_weights
+    assert np.allclose(weight / weight.sum(), 1 / 3, atol=0.01)
 
 
 def test_finetune_needs_every_class():
