@@ -22,6 +22,7 @@ from .windows import extract_windows, sample_valid_pixels
 
 PIXELS = 4000          # random pixels the noise share is measured on
 SIGNAL_COMPONENTS = 5  # principal components of the scene taken as its signal
+NEIGHBOURS = ((-1, 0), (0, -1), (0, 1), (1, 0))   # (row, column) offsets of the four neighbours
 
 
 def neighbour_noise_share(source: PixelSource, stats: Sequence[BandStats], seed: int = 0) -> Optional[float]:
@@ -29,7 +30,7 @@ def neighbour_noise_share(source: PixelSource, stats: Sequence[BandStats], seed:
 
     Over every scaled band of every modality, each band standardised over the sampled pixels;
     the main components are the first ``SIGNAL_COMPONENTS`` principal components of those pixels.
-    Pixels whose 3 x 3 window is not wholly valid are left out. 0: neighbours differ only in the
+    Pixels with a nodata neighbour are left out. 0: neighbours differ only in the
     scene's main spectral directions; 1: only outside them. None when the bands are too few to
     tell (at most twice ``SIGNAL_COMPONENTS``), the raster is narrower than 3 pixels, the valid pixels
     are too few or the scene is constant.
@@ -38,15 +39,18 @@ def neighbour_noise_share(source: PixelSource, stats: Sequence[BandStats], seed:
         return None
     rows, cols = sample_valid_pixels(source, stats, PIXELS, seed)
     keep = (rows > 0) & (cols > 0) & (rows < source.height - 1) & (cols < source.width - 1)
-    windows, valid = extract_windows(source, stats, rows[keep], cols[keep], 3)
-    x = np.concatenate([w.reshape(len(w), w.shape[1], 9) for w in windows], axis=1)[valid]
-    x = x[np.isfinite(x).all(axis=(1, 2))].astype(np.float64)
+    rows, cols = rows[keep], cols[keep]
+    windows, valid = extract_windows(source, stats, rows, cols, 3)
+    for dy, dx in NEIGHBOURS:   # nodata reads as 0 in a window: pixels with a nodata neighbour are left out
+        valid &= extract_windows(source, stats, rows + dy, cols + dx, 1)[1]
+    x = np.concatenate([w.reshape(len(w), w.shape[1], 9) for w in windows], axis=1)[valid].astype(np.float64)
     if len(x) <= 2 * SIGNAL_COMPONENTS:
         return None
     centre = x[:, :, 4]
     scale = centre.std(axis=0) + 1e-9
     _, _, components = np.linalg.svd((centre - centre.mean(axis=0)) / scale, full_matrices=False)
-    diffs = ((centre[:, :, None] - x[:, :, [1, 3, 5, 7]]).transpose(0, 2, 1) / scale).reshape(-1, x.shape[1])
+    neighbours = x[:, :, [(dy + 1) * 3 + dx + 1 for dy, dx in NEIGHBOURS]]   # row-major 3 x 3
+    diffs = ((centre[:, :, None] - neighbours).transpose(0, 2, 1) / scale).reshape(-1, x.shape[1])
     total = float((diffs ** 2).sum())
     if total == 0:
         return None

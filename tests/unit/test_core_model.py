@@ -90,6 +90,18 @@ def test_linear_head_replaces_prompts(net7):
     assert net.logits(emb, None).shape == (5, 4)
 
 
+def test_class_scores_stay_float32_under_bfloat16_autocast(net7):
+    """bf16 prediction runs the encoder in bf16 but the head in float32: close scores would swap classes."""
+    tokens = [torch.randn(8, 16, generator=torch.Generator().manual_seed(m)) for m in range(2)]
+    text = F.normalize(torch.randn(4, 16, generator=torch.Generator().manual_seed(2)), dim=1)
+    with torch.no_grad():
+        full = net7.logits(net7.image_embedding(tokens), text)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = net7.logits(net7.image_embedding([t.bfloat16() for t in tokens]), text.bfloat16())
+    assert mixed.dtype == torch.float32
+    assert torch.allclose(mixed, full, atol=0.05)   # the tokens' own bf16 rounding only
+
+
 # --------------------------------------------------------------------------- CLIP loss
 
 SCALE = 20.0
