@@ -20,8 +20,9 @@ import time
 from contextlib import contextmanager
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
-#: Sidecar files GDAL writes next to a raster.
-GDAL_SIDECARS = (".aux.xml",)
+#: Sidecar files GDAL reads beside a raster: statistics and class names, overviews (QGIS's "Build pyramids"), a
+#: mask. A stale one left beside a replaced raster would show the old raster's pyramids or mask over the new one.
+GDAL_SIDECARS = (".aux.xml", ".ovr", ".msk")
 WAL = "-wal"   # a GeoPackage's write-ahead log: edits a program saved that are not in the file yet
 GEOPACKAGE_SIDECARS = (WAL, "-shm", "-journal")   # SQLite's, while a file is open or being written
 #: Hidden temporary files of this module (``.stem.tmp-`` + mkstemp's 8 characters + a suffix it writes, and the

@@ -10,7 +10,7 @@ import os
 import re
 import traceback
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Optional
 
 from qgis.core import Qgis, QgsMessageLog, QgsTask
 from qgis.PyQt.QtCore import QLockFile, pyqtSignal
@@ -52,10 +52,6 @@ class Outputs:
     @property
     def style(self) -> str:
         return self.path("classification", "qml")
-
-    def files(self) -> List[str]:
-        return [self.classification, self.classification + ".aux.xml", self.style, self.confidence,
-                self.confidence + ".aux.xml", self.model]
 
 
 def next_outputs(folder: str) -> Outputs:

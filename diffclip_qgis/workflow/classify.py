@@ -9,15 +9,18 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from dataclasses import replace
 from statistics import median
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
 
 from ..core.checkpoint import check_inputs, load_model, save_model
 from ..core.classes import ClassInfo, complete_classes, load_class_list, match_prompts, matching_entry
 from ..core.config import Preset, fewshot_pretrain_epochs, get_preset, set_fewshot_pretrain_epochs, set_finetune_epochs
 from ..core.device import describe_device, resolve_device
-from ..core.files import (GEOTIFF, MODEL_FILE, PendingOutputs, check_output_kinds, check_output_paths, check_writable,
-                          keep_alive, temp_folder_beside)
+from ..core.files import (GDAL_SIDECARS, GEOTIFF, MODEL_FILE, PendingOutputs, check_output_kinds, check_output_paths,
+                          check_writable, keep_alive, temp_folder_beside)
 from ..core.infer import Predictor
 from ..core.pipeline import fewshot_classifier
 from ..core.normalize import BandStats, scale_mismatch
@@ -41,13 +44,13 @@ def input_files(paths: Sequence[str]) -> List[str]:
 
 
 def classification_files(path: str) -> List[str]:
-    """A classification output and the sidecars written with it (.aux.xml, .qml)."""
-    return [path, path + ".aux.xml", os.path.splitext(path)[0] + ".qml"] if path else []
+    """A classification output and the sidecars that go with it (GDAL's, the .qml style)."""
+    return raster_files(path) + [os.path.splitext(path)[0] + ".qml"] if path else []
 
 
 def raster_files(path: str) -> List[str]:
-    """A raster output and its GDAL sidecar."""
-    return [path, path + ".aux.xml"] if path else []
+    """A raster output and its GDAL sidecars."""
+    return [path] + [path + s for s in GDAL_SIDECARS] if path else []
 
 
 def open_stack(paths: Sequence[str], callback: Callback) -> RasterStack:
@@ -215,14 +218,16 @@ def read_samples(req: ClassifyRequest, stack: RasterStack, callback: Callback) -
     return samples
 
 
-def resolve_classes(req: ClassifyRequest, samples: SampleSet, callback: Callback) -> List[ClassInfo]:
-    """The request's classes, or the samples' classes named and prompted by the class list and template."""
+def resolve_classes(req: ClassifyRequest, samples: SampleSet, callback: Callback) -> Tuple[List[ClassInfo], SampleSet]:
+    """The request's classes, or the samples' classes named and prompted by the class list and template; and the
+    samples, numbered by the class list where it gives ids for the names of a text class field."""
     if req.classes is not None:
-        return complete_classes(req.classes, req.prompt_template)
+        return complete_classes(req.classes, req.prompt_template), samples
     entries = load_class_list(req.prompts) if req.prompts else None
     # Integer class values only give placeholder names: let the class list name them.
     found = [ClassInfo(c.id, "" if c.name == f"class {c.id}" else c.name) for c in samples.classes]
     matches = [matching_entry(c, entries) for c in found]
+    samples, found = numbered_by_class_list(samples, found, matches)
     if entries and not any(matches):
         raise ValueError(f"None of the {len(entries)} classes of {os.path.basename(req.prompts)} matches the samples' "
                          f"classes ({', '.join(c.name or str(c.id) for c in found)}): entries match by id for a "
@@ -237,7 +242,23 @@ def resolve_classes(req: ClassifyRequest, samples: SampleSet, callback: Callback
         raise ValueError(f"Several classes get the same prompt '{req.prompt_template}' from PROMPT_TEMPLATE, which "
                          "has no {name}: every class needs its own prompt. Use {name} in PROMPT_TEMPLATE or give "
                          "prompts in PROMPTS.")
-    return classes
+    return classes, samples
+
+
+def numbered_by_class_list(samples: SampleSet, found: List[ClassInfo], matches: List[Optional[ClassInfo]]
+                           ) -> Tuple[SampleSet, List[ClassInfo]]:
+    """A text class field's classes (numbered by the names' order) take the ids their class-list entries give, so
+    the map's values are the list's, as with an id field; the others follow above every id used."""
+    given = {c.id: m.id for c, m in zip(found, matches) if c.name and m is not None and m.id > 0}
+    if all(old == new for old, new in given.items()):
+        return samples, found
+    spare = iter(range(max([*given.values(), 0]) + 1, 1 << 31))
+    renumber = {c.id: given[c.id] if c.id in given else next(spare) for c in found}
+    table = np.zeros(max(renumber) + 1, dtype=np.int64)
+    table[list(renumber)] = list(renumber.values())
+    renumbered = replace(samples, class_ids=table[samples.class_ids],
+                         classes=[replace(c, id=renumber[c.id]) for c in samples.classes])
+    return renumbered, [replace(c, id=renumber[c.id]) for c in found]
 
 
 def fewshot_classify(req: ClassifyRequest, callback: Callback = SILENT) -> ClassifyResult:
@@ -255,7 +276,7 @@ def fewshot_classify(req: ClassifyRequest, callback: Callback = SILENT) -> Class
     device = device_for(req.device, callback)
     with open_stack(req.inputs, callback) as stack:
         samples = read_samples(req, stack, callback)
-        classes = resolve_classes(req, samples, callback)
+        classes, samples = resolve_classes(req, samples, callback)
         callback.log("Classes: " + "; ".join(f"{c.id} {c.name} ({c.prompt!r})" for c in classes) + ".")
         source = classified_area(stack, req.extent, callback)
         check_room(source, classes, req.output, req.output_confidence, req.output_model, req.smoothing)

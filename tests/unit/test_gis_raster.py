@@ -376,6 +376,23 @@ def test_write_classification_replaces_existing_output(tmp_path):
     assert not [n for n in os.listdir(tmp_path) if ".tmp-" in n]
 
 
+def test_a_replaced_output_keeps_no_pyramids_or_mask_of_the_old_one(tmp_path):
+    """QGIS's "Build pyramids" writes .ovr beside a GeoTIFF, GDAL a .msk: left there, they show the old map."""
+    out = str(tmp_path / "classes.tif")
+    write_classification(out, [(0, 0, np.full((4, 4), 1), None)], 4, 4, (0, 1, 0, 0, 0, -1), "", CLASSES)
+    ds = gdal.Open(out)
+    ds.BuildOverviews("NEAREST", [2])
+    ds.CreateMaskBand(gdal.GMF_PER_DATASET)
+    ds = None
+    assert {"classes.tif.ovr", "classes.tif.msk"} <= set(os.listdir(tmp_path))
+    write_classification(out, [(0, 0, np.full((4, 4), 3), None)], 4, 4, (0, 1, 0, 0, 0, -1), "", CLASSES)
+    assert not {"classes.tif.ovr", "classes.tif.msk"} & set(os.listdir(tmp_path))
+    ds = gdal.Open(out)
+    band = ds.GetRasterBand(1)
+    assert band.GetOverviewCount() == 0 and band.GetMaskFlags() != gdal.GMF_PER_DATASET
+    np.testing.assert_array_equal(band.ReadAsArray(), 3)
+
+
 def test_write_qml_standalone(tmp_path):
     path = str(tmp_path / "style.qml")
     write_qml(path, [ClassInfo(2, "b"), ClassInfo(1, "a", "#ff0000")])
