@@ -46,7 +46,9 @@ def assess_accuracy(req: AccuracyRequest, callback: Callback = SILENT) -> Accura
     if req.reference:
         with reference_on_grid(req.reference, grid, callback.gis_log) as (reference, ref_names):
             truth = LabelRaster(reference)
-            found = compare(classification, lambda row0, predicted: truth.rows(row0, len(predicted)), callback)
+            as_map_ids, ref_names = ids_by_name(names, ref_names, callback)
+            found = compare(classification, lambda row0, predicted: as_map_ids(truth.rows(row0, len(predicted))),
+                            callback)
             truth = None   # closed before its in-memory VRT goes
     else:
         found, ref_names = compare(classification, sample_truth(req.reference_samples, grid, names, callback),
@@ -120,6 +122,32 @@ def compare(classification: LabelRaster, truth_of: Callable[[int, np.ndarray], n
         both = (truth > 0) & (predicted > 0)
         found.pairs.update(count_pairs(truth[both], predicted[both]))
     return found
+
+
+def ids_by_name(names: Dict[int, str], ref_names: Dict[int, str], callback: Callback
+                ) -> Tuple[Callable[[np.ndarray], np.ndarray], Dict[int, str]]:
+    """How reference ids become the classification's: the same, or, where both rasters name their classes, every class
+    of the map is among the reference's names and some carry other ids there (a map classified by a text class
+    field without the ids of the reference), by name; and the reference's names in the ids compared."""
+    key = {i: n.strip().lower() for i, n in ref_names.items()}
+    by_name = {n.strip().lower(): i for i, n in names.items()}
+    conflicts = [i for i in sorted(set(names) & set(ref_names)) if key[i] != names[i].strip().lower()]
+    if not conflicts:
+        return (lambda ids: ids), ref_names
+    if not set(by_name) <= set(key.values()):
+        i = conflicts[0]
+        callback.warn(f"Class {i} is '{names[i]}' in the classification but '{ref_names[i]}' in the reference, and the "
+                      "names do not match either: classes are compared by id. Check that both use the same class ids.")
+        return (lambda ids: ids), ref_names
+    spare = iter(range(max([*names, *ref_names]) + 1, 1 << 31))   # reference classes the map does not have
+    renumber = {i: by_name[key[i]] if key[i] in by_name else next(spare) for i in ref_names}
+    table = np.arange(max(ref_names) + 1, dtype=np.int64)
+    table[list(renumber)] = list(renumber.values())
+    callback.warn("The classification and the reference give the same class names other ids (e.g. "
+                  f"'{ref_names[conflicts[0]]}' is {conflicts[0]} in the reference, {renumber[conflicts[0]]} in the "
+                  "classification): classes are compared by name.")
+    return ((lambda ids: np.where(ids < len(table), table[np.minimum(ids, len(table) - 1)], ids)),
+            {renumber[i]: n for i, n in ref_names.items()})
 
 
 def count_ids(values: np.ndarray) -> Dict[int, int]:

@@ -27,7 +27,8 @@ honoured. Samples outside the rasters are skipped with a warning; samples on nod
 About 5 to 20 pixels per class are typical.</dd>
 <dt>Class field (CLASS_FIELD)</dt><dd>Field of the samples holding the class: integer ids of 1 or more
 (kept as output values; 0 and negative values are refused because 0 means nodata) or class names
-(numbered 1..K in alphabetical order). Every sample needs a value. At least two classes are needed.</dd>
+(numbered by the ids PROMPTS gives those names, else 1..K in alphabetical order). Every sample needs a
+value. At least two classes are needed.</dd>
 <dt>Class names and prompts (PROMPTS, optional)</dt><dd>A class list: the JSON the DiffCLIP dock saves
 ({"classes": [{"id": 1, "name": ..., "colour": ..., "prompt": ...}]}) or a CSV of 'class name or id,
 prompt' rows. Entries are matched to the sample classes by id, else by name; they give names, colours and
