@@ -16,10 +16,12 @@ Field = Tuple[str, int, Sequence]
 STYLE_TABLE, STYLE_TABLE_NAME = "layer_styles", "a QGIS layer style (layer_styles)"
 
 
-def check_replaceable(name: str, path: str, layer_name: str, user_fields: Sequence[str] = ()) -> None:
+def check_replaceable(name: str, path: str, layer_name: str, user_fields: Sequence[str] = (),
+                      written_fields: Sequence[str] = ()) -> None:
     """Refuse, before any work, to replace a GeoPackage that holds more than the ``layer_name`` layer a run
-    writes (e.g. the dock's samples, another layer), or where that layer's ``user_fields`` hold values a user
-    filled in (e.g. the reference classes of a validation sample)."""
+    writes (e.g. the dock's samples, another layer), or where that layer's ``user_fields``, or any field but
+    the ``written_fields`` a run writes (given), hold values a user filled in (e.g. the reference classes of a
+    validation sample, a class field added to suggested samples)."""
     if not path or not os.path.exists(path) or os.path.getsize(path) == 0:
         return
     try:
@@ -39,12 +41,14 @@ def check_replaceable(name: str, path: str, layer_name: str, user_fields: Sequen
     layer = ds.GetLayerByName(layer_name)
     if layer is None:
         return
-    for field in user_fields:
-        if layer.GetLayerDefn().GetFieldIndex(field) >= 0:
+    definition = layer.GetLayerDefn()
+    added = [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())] if written_fields else []
+    for field in list(user_fields) + [f for f in added if f not in written_fields and f not in user_fields]:
+        if definition.GetFieldIndex(field) >= 0:
             layer.SetAttributeFilter(f'"{field}" IS NOT NULL')
             filled = layer.GetFeatureCount()
             if filled:
-                raise OutputPathError(f"{name}: {path} holds {filled} points whose '{field}' field was filled in; "
+                raise OutputPathError(f"{name}: {path} holds {filled} point{'s' if filled > 1 else ''} whose '{field}' field was filled in; "
                                       "a new file would replace that work. Choose another file name, or move "
                                       "that file away.")
 

@@ -230,5 +230,6 @@ with labels placed at random.</p>
 same suggestions.</dd>
 <dt>Device (DEVICE)</dt><dd>auto, cpu or cuda.</dd>
 <dt>Suggested samples (OUTPUT)</dt><dd>A GeoPackage of points with fields rank (1 = most useful), best_class,
-second_class (class ids), margin (0..1, small = unsure), best_name and second_name.</dd>
+second_class (class ids), margin (0..1, small = unsure), best_name and second_name. A file with a field
+you added and filled in (a class you labelled) is never replaced: choose another name.</dd>
 </dl>"""

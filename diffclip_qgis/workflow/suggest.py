@@ -14,6 +14,8 @@ from .classify import classified_area, device_for, input_files, open_stack
 from .requests import SuggestRequest
 
 SUGGESTIONS_LAYER = "suggested_samples"
+FIELDS = (("rank", ogr.OFTInteger), ("best_class", ogr.OFTInteger), ("second_class", ogr.OFTInteger),
+          ("margin", ogr.OFTReal), ("best_name", ogr.OFTString), ("second_name", ogr.OFTString))   # what a run writes
 
 
 def suggest_samples(req: SuggestRequest, callback: Callback = SILENT) -> Suggestions:
@@ -24,7 +26,7 @@ def suggest_samples(req: SuggestRequest, callback: Callback = SILENT) -> Suggest
                        {"OUTPUT": [req.output]})
     check_output_kinds({"OUTPUT": (req.output, GEOPACKAGE)})
     outputs = PendingOutputs([req.output])
-    check_replaceable("OUTPUT", req.output, SUGGESTIONS_LAYER)
+    check_replaceable("OUTPUT", req.output, SUGGESTIONS_LAYER, written_fields=[name for name, _ in FIELDS])
     check_writable({"OUTPUT": (req.output, 1 << 20)})
     device = device_for(req.device, callback)
     trained = load_model(req.model)
@@ -47,15 +49,12 @@ def suggest_samples(req: SuggestRequest, callback: Callback = SILENT) -> Suggest
     names = [c.name for c in trained.classes]
     ids = np.array([c.id for c in trained.classes])
     callback.progress("writing", 0.0)
+    values = (list(range(1, len(found.rows) + 1)), ids[found.best].tolist(), ids[found.second].tolist(),
+              [round(float(m), 4) for m in found.margin], [names[i] for i in found.best],
+              [names[i] for i in found.second])
     with outputs:
         write_points(req.output, SUGGESTIONS_LAYER, found.rows, found.cols, source.geotransform, source.crs_wkt,
-                     outputs, [
-                         ("rank", ogr.OFTInteger, list(range(1, len(found.rows) + 1))),
-                         ("best_class", ogr.OFTInteger, ids[found.best].tolist()),
-                         ("second_class", ogr.OFTInteger, ids[found.second].tolist()),
-                         ("margin", ogr.OFTReal, [round(float(m), 4) for m in found.margin]),
-                         ("best_name", ogr.OFTString, [names[i] for i in found.best]),
-                         ("second_name", ogr.OFTString, [names[i] for i in found.second])])
+                     outputs, [(name, kind, v) for (name, kind), v in zip(FIELDS, values)])
     callback.log(f"{len(found.rows)} suggested samples (smallest margin between the two best classes first, spread "
                  "over the map and the classes): label them and run again.")
     callback.progress("writing", 1.0)

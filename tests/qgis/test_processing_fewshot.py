@@ -103,14 +103,15 @@ def test_text_class_field_and_template(qgis_app, scene, tmp_path):
     assert category_names(out["OUTPUT"])[1:4] == ["forest", "road", "water"]
     assert "'remote sensing patch of road'" in fb.text
 
-    # A class list matches these classes by name, whatever its ids (1 water, 2 forest, 3 road)
+    # A class list matches these classes by name and numbers them with its ids (1 water, 2 forest, 3 road)
     fb = LogFeedback()
     out = classify(scene, tmp_path, fb, SAMPLES=samples, CLASS_FIELD="label", PROMPTS=scene.classes_json)
+    assert category_names(out["OUTPUT"])[1:4] == ["water", "forest", "road"]
     ds = gdal.Open(out["OUTPUT"])   # kept: the band needs its dataset alive
     table = ds.GetRasterBand(1).GetColorTable()
     colours = ["#%02x%02x%02x" % table.GetColorEntry(i)[:3] for i in (1, 2, 3)]
     ds = None
-    assert colours == ["#00aa00", "#444444", "#0000ff"]  # forest, road, water
+    assert colours == ["#0000ff", "#00aa00", "#444444"]  # water, forest, road
     assert "'a patch of forest.'" in fb.text and "left out" not in fb.text
 
 

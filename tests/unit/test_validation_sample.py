@@ -153,7 +153,7 @@ def test_a_sample_with_reference_classes_filled_in_is_never_replaced(scene, tmp_
     feature.SetField("reference", 3)   # an hour of the analyst's work, in short
     layer.SetFeature(feature)
     vector = layer = feature = None
-    with pytest.raises(OutputPathError, match="holds 1 points whose 'reference' field was filled in"):
+    with pytest.raises(OutputPathError, match="holds 1 point whose 'reference' field was filled in"):
         validation_sample(ValidationSampleRequest(gt, sample, 50, 2, seed=0))
     assert len(_points(sample)[0]) == 60
 
