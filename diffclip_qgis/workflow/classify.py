@@ -19,8 +19,8 @@ from ..core.checkpoint import check_inputs, load_model, save_model
 from ..core.classes import ClassInfo, complete_classes, load_class_list, match_prompts, matching_entry
 from ..core.config import Preset, fewshot_pretrain_epochs, get_preset, set_fewshot_pretrain_epochs, set_finetune_epochs
 from ..core.device import describe_device, resolve_device
-from ..core.files import (GDAL_SIDECARS, GEOTIFF, MODEL_FILE, PendingOutputs, check_output_kinds, check_output_paths,
-                          check_writable, keep_alive, temp_folder_beside)
+from ..core.files import (GDAL_SIDECARS, GEOTIFF, MODEL_FILE, OutputPathError, PendingOutputs, check_output_kinds,
+                          check_output_paths, check_writable, keep_alive, same_file, temp_folder_beside)
 from ..core.infer import Predictor
 from ..core.pipeline import fewshot_classifier
 from ..core.normalize import BandStats, scale_mismatch
@@ -46,6 +46,16 @@ def input_files(paths: Sequence[str]) -> List[str]:
 def classification_files(path: str) -> List[str]:
     """A classification output and the sidecars that go with it (GDAL's, the .qml style)."""
     return raster_files(path) + [os.path.splitext(path)[0] + ".qml"] if path else []
+
+
+def check_input_styles(inputs: Sequence[str], output: str) -> None:
+    """Refuse a map whose .qml would be an input's: QGIS loads ``name.qml`` as the style of ``name.vrt`` too."""
+    style = classification_files(output)[-1] if output else ""
+    for path in inputs:
+        if style and same_file(style, os.path.splitext(path)[0] + ".qml"):
+            raise OutputPathError(f"OUTPUT ({output}) would write its class style {os.path.basename(style)} beside "
+                                  f"the input {os.path.basename(path)}, which QGIS would then draw as classes. Choose "
+                                  "another name for OUTPUT.")
 
 
 def raster_files(path: str) -> List[str]:
@@ -269,6 +279,7 @@ def fewshot_classify(req: ClassifyRequest, callback: Callback = SILENT) -> Class
                         "PRETRAINED": [req.pretrained]},
                        {"OUTPUT": classification_files(req.output), "OUTPUT_CONFIDENCE": raster_files(req.output_confidence),
                         "OUTPUT_MODEL": [req.output_model]})
+    check_input_styles(req.inputs, req.output)
     check_output_kinds({"OUTPUT": (req.output, GEOTIFF), "OUTPUT_CONFIDENCE": (req.output_confidence, GEOTIFF),
                         "OUTPUT_MODEL": (req.output_model, MODEL_FILE)})
     outputs = PendingOutputs([req.output, req.output_confidence, req.output_model])   # as they are now
@@ -320,6 +331,7 @@ def apply_model(req: ApplyRequest, callback: Callback = SILENT) -> Dict[str, str
     callback.progress("reading", 0.0)
     check_output_paths({"INPUTS": input_files(req.inputs), "MODEL": [req.model]},
                        {"OUTPUT": classification_files(req.output), "OUTPUT_CONFIDENCE": raster_files(req.output_confidence)})
+    check_input_styles(req.inputs, req.output)
     check_output_kinds({"OUTPUT": (req.output, GEOTIFF), "OUTPUT_CONFIDENCE": (req.output_confidence, GEOTIFF)})
     outputs = PendingOutputs([req.output, req.output_confidence])
     device = device_for(req.device, callback)

@@ -81,6 +81,11 @@ def test_symlink_and_vrt_sources_count_as_inputs(qgis_app, scene, tmp_path):
     gdal.BuildVRT(outer, [vrt]).FlushCache()
     with raises("OUTPUT .* is the same file as the input INPUTS"):
         classify(scene, tmp_path, INPUTS=[outer, scene.lidar], OUTPUT=scene.hsi)
+    before = sorted(os.listdir(tmp_path))
+    # mosaic.tif's style mosaic.qml would be the style QGIS loads with the input mosaic.vrt: drawn as classes
+    with raises(r"OUTPUT \(.*mosaic.tif\) would write its class style mosaic.qml beside the input mosaic.vrt"):
+        classify(scene, tmp_path, INPUTS=[outer, scene.lidar], OUTPUT=str(tmp_path / "mosaic.tif"))
+    assert sorted(os.listdir(tmp_path)) == before
     (tmp_path / "mosaic.qml").write_text("<qgis/>")   # the user's style for the input mosaic.vrt
     before = sorted(os.listdir(tmp_path))
     # mosaic.tif's style would be mosaic.qml too
