@@ -4,11 +4,13 @@
 The same jobs, parameter names, defaults, outputs and messages as the Processing algorithms,
 without QGIS (only the core, GDAL and the workflow layer). Runs under ``torchrun`` too:
 ``apply`` and ``classify`` share the tiles among the processes, ``pretrain`` trains with
-DistributedDataParallel. Exit status: 0 done, 1 error, 2 bad arguments, 130 interrupted.
+DistributedDataParallel. Exit status: 0 done, 1 error, 2 bad arguments, 130 interrupted (143 from a shell
+after SIGTERM).
 """
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import sys
@@ -32,7 +34,8 @@ PRESETS, DEVICES = ["cpu", "paper"], ["auto", "cpu", "cuda"]
 
 
 class TerminalProgress:
-    """Progress, log and warnings on the terminal: one line per phase step of 10 %, rank 0 only."""
+    """Progress, log and warnings on the terminal: one line per phase step of 10 %, rank 0 only; --quiet keeps
+    the warnings."""
 
     def __init__(self, quiet: bool = False):
         self.main_rank = int(os.environ.get("RANK", "0")) == 0   # torchrun sets RANK
@@ -53,7 +56,7 @@ class TerminalProgress:
             print(message, file=sys.stderr, flush=True)
 
     def warn(self, message: str) -> None:
-        if self.show:
+        if self.main_rank:   # with --quiet too: a warning may change what the results mean
             print(f"Warning: {message}", file=sys.stderr, flush=True)
 
     def callback(self):
@@ -63,17 +66,28 @@ class TerminalProgress:
 
 
 # -- parameters ------------------------------------------------------------------------------------
-def _count(text: str) -> Optional[int]:
-    """-1 (or empty) = the preset's value, as in Processing."""
-    value = int(text) if str(text).strip() else -1
-    return None if value < 0 else value
+def _number(name: str, count: bool = False):
+    """The parser of a numeric parameter: a number in the range Processing gives ``name`` (``RANGES``), whole or
+    decimal as its bounds are; with ``count``, -1 or nothing means the preset's value (None), as in Processing."""
+    from .workflow.ranges import RANGES
 
+    low, high = RANGES[name]
+    kind = type(low)
 
-def _radius(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative: give 0 (off) or a radius in pixels")
-    return value
+    def number(text: str):
+        if count and not str(text).strip():
+            return None
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a {'whole ' if kind is int else ''}number") from None
+        if not math.isfinite(value) or (low is not None and value < low) or (high is not None and value > high):
+            span = f"from {low:g} to {high:g}" if high is not None else f"{low:g} or more"
+            raise argparse.ArgumentTypeError(f"{text} is out of range: {name} takes {span}"
+                                             + (" (-1 = the preset's)" if count else ""))
+        return None if count and value == -1 else value
+
+    return number
 
 
 def _values_may_be_negative(argv: Sequence[str]) -> List[str]:
@@ -95,7 +109,12 @@ def _add_common(parser, extent: bool = True, smoothing: bool = True) -> None:
         parser.add_argument("--EXTENT", default="", help="xmin,xmax,ymin,ymax [EPSG:n] (QGIS order; default: "
                                                          "the first raster's CRS): classify only inside it")
     if smoothing:
-        parser.add_argument("--SMOOTHING", type=_radius, default=0, help="majority smoothing radius in pixels (0 = off)")
+        parser.add_argument("--SMOOTHING", type=_number("SMOOTHING"), default=0,
+                            help="majority smoothing radius in pixels (0 = off, up to 25)")
+
+
+def _add_seed(parser) -> None:
+    parser.add_argument("--SEED", type=_number("SEED"), default=0, help="random seed, 0 or more (default 0)")
 
 
 def _add_class_outputs(parser) -> None:
@@ -106,7 +125,8 @@ def _add_class_outputs(parser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m diffclip_qgis", description=__doc__.split("\n\n")[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quiet", action="store_true", help="no progress or log lines, only the results (output files, OA)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress or log lines: only warnings and the results (output files, OA)")
     jobs = parser.add_subparsers(dest="job", required=True,
                                  metavar="{classify,apply,pretrain,accuracy,validationsample,suggestsamples}")
 
@@ -123,10 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--PRETRAINED", default="", help="pretrained model .pt (empty: the preset decides)")
     p.add_argument("--PRESET", choices=PRESETS, default="cpu")
     p.add_argument("--WINDOW", choices=window_options(CLASSIFY_WINDOW_CHOICES), default="auto")
-    p.add_argument("--PRETRAIN_EPOCHS", type=_count, default=None, help="-1 = preset's; 0 = no pretraining")
-    p.add_argument("--EPOCHS", type=_count, default=None, help="fine-tuning epochs (-1 = preset's)")
-    p.add_argument("--CLASS_PROPORTIONS", type=float, default=0.5, help="0..1 (default 0.5)")
-    p.add_argument("--SEED", type=int, default=0)
+    p.add_argument("--PRETRAIN_EPOCHS", type=_number("PRETRAIN_EPOCHS", count=True), default=None,
+                   help="-1 = preset's; 0 = no pretraining")
+    p.add_argument("--EPOCHS", type=_number("EPOCHS", count=True), default=None, help="fine-tuning epochs (-1 = preset's)")
+    p.add_argument("--CLASS_PROPORTIONS", type=_number("CLASS_PROPORTIONS"), default=0.5, help="0..1 (default 0.5)")
+    _add_seed(p)
     _add_class_outputs(p)
     p.add_argument("--OUTPUT_MODEL", default="", help="trained model .pt (optional)")
 
@@ -139,10 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p, extent=False, smoothing=False)
     p.add_argument("--PRESET", choices=PRESETS, default="cpu")
     p.add_argument("--WINDOW", choices=window_options(WINDOW_CHOICES), default="auto")
-    p.add_argument("--EPOCHS", type=_count, default=None, help="-1 = preset's")
-    p.add_argument("--MASK_RATIO", type=float, default=0.7)
-    p.add_argument("--SAMPLE_COUNT", type=_count, default=None, help="training windows (-1 = preset's)")
-    p.add_argument("--SEED", type=int, default=0)
+    p.add_argument("--EPOCHS", type=_number("EPOCHS", count=True), default=None, help="-1 = preset's")
+    p.add_argument("--MASK_RATIO", type=_number("MASK_RATIO"), default=0.7, help="0.05..0.95 (default 0.7)")
+    p.add_argument("--SAMPLE_COUNT", type=_number("SAMPLE_COUNT", count=True), default=None,
+                   help="training windows (-1 = preset's)")
+    _add_seed(p)
     p.add_argument("--OUTPUT_MODEL", required=True, help="pretrained model .pt")
 
     p = job("accuracy", ACCURACY_HELP, "accuracy assessment (diffclip:accuracy)")
@@ -154,17 +176,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = job("validationsample", VALIDATION_HELP, "stratified random validation sample (diffclip:validationsample)")
     p.add_argument("--CLASSIFICATION", required=True, help="class raster")
-    p.add_argument("--SAMPLE_SIZE", type=int, default=500)
-    p.add_argument("--MIN_PER_CLASS", type=int, default=50)
-    p.add_argument("--SEED", type=int, default=0)
+    p.add_argument("--SAMPLE_SIZE", type=_number("SAMPLE_SIZE"), default=500)
+    p.add_argument("--MIN_PER_CLASS", type=_number("MIN_PER_CLASS"), default=50)
+    _add_seed(p)
     p.add_argument("--OUTPUT", required=True, help="validation points (.gpkg)")
 
     p = job("suggestsamples", SUGGEST_HELP, "where to label next (diffclip:suggestsamples)")
     _add_common(p, smoothing=False)
     p.add_argument("--MODEL", required=True, help="classifier .pt from Few-shot Classify")
-    p.add_argument("--COUNT", type=_count, default=None, help="-1 = 2 per class")
+    p.add_argument("--COUNT", type=_number("COUNT", count=True), default=None, help="-1 = 2 per class")
     p.add_argument("--SAMPLES", default="", help="labelled samples to keep away from (vector file)")
-    p.add_argument("--SEED", type=int, default=0)
+    _add_seed(p)
     p.add_argument("--OUTPUT", required=True, help="suggested points (.gpkg)")
     return parser
 
@@ -214,13 +236,27 @@ def _extent(text: str, first_raster: str, warn):
     grid_wkt = raster.GetProjection()
     if crs and grid_wkt:
         source, target = osr.SpatialReference(), osr.SpatialReference()
-        source.SetFromUserInput(crs)
+        gdal.PushErrorHandler("CPLQuietErrorHandler")   # the message below says it
+        try:
+            unknown = source.SetFromUserInput(crs) != 0
+        except RuntimeError:
+            unknown = True
+        finally:
+            gdal.PopErrorHandler()
+        if unknown:
+            raise ValueError(f"EXTENT: the CRS '{crs}' is unknown. Give it as [EPSG:n], e.g. [EPSG:4326].")
         target.ImportFromWkt(grid_wkt)
         for srs in (source, target):
             srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
         if not source.IsSame(target):
-            xmin, ymin, xmax, ymax = osr.CoordinateTransformation(source, target).TransformBounds(
-                xmin, ymin, xmax, ymax, 21)
+            try:
+                xmin, ymin, xmax, ymax = osr.CoordinateTransformation(source, target).TransformBounds(
+                    xmin, ymin, xmax, ymax, 21)
+            except RuntimeError:
+                xmin = math.inf
+            if not all(map(math.isfinite, (xmin, ymin, xmax, ymax))):
+                raise ValueError(f"EXTENT: {text.strip()} cannot be placed on the raster: are its values in {crs}? "
+                                 "Give the extent's own CRS, or none for the raster's.")
     from .gis.raster import grid_bounds
 
     rx0, ry0, rx1, ry1 = grid_bounds(raster.GetGeoTransform(), raster.RasterXSize, raster.RasterYSize)

@@ -350,6 +350,23 @@ def centre_pixels_with_shape(keep_bands: bool):
     return features
 
 
+def uneven_draw(scene, per_class: float, seed: int):
+    """Labelled pixels as an analyst clicks them: each class in proportion to its share of the reference,
+    ``per_class`` x classes in all, at least 2 per class (rows, cols, class ids)."""
+    rng = np.random.default_rng(seed)
+    sizes = {cl.id: int((scene.gt == cl.id).sum()) for cl in scene.classes}
+    total = per_class * len(scene.classes)
+    rows, cols, ids = [], [], []
+    for cl in scene.classes:
+        yy, xx = np.nonzero(scene.gt == cl.id)
+        n = min(len(yy), max(2, int(round(total * sizes[cl.id] / sum(sizes.values())))))
+        pick = rng.choice(len(yy), n, replace=False)
+        rows += list(yy[pick])
+        cols += list(xx[pick])
+        ids += [cl.id] * n
+    return np.array(rows), np.array(cols), np.array(ids)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--summarise", nargs="*", help="only summarise these logs of earlier runs")
@@ -359,6 +376,9 @@ def main():
     ap.add_argument("--draws", type=int, default=3)
     ap.add_argument("--first-draw", type=int, default=0)
     ap.add_argument("--methods", nargs="+", default=["default", "ssl"])
+    ap.add_argument("--uneven", action="store_true",
+                    help="labels in proportion to the classes' shares of the reference: SHOTS x classes in all, at "
+                         "least 2 per class (draw d seeded 100 + d)")
     args = ap.parse_args()
     if args.summarise:
         summarise_logs(args.summarise, dict(a.split("=", 1) for a in args.alias))
@@ -371,7 +391,8 @@ def main():
         scene = B.scene_by_key(key)
         for shots in args.shots:
             for d in range(args.first_draw, args.first_draw + args.draws):
-                r, c, ids = B.draw(scene.gt, scene.classes, shots, seed=1000 * d + shots)
+                r, c, ids = (uneven_draw(scene, shots, seed=100 + d) if args.uneven
+                             else B.draw(scene.gt, scene.classes, shots, seed=1000 * d + shots))
                 mask, _ = B.test_masks(scene.gt, r, c)
                 for m in args.methods:
                     pred, equal, win, sec = run(scene, m, r, c, ids, d)

@@ -230,7 +230,9 @@ def auto_window(trained: TrainedModel, source: PixelSource, windows: List[np.nda
             listed = ", ".join(f"{s} x {s}: {100 * v:.1f}%" for s, v in scores.items())
             if better is None:
                 callback.log(f"Window {window} x {window} from the scene, as {why}"
-                             + (f"; no window scored clearly better in cross-validation ({listed})." if hits else "."))
+                             + (f"; in cross-validation ({listed}) no window beat it by more than "
+                                f"{CLEARLY_BETTER_Z:g} standard errors of the difference, which few samples make wide "
+                                "(WINDOW sets one)." if hits else "."))
             else:
                 callback.log(f"The scene would take {window} x {window}, as {why}, but cross-validation scores "
                              f"{better} x {better} clearly better ({listed}): {better} x {better}.")

@@ -22,7 +22,7 @@ from .windows import extract_windows, sample_valid_pixels
 
 PIXELS = 4000          # random pixels the noise share is measured on
 SIGNAL_COMPONENTS = 5  # principal components of the scene taken as its signal
-NEIGHBOURS = ((-1, 0), (0, -1), (0, 1), (1, 0))   # (row, column) offsets of the four neighbours
+NEIGHBOURS = ((-1, 0), (0, -1), (0, 1), (1, 0))   # (row, column) offsets of the four neighbours compared
 
 
 def neighbour_noise_share(source: PixelSource, stats: Sequence[BandStats], seed: int = 0) -> Optional[float]:
@@ -39,10 +39,7 @@ def neighbour_noise_share(source: PixelSource, stats: Sequence[BandStats], seed:
         return None
     rows, cols = sample_valid_pixels(source, stats, PIXELS, seed)
     keep = (rows > 0) & (cols > 0) & (rows < source.height - 1) & (cols < source.width - 1)
-    rows, cols = rows[keep], cols[keep]
-    windows, valid = extract_windows(source, stats, rows, cols, 3)
-    for dy, dx in NEIGHBOURS:   # nodata reads as 0 in a window: pixels with a nodata neighbour are left out
-        valid &= extract_windows(source, stats, rows + dy, cols + dx, 1)[1]
+    windows, valid = extract_windows(source, stats, rows[keep], cols[keep], 3, valid_at=((0, 0),) + NEIGHBOURS)
     x = np.concatenate([w.reshape(len(w), w.shape[1], 9) for w in windows], axis=1)[valid].astype(np.float64)
     if len(x) <= 2 * SIGNAL_COMPONENTS:
         return None

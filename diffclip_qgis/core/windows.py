@@ -38,7 +38,12 @@ class Tile:
     cols: int
     pad: int
     arrays: List[np.ndarray]
-    valid: np.ndarray  # (rows, cols) True where every used band of every modality is finite
+    finite: np.ndarray  # (rows + 2*pad, cols + 2*pad) True where every used band of every modality is finite
+
+    @property
+    def valid(self) -> np.ndarray:
+        """(rows, cols) validity of the tile's own pixels."""
+        return self.finite[self.pad:self.pad + self.rows, self.pad:self.pad + self.cols]
 
 
 def iter_boxes(height: int, width: int, tile: int = TILE) -> Iterator[Tuple[int, int, int, int]]:
@@ -60,12 +65,12 @@ def read_tile(source: PixelSource, stats: Sequence[BandStats], row0: int, col0: 
     r1, c1 = min(source.height + bottom, row0 + rows + pad), min(source.width + right, col0 + cols + pad)
     raw = source.read(r0, c0, r1 - r0, c1 - c0)
     widths = ((0, 0), (r0 - (row0 - pad), row0 + rows + pad - r1), (c0 - (col0 - pad), col0 + cols + pad - c1))
-    arrays, valid = [], np.ones((rows, cols), dtype=bool)
+    arrays, valid = [], np.ones((rows + 2 * pad, cols + 2 * pad), dtype=bool)
     for x, st in zip(raw, stats):
         y = st.apply(x)
         y = np.pad(y, widths, mode="edge") if any(w for pair in widths for w in pair) else y
         finite = np.isfinite(y)
-        valid &= finite[:, pad:pad + rows, pad:pad + cols].all(axis=0)
+        valid &= finite.all(axis=0)
         arrays.append(np.where(finite, y, 0.0).astype(np.float32, copy=False))
     return Tile(row0, col0, rows, cols, pad, arrays, valid)
 
@@ -147,8 +152,10 @@ def window_offsets(window: int) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def extract_windows(source: PixelSource, stats: Sequence[BandStats], rows: np.ndarray, cols: np.ndarray,
-                    window: int, tile: int = TILE) -> Tuple[List[np.ndarray], np.ndarray]:
-    """Windows around pixels: one (N, bands, window, window) array per modality, and validity (N,).
+                    window: int, tile: int = TILE, valid_at: Sequence[Tuple[int, int]] = ((0, 0),)
+                    ) -> Tuple[List[np.ndarray], np.ndarray]:
+    """Windows around pixels: one (N, bands, window, window) array per modality (nodata reads as 0), and whether
+    the pixels at the ``valid_at`` (row, column) offsets from the centre are all valid (N,): the centre by default.
 
     Reads tile by tile, so only tiles holding requested pixels are read.
     """
@@ -173,9 +180,9 @@ def extract_windows(source: PixelSource, stats: Sequence[BandStats], rows: np.nd
         h, w = min(tile, source.height - r0), min(tile, source.width - c0)
         tl = read_tile(source, stats, r0, c0, h, w, pad)
         lr, lc = rows[idx] - r0, cols[idx] - c0
-        valid[idx] = tl.valid[lr, lc]
         yy = (lr[:, None] + pad + dy[None]).reshape(-1)
         xx = (lc[:, None] + pad + dx[None]).reshape(-1)
+        valid[idx] = np.all([tl.finite[lr + pad + oy, lc + pad + ox] for oy, ox in valid_at], axis=0)
         for m, a in enumerate(tl.arrays):
             out[m][idx] = a[:, yy, xx].reshape(a.shape[0], len(idx), window, window).transpose(1, 0, 2, 3)
     return out, valid

@@ -13,6 +13,9 @@ from .raster import PIXEL_GEOTRANSFORM, RasterInputError
 
 BLOCK = 1024
 REFERENCE_FIELD = "reference"
+#: What a sample is written with: the reference field stays empty for the user to fill in.
+SAMPLE_FIELDS = (("id", ogr.OFTInteger), ("map_class", ogr.OFTInteger), ("map_name", ogr.OFTString),
+                 (REFERENCE_FIELD, ogr.OFTInteger))
 SAMPLE_LAYER = "validation_sample"
 
 
@@ -95,8 +98,7 @@ def write_sample_points(path: str, rows: np.ndarray, cols: np.ndarray, classes: 
     """A GeoPackage of points at the pixel centres: fields id, map_class, map_name and an empty reference."""
     order = np.lexsort((cols, rows))
     rows, cols, classes = rows[order], cols[order], classes[order]
-    write_points(path, SAMPLE_LAYER, rows, cols, geotransform, crs_wkt, outputs, [
-        ("id", ogr.OFTInteger, list(range(1, len(rows) + 1))),
-        ("map_class", ogr.OFTInteger, classes.tolist()),
-        ("map_name", ogr.OFTString, [names.get(int(c), f"class {int(c)}") for c in classes]),
-        (REFERENCE_FIELD, ogr.OFTInteger, [None] * len(rows))])
+    values = (list(range(1, len(rows) + 1)), classes.tolist(),
+              [names.get(int(c), f"class {int(c)}") for c in classes], [None] * len(rows))
+    write_points(path, SAMPLE_LAYER, rows, cols, geotransform, crs_wkt, outputs,
+                 [(name, kind, v) for (name, kind), v in zip(SAMPLE_FIELDS, values)])

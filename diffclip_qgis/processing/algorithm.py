@@ -30,6 +30,7 @@ from qgis.PyQt.QtGui import QIcon
 
 from ..qgis_compat import enum_value
 from ..qgis_layers import layer_file
+from ..workflow.ranges import RANGES
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ICON_PATH = os.path.join(PLUGIN_DIR, "resources", "icon.svg")
@@ -268,9 +269,10 @@ class DiffClipAlgorithm(QgsProcessingAlgorithm):
                                            defaultValue=default, optional=False, usesStaticStrings=True)
         self._add(param, advanced)
 
-    def add_int(self, name: str, description: str, default: Optional[int], minimum: Optional[int] = None,
-                maximum: Optional[int] = None, optional: bool = False, advanced: bool = False):
-        param = QgsProcessingParameterNumber(name, tr(description), INTEGER,
+    def add_number(self, name: str, description: str, default, optional: bool = False, advanced: bool = False):
+        """A number in the range ``RANGES`` gives ``name``, whole or decimal as its bounds are."""
+        minimum, maximum = RANGES[name]
+        param = QgsProcessingParameterNumber(name, tr(description), DOUBLE if isinstance(minimum, float) else INTEGER,
                                              defaultValue=default, optional=optional)
         if minimum is not None:
             param.setMinimum(minimum)
@@ -285,14 +287,14 @@ class DiffClipAlgorithm(QgsProcessingAlgorithm):
         self.add_enum(self.DEVICE, "Device", DEVICES, "auto", advanced=True)
 
     def add_seed(self):
-        self.add_int(self.SEED, "Random seed", 0, minimum=0, advanced=True)
+        self.add_number(self.SEED, "Random seed", 0, advanced=True)
 
     def add_extent(self):
         self.addParameter(QgsProcessingParameterExtent(self.EXTENT, tr("Classify only inside this extent"),
                                                        optional=True))
 
     def add_smoothing(self):
-        self.add_int(self.SMOOTHING, "Majority smoothing radius (pixels; 0 = off)", 0, minimum=0, maximum=25)
+        self.add_number(self.SMOOTHING, "Majority smoothing radius (pixels; 0 = off)", 0)
 
     def add_class_outputs(self):
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, tr("Classification")))

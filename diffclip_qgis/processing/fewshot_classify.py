@@ -6,7 +6,6 @@ from qgis.core import (
     QgsProcessingParameterField,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
-    QgsProcessingParameterNumber,
     QgsProcessingParameterString,
 )
 
@@ -15,7 +14,6 @@ from .algorithm import (
     ANY_FIELD,
     CLASSIFY_WINDOWS,
     DEFAULT_PROMPT_TEMPLATE,
-    DOUBLE,
     FILE,
     VECTOR_POINT,
     VECTOR_POLYGON,
@@ -89,15 +87,11 @@ class FewShotClassifyAlgorithm(DiffClipAlgorithm):
             fileFilter=tr("DiffCLIP models (*.pt);;All files (*.*)")))
         self.add_preset()
         self.add_enum(self.WINDOW, "Window size (pixels)", CLASSIFY_WINDOWS, "auto")
-        self.add_int(self.PRETRAIN_EPOCHS, "Pretraining epochs (-1 = preset's; 0 = no pretraining)", -1,
-                     minimum=-1, optional=True, advanced=True)
-        self.add_int(self.EPOCHS, "Fine-tuning epochs (-1 = preset's)", -1, minimum=-1, optional=True,
-                     advanced=True)
-        param = QgsProcessingParameterNumber(
-            self.CLASS_PROPORTIONS, tr("Follow the scene's class proportions (0 = classes equally likely, "
-                                       "1 = fully; higher overall accuracy, rare classes found less)"),
-            DOUBLE, defaultValue=0.5, minValue=0.0, maxValue=1.0)
-        self.addParameter(param)
+        self.add_number(self.PRETRAIN_EPOCHS, "Pretraining epochs (-1 = preset's; 0 = no pretraining)", -1,
+                        optional=True, advanced=True)
+        self.add_number(self.EPOCHS, "Fine-tuning epochs (-1 = preset's)", -1, optional=True, advanced=True)
+        self.add_number(self.CLASS_PROPORTIONS, "Follow the scene's class proportions (0 = classes equally likely, "
+                        "1 = fully; higher overall accuracy, rare classes found less)", 0.5)
         self.add_device()
         self.add_seed()
         self.add_extent()

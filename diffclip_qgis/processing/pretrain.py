@@ -1,10 +1,10 @@
 """diffclip:pretrain: masked-diffusion pretraining of the encoder on unlabelled pixels."""
 from __future__ import annotations
 
-from qgis.core import QgsProcessingParameterFileDestination, QgsProcessingParameterNumber
+from qgis.core import QgsProcessingParameterFileDestination
 
 from ..workflow.help import PRETRAIN_HELP, html_help
-from .algorithm import ADVANCED, DOUBLE, WINDOWS, DiffClipAlgorithm, FeedbackAdapter, tr
+from .algorithm import WINDOWS, DiffClipAlgorithm, FeedbackAdapter, tr
 
 class PretrainAlgorithm(DiffClipAlgorithm):
     EPOCHS = "EPOCHS"
@@ -21,13 +21,9 @@ class PretrainAlgorithm(DiffClipAlgorithm):
         self.add_inputs()
         self.add_preset()
         self.add_enum(self.WINDOW, "Pretraining window (pixels; auto = the preset's)", WINDOWS, "auto")
-        self.add_int(self.EPOCHS, "Epochs (-1 = preset's)", -1, minimum=-1, optional=True)
-        ratio = QgsProcessingParameterNumber(self.MASK_RATIO, tr("Mask ratio"), DOUBLE,
-                                             defaultValue=0.7, minValue=0.05, maxValue=0.95)
-        ratio.setFlags(ratio.flags() | ADVANCED)
-        self.addParameter(ratio)
-        self.add_int(self.SAMPLE_COUNT, "Training windows (-1 = preset's)", -1, minimum=-1, optional=True,
-                     advanced=True)
+        self.add_number(self.EPOCHS, "Epochs (-1 = preset's)", -1, optional=True)
+        self.add_number(self.MASK_RATIO, "Mask ratio", 0.7, advanced=True)
+        self.add_number(self.SAMPLE_COUNT, "Training windows (-1 = preset's)", -1, optional=True, advanced=True)
         self.add_device()
         self.add_seed()
         self.addParameter(QgsProcessingParameterFileDestination(

@@ -28,7 +28,7 @@ class SuggestSamplesAlgorithm(DiffClipAlgorithm):
             self.MODEL, tr("Model (.pt from Few-shot Classify)"),
             behavior=FILE,
             fileFilter=tr("DiffCLIP models (*.pt);;All files (*.*)")))
-        self.add_int(self.COUNT, "Number of suggestions (-1 = 2 per class)", -1, minimum=-1, optional=True)
+        self.add_number(self.COUNT, "Number of suggestions (-1 = 2 per class)", -1, optional=True)
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.SAMPLES, tr("Labelled samples (suggestions keep away from them)"),
             [VECTOR_ANY],

@@ -27,8 +27,8 @@ class ValidationSampleAlgorithm(DiffClipAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.CLASSIFICATION, tr("Classification")))
-        self.add_int(self.SAMPLE_SIZE, "Sample size (points in all)", 500, minimum=1)
-        self.add_int(self.MIN_PER_CLASS, "Minimum per class", 50, minimum=1)
+        self.add_number(self.SAMPLE_SIZE, "Sample size (points in all)", 500)
+        self.add_number(self.MIN_PER_CLASS, "Minimum per class", 50)
         self.add_seed()
         self.addParameter(QgsProcessingParameterFileDestination(
             self.OUTPUT, tr("Validation points"), tr("GeoPackage (*.gpkg)")))

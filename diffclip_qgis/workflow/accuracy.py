@@ -126,28 +126,29 @@ def compare(classification: LabelRaster, truth_of: Callable[[int, np.ndarray], n
 
 def ids_by_name(names: Dict[int, str], ref_names: Dict[int, str], callback: Callback
                 ) -> Tuple[Callable[[np.ndarray], np.ndarray], Dict[int, str]]:
-    """How reference ids become the classification's: the same, or, where both rasters name their classes, every class
-    of the map is among the reference's names and some carry other ids there (a map classified by a text class
-    field without the ids of the reference), by name; and the reference's names in the ids compared."""
-    key = {i: n.strip().lower() for i, n in ref_names.items()}
+    """How reference ids become the classification's, and the reference's names in the ids compared: the same
+    ids, or, where names both rasters give carry other ids (a map classified by a text class field without the
+    reference's ids), those classes by name and every other reference class above the map's ids."""
     by_name = {n.strip().lower(): i for i, n in names.items()}
-    conflicts = [i for i in sorted(set(names) & set(ref_names)) if key[i] != names[i].strip().lower()]
-    if not conflicts:
+    shared = {i: by_name[n.strip().lower()] for i, n in ref_names.items() if n.strip().lower() in by_name}
+    moved = [i for i, j in shared.items() if i != j]
+    if not moved:
+        other = [i for i in sorted(set(names) & set(ref_names)) if i not in shared]
+        if other:
+            i = other[0]
+            callback.warn(f"Class {i} is '{names[i]}' in the classification but '{ref_names[i]}' in the reference, "
+                          "and the names do not match either: classes are compared by id. Check that both use the "
+                          "same class ids.")
         return (lambda ids: ids), ref_names
-    if not set(by_name) <= set(key.values()):
-        i = conflicts[0]
-        callback.warn(f"Class {i} is '{names[i]}' in the classification but '{ref_names[i]}' in the reference, and the "
-                      "names do not match either: classes are compared by id. Check that both use the same class ids.")
-        return (lambda ids: ids), ref_names
-    spare = iter(range(max([*names, *ref_names]) + 1, 1 << 31))   # reference classes the map does not have
-    renumber = {i: by_name[key[i]] if key[i] in by_name else next(spare) for i in ref_names}
-    table = np.arange(max(ref_names) + 1, dtype=np.int64)
-    table[list(renumber)] = list(renumber.values())
-    callback.warn("The classification and the reference give the same class names other ids (e.g. "
-                  f"'{ref_names[conflicts[0]]}' is {conflicts[0]} in the reference, {renumber[conflicts[0]]} in the "
+    offset = max(names)   # reference classes the map does not name go above every class id of the map
+    table = np.arange(max(ref_names) + 1, dtype=np.int64) + offset
+    table[0] = 0
+    table[list(shared)] = list(shared.values())
+    callback.warn(f"The classification and the reference give the same class names other ids (e.g. "
+                  f"'{ref_names[moved[0]]}' is {moved[0]} in the reference, {shared[moved[0]]} in the "
                   "classification): classes are compared by name.")
-    return ((lambda ids: np.where(ids < len(table), table[np.minimum(ids, len(table) - 1)], ids)),
-            {renumber[i]: n for i, n in ref_names.items()})
+    return ((lambda ids: np.where(ids < len(table), table[np.minimum(ids, len(table) - 1)], ids + offset)),
+            {shared.get(i, i + offset): n for i, n in ref_names.items()})
 
 
 def count_ids(values: np.ndarray) -> Dict[int, int]:

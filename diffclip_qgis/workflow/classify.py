@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from itertools import combinations, count
 from dataclasses import replace
 from statistics import median
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -33,7 +34,7 @@ from .distributed import from_main, gather_tiles, is_main, world
 from .phases import RunProgress
 from .requests import ApplyRequest, ClassifyRequest, ClassifyResult, Extent
 
-MODEL_BYTES = 64 << 20   # room kept for a model file (the paper preset's is a few MB)
+MODEL_BYTES = 24 << 20   # room kept for a model file (3 MB with the cpu preset, 13 MB with paper)
 ID_LIKE_CLASSES = 20     # more classes than this, each with one sample: the class field is a feature id
 
 
@@ -237,7 +238,7 @@ def resolve_classes(req: ClassifyRequest, samples: SampleSet, callback: Callback
     # Integer class values only give placeholder names: let the class list name them.
     found = [ClassInfo(c.id, "" if c.name == f"class {c.id}" else c.name) for c in samples.classes]
     matches = [matching_entry(c, entries) for c in found]
-    samples, found = numbered_by_class_list(samples, found, matches)
+    samples, found = numbered_by_class_list(samples, found, matches, entries, req.prompts)
     if entries and not any(matches):
         raise ValueError(f"None of the {len(entries)} classes of {os.path.basename(req.prompts)} matches the samples' "
                          f"classes ({', '.join(c.name or str(c.id) for c in found)}): entries match by id for a "
@@ -255,15 +256,23 @@ def resolve_classes(req: ClassifyRequest, samples: SampleSet, callback: Callback
     return classes, samples
 
 
-def numbered_by_class_list(samples: SampleSet, found: List[ClassInfo], matches: List[Optional[ClassInfo]]
-                           ) -> Tuple[SampleSet, List[ClassInfo]]:
+def numbered_by_class_list(samples: SampleSet, found: List[ClassInfo], matches: List[Optional[ClassInfo]],
+                           entries: Optional[List[ClassInfo]], prompts: str) -> Tuple[SampleSet, List[ClassInfo]]:
     """A text class field's classes (numbered by the names' order) take the ids their class-list entries give, so
-    the map's values are the list's, as with an id field; the others follow above every id used."""
-    given = {c.id: m.id for c, m in zip(found, matches) if c.name and m is not None and m.id > 0}
-    if all(old == new for old, new in given.items()):
+    the map's values are the list's, as with an id field; the others keep theirs unless the list uses them, else
+    follow above every id the list and the samples use."""
+    pairs = [(c, m) for c, m in zip(found, matches) if c.name and m is not None and m.id > 0]
+    for (a, entry), (b, other) in combinations(pairs, 2):
+        if entry is other:
+            raise ValueError(f"The sample classes '{a.name}' and '{b.name}' both match the class '{entry.name}' (id "
+                             f"{entry.id}) of {os.path.basename(prompts)}: give them one spelling in the class field.")
+    given = {c.id: m.id for c, m in pairs}
+    listed = {e.id for e in entries or [] if e.id > 0} | set(given.values())
+    spare = count(max([*listed, *(c.id for c in found)]) + 1)
+    renumber = {c.id: given[c.id] if c.id in given else next(spare) if c.name and c.id in listed else c.id
+                for c in found}
+    if all(old == new for old, new in renumber.items()):
         return samples, found
-    spare = iter(range(max([*given.values(), 0]) + 1, 1 << 31))
-    renumber = {c.id: given[c.id] if c.id in given else next(spare) for c in found}
     table = np.zeros(max(renumber) + 1, dtype=np.int64)
     table[list(renumber)] = list(renumber.values())
     renumbered = replace(samples, class_ids=table[samples.class_ids],

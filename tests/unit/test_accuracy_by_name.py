@@ -41,6 +41,9 @@ def test_a_map_numbered_alphabetically_is_compared_by_name(tmp_path):
     result, said = warnings_of(AccuracyRequest(classification, str(tmp_path / "r.html"), reference=GT))
     assert result.overall == 100.0
     assert len(said) == 1 and "classes are compared by name" in said[0]
+    tens = renumbered_map(tmp_path / "tens.tif", lambda name, i: (10 * i, name))   # ids no map class has
+    result, said = warnings_of(AccuracyRequest(classification, reference=tens))
+    assert result.overall == 100.0 and "classes are compared by name" in said[0]
 
 
 def test_other_names_on_the_same_ids_are_compared_by_id_with_a_warning(tmp_path):

@@ -122,10 +122,30 @@ def test_extents_as_analysts_type_them(trained, tmp_path):
     """West of Greenwich (a value starting with '-'), a CRS without brackets, and GDAL's order by mistake."""
     code, text = cli(*apply_args(trained, tmp_path / "west.tif"), "--EXTENT", "-89.1596,-89.1584,30.3484,30.3494 EPSG:4326")
     assert code == 0 and "Classifying only inside the extent" in text, text
-    code, text = cli(*apply_args(trained, tmp_path / "gdal.tif"), "--EXTENT", "292403,3359352,292546,3359494")
+    code, text = cli("--quiet", *apply_args(trained, tmp_path / "gdal.tif"), "--EXTENT", "292403,3359352,292546,3359494")
     assert code == 0 and "EXTENT reaches far beyond the raster" in text and "not GDAL's xmin,ymin,xmax,ymax" in text
+    assert "Classifying" not in text   # --quiet: the warning, not the log
     code, text = cli(*apply_args(trained, tmp_path / "s.tif"), "--SMOOTHING", "-2")
-    assert code == 2 and "-2 is negative: give 0 (off) or a radius in pixels" in text
+    assert code == 2 and "argument --SMOOTHING: -2 is out of range: SMOOTHING takes from 0 to 25" in text
+    for extent, message in (("[EPSG:99999]", "EXTENT: the CRS 'EPSG:99999' is unknown"),
+                            ("[EPSG:4326]", "cannot be placed on the raster: are its values in EPSG:4326?")):
+        code, text = cli(*apply_args(trained, tmp_path / "e.tif"), "--EXTENT", "292400,292450,3359450,3359500 " + extent)
+        assert code == 1 and message in text and "Traceback" not in text and "ERROR 1" not in text, text
+
+
+@pytest.mark.parametrize("job, args, message", [
+    ("pretrain", ["--MASK_RATIO", "1.5"], "--MASK_RATIO: 1.5 is out of range: MASK_RATIO takes from 0.05 to 0.95"),
+    ("pretrain", ["--MASK_RATIO", "nan"], "--MASK_RATIO: nan is out of range"),
+    ("validationsample", ["--SEED", "-3"], "--SEED: -3 is out of range: SEED takes 0 or more"),
+    ("classify", ["--EPOCHS", "-5"], "--EPOCHS: -5 is out of range: EPOCHS takes -1 or more (-1 = the preset's)"),
+    ("classify", ["--EPOCHS", "abc"], "--EPOCHS: 'abc' is not a whole number"),
+    ("classify", ["--CLASS_PROPORTIONS", "1.5"], "--CLASS_PROPORTIONS: 1.5 is out of range: CLASS_PROPORTIONS takes "
+                                                 "from 0 to 1"),
+    ("classify", ["--CLASS_PROPORTIONS", "nan"], "--CLASS_PROPORTIONS: nan is out of range"),
+])
+def test_numbers_outside_the_processing_ranges_are_refused(job, args, message):
+    code, text = cli(job, *args)   # refused before the missing required arguments are named
+    assert code == 2 and message in text, text
 
 
 def test_an_extent_reads_the_input_statistics_once(tmp_path, monkeypatch):
@@ -148,9 +168,6 @@ def test_an_extent_reads_the_input_statistics_once(tmp_path, monkeypatch):
     (["--OUTPUT", "x.img"], "OUTPUT: DiffCLIP writes a GeoTIFF here; give the file a .tif extension instead of 'x.img'"),
     (["--OUTPUT_MODEL", "m.tif"], "OUTPUT_MODEL: DiffCLIP writes a model file here; give the file a .pt extension"),
     (["--EPOCHS", "0"], "EPOCHS must be at least 1"),
-    (["--CLASS_PROPORTIONS", "1.5"], "CLASS_PROPORTIONS must be between 0 (equal shares) and 1"),
-    (["--CLASS_PROPORTIONS", "-0.5"], "CLASS_PROPORTIONS must be between 0"),
-    (["--CLASS_PROPORTIONS", "nan"], "CLASS_PROPORTIONS must be between 0"),
     (["--EXTENT", "0,1,0,1 [EPSG:32616]"], "does not overlap"),
 ])
 def test_errors_name_the_problem_before_training(tmp_path, args, message):

@@ -97,7 +97,7 @@ def test_the_rule_in_the_pipeline_with_two_and_eight_labels_per_class():
     many = fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU, callback=Callback(log=messages.append))
     assert not any(m.startswith("Few samples per class") for m in messages), messages
     assert many.window == 1 and set(many.report["window_scores"]) == {1, 3, 5}   # no window clearly better
-    assert any(m.startswith("Window 1 x 1 from the scene, as ") and "no window scored clearly better" in m
+    assert any(m.startswith("Window 1 x 1 from the scene, as ") and "no window beat it by more than 2 standard errors" in m
                for m in messages), messages
     preset.finetune.noise_split = 0.0
     assert set(fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU).report["window_scores"]) == {3, 5}

@@ -156,6 +156,17 @@ def test_a_sample_with_reference_classes_filled_in_is_never_replaced(scene, tmp_
     with pytest.raises(OutputPathError, match="holds 1 point whose 'reference' field was filled in"):
         validation_sample(ValidationSampleRequest(gt, sample, 50, 2, seed=0))
     assert len(_points(sample)[0]) == 60
+    other = str(tmp_path / "o.gpkg")
+    validation_sample(ValidationSampleRequest(gt, other, 50, 2, seed=0))
+    vector = ogr.Open(other, 1)
+    layer = vector.GetLayer(0)
+    layer.CreateField(ogr.FieldDefn("checked_by", ogr.OFTString))   # a field of the analyst's own
+    feature = layer.GetNextFeature()
+    feature.SetField("checked_by", "AB")
+    layer.SetFeature(feature)
+    vector = layer = feature = None
+    with pytest.raises(OutputPathError, match="holds 1 point whose 'checked_by' field was filled in"):
+        validation_sample(ValidationSampleRequest(gt, other, 50, 2, seed=1))
 
 
 def test_a_geopackage_holding_other_layers_is_never_replaced(scene, tmp_path):

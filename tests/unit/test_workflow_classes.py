@@ -3,6 +3,7 @@ import json
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from diffclip_qgis.core.classes import DEFAULT_PROMPT_TEMPLATE, ClassInfo
 from diffclip_qgis.core.progress import Callback
@@ -35,13 +36,21 @@ def test_a_text_class_field_takes_the_ids_of_its_class_list(tmp_path):
     assert numbered.rows.tolist() == samples.rows.tolist()
 
 
-def test_classes_the_list_leaves_out_or_gives_no_id_follow_above_its_ids(tmp_path):
-    samples = by_name("water", "forest", "meadow")                # alphabetically 3, 1, 2
-    req = request(tmp_path, [{"id": 3, "name": "forest"}, {"name": "meadow", "prompt": "low grass"}])
+def test_classes_the_list_gives_no_id_keep_theirs_unless_the_list_uses_it(tmp_path):
+    samples = by_name("water", "forest", "meadow", "shadow")     # alphabetically 4, 1, 2, 3
+    req = request(tmp_path, [{"id": 3, "name": "forest"}, {"name": "meadow", "prompt": "low grass"},
+                             {"id": 1, "name": "road"}])         # road: no samples, but 1 is its id
     classes, numbered = resolve_classes(req, samples, Callback())
-    assert [(c.id, c.name) for c in classes] == [(3, "forest"), (4, "meadow"), (5, "water")]
-    assert classes[1].prompt == "low grass"
-    assert numbered.class_ids.tolist() == [5, 5, 3, 3, 4, 4]
+    assert [(c.id, c.name) for c in classes] == [(2, "meadow"), (3, "forest"), (4, "water"), (5, "shadow")]
+    assert classes[0].prompt == "low grass"
+    assert numbered.class_ids.tolist() == [4, 4, 3, 3, 2, 2, 5, 5]
+
+
+def test_two_spellings_of_one_listed_class_are_refused(tmp_path):
+    samples = by_name("Grass", "grass", "road")
+    with pytest.raises(ValueError, match="'Grass' and 'grass' both match the class 'grass' \\(id 2\\) of classes.json"):
+        resolve_classes(request(tmp_path, [{"id": 2, "name": "grass"}, {"id": 1, "name": "road"}]), samples,
+                        Callback())
 
 
 def test_ids_of_an_integer_class_field_and_a_list_without_ids_stay(tmp_path):
