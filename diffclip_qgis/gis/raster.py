@@ -330,12 +330,17 @@ class SubsetSource:
 
 
 # -- files ----------------------------------------------------------------------------------------
+def style_path(path: str) -> str:
+    """The style QGIS loads with a data source: ``name.qml`` beside ``name.tif`` (or ``name.vrt``)."""
+    return os.path.splitext(path)[0] + ".qml"
+
+
 def dataset_files(path: str) -> List[str]:
     """The files a GDAL/OGR data source reads and QGIS reads with it: the file itself, a VRT's source
     files (through VRTs within VRTs too), and each one's QGIS style (``.qml`` beside it, loaded with it)
     where the user saved one."""
     files: List[str] = []
-    styles = [os.path.splitext(path)[0] + ".qml"]
+    styles = [style_path(path)]
     todo = [path]
     while todo:
         name = todo.pop()
@@ -347,7 +352,7 @@ def dataset_files(path: str) -> List[str]:
         except RuntimeError:   # a sidecar (.aux.xml), or not readable: it is still listed
             ds = None
         if ds is not None:
-            styles.append(os.path.splitext(name)[0] + ".qml")
+            styles.append(style_path(name))
             todo += [f for f in (ds.GetFileList() or []) if f not in files]
     return files + [style for style in dict.fromkeys(styles) if os.path.isfile(style)]
 
@@ -598,7 +603,7 @@ def write_classification(path: str, tiles: Iterable[Tuple[int, int, np.ndarray, 
         raise
     class_band = conf_band = None
     _close_checked(datasets, targets)
-    qml_path = os.path.splitext(path)[0] + ".qml"
+    qml_path = style_path(path)
     try:
         _write_qml(outputs.temp_for(qml_path, ".qml"), classes, colours)
     except OSError as e:

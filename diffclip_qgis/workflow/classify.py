@@ -28,7 +28,7 @@ from ..core.normalize import BandStats, scale_mismatch
 from ..core.window_rule import few_labels, skips_cross_validation
 from ..core.windows import InputError, fit_input_stats, number_ranges, sample_valid_pixels
 from ..core.progress import SILENT, Callback
-from ..gis.raster import RasterStack, SubsetSource, check_class_ids, dataset_files, write_classification
+from ..gis.raster import RasterStack, SubsetSource, check_class_ids, dataset_files, style_path, write_classification
 from ..gis.samples import SampleSet, samples_from_geometries
 from .distributed import from_main, gather_tiles, is_main, world
 from .phases import RunProgress
@@ -46,14 +46,14 @@ def input_files(paths: Sequence[str]) -> List[str]:
 
 def classification_files(path: str) -> List[str]:
     """A classification output and the sidecars that go with it (GDAL's, the .qml style)."""
-    return raster_files(path) + [os.path.splitext(path)[0] + ".qml"] if path else []
+    return raster_files(path) + [style_path(path)] if path else []
 
 
 def check_input_styles(inputs: Sequence[str], output: str) -> None:
     """Refuse a map whose .qml would be an input's: QGIS loads ``name.qml`` as the style of ``name.vrt`` too."""
-    style = classification_files(output)[-1] if output else ""
+    style = style_path(output) if output else ""
     for path in inputs:
-        if style and same_file(style, os.path.splitext(path)[0] + ".qml"):
+        if style and same_file(style, style_path(path)):
             raise OutputPathError(f"OUTPUT ({output}) would write its class style {os.path.basename(style)} beside "
                                   f"the input {os.path.basename(path)}, which QGIS would then draw as classes. Choose "
                                   "another name for OUTPUT.")
