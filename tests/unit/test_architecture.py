@@ -63,7 +63,7 @@ def test_core_is_relative_imports_only_within_package():
 
 #: Core and workflow modules without torch, which other layers may import at module level.
 TORCH_FREE = ("core.classes", "core.source", "core.files", "core.progress", "core.config", "workflow.requests",
-              "workflow.help", "workflow.phases")
+              "workflow.help", "workflow.phases", "workflow.ranges")
 
 
 def _module_level_imports(path):
