@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from itertools import combinations, count
 from dataclasses import replace
+from itertools import combinations, count
 from statistics import median
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -269,8 +269,14 @@ def numbered_by_class_list(samples: SampleSet, found: List[ClassInfo], matches: 
     given = {c.id: m.id for c, m in pairs}
     listed = {e.id for e in entries or [] if e.id > 0} | set(given.values())
     spare = count(max([*listed, *(c.id for c in found)]) + 1)
-    renumber = {c.id: given[c.id] if c.id in given else next(spare) if c.name and c.id in listed else c.id
-                for c in found}
+    renumber = {}
+    for c in found:
+        if c.id in given:
+            renumber[c.id] = given[c.id]
+        elif c.name and c.id in listed:   # a text class's rank that the list gives another class
+            renumber[c.id] = next(spare)
+        else:
+            renumber[c.id] = c.id
     if all(old == new for old, new in renumber.items()):
         return samples, found
     table = np.zeros(max(renumber) + 1, dtype=np.int64)
