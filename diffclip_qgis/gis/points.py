@@ -48,9 +48,9 @@ def check_replaceable(name: str, path: str, layer_name: str, user_fields: Sequen
             layer.SetAttributeFilter(f'"{field}" IS NOT NULL')
             filled = layer.GetFeatureCount()
             if filled:
-                raise OutputPathError(f"{name}: {path} holds {filled} point{'s' if filled > 1 else ''} whose '{field}' field was filled in; "
-                                      "a new file would replace that work. Choose another file name, or move "
-                                      "that file away.")
+                raise OutputPathError(f"{name}: {path} holds {filled} point{'s' if filled > 1 else ''} whose "
+                                      f"'{field}' field was filled in; a new file would replace that work. Choose "
+                                      "another file name, or move that file away.")
 
 
 def pixel_centres(rows: np.ndarray, cols: np.ndarray, geotransform) -> Tuple[np.ndarray, np.ndarray]:
