@@ -11,16 +11,16 @@ from ..core.files import GEOPACKAGE_SIDECARS, OutputPathError, PendingOutputs, w
 
 ogr.UseExceptions()
 
-#: (name, OGR field type, one value per point; None = NULL)
-Field = Tuple[str, int, Sequence]
+#: The fields of a layer a run writes: (name, OGR field type) each.
+Schema = Sequence[Tuple[str, int]]
 STYLE_TABLE, STYLE_TABLE_NAME = "layer_styles", "a QGIS layer style (layer_styles)"
 
 
 def check_replaceable(name: str, path: str, layer_name: str, user_fields: Sequence[str] = (),
-                      written_fields: Sequence[str] = ()) -> None:
+                      schema: Schema = ()) -> None:
     """Refuse, before any work, to replace a GeoPackage that holds more than the ``layer_name`` layer a run
     writes (e.g. the dock's samples, another layer), or where that layer's ``user_fields``, or any field but
-    the ``written_fields`` a run writes (given), hold values a user filled in (e.g. the reference classes of a
+    those of the ``schema`` a run writes (given), hold values a user filled in (e.g. the reference classes of a
     validation sample, a class field added to suggested samples)."""
     if not path or not os.path.exists(path) or os.path.getsize(path) == 0:
         return
@@ -42,8 +42,9 @@ def check_replaceable(name: str, path: str, layer_name: str, user_fields: Sequen
     if layer is None:
         return
     definition = layer.GetLayerDefn()
-    added = [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())] if written_fields else []
-    for field in list(user_fields) + [f for f in added if f not in written_fields and f not in user_fields]:
+    written = [field for field, _ in schema]
+    added = [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())] if written else []
+    for field in list(user_fields) + [f for f in added if f not in written and f not in user_fields]:
         if definition.GetFieldIndex(field) >= 0:
             layer.SetAttributeFilter(f'"{field}" IS NOT NULL')
             filled = layer.GetFeatureCount()
@@ -62,17 +63,19 @@ def pixel_centres(rows: np.ndarray, cols: np.ndarray, geotransform) -> Tuple[np.
 
 
 def write_points(path: str, layer_name: str, rows: np.ndarray, cols: np.ndarray, geotransform, crs_wkt: str,
-                 outputs: PendingOutputs, fields: List[Field]) -> None:
-    """A GeoPackage layer of points at the given pixels' centres with ``fields``, through ``outputs``."""
+                 outputs: PendingOutputs, schema: Schema, values: Sequence[Sequence]) -> None:
+    """A GeoPackage layer of points at the given pixels' centres with the ``schema``'s fields, one sequence of
+    ``values`` per field (None = NULL), through ``outputs``."""
     tmp = outputs.temp_for(path, ".gpkg", GEOPACKAGE_SIDECARS)   # an old file's -wal would corrupt the new one
     os.remove(tmp)   # the driver creates the file itself
     try:
-        _write(tmp, layer_name, *pixel_centres(np.asarray(rows), np.asarray(cols), geotransform), crs_wkt, fields)
+        _write(tmp, layer_name, *pixel_centres(np.asarray(rows), np.asarray(cols), geotransform), crs_wkt,
+               [(field, kind, v) for (field, kind), v in zip(schema, values)])
     except RuntimeError as e:
         raise write_error(path, e) from None
 
 
-def _write(tmp: str, layer_name: str, xs, ys, crs_wkt: str, fields: List[Field]) -> None:
+def _write(tmp: str, layer_name: str, xs, ys, crs_wkt: str, fields: List[Tuple[str, int, Sequence]]) -> None:
     srs = None
     if crs_wkt:
         srs = osr.SpatialReference()

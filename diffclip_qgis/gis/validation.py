@@ -100,5 +100,4 @@ def write_sample_points(path: str, rows: np.ndarray, cols: np.ndarray, classes: 
     rows, cols, classes = rows[order], cols[order], classes[order]
     values = (list(range(1, len(rows) + 1)), classes.tolist(),
               [names.get(int(c), f"class {int(c)}") for c in classes], [None] * len(rows))
-    write_points(path, SAMPLE_LAYER, rows, cols, geotransform, crs_wkt, outputs,
-                 [(name, kind, v) for (name, kind), v in zip(SAMPLE_FIELDS, values)])
+    write_points(path, SAMPLE_LAYER, rows, cols, geotransform, crs_wkt, outputs, SAMPLE_FIELDS, values)

@@ -26,7 +26,7 @@ def suggest_samples(req: SuggestRequest, callback: Callback = SILENT) -> Suggest
                        {"OUTPUT": [req.output]})
     check_output_kinds({"OUTPUT": (req.output, GEOPACKAGE)})
     outputs = PendingOutputs([req.output])
-    check_replaceable("OUTPUT", req.output, SUGGESTIONS_LAYER, written_fields=[name for name, _ in FIELDS])
+    check_replaceable("OUTPUT", req.output, SUGGESTIONS_LAYER, schema=FIELDS)
     check_writable({"OUTPUT": (req.output, 1 << 20)})
     device = device_for(req.device, callback)
     trained = load_model(req.model)
@@ -54,7 +54,7 @@ def suggest_samples(req: SuggestRequest, callback: Callback = SILENT) -> Suggest
               [names[i] for i in found.second])
     with outputs:
         write_points(req.output, SUGGESTIONS_LAYER, found.rows, found.cols, source.geotransform, source.crs_wkt,
-                     outputs, [(name, kind, v) for (name, kind), v in zip(FIELDS, values)])
+                     outputs, FIELDS, values)
     callback.log(f"{len(found.rows)} suggested samples (smallest margin between the two best classes first, spread "
                  "over the map and the classes): label them and run again.")
     callback.progress("writing", 1.0)

@@ -16,7 +16,7 @@ def validation_sample(req: ValidationSampleRequest, callback: Callback = SILENT)
     check_output_paths({"CLASSIFICATION": dataset_files(req.classification)}, {"OUTPUT": [req.output]})
     check_output_kinds({"OUTPUT": (req.output, GEOPACKAGE)})
     outputs = PendingOutputs([req.output])   # as it is when checked: filled in meanwhile, it is not replaced
-    check_replaceable("OUTPUT", req.output, SAMPLE_LAYER, [REFERENCE_FIELD], [name for name, _ in SAMPLE_FIELDS])
+    check_replaceable("OUTPUT", req.output, SAMPLE_LAYER, [REFERENCE_FIELD], SAMPLE_FIELDS)
     check_writable({"OUTPUT": (req.output, 1 << 20)})
     if req.minimum_per_class < 1 or req.sample_size < 1:
         raise ValueError("SAMPLE_SIZE and MIN_PER_CLASS must be at least 1.")
