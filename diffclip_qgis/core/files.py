@@ -215,8 +215,9 @@ class PendingOutputs:
         changed = [final for _, final, _ in self._items if _written_meanwhile(self._found[final], _identity(final))]
         if changed:
             self.discard()
-            raise OSError(f"Could not write {changed[0]}: another run or program wrote it while this run was working, "
-                          "so nothing was replaced. Choose another output file, or run again.")
+            raise OSError(f"Could not write {changed[0]}: another run or program wrote it (or opened it for editing) "
+                          "while this run was working, so nothing was replaced. Choose another output file, or run "
+                          "again.")
         moves = []   # (temporary file, target); a sidecar without a new version is removed (moved aside)
         for tmp, final, sidecars in self._items:
             moves.append((tmp, final))
@@ -276,16 +277,16 @@ def _remove(path: str) -> None:
 
 
 def _identity(path: str) -> Identity:
-    """What is at ``path`` (size, modification time, and those of a GeoPackage's write-ahead log holding edits
-    a program saved there), or None when nothing is. Not the inode: some network file systems renumber files
-    without writing them."""
+    """What is at ``path`` (size, modification time, and those of a GeoPackage's write-ahead log, there while a
+    program edits it, holding the edits it saved), or None when nothing is. Not the inode: some network file
+    systems renumber files without writing them."""
     try:
         st = os.lstat(path)
     except OSError:
         return None
     try:
         wal = os.lstat(path + WAL)
-        log = (wal.st_size, wal.st_mtime_ns) if wal.st_size else None   # an empty one: the file is only open
+        log = (wal.st_size, wal.st_mtime_ns)
     except OSError:
         log = None
     return st.st_size, st.st_mtime_ns, log

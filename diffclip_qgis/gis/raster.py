@@ -337,8 +337,9 @@ def style_path(path: str) -> str:
 
 def dataset_files(path: str) -> List[str]:
     """The files a GDAL/OGR data source reads and QGIS reads with it: the file itself, a VRT's source
-    files (through VRTs within VRTs too), and each one's QGIS style (``.qml`` beside it, loaded with it)
-    where the user saved one."""
+    files (through VRTs within VRTs too, and sources named by a GDAL connection string such as
+    ``GTIFF_DIR:1:x.tif``), the file under a ``/vsi`` path (``/vsisubfile/``, ``/vsizip/``, ...), and each
+    one's QGIS style (``.qml`` beside it, loaded with it) where the user saved one."""
     files: List[str] = []
     styles = [style_path(path)]
     todo = [path]
@@ -353,8 +354,34 @@ def dataset_files(path: str) -> List[str]:
             ds = None
         if ds is not None:
             styles.append(style_path(name))
-            todo += [f for f in (ds.GetFileList() or []) if f not in files]
+            todo += [f for f in (ds.GetFileList() or []) + _vrt_sources(ds) + [_file_under(name)] if f not in files]
     return files + [style for style in dict.fromkeys(styles) if os.path.isfile(style)]
+
+
+def _vrt_sources(ds: gdal.Dataset) -> List[str]:
+    """A VRT's source names as written (GDAL lists only those that are plain files)."""
+    if ds.GetDriver().ShortName != "VRT":
+        return []
+    folder = os.path.dirname(ds.GetDescription())
+    return [os.path.join(folder, e.text) if e.get("relativeToVRT") == "1" else e.text
+            for e in ET.fromstring(ds.GetMetadata("xml:VRT")[0]).iter("SourceFilename") if e.text]
+
+
+def _file_under(name: str) -> str:
+    """The file a ``/vsi`` path reads (``/vsisubfile/0_100,/d/x.tif`` -> ``/d/x.tif``, ``/vsizip//d/a.zip/x.tif``
+    -> ``/d/a.zip``); ``name`` itself otherwise."""
+    while name.startswith("/vsi") and not os.path.isfile(name):
+        rest = name.split("/", 2)[2] if name.count("/") >= 2 else ""
+        if name.startswith("/vsisubfile/"):
+            rest = rest.split(",", 1)[-1]
+        if rest.startswith("{") and "}" in rest:
+            rest = rest[1:rest.index("}")]
+        while rest and not os.path.isfile(rest) and not rest.startswith("/vsi") and os.path.dirname(rest) != rest:
+            rest = os.path.dirname(rest)
+        if not rest or rest == os.path.dirname(rest):   # no local file under it (e.g. /vsicurl/)
+            return name
+        name = rest
+    return name
 
 
 # -- reference rasters -------------------------------------------------------------------------

@@ -4,9 +4,10 @@ The layer is the GeoPackage that ``workflow.suggest`` writes (rank, best_class, 
 margin, best_name, second_name), shown as orange diamonds with a question mark, labelled
 "best / second". It sits on top of the layer tree, apart from the sample layer; a marker is
 deleted once it is labelled or skipped, and the layer leaves the project with the last one, or
-when new suggestions replace it; its file goes with it. Undoing a label given from a marker
-brings the marker back (its file too, if it went with the last one), unless new suggestions
-have replaced the markers since or are being made (a label undone then keeps its marker off).
+when new suggestions replace it; its file goes with it, unless a user filled in fields of their own
+there. Undoing a label given from a marker brings the marker back (its file too, if it went with
+the last one), unless new suggestions have replaced the markers since or are being made (a label
+undone then keeps its marker off).
 """
 from __future__ import annotations
 
@@ -24,13 +25,13 @@ from qgis.PyQt.QtWidgets import QMenu
 
 from ..core.classes import ClassInfo
 from ..core.files import remove_geopackage
+from ..gis.points import SUGGESTION_FIELDS, SUGGESTIONS_LAYER, user_work
 from ..qgis_layers import layer_file
 from . import tr
 from .reservations import reserve_number
 from .sample_layer import nearest_feature, write_point_file
 
 PROPERTY = "diffclip/suggestions"
-LAYER_NAME = "suggested_samples"  # as workflow.suggest writes it
 COLOUR = "#ff7f00"
 SUGGESTION_FILE = re.compile(r"diffclip_suggestions_(\d{3,})\.gpkg")
 SUGGESTION_RESERVATION = ".diffclip_suggestions_{number:03d}.lock"   # held by the job that will write that file
@@ -135,7 +136,7 @@ class SuggestionMarkers(QObject):
 
     def _add_layer(self, path: str) -> int:
         """Put the markers in ``path`` on the map, on top of the layer tree; how many there are."""
-        layer = QgsVectorLayer(f"{path}|layername={LAYER_NAME}", tr("DiffCLIP suggested samples"), "ogr")
+        layer = QgsVectorLayer(f"{path}|layername={SUGGESTIONS_LAYER}", tr("DiffCLIP suggested samples"), "ogr")
         if not layer.isValid() or not layer.featureCount():
             return 0
         layer.setCustomProperty(PROPERTY, True)
@@ -147,13 +148,14 @@ class SuggestionMarkers(QObject):
         return layer.featureCount()
 
     def clear(self) -> None:
-        """Remove the markers and their file (only suggestions are in it: labels went to the sample layer)."""
+        """Remove the markers, and their file unless a user added work to it (labels went to the sample layer)."""
         layer = self.layer()
         if layer is None:
             return
         path = layer_file(layer)
         self.project.removeMapLayer(layer.id())
-        if SUGGESTION_FILE.fullmatch(os.path.basename(path)):
+        if SUGGESTION_FILE.fullmatch(os.path.basename(path)) \
+                and not user_work(path, SUGGESTIONS_LAYER, schema=SUGGESTION_FIELDS):
             remove_geopackage(path)   # one still open elsewhere stays behind, harmless
 
     def near(self, point: QgsPointXY, tolerance: float) -> Optional[Suggestion]:
@@ -205,5 +207,5 @@ class SuggestionMarkers(QObject):
         for field in marker.feature.fields():
             if field.name() != "fid":   # the file numbers its features itself
                 fields.append(field)
-        return not write_point_file(marker.path, LAYER_NAME, fields, marker.crs, self.project.transformContext(),
+        return not write_point_file(marker.path, SUGGESTIONS_LAYER, fields, marker.crs, self.project.transformContext(),
                                     [marker.feature])

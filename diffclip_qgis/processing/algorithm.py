@@ -21,6 +21,7 @@ from qgis.core import (
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
     QgsProcessingParameterMultipleLayers,
+    QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsRasterLayer,
@@ -377,23 +378,25 @@ class DiffClipAlgorithm(QgsProcessingAlgorithm):
             if path and os.path.splitext(path)[1] and not os.path.exists(path) \
                     and (context.project() is None or context.project().mapLayer(value) is None):
                 return False, tr("INPUTS: {0} does not exist. Check the path of the input raster.").format(path)
-        open_output = self.raster_output_in_project(parameters, context)
+        open_output = self.output_in_project(parameters, context)
         if open_output:
             return False, open_output
         return super().checkParameterValues(parameters, context)
 
-    def raster_output_in_project(self, parameters, context) -> str:
-        """Why a raster output may not be written: a layer of the project reads that file, and when it closes,
-        GDAL would write the old file's statistics and class names over the new one's (.aux.xml); "" if none."""
+    def output_in_project(self, parameters, context) -> str:
+        """Why an output may not be written: a layer of the project reads that file, and when it closes, GDAL
+        would write the old raster's statistics and class names over the new one's (.aux.xml), or edits saved
+        in it would go to the replaced GeoPackage and be lost; "" if none."""
         from ..core.files import same_file
 
         project = context.project()
         if project is None:
             return ""
         for definition in self.destinationParameterDefinitions():
-            if not isinstance(definition, QgsProcessingParameterRasterDestination):
-                continue
-            path = self.parameterAsOutputLayer(parameters, definition.name(), context)
+            if isinstance(definition, QgsProcessingParameterFileDestination):
+                path = self.parameterAsFileOutput(parameters, definition.name(), context)
+            else:
+                path = self.parameterAsOutputLayer(parameters, definition.name(), context)
             if not path or not os.path.exists(path):
                 continue
             for layer in project.mapLayers().values():

@@ -297,7 +297,7 @@ def fewshot_classify(req: ClassifyRequest, callback: Callback = SILENT) -> Class
     check_input_styles(req.inputs, req.output)
     check_output_kinds({"OUTPUT": (req.output, GEOTIFF), "OUTPUT_CONFIDENCE": (req.output_confidence, GEOTIFF),
                         "OUTPUT_MODEL": (req.output_model, MODEL_FILE)})
-    outputs = PendingOutputs([req.output, req.output_confidence, req.output_model])   # as they are now
+    outputs = PendingOutputs([req.output, style_path(req.output), req.output_confidence, req.output_model])   # as now
     preset = classify_preset(req)
     device = device_for(req.device, callback)
     with open_stack(req.inputs, callback) as stack:
@@ -348,7 +348,7 @@ def apply_model(req: ApplyRequest, callback: Callback = SILENT) -> Dict[str, str
                        {"OUTPUT": classification_files(req.output), "OUTPUT_CONFIDENCE": raster_files(req.output_confidence)})
     check_input_styles(req.inputs, req.output)
     check_output_kinds({"OUTPUT": (req.output, GEOTIFF), "OUTPUT_CONFIDENCE": (req.output_confidence, GEOTIFF)})
-    outputs = PendingOutputs([req.output, req.output_confidence])
+    outputs = PendingOutputs([req.output, style_path(req.output), req.output_confidence])   # as they are now
     device = device_for(req.device, callback)
     trained = load_model(req.model)
     if not trained.is_classifier:

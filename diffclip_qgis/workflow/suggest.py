@@ -2,20 +2,15 @@
 from __future__ import annotations
 
 import numpy as np
-from osgeo import ogr
 
 from ..core.checkpoint import check_inputs, load_model
 from ..core.files import GEOPACKAGE, PendingOutputs, check_output_kinds, check_output_paths, check_writable
 from ..core.progress import SILENT, Callback
 from ..core.suggest import Suggestions, suggest
-from ..gis.points import check_replaceable, write_points
+from ..gis.points import SUGGESTION_FIELDS, SUGGESTIONS_LAYER, check_replaceable, write_points
 from ..gis.samples import geometry_pixels
 from .classify import classified_area, device_for, input_files, open_stack
 from .requests import SuggestRequest
-
-SUGGESTIONS_LAYER = "suggested_samples"
-FIELDS = (("rank", ogr.OFTInteger), ("best_class", ogr.OFTInteger), ("second_class", ogr.OFTInteger),
-          ("margin", ogr.OFTReal), ("best_name", ogr.OFTString), ("second_name", ogr.OFTString))   # what a run writes
 
 
 def suggest_samples(req: SuggestRequest, callback: Callback = SILENT) -> Suggestions:
@@ -26,7 +21,7 @@ def suggest_samples(req: SuggestRequest, callback: Callback = SILENT) -> Suggest
                        {"OUTPUT": [req.output]})
     check_output_kinds({"OUTPUT": (req.output, GEOPACKAGE)})
     outputs = PendingOutputs([req.output])
-    check_replaceable("OUTPUT", req.output, SUGGESTIONS_LAYER, schema=FIELDS)
+    check_replaceable("OUTPUT", req.output, SUGGESTIONS_LAYER, schema=SUGGESTION_FIELDS)
     check_writable({"OUTPUT": (req.output, 1 << 20)})
     device = device_for(req.device, callback)
     trained = load_model(req.model)
@@ -54,7 +49,7 @@ def suggest_samples(req: SuggestRequest, callback: Callback = SILENT) -> Suggest
               [names[i] for i in found.second])
     with outputs:
         write_points(req.output, SUGGESTIONS_LAYER, found.rows, found.cols, source.geotransform, source.crs_wkt,
-                     outputs, FIELDS, values)
+                     outputs, SUGGESTION_FIELDS, values)
     callback.log(f"{len(found.rows)} suggested samples (smallest margin between the two best classes first, spread "
                  "over the map and the classes): label them and run again.")
     callback.progress("writing", 1.0)

@@ -252,3 +252,35 @@ def test_undoing_a_label_given_from_a_marker_brings_the_marker_back(dock, iface,
     dock.undo_button.click()
     process_events()
     assert samples(dock) == before and sorted(m[1:] for m in markers(dock)) == sorted(m[1:] for m in fresh[1:])
+
+
+def test_new_suggestions_keep_the_old_file_where_a_user_filled_in_a_field_of_their_own(qgis_app, tmp_path):
+    """The markers' file goes when new suggestions replace them, unless it holds a user's work."""
+    import numpy as np
+    from osgeo import ogr
+
+    from diffclip_qgis.core.files import PendingOutputs
+    from diffclip_qgis.gis.points import SUGGESTION_FIELDS, SUGGESTIONS_LAYER, write_points
+    from diffclip_qgis.gui.suggestions import SuggestionMarkers
+
+    paths = [str(tmp_path / f"diffclip_suggestions_00{i}.gpkg") for i in (1, 2, 3)]
+    for path in paths:
+        with PendingOutputs() as outputs:
+            write_points(path, SUGGESTIONS_LAYER, np.arange(3), np.arange(3), (0, 1, 0, 0, 0, -1), "", outputs,
+                         SUGGESTION_FIELDS, [[1, 2, 3], [1, 1, 2], [2, 2, 1], [0.1, 0.2, 0.3], ["a"] * 3, ["b"] * 3])
+    shown = SuggestionMarkers(QgsProject.instance())
+    try:
+        assert shown.show(paths[0]) == 3
+        vector = ogr.Open(paths[0], 1)   # the analyst's own notes on the suggestions
+        layer = vector.GetLayer(0)
+        layer.CreateField(ogr.FieldDefn("my_label", ogr.OFTString))
+        feature = layer.GetNextFeature()
+        feature.SetField("my_label", "checked in the field")
+        layer.SetFeature(feature)
+        vector = layer = feature = None
+        assert shown.show(paths[1]) == 3
+        assert os.path.exists(paths[0])   # kept: it holds their work
+        assert shown.show(paths[2]) == 3
+        assert not os.path.exists(paths[1])   # only suggestions in it
+    finally:
+        shown.clear()

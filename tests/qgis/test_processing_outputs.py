@@ -133,3 +133,22 @@ def test_class_ids_above_65535_refused_before_training(qgis_app, scene, tmp_path
     with raises("Class ids must be 1..65535.*70001"):
         classify(scene, tmp_path, feedback, SAMPLES=samples)
     assert not any("Fine-tuning took" in i for i in feedback.infos)
+
+
+def test_a_style_saved_for_the_map_while_a_run_works_is_not_replaced(qgis_app, scene, tmp_path, model):
+    """QGIS's 'Save as default' style of the old map, written while a run works, is the user's work."""
+    from diffclip_qgis.core.progress import Callback
+    from diffclip_qgis.workflow.classify import apply_model
+    from diffclip_qgis.workflow.requests import ApplyRequest
+
+    request = ApplyRequest([scene.hsi, scene.lidar], model, str(tmp_path / "map.tif"), device="cpu")
+    apply_model(request)
+    style = tmp_path / "map.qml"
+
+    def meanwhile(phase, fraction, message):
+        if phase == "reading" and fraction == 1.0:
+            style.write_text("<qgis>the analyst's colours</qgis>")
+
+    with pytest.raises(OSError, match="map.qml: another run or program wrote it"):
+        apply_model(request, Callback(meanwhile))
+    assert style.read_text() == "<qgis>the analyst's colours</qgis>"

@@ -24,3 +24,24 @@ def test_validation_sample_then_accuracy_with_areas(qgis_app, tmp_path):
     assert out["OA"] == 100 and "Overall accuracy: <b>100.0 &plusmn; 0.0%</b>" in html
     ds = gdal.Open(DEMO_GT)
     assert "Error-adjusted area (ha)" in html and ds.GetProjection()
+
+
+def test_a_sample_open_in_the_project_is_not_replaced(qgis_app, tmp_path):
+    """Edits in progress on its layer would be saved to the replaced file and lost."""
+    from qgis.core import QgsProject, QgsVectorLayer
+    from test_processing_helpers import raises
+
+    params = {"CLASSIFICATION": DEMO_GT, "SAMPLE_SIZE": 40, "MIN_PER_CLASS": 2, "OUTPUT": str(tmp_path / "v.gpkg")}
+    points = run_alg("diffclip:validationsample", params)["OUTPUT"]
+    layer = QgsVectorLayer(points, "my checks", "ogr")
+    QgsProject.instance().addMapLayer(layer)
+    try:
+        layer.startEditing()
+        layer.changeAttributeValue(next(layer.getFeatures()).id(), layer.fields().indexOf("reference"), 3)
+        with raises("OUTPUT: .*v.gpkg is open in the project as the layer 'my checks'. Remove that layer"):
+            run_alg("diffclip:validationsample", dict(params, SAMPLE_SIZE=30))
+        assert layer.commitChanges()
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())
+    reference = QgsVectorLayer(points, "", "ogr")
+    assert reference.featureCount() == 40 and sum(f["reference"] == 3 for f in reference.getFeatures()) == 1

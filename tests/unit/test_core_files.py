@@ -184,19 +184,22 @@ def test_an_output_another_run_writes_while_this_one_trains_is_not_replaced(tmp_
     assert a.read_text() == "the other run's" and os.listdir(tmp_path) == ["a.html"]
 
 
-def test_edits_a_program_saved_in_a_geopackage_write_ahead_log_meanwhile_count(tmp_path):
-    """QGIS keeps a GeoPackage it edits in write-ahead-log mode: saved edits go to name.gpkg-wal, not the file."""
-    sample = tmp_path / "s.gpkg"
+def test_a_geopackage_a_program_opens_for_editing_or_saves_edits_to_meanwhile_is_not_replaced(tmp_path):
+    """QGIS edits a GeoPackage in write-ahead-log mode: name.gpkg-wal is there while it edits, and holds the edits it
+    saved; a replaced file would lose them."""
+    sample, log = tmp_path / "s.gpkg", tmp_path / "s.gpkg-wal"
     sample.write_text("the sample")
-    (tmp_path / "s.gpkg-wal").write_bytes(b"")   # open in QGIS, nothing saved yet: no change
-    with PendingOutputs([str(sample)]) as outputs:
-        write_text(str(sample), "new", outputs)
     outputs = PendingOutputs([str(sample)])
-    (tmp_path / "s.gpkg-wal").write_bytes(b"reference classes filled in")
+    log.write_bytes(b"")   # opened for editing, nothing saved yet
+    with pytest.raises(OSError, match="another run or program wrote it \\(or opened it for editing\\)"):
+        with outputs:
+            write_text(str(sample), "new", outputs)
+    outputs = PendingOutputs([str(sample)])
+    log.write_bytes(b"reference classes filled in")
     with pytest.raises(OSError, match="another run or program wrote it"):
         with outputs:
             write_text(str(sample), "newer", outputs)
-    assert sample.read_text() == "new" and (tmp_path / "s.gpkg-wal").read_bytes() == b"reference classes filled in"
+    assert sample.read_text() == "the sample" and log.read_bytes() == b"reference classes filled in"
 
 
 def test_an_interrupt_in_the_middle_of_a_commit_puts_the_old_outputs_back(tmp_path, monkeypatch):

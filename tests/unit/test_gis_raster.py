@@ -8,7 +8,7 @@ import pytest
 from osgeo import gdal, osr
 
 from diffclip_qgis.core.classes import ClassInfo
-from diffclip_qgis.gis.raster import (CONFIDENCE_NODATA, RasterInputError, RasterStack, SubsetSource,
+from diffclip_qgis.gis.raster import (CONFIDENCE_NODATA, RasterInputError, RasterStack, SubsetSource, dataset_files,
                                       read_label_raster, write_classification, write_qml)
 
 gdal.UseExceptions()
@@ -122,6 +122,26 @@ def test_vrt_mosaic_is_read_across_tiles(tmp_path):
     with RasterStack([mosaic]) as stack:
         assert (stack.height, stack.width) == (4, 6)
         np.testing.assert_array_equal(stack.read(1, 2, 2, 2)[0][0], [[1, 2], [1, 2]])
+
+
+def test_the_files_under_a_vrt_source_named_by_a_connection_string_or_a_vsi_path_are_inputs(tmp_path):
+    """GDAL lists only a VRT's plain-file sources: an output over one of the others would overwrite an input."""
+    import shutil
+    import zipfile
+
+    tif = utm_tif(tmp_path / "lidar.tif", np.ones((2, 4, 4)))
+    with zipfile.ZipFile(tmp_path / "l.zip", "w") as archive:
+        archive.write(tif, "lidar.tif")
+    sources = {"dir.vrt": f"GTIFF_DIR:1:{tif}", "sub.vrt": f"/vsisubfile/0_{os.path.getsize(tif)},{tif}",
+               "zip.vrt": f"/vsizip/{tmp_path}/l.zip/lidar.tif"}
+    for vrt, source in sources.items():
+        gdal.Translate(str(tmp_path / vrt), source, format="VRT")
+    shutil.copy(tmp_path / "dir.vrt", tmp_path / "copy.vrt")
+    gdal.BuildVRT(str(tmp_path / "outer.vrt"), [str(tmp_path / "copy.vrt")]).FlushCache()
+    for vrt in ("dir.vrt", "sub.vrt", "outer.vrt"):
+        assert tif in dataset_files(str(tmp_path / vrt)), vrt
+    assert str(tmp_path / "l.zip") in dataset_files(str(tmp_path / "zip.vrt"))
+    assert tif in dataset_files(sources["sub.vrt"])   # an input given as a /vsi path
 
 
 def test_read_outside_grid_is_an_error(tmp_path):

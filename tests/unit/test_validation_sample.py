@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from osgeo import gdal, ogr
 
+from diffclip_qgis.core.files import OutputPathError
 from diffclip_qgis.workflow.accuracy import assess_accuracy
 from diffclip_qgis.workflow.requests import AccuracyRequest, Samples, ValidationSampleRequest
 from diffclip_qgis.workflow.validation import validation_sample
@@ -140,7 +141,6 @@ def test_a_reference_with_huge_unset_values_ignores_them(scene, tmp_path):
 
 
 def test_a_sample_with_reference_classes_filled_in_is_never_replaced(scene, tmp_path):
-    from diffclip_qgis.core.files import OutputPathError
 
     gt = scene[0]
     sample = str(tmp_path / "s.gpkg")
@@ -170,7 +170,6 @@ def test_a_sample_with_reference_classes_filled_in_is_never_replaced(scene, tmp_
 
 
 def test_a_geopackage_holding_other_layers_is_never_replaced(scene, tmp_path):
-    from diffclip_qgis.core.files import OutputPathError
 
     samples = str(tmp_path / "project_diffclip_samples.gpkg")   # e.g. the dock's training samples
     ds = ogr.GetDriverByName("GPKG").CreateDataSource(samples)
@@ -186,24 +185,25 @@ def test_a_geopackage_holding_other_layers_is_never_replaced(scene, tmp_path):
         validation_sample(ValidationSampleRequest(scene[0], sample, 50, 2, seed=0))
 
 
-def test_a_sample_open_elsewhere_is_replaced_whole(scene, tmp_path):
-    """A GeoPackage open in QGIS keeps a write-ahead log beside it: the new file must not be read with it."""
+def test_a_sample_open_for_editing_elsewhere_is_not_replaced(scene, tmp_path):
+    """QGIS edits a GeoPackage in write-ahead-log mode: edits it saves after a run replaced the file would go to the
+    old one and be lost, so the run refuses before any work and names the fix."""
     gt = scene[0]
     sample = str(tmp_path / "s.gpkg")
     validation_sample(ValidationSampleRequest(gt, sample, 80, 2, seed=0))
     gdal.SetConfigOption("OGR_SQLITE_JOURNAL", "WAL")
     try:
-        elsewhere = ogr.Open(sample, 1)   # another program, writing in write-ahead-log mode
+        elsewhere = ogr.Open(sample, 1)   # another program, editing in write-ahead-log mode
         layer = elsewhere.GetLayer(0)
         layer.DeleteFeature(layer.GetNextFeature().GetFID())
         elsewhere.FlushCache()
         assert os.path.exists(sample + "-wal")
-        sizes = validation_sample(ValidationSampleRequest(gt, sample, 30, 2, seed=1))
+        with pytest.raises(OutputPathError, match="open for editing in another program .*s.gpkg-wal.*remove the layer"):
+            validation_sample(ValidationSampleRequest(gt, sample, 30, 2, seed=1))
     finally:
         gdal.SetConfigOption("OGR_SQLITE_JOURNAL", None)
-    assert not os.path.exists(sample + "-wal")
-    assert len(_points(sample)[0]) == sum(sizes.values()) < 79
     elsewhere = layer = None
+    assert not os.path.exists(sample + "-wal") and len(_points(sample)[0]) == 79   # the edit is in the file
 
 
 def test_a_sample_another_run_writes_while_this_one_works_is_not_replaced(scene, tmp_path):
@@ -218,7 +218,7 @@ def test_a_sample_another_run_writes_while_this_one_works_is_not_replaced(scene,
         if phase == "writing" and fraction == 0.0 and not os.path.exists(sample):
             os.replace(other, sample)
 
-    with pytest.raises(OSError, match="another run or program wrote it while this run was working"):
+    with pytest.raises(OSError, match="another run or program wrote it .*while this run was working"):
         validation_sample(ValidationSampleRequest(gt, sample, 60, 2, seed=0), Callback(meanwhile))
     assert len(_points(sample)[0]) == 40
 
@@ -233,6 +233,6 @@ def test_accuracy_reports_another_run_writes_meanwhile_are_not_replaced(scene, t
         if phase == "writing" and fraction == 0.0:
             csv.write_text("the other run's")
 
-    with pytest.raises(OSError, match="another run or program wrote it while this run was working"):
+    with pytest.raises(OSError, match="another run or program wrote it .*while this run was working"):
         assess_accuracy(AccuracyRequest(gt, str(html), str(csv), reference=gt), Callback(meanwhile))
     assert csv.read_text() == "the other run's" and not html.exists()
