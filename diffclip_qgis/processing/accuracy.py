@@ -4,16 +4,16 @@ from __future__ import annotations
 from qgis.core import (
     QgsProcessingException,
     QgsProcessingOutputNumber,
-    QgsProcessingParameterField,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterMapLayer,
     QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
     QgsRasterLayer,
     QgsVectorLayer,
 )
 
 from ..workflow.help import ACCURACY_HELP, html_help
-from .algorithm import ANY_FIELD, RASTER, VECTOR_POINT, VECTOR_POLYGON, DiffClipAlgorithm, FeedbackAdapter, tr
+from .algorithm import RASTER, VECTOR_POINT, VECTOR_POLYGON, DiffClipAlgorithm, FeedbackAdapter, tr
 
 class AccuracyAlgorithm(DiffClipAlgorithm):
     CLASSIFICATION = "CLASSIFICATION"
@@ -37,9 +37,11 @@ class AccuracyAlgorithm(DiffClipAlgorithm):
         self.addParameter(QgsProcessingParameterMapLayer(
             self.REFERENCE, tr("Reference (class raster, or points / polygons)"),
             types=[RASTER, VECTOR_POINT, VECTOR_POLYGON]))
-        self.addParameter(QgsProcessingParameterField(
-            self.REFERENCE_FIELD, tr("Reference class field (vector reference only)"),
-            parentLayerParameterName=self.REFERENCE, type=ANY_FIELD, optional=True))
+        # A field name typed, not a field list: QGIS (3.22 to 3.44 at least) crashes building a field list whose
+        # parent layer is a raster, and REFERENCE may be one.
+        self.addParameter(QgsProcessingParameterString(
+            self.REFERENCE_FIELD, tr("Reference class field (vector reference only: type its name, e.g. reference)"),
+            optional=True))
         self.addParameter(QgsProcessingParameterFileDestination(
             self.OUTPUT_HTML, tr("Accuracy report"), tr("HTML files (*.html)")))
         self.addParameter(QgsProcessingParameterFileDestination(
@@ -63,7 +65,8 @@ class AccuracyAlgorithm(DiffClipAlgorithm):
             request.reference = reference.source()
         elif isinstance(reference, QgsVectorLayer):
             if not self.parameterAsString(parameters, self.REFERENCE_FIELD, context):
-                raise QgsProcessingException(tr(REFERENCE_NEEDS_FIELD))
+                fields = ", ".join(field.name() for field in reference.fields()) or "-"
+                raise QgsProcessingException(tr(REFERENCE_NEEDS_FIELD) + " " + tr("Its fields: {0}.").format(fields))
             request.reference_samples = self.samples(parameters, context, feedback, self.REFERENCE,
                                                      self.REFERENCE_FIELD)
         else:

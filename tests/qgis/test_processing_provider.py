@@ -94,6 +94,16 @@ def test_outputs(qgis_app):
         assert param.flags() & param.FlagOptional and not param.createByDefault()
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def run_python(code):
+    """Run ``code`` in a Python process of its own, on the assembled plugin, headless."""
+    extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "build")] + extra))
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+
+
 def test_processing_modules_do_not_import_torch():
     """Importing the provider and creating every algorithm must not load torch or the compute core."""
     code = textwrap.dedent("""
@@ -114,11 +124,7 @@ def test_processing_modules_do_not_import_torch():
         except QgsProcessingException as e:
             print("MESSAGE", e)
     """)
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    path = os.pathsep.join([os.path.join(root, "build")] + extra)
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=path)
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=root)
+    out = run_python(code)
     assert out.returncode == 0, out.stderr
     assert "MESSAGE PyTorch is not installed" in out.stdout
     assert "pip install" in out.stdout
@@ -142,3 +148,45 @@ def test_help_has_no_line_breaks_inside_sentences(qgis_app):
     for alg in QgsApplication.processingRegistry().providerById("diffclip").algorithms():
         text = alg.shortHelpString()
         assert "\n" not in text and "<dt>" in text, alg.id()
+
+
+@pytest.mark.parametrize("alg_id", sorted(ALGORITHMS))
+def test_no_field_list_hangs_on_a_layer_that_may_be_a_raster(qgis_app, alg_id):
+    """QGIS (3.22 to 3.44 at least) crashes building a field list whose parent layer is a raster: the dialog
+    died at once when the active layer was a class raster (the accuracy reference)."""
+    from qgis.core import QgsProcessingParameterFeatureSource, QgsProcessingParameterField
+
+    alg = registry().algorithmById(alg_id)
+    for param in alg.parameterDefinitions():
+        if isinstance(param, QgsProcessingParameterField):
+            parent = alg.parameterDefinition(param.parentLayerParameterName())
+            assert isinstance(parent, QgsProcessingParameterFeatureSource), (param.name(), parent.name())
+
+
+def test_the_accuracy_dialog_survives_a_raster_reference(qgis_app):
+    """The crash itself, in a process of its own: the reference's widgets as the dialog builds them."""
+    code = textwrap.dedent(f"""
+        from qgis.core import QgsApplication, QgsProcessingContext, QgsProject, QgsRasterLayer
+        from qgis.gui import QgsGui, QgsProcessingGui
+        app = QgsApplication([], True)
+        app.initQgis()
+        from diffclip_qgis.processing.provider import DiffClipProvider
+        QgsApplication.processingRegistry().addProvider(DiffClipProvider())
+        alg = QgsApplication.processingRegistry().algorithmById("diffclip:accuracy")
+        layer = QgsRasterLayer({os.path.join(ROOT, "build", "diffclip_qgis", "demo", "demo_gt.tif")!r}, "gt")
+        QgsProject.instance().addMapLayer(layer)
+        context = QgsProcessingContext()
+        context.setProject(QgsProject.instance())
+        wrappers = {{}}
+        for name in ("REFERENCE", "REFERENCE_FIELD"):
+            wrappers[name] = QgsGui.processingGuiRegistry().createParameterWidgetWrapper(
+                alg.parameterDefinition(name), QgsProcessingGui.Standard)
+            wrappers[name].createWrappedWidget(context)
+        for wrapper in wrappers.values():   # as the dialog links them
+            wrapper.postInitialize(list(wrappers.values()))
+        wrappers["REFERENCE"].setParameterValue(layer.id(), context)   # the raster chosen as the reference
+        app.processEvents()
+        print("dialog built")
+    """)
+    out = run_python(code)
+    assert out.returncode == 0 and "dialog built" in out.stdout, out.stderr[-2000:]
