@@ -16,14 +16,16 @@ from qgis.core import (
     NULL,
     QgsFeatureRequest,
     QgsProcessingAlgorithm,
+    QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingLayerPostProcessorInterface,
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
-    QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterFileDestination,
+    QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
+    QgsProcessingUtils,
     QgsRasterLayer,
 )
 from qgis.PyQt.QtCore import QCoreApplication, QVariant
@@ -340,6 +342,21 @@ class DiffClipAlgorithm(QgsProcessingAlgorithm):
             if required:
                 raise QgsProcessingException(tr("Choose an output file for {0}.").format(name))
             return ""
+        return path
+
+    def point_output(self, parameters, context, layer_name: str, title: str, kept: bool = False) -> str:
+        """The GeoPackage a run writes for OUTPUT, added to the project when the run ends (Processing loads only
+        layer outputs by itself). ``kept``: the user fills it in, so not in the temporary folder, which QGIS
+        deletes when it closes."""
+        path = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
+        temporary = os.path.realpath(QgsProcessingUtils.tempFolder())
+        if kept and path and os.path.commonpath([os.path.realpath(path), temporary]) == temporary:
+            raise QgsProcessingException(tr(
+                "OUTPUT: choose a file to keep for these points ('...' > Save to File): you fill them in, and QGIS "
+                "deletes its temporary folder ({0}) when it closes.").format(QgsProcessingUtils.tempFolder()))
+        if path and context.project() is not None:
+            context.addLayerToLoadOnCompletion(f"{path}|layername={layer_name}", QgsProcessingContext.LayerDetails(
+                title, context.project(), self.OUTPUT))
         return path
 
     def extent(self, parameters, context, layers):

@@ -40,13 +40,14 @@ class SuggestSamplesAlgorithm(DiffClipAlgorithm):
             self.OUTPUT, tr("Suggested samples"), tr("GeoPackage (*.gpkg)")))
 
     def compute(self, parameters, context, feedback):
+        from ..gis.points import SUGGESTIONS_LAYER
         from ..workflow.requests import SuggestRequest
         from ..workflow.suggest import suggest_samples
 
         paths, layers = self.raster_paths(parameters, context)
         request = SuggestRequest(
             inputs=paths, model=self.parameterAsFile(parameters, self.MODEL, context),
-            output=self.parameterAsFileOutput(parameters, self.OUTPUT, context),
+            output=self.point_output(parameters, context, SUGGESTIONS_LAYER, tr("Suggested samples")),
             count=self.optional_int(parameters, self.COUNT, context),
             samples=self.samples(parameters, context, feedback, self.SAMPLES, optional=True),
             extent=self.extent(parameters, context, layers), seed=self.parameterAsInt(parameters, self.SEED, context),

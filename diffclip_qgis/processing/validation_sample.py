@@ -34,13 +34,14 @@ class ValidationSampleAlgorithm(DiffClipAlgorithm):
             self.OUTPUT, tr("Validation points"), tr("GeoPackage (*.gpkg)")))
 
     def compute(self, parameters, context, feedback):
+        from ..gis.validation import SAMPLE_LAYER
         from ..workflow.requests import ValidationSampleRequest
         from ..workflow.validation import validation_sample
 
         layer = self.parameterAsRasterLayer(parameters, self.CLASSIFICATION, context)
         if layer is None:
             raise QgsProcessingException(tr("Choose the classification raster (CLASSIFICATION)."))
-        output = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
+        output = self.point_output(parameters, context, SAMPLE_LAYER, tr("Validation points"), kept=True)
         request = ValidationSampleRequest(layer.source(), output,
                                           self.parameterAsInt(parameters, self.SAMPLE_SIZE, context),
                                           self.parameterAsInt(parameters, self.MIN_PER_CLASS, context),

@@ -165,7 +165,9 @@ classes' mapped areas. Rare classes thus get enough points for their user's accu
 stays efficient for overall accuracy and area.</dd>
 <dt>Random seed (SEED)</dt><dd>The same seed draws the same points.</dd>
 <dt>Validation points (OUTPUT)</dt><dd>A GeoPackage of points at the sampled pixels' centres, in the
-classification's CRS, with fields id, map_class, map_name and an empty integer field 'reference'.</dd>
+classification's CRS, with fields id, map_class, map_name and an empty integer field 'reference', added to
+the map. Save it to a file you keep: you fill it in, and QGIS deletes its temporary folder when it closes (a
+temporary output is refused).</dd>
 </dl>"""
 
 
@@ -232,6 +234,6 @@ with labels placed at random.</p>
 same suggestions.</dd>
 <dt>Device (DEVICE)</dt><dd>auto, cpu or cuda.</dd>
 <dt>Suggested samples (OUTPUT)</dt><dd>A GeoPackage of points with fields rank (1 = most useful), best_class,
-second_class (class ids), margin (0..1, small = unsure), best_name and second_name. A file with a field
-you added and filled in (a class you labelled) is never replaced: choose another name.</dd>
+second_class (class ids), margin (0..1, small = unsure), best_name and second_name, added to the map. A file
+with a field you added and filled in (a class you labelled) is never replaced: choose another name.</dd>
 </dl>"""

@@ -35,6 +35,15 @@ def test_suggestions_are_ranked_points_away_from_labelled_pixels(qgis_app, scene
                      "--SAMPLES", scene.samples, "--DEVICE", "cpu", "--OUTPUT", str(tmp_path / "cli.gpkg"))
     assert code == 0, text
     assert _points(str(tmp_path / "cli.gpkg")) == points        # the same job on the command line
+    import processing
+    from qgis.core import QgsProject
+
+    processing.runAndLoadResults("diffclip:suggestsamples", dict(INPUTS=[scene.hsi, scene.lidar], MODEL=model,
+                                                                 DEVICE="cpu", OUTPUT=str(tmp_path / "shown.gpkg")))
+    shown = [(layer.name(), layer.featureCount()) for layer in QgsProject.instance().mapLayers().values()
+             if "shown.gpkg" in layer.source()]
+    QgsProject.instance().removeAllMapLayers()
+    assert shown == [("Suggested samples", 6)]   # on the map
 
 
 def test_suggestions_never_replace_the_samples_they_keep_away_from(qgis_app, scene, tmp_path):

@@ -45,3 +45,21 @@ def test_a_sample_open_in_the_project_is_not_replaced(qgis_app, tmp_path):
         QgsProject.instance().removeMapLayer(layer.id())
     reference = QgsVectorLayer(points, "", "ogr")
     assert reference.featureCount() == 40 and sum(f["reference"] == 3 for f in reference.getFeatures()) == 1
+
+
+def test_the_points_are_added_to_the_project_and_not_kept_in_the_temporary_folder(qgis_app, tmp_path):
+    """The dialog loads only layer outputs by itself; points a user fills in must outlive QGIS's temporary folder."""
+    import processing
+    from qgis.core import QgsProject
+    from test_processing_helpers import raises
+
+    params = {"CLASSIFICATION": DEMO_GT, "SAMPLE_SIZE": 40, "MIN_PER_CLASS": 2, "OUTPUT": str(tmp_path / "v.gpkg")}
+    processing.runAndLoadResults("diffclip:validationsample", params)
+    loaded = [layer for layer in QgsProject.instance().mapLayers().values() if str(tmp_path) in layer.source()]
+    try:
+        assert [(layer.name(), layer.featureCount()) for layer in loaded] == [("Validation points", 40)]
+        assert "reference" in loaded[0].fields().names()
+    finally:
+        QgsProject.instance().removeAllMapLayers()
+    with raises("OUTPUT: choose a file to keep for these points .*QGIS deletes its temporary folder"):
+        run_alg("diffclip:validationsample", dict(params, OUTPUT="TEMPORARY_OUTPUT"))
