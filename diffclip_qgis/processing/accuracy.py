@@ -40,7 +40,7 @@ class AccuracyAlgorithm(DiffClipAlgorithm):
         # A field name typed, not a field list: QGIS (3.22 to 3.44 at least) crashes building a field list whose
         # parent layer is a raster, and REFERENCE may be one.
         self.addParameter(QgsProcessingParameterString(
-            self.REFERENCE_FIELD, tr("Reference class field (vector reference only: type its name, e.g. reference)"),
+            self.REFERENCE_FIELD, tr("Reference class field (vector only)"),
             optional=True))
         self.addParameter(QgsProcessingParameterFileDestination(
             self.OUTPUT_HTML, tr("Accuracy report"), tr("HTML files (*.html)")))

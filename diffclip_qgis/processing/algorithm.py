@@ -264,7 +264,7 @@ class DiffClipAlgorithm(QgsProcessingAlgorithm):
         return tr(text)
 
     # -- parameter helpers ---------------------------------------------------------------------
-    def add_inputs(self, description: str = "Input rasters (one per modality; the first defines the grid)"):
+    def add_inputs(self, description: str = "Input rasters (one per modality)"):
         self.addParameter(QgsProcessingParameterMultipleLayers(self.INPUTS, tr(description), RASTER))
 
     def add_enum(self, name: str, description: str, options: Sequence[str], default: str, advanced: bool = False):
@@ -284,7 +284,7 @@ class DiffClipAlgorithm(QgsProcessingAlgorithm):
         self._add(param, advanced)
 
     def add_preset(self):
-        self.add_enum(self.PRESET, "Preset (cpu: small and fast; paper: the paper's sizes, for a GPU)", PRESETS, "cpu")
+        self.add_enum(self.PRESET, "Preset (paper: for a GPU)", PRESETS, "cpu")
 
     def add_device(self):
         self.add_enum(self.DEVICE, "Device", DEVICES, "auto", advanced=True)
@@ -302,7 +302,7 @@ class DiffClipAlgorithm(QgsProcessingAlgorithm):
     def add_class_outputs(self):
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, tr("Classification")))
         self.addParameter(QgsProcessingParameterRasterDestination(
-            self.OUTPUT_CONFIDENCE, tr("Confidence (probability of the chosen class)"), optional=True,
+            self.OUTPUT_CONFIDENCE, tr("Confidence (0 to 1)"), optional=True,
             createByDefault=False))
 
     def _add(self, param, advanced: bool):

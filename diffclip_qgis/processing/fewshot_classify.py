@@ -76,30 +76,29 @@ class FewShotClassifyAlgorithm(DiffClipAlgorithm):
             self.CLASS_FIELD, tr("Class field (integer id >= 1, or class name)"), defaultValue=DOCK_CLASS_FIELD,
             parentLayerParameterName=self.SAMPLES, type=ANY_FIELD))
         self.addParameter(QgsProcessingParameterFile(
-            self.PROMPTS, tr("Class names and prompts (JSON class list or CSV)"),
+            self.PROMPTS, tr("Class names and prompts"),
             behavior=FILE, optional=True,
             fileFilter=tr("Class lists (*.json *.csv);;All files (*.*)")))
         self.addParameter(QgsProcessingParameterString(
             self.PROMPT_TEMPLATE, tr("Prompt template ({name} = class name)"), defaultValue=DEFAULT_PROMPT_TEMPLATE))
         self.addParameter(QgsProcessingParameterFile(
-            self.PRETRAINED, tr("Pretrained model (.pt; empty = pretraining as Pretraining epochs says)"),
+            self.PRETRAINED, tr("Pretrained model (.pt)"),
             behavior=FILE, optional=True,
             fileFilter=tr("DiffCLIP models (*.pt);;All files (*.*)")))
         self.add_preset()
         self.add_enum(self.WINDOW, "Window size (pixels)", CLASSIFY_WINDOWS, "auto")
-        self.add_number(self.PRETRAIN_EPOCHS, "Pretraining epochs (-1 = preset's; 0 = no pretraining)", -1,
+        self.add_number(self.PRETRAIN_EPOCHS, "Pretraining epochs (-1 = preset's)", -1,
                         optional=True, advanced=True)
         self.add_number(self.EPOCHS, "Fine-tuning epochs (-1 = preset's)", -1, optional=True, advanced=True)
-        self.add_number(self.CLASS_PROPORTIONS, "Follow the scene's class proportions (0 = classes equally likely, "
-                        "1 = fully; higher overall accuracy, rare classes found less)", 0.5)
+        self.add_number(self.CLASS_PROPORTIONS, "Follow the scene's class proportions (0 to 1)", 0.5)
         self.add_device()
         self.add_seed()
         self.add_extent()
         self.add_smoothing()
         self.add_class_outputs()
         self.addParameter(QgsProcessingParameterFileDestination(
-            self.OUTPUT_MODEL, tr("Trained model"), tr("DiffCLIP models (*.pt)"), optional=True,
-            createByDefault=False))
+            self.OUTPUT_MODEL, tr("Trained model (.pt)"), tr("DiffCLIP models (*.pt)"),
+            optional=True))
 
     def checkParameterValues(self, parameters, context):  # noqa: N802
         ok, message = super().checkParameterValues(parameters, context)

@@ -20,7 +20,7 @@ class PretrainAlgorithm(DiffClipAlgorithm):
     def initAlgorithm(self, config=None):  # noqa: N802
         self.add_inputs()
         self.add_preset()
-        self.add_enum(self.WINDOW, "Pretraining window (pixels; auto = the preset's)", WINDOWS, "auto")
+        self.add_enum(self.WINDOW, "Pretraining window (pixels)", WINDOWS, "auto")
         self.add_number(self.EPOCHS, "Epochs (-1 = preset's)", -1, optional=True)
         self.add_number(self.MASK_RATIO, "Mask ratio", 0.7, advanced=True)
         self.add_number(self.SAMPLE_COUNT, "Training windows (-1 = preset's)", -1, optional=True, advanced=True)

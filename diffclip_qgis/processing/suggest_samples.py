@@ -28,9 +28,9 @@ class SuggestSamplesAlgorithm(DiffClipAlgorithm):
             self.MODEL, tr("Model (.pt from Few-shot Classify)"),
             behavior=FILE,
             fileFilter=tr("DiffCLIP models (*.pt);;All files (*.*)")))
-        self.add_number(self.COUNT, "Number of suggestions (-1 = 2 per class)", -1, optional=True)
+        self.add_number(self.COUNT, "Number of suggestions (-1 = 2/class)", -1, optional=True)
         self.addParameter(QgsProcessingParameterFeatureSource(
-            self.SAMPLES, tr("Labelled samples (suggestions keep away from them)"),
+            self.SAMPLES, tr("Labelled samples"),
             [VECTOR_ANY],
             optional=True))
         self.add_extent()
