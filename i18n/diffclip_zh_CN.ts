@@ -440,6 +440,10 @@
         <translation>样本图层处于编辑模式：请先保存或放弃其编辑。</translation>
     </message>
     <message>
+        <source>Each prompt is its class's label: keep them distinct.</source>
+        <translation>每个提示词就是其类别的标签：请保持互不相同。</translation>
+    </message>
+    <message>
         <source>The text encoder is trained from scratch on these prompts, so each prompt acts as a label for its class: the wording carries no prior meaning. Keep the prompts of different classes distinct.</source>
         <translation>文本编码器在这些提示词上从零开始训练，因此每个提示词只是其类别的标签：措辞本身不带任何先验含义。请让不同类别的提示词互不相同。</translation>
     </message>

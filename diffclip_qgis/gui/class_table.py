@@ -232,7 +232,8 @@ class ClassPanel(QWidget):
                                             tr("Set the prompt to the template: {t}").format(t=DEFAULT_PROMPT_TEMPLATE),
                                             self.apply_template)
         self.template_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        note = QLabel(prompt_note())
+        note = QLabel(tr("Each prompt is its class's label: keep them distinct."))   # prompt_note() as the tooltip
+        note.setToolTip(prompt_note())
         note.setWordWrap(True)
         note.setStyleSheet("font-style: italic;")
 

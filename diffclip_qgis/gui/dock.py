@@ -110,8 +110,9 @@ class DiffClipDock(QgsDockWidget):
             self.torch_panel = TorchMissingPanel(self.torch)
             layout.addWidget(self.torch_panel)
         layout.addWidget(self._group(tr("Input rasters"), self._inputs_box()))
-        layout.addWidget(self._group(tr("Classes and prompts"), self.classes))
+        # Samples above the class table: labelling stays in view on a laptop screen with a dozen classes
         layout.addWidget(self._group(tr("Samples"), self._samples_box()))
+        layout.addWidget(self._group(tr("Classes and prompts"), self.classes))
         self.settings_group = self._group(tr("Settings"), self.settings, collapsible=True)
         self.settings_group.setCollapsed(QSettings().value(SETTINGS_COLLAPSED, True, type=bool))
         self.settings_group.collapsedStateChanged.connect(lambda c: QSettings().setValue(SETTINGS_COLLAPSED, c))

@@ -10,6 +10,7 @@ from qgis.PyQt.QtWidgets import QAbstractItemView, QLabel, QListWidget, QListWid
 from . import tr
 
 OUTPUT_PROPERTY = "diffclip/output"  # set on the layers a run adds
+FIT_ROWS = 5   # rasters listed without scrolling
 
 
 def describe(layer: QgsRasterLayer) -> str:
@@ -61,7 +62,6 @@ class InputList(QWidget):
                                 "reorder: the first raster defines the pixel grid of samples and outputs."))
         self.list.itemChanged.connect(self._user_changed)
         self.list.model().rowsMoved.connect(self._user_changed)
-        self.list.setMaximumHeight(110)
         self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.warning = QLabel()
         self.warning.setWordWrap(True)
@@ -104,6 +104,9 @@ class InputList(QWidget):
         self.list.blockSignals(False)
         self.empty.setVisible(not layers)
         self.list.setVisible(bool(layers))
+        rows = max(2, min(len(layers), FIT_ROWS))   # as tall as its rows: the boxes below stay in view
+        self.list.setFixedHeight(rows * self.list.sizeHintForRow(0) + 2 * self.list.frameWidth() + 2
+                                 if layers else 0)
         self._update_warning()
 
     def listed_ids(self) -> List[str]:

@@ -51,6 +51,8 @@ def test_laptop_screen_shows_run_progress_all_classes_and_readable_prompts(dock,
     desktop_look(dock, iface)
     assert dock.load_demo()
     assert dock.settings_group.isCollapsed()  # collapsed by default
+    process_events(0.3)
+    assert on_screen(dock.undo_button, iface.window)   # labelling in view with a dozen classes, no scrolling
     long_prompt = "tall tree canopy of live oak, several metres above ground, " * 3
     dock.classes.select_class(1)
     dock.classes.prompt_edit.setPlainText(long_prompt[:170])
