@@ -20,7 +20,7 @@ from qgis.core import (QgsCoordinateReferenceSystem, QgsFeature, QgsFields, QgsF
                        QgsMarkerSymbol, QgsPalLayerSettings, QgsPointXY, QgsProject, QgsTextBufferSettings,
                        QgsTextFormat, QgsVectorLayer, QgsVectorLayerSimpleLabeling)
 from qgis.PyQt.QtCore import QLockFile, QObject, pyqtSignal
-from qgis.PyQt.QtGui import QColor, QIcon, QPixmap
+from qgis.PyQt.QtGui import QColor, QFont, QFontInfo, QIcon, QPixmap
 from qgis.PyQt.QtWidgets import QMenu
 
 from ..core.classes import ClassInfo
@@ -68,7 +68,9 @@ def suggestion_symbol() -> QgsMarkerSymbol:
     """An orange diamond with a white question mark: unlike the samples' circles."""
     symbol = QgsMarkerSymbol.createSimple({"name": "diamond", "color": COLOUR, "size": "6",
                                            "outline_color": "#000000", "outline_width": "0.4"})
-    symbol.appendSymbolLayer(QgsFontMarkerSymbolLayer.create({"chr": "?", "color": "#ffffff", "size": "3.6"}))
+    # the desktop's own font: QGIS's default (Dingbats) is missing on many systems and warns at each project load
+    font = QFontInfo(QFont()).family()
+    symbol.appendSymbolLayer(QgsFontMarkerSymbolLayer.create({"font": font, "chr": "?", "color": "#ffffff", "size": "3.6"}))
     return symbol
 
 

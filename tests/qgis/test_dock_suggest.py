@@ -284,3 +284,12 @@ def test_new_suggestions_keep_the_old_file_where_a_user_filled_in_a_field_of_the
         assert not os.path.exists(paths[1])   # only suggestions in it
     finally:
         shown.clear()
+
+
+def test_the_markers_question_mark_uses_an_installed_font(qgis_app):
+    """QGIS's default font marker font (Dingbats) is missing on many systems: a warning at each project load."""
+    from qgis.PyQt.QtGui import QFontDatabase
+
+    from diffclip_qgis.gui.suggestions import suggestion_symbol
+
+    assert suggestion_symbol().symbolLayer(1).fontFamily() in QFontDatabase().families()
