@@ -454,6 +454,13 @@ class DiffClipDock(QgsDockWidget):
         if empty:
             return tr("No samples for: {names}. Label at least one pixel of every class, or remove the "
                       "class.").format(names=", ".join(empty))
+        from ..core.classes import ClassListError
+        from ..core.tokenizer import check_prompts   # torch is there (above)
+
+        try:
+            check_prompts(classes)   # two classes the text encoder reads as one: the run would refuse them
+        except ClassListError as e:
+            return str(e)
         return ""
 
     def _update_run_state(self, *_) -> None:

@@ -678,6 +678,14 @@ def test_run_is_disabled_with_what_is_missing_and_refuses_with_a_message(dock, i
     assert not dock.run_button.isEnabled() and "Tick at least one input raster" in dock.run_button.toolTip()
     label_scene(dock, iface, truth_grid(), per_class=1)
     assert dock.run_button.isEnabled() and not dock.missing()
+    from diffclip_qgis.gui.class_table import PROMPT
+
+    model = dock.classes.model
+    first, second = model.classes()[:2]
+    model.setData(model.index(1, PROMPT), first.prompt)   # the run would refuse two classes with one prompt
+    assert not dock.run_button.isEnabled() and "have the same prompt" in dock.next_step.text()
+    model.setData(model.index(1, PROMPT), second.prompt)
+    assert dock.run_button.isEnabled()
     dock.classes.add_class("water")
     assert not dock.run_button.isEnabled() and "No samples for: water" in dock.run_button.toolTip()
     assert not dock.run()
