@@ -6,7 +6,7 @@ import os
 from qgis.core import QgsApplication
 from qgis.PyQt.QtCore import QCoreApplication, QLocale, QSettings, QTranslator, Qt
 from qgis.PyQt.QtGui import QIcon
-from qgis.PyQt.QtWidgets import QAction
+from qgis.PyQt.QtWidgets import QAction, QApplication
 
 PLUGIN_DIR = os.path.dirname(__file__)
 MENU = "&DiffCLIP"
@@ -70,9 +70,13 @@ class DiffClipPlugin:
         if self.dock is None:
             if not visible:
                 return
-            from .gui.dock import DiffClipDock
+            QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)   # torch loads: seconds the first time
+            try:
+                from .gui.dock import DiffClipDock
 
-            self.dock = DiffClipDock(self.iface)
+                self.dock = DiffClipDock(self.iface)
+            finally:
+                QApplication.restoreOverrideCursor()
             self.dock.setObjectName("DiffClipDock")
             self.iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
             self.dock.visibilityChanged.connect(self._dock_visibility_changed)

@@ -7,9 +7,9 @@ from qgis.core import QgsProject, QgsRasterLayer, QgsUnitTypes
 from qgis.PyQt.QtCore import Qt, pyqtSignal
 from qgis.PyQt.QtWidgets import QAbstractItemView, QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
+from ..qgis_layers import OUTPUT_PROPERTY
 from . import tr
 
-OUTPUT_PROPERTY = "diffclip/output"  # set on the layers a run adds
 FIT_ROWS = 5   # rasters listed without scrolling
 
 

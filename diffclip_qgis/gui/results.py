@@ -9,9 +9,9 @@ from qgis.core import (QgsMapLayer, QgsPalettedRasterRenderer, QgsProject, QgsRa
 from qgis.PyQt.QtGui import QColor
 
 from ..core.classes import ClassInfo
+from ..qgis_layers import OUTPUT_PROPERTY
 from ..workflow.requests import ClassifyResult
 from . import tr
-from .inputs import OUTPUT_PROPERTY
 from .task import Outputs
 
 

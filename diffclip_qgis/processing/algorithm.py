@@ -32,7 +32,7 @@ from qgis.PyQt.QtCore import QCoreApplication, QVariant
 from qgis.PyQt.QtGui import QIcon
 
 from ..qgis_compat import enum_value
-from ..qgis_layers import layer_file
+from ..qgis_layers import OUTPUT_PROPERTY, layer_file
 from ..workflow.ranges import RANGES
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -157,6 +157,7 @@ class LoadStyle(QgsProcessingLayerPostProcessorInterface):
         return instance
 
     def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS API name)
+        layer.setCustomProperty(OUTPUT_PROPERTY, True)   # a classification: the dock does not offer it as an input
         if isinstance(layer, QgsRasterLayer) and os.path.isfile(self.qml_path):
             message, ok = layer.loadNamedStyle(self.qml_path)
             if not ok and feedback is not None:

@@ -86,6 +86,7 @@ def test_style_applied_when_loaded_on_completion(qgis_app, scene, tmp_path):
     renderer = layers[0].renderer()
     assert isinstance(renderer, QgsPalettedRasterRenderer)
     assert [c.label for c in renderer.classes()] == ["water", "forest", "road"]
+    assert layers[0].customProperty("diffclip/output")   # the dock does not offer a classification as an input
     project.removeMapLayers([lyr.id() for lyr in layers])
 
 
