@@ -141,7 +141,8 @@ class Cancelled(Exception):
 
 
 class LoadStyle(QgsProcessingLayerPostProcessorInterface):
-    """Applies the classification's .qml sidecar (paletted renderer, class names) once QGIS loads it."""
+    """Tags an output QGIS loads as DiffCLIP's (the dock does not offer it as an input raster) and applies the
+    classification's .qml sidecar (paletted renderer, class names) where there is one."""
 
     _alive: List["LoadStyle"] = []  # QGIS calls the post-processor after the run: keep the wrapper alive
 
@@ -157,19 +158,20 @@ class LoadStyle(QgsProcessingLayerPostProcessorInterface):
         return instance
 
     def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS API name)
-        layer.setCustomProperty(OUTPUT_PROPERTY, True)   # a classification: the dock does not offer it as an input
-        if isinstance(layer, QgsRasterLayer) and os.path.isfile(self.qml_path):
+        layer.setCustomProperty(OUTPUT_PROPERTY, True)
+        if isinstance(layer, QgsRasterLayer) and self.qml_path and os.path.isfile(self.qml_path):
             message, ok = layer.loadNamedStyle(self.qml_path)
             if not ok and feedback is not None:
                 feedback.pushWarning(f"Could not apply the style {self.qml_path}: {message}")
             layer.triggerRepaint()
 
 
-def apply_style_on_load(context, raster_path: str) -> None:
-    """When QGIS will load ``raster_path`` after the run, style it with its .qml sidecar."""
-    qml = os.path.splitext(raster_path)[0] + ".qml"
-    if raster_path and os.path.isfile(qml) and context.willLoadLayerOnCompletion(raster_path):
-        context.layerToLoadOnCompletionDetails(raster_path).setPostProcessor(LoadStyle.create(qml))
+def style_outputs_on_load(context, classification: str, confidence: str = "") -> None:
+    """When QGIS will load the map (and confidence) after the run, tag them as outputs and style the map with its
+    .qml sidecar."""
+    for path, qml in ((classification, os.path.splitext(classification)[0] + ".qml"), (confidence, "")):
+        if path and context.willLoadLayerOnCompletion(path):
+            context.layerToLoadOnCompletionDetails(path).setPostProcessor(LoadStyle.create(qml))
 
 
 def layer_files(*layers) -> List[str]:

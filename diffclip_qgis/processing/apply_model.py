@@ -4,7 +4,7 @@ from __future__ import annotations
 from qgis.core import QgsProcessingParameterFile
 
 from ..workflow.help import APPLY_HELP, html_help
-from .algorithm import FILE, DiffClipAlgorithm, FeedbackAdapter, apply_style_on_load, tr
+from .algorithm import FILE, DiffClipAlgorithm, FeedbackAdapter, style_outputs_on_load, tr
 
 class ApplyModelAlgorithm(DiffClipAlgorithm):
     MODEL = "MODEL"
@@ -14,7 +14,7 @@ class ApplyModelAlgorithm(DiffClipAlgorithm):
 
     def __init__(self):
         super().__init__()
-        self._output = ""
+        self._outputs = ("", "")
 
     def shortHelpString(self):  # noqa: N802
         return html_help(tr(APPLY_HELP))
@@ -46,9 +46,9 @@ class ApplyModelAlgorithm(DiffClipAlgorithm):
         apply_model(request, adapter.callback())
         adapter.log_times()
         feedback.setProgress(100)
-        self._output = request.output
+        self._outputs = (request.output, request.output_confidence)
         return {self.OUTPUT: request.output, self.OUTPUT_CONFIDENCE: request.output_confidence or None}
 
     def postProcessAlgorithm(self, context, feedback):  # noqa: N802
-        apply_style_on_load(context, self._output)
+        style_outputs_on_load(context, *self._outputs)
         return {}

@@ -19,7 +19,7 @@ from .algorithm import (
     VECTOR_POLYGON,
     DiffClipAlgorithm,
     FeedbackAdapter,
-    apply_style_on_load,
+    style_outputs_on_load,
     tr,
 )
 
@@ -62,7 +62,7 @@ class FewShotClassifyAlgorithm(DiffClipAlgorithm):
 
     def __init__(self):
         super().__init__()
-        self._output = ""
+        self._outputs = ("", "")
 
     def shortHelpString(self):  # noqa: N802
         return html_help(tr(FEWSHOT_HELP))
@@ -141,10 +141,10 @@ class FewShotClassifyAlgorithm(DiffClipAlgorithm):
         result = fewshot_classify(request, adapter.callback())
         adapter.log_times()
         feedback.setProgress(100)
-        self._output = result.output
+        self._outputs = (result.output, result.output_confidence)
         return {self.OUTPUT: result.output, self.OUTPUT_CONFIDENCE: result.output_confidence or None,
                 self.OUTPUT_MODEL: result.output_model or None}
 
     def postProcessAlgorithm(self, context, feedback):  # noqa: N802
-        apply_style_on_load(context, self._output)
+        style_outputs_on_load(context, *self._outputs)
         return {}

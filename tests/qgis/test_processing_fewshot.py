@@ -74,8 +74,10 @@ def test_style_applied_when_loaded_on_completion(qgis_app, scene, tmp_path):
     path = str(tmp_path / "loaded.tif")
     import processing
 
+    confidence = str(tmp_path / "confidence.tif")
     params = dict(QUICK, INPUTS=[scene.hsi, scene.lidar], SAMPLES=scene.samples, CLASS_FIELD="class_id",
-                  PROMPTS=scene.classes_json, OUTPUT=QgsProcessingOutputLayerDefinition(path, project))
+                  PROMPTS=scene.classes_json, OUTPUT=QgsProcessingOutputLayerDefinition(path, project),
+                  OUTPUT_CONFIDENCE=QgsProcessingOutputLayerDefinition(confidence, project))
     processing.run("diffclip:fewshotclassify", params, feedback=fb, context=context,
                    onFinish=lambda alg, ctx, feedback: None)
     assert context.willLoadLayerOnCompletion(path)
@@ -86,8 +88,9 @@ def test_style_applied_when_loaded_on_completion(qgis_app, scene, tmp_path):
     renderer = layers[0].renderer()
     assert isinstance(renderer, QgsPalettedRasterRenderer)
     assert [c.label for c in renderer.classes()] == ["water", "forest", "road"]
-    assert layers[0].customProperty("diffclip/output")   # the dock does not offer a classification as an input
-    project.removeMapLayers([lyr.id() for lyr in layers])
+    tagged = [lyr.source() for lyr in project.mapLayers().values() if lyr.customProperty("diffclip/output")]
+    assert sorted(tagged) == sorted([path, confidence])   # the dock does not offer them as input rasters
+    project.removeAllMapLayers()
 
 
 def test_text_class_field_and_template(qgis_app, scene, tmp_path):
