@@ -260,6 +260,7 @@ class DiffClipDock(QgsDockWidget):
         self._project_loads += 1
         self._loading = True
         self.unsaved_offer.close()
+        self._close_messages(self._run_messages)   # the last run's result and its buttons were another project's
         try:
             try:
                 classes = [ClassInfo(**c) for c in self._entry("classes", [])] or self._classes_from_samples()

@@ -5,7 +5,7 @@ from qgis.core import QgsApplication, QgsProject
 from qgis.gui import QgsMapTool, QgsRubberBand
 from qgis.PyQt.QtWidgets import QApplication
 
-from test_dock_support import (RUN_INPUTS, add_rasters, changeable, iface, label_scene, pixel_centre,  # noqa: F401
+from test_dock_support import (RUN_INPUTS, add_rasters, changeable, dock, iface, label_scene, pixel_centre,  # noqa: F401
                                process_events, scene, truth_grid, wait_for)
 
 from diffclip_qgis.gui.dependencies import install_command, qgis_python, venv_alternative
@@ -208,3 +208,13 @@ def test_message_bar_buttons_go_with_the_dock(iface):
     dock.deleteLater()
     process_events()
     assert iface.bar.items() == [] and pressed == []
+
+
+def test_a_new_project_closes_the_last_runs_result(dock, iface):
+    """Its text and its buttons (Suggest samples) were about the project that is gone."""
+    from qgis.core import Qgis
+
+    dock._report("Classified in 43 s", Qgis.MessageLevel.Success, [("Suggest samples", lambda: None)])
+    assert iface.messages() == ["Classified in 43 s"]
+    QgsProject.instance().clear()   # Project > New
+    assert iface.messages() == []
