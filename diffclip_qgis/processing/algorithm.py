@@ -169,7 +169,9 @@ class LoadStyle(QgsProcessingLayerPostProcessorInterface):
 def style_outputs_on_load(context, classification: str, confidence: str = "") -> None:
     """When QGIS will load the map (and confidence) after the run, tag them as outputs and style the map with its
     .qml sidecar."""
-    for path, qml in ((classification, os.path.splitext(classification)[0] + ".qml"), (confidence, "")):
+    from ..gis.raster import style_path
+
+    for path, qml in ((classification, style_path(classification)), (confidence, "")):
         if path and context.willLoadLayerOnCompletion(path):
             context.layerToLoadOnCompletionDetails(path).setPostProcessor(LoadStyle.create(qml))
 
