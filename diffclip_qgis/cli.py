@@ -170,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = job("accuracy", ACCURACY_HELP, "accuracy assessment (diffclip:accuracy)")
     p.add_argument("--CLASSIFICATION", required=True, help="class raster")
     p.add_argument("--REFERENCE", required=True, help="reference class raster, or a vector file (path|layername=L)")
-    p.add_argument("--REFERENCE_FIELD", default="", help="class field of a vector reference")
+    p.add_argument("--REFERENCE_FIELD", default="", help="class field of a vector reference (default: its "
+                   "field 'reference', as Validation Sample writes it, where it has one)")
     p.add_argument("--OUTPUT_HTML", default="", help="HTML report")
     p.add_argument("--OUTPUT_CSV", default="", help="CSV table")
 
@@ -279,17 +280,22 @@ def run(args, callback) -> List[str]:
                                                      args.MIN_PER_CLASS, args.SEED), callback)
         return [f"OUTPUT: {args.OUTPUT}"]
     if args.job == "accuracy":
-        from .workflow.accuracy import REFERENCE_NEEDS_FIELD, assess_accuracy
+        from .gis.samples import field_names
+        from .workflow.accuracy import REFERENCE_NEEDS_FIELD, assess_accuracy, default_reference_field
 
         request = rq.AccuracyRequest(args.CLASSIFICATION, args.OUTPUT_HTML, args.OUTPUT_CSV)
-        if _is_vector(args.REFERENCE) != bool(args.REFERENCE_FIELD):
-            raise ValueError(REFERENCE_NEEDS_FIELD if args.REFERENCE_FIELD == "" else
-                             f"REFERENCE_FIELD applies to a vector reference only, and {args.REFERENCE} is not one: "
-                             "leave REFERENCE_FIELD out for a class raster.")
-        if args.REFERENCE_FIELD:
-            request.reference_samples = _samples(args.REFERENCE, args.REFERENCE_FIELD)
-        else:
+        if not _is_vector(args.REFERENCE):
+            if args.REFERENCE_FIELD:
+                raise ValueError(f"REFERENCE_FIELD applies to a vector reference only, and {args.REFERENCE} is not "
+                                 "one: leave REFERENCE_FIELD out for a class raster.")
             request.reference = args.REFERENCE
+        else:
+            fields = field_names(*_layer(args.REFERENCE))
+            field = args.REFERENCE_FIELD or default_reference_field(fields)
+            if not field:
+                raise ValueError(f"{REFERENCE_NEEDS_FIELD} Its fields: {', '.join(fields) or '-'}.")
+            callback.log(f"Reference class field: {field}")
+            request.reference_samples = _samples(args.REFERENCE, field)
         result = assess_accuracy(request, callback)
         return [f"OA: {result.overall:.4f}", f"AA: {result.average:.4f}", f"KAPPA: {result.kappa:.4f}",
                 f"OUTPUT_HTML: {result.output_html}", f"OUTPUT_CSV: {result.output_csv}"]

@@ -201,14 +201,15 @@ class _Grid:
 def samples_from_geometries(geometries_wkb: Sequence[Optional[bytes]], values: Sequence,
                             grid_geotransform, grid_height: int, grid_width: int,
                             source_crs_wkt: str = "", grid_crs_wkt: str = "",
-                            log: Optional[Log] = None) -> SampleSet:
+                            log: Optional[Log] = None, reference: bool = False) -> SampleSet:
     """Labelled grid pixels from sample geometries (WKB) and their class-field values.
 
     Geometries are reprojected from ``source_crs_wkt`` to ``grid_crs_wkt`` when these differ
     (either may also be an ``EPSG:n`` code). Features with no pixel on the grid are skipped
     with a warning; a pixel claimed by several classes keeps the first feature's class.
     Raises :class:`SampleError` for empty or invalid class values, fewer than two classes,
-    or a class left without any pixel.
+    or a class left without any pixel; a ``reference`` for accuracy may hold one class, and a
+    class without a pixel is only named in a warning.
     """
     log = log or _no_log
     if len(geometries_wkb) != len(values):
@@ -217,7 +218,7 @@ def samples_from_geometries(geometries_wkb: Sequence[Optional[bytes]], values: S
     note = mixed_values_note(values)
     if note:
         log(note, True)
-    if len(names) < 2:
+    if len(names) < 2 and not reference:
         raise SampleError(
             f"The samples hold only one class ({next(iter(names.values()))}). Add samples of at least "
             "one more class: classification needs two classes or more.")
@@ -243,6 +244,10 @@ def samples_from_geometries(geometries_wkb: Sequence[Optional[bytes]], values: S
     for class_id, name in names.items():
         if not np.any(class_ids == class_id):
             count = ids.count(class_id)
+            if reference:
+                log(f"Class '{name}' has no reference pixel on the raster: its {count} feature(s) lie outside the "
+                    "raster extent (or only on pixels of other classes).", True)
+                continue
             raise SampleError(
                 f"Class '{name}' has no sample pixel on the raster: its {count} feature(s) lie outside "
                 "the raster extent (or only on pixels of other classes). Add samples of this class "
@@ -303,13 +308,8 @@ def _first_per_pixel(rows: List[np.ndarray], cols: List[np.ndarray], classes: Li
     return rows[first], cols[first], classes[first]
 
 
-def read_features(path: str, class_field: str, layer_name: Optional[str] = None
-                  ) -> Tuple[List[Optional[bytes]], List[object], str]:
-    """Geometries (ISO WKB), class-field values and CRS (WKT) of a vector file's features, read with OGR.
-
-    ``layer_name`` picks a layer of a multi-layer file (default: the first layer); without
-    ``class_field`` the values are all None.
-    """
+def _open_layer(path: str, layer_name: Optional[str] = None) -> Tuple[ogr.DataSource, ogr.Layer]:
+    """The vector file and its layer ``layer_name`` (default: the first); the file must outlive the layer."""
     try:
         vector = ogr.Open(path)
     except RuntimeError:
@@ -322,9 +322,29 @@ def read_features(path: str, class_field: str, layer_name: Optional[str] = None
     layers = [vector.GetLayer(i).GetName() for i in range(vector.GetLayerCount())]
     if layer_name is not None and layer_name not in layers:
         raise SampleError(f"{path} has no layer '{layer_name}'; its layers are: {', '.join(layers)}.")
-    layer = vector.GetLayerByName(layer_name) if layer_name is not None else vector.GetLayer(0)
+    return vector, vector.GetLayerByName(layer_name) if layer_name is not None else vector.GetLayer(0)
+
+
+def _field_names(layer: ogr.Layer) -> List[str]:
     definition = layer.GetLayerDefn()
-    fields = [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
+    return [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
+
+
+def field_names(path: str, layer_name: Optional[str] = None) -> List[str]:
+    """The attribute fields of a vector file's layer (default: the first)."""
+    vector, layer = _open_layer(path, layer_name)
+    return _field_names(layer)
+
+
+def read_features(path: str, class_field: str, layer_name: Optional[str] = None
+                  ) -> Tuple[List[Optional[bytes]], List[object], str]:
+    """Geometries (ISO WKB), class-field values and CRS (WKT) of a vector file's features, read with OGR.
+
+    ``layer_name`` picks a layer of a multi-layer file (default: the first layer); without
+    ``class_field`` the values are all None.
+    """
+    vector, layer = _open_layer(path, layer_name)
+    fields = _field_names(layer)
     if class_field and class_field not in fields and class_field.lower() == (layer.GetFIDColumn() or "fid").lower():
         raise SampleError(f"The class field '{class_field}' is the sample layer's feature id (a different value for "
                           "every feature), so every sample would be a class of its own. Choose the field that holds "

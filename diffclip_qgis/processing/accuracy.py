@@ -51,7 +51,7 @@ class AccuracyAlgorithm(DiffClipAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.KAPPA, tr("Kappa (x 100)")))
 
     def compute(self, parameters, context, feedback):
-        from ..workflow.accuracy import REFERENCE_NEEDS_FIELD, assess_accuracy
+        from ..workflow.accuracy import REFERENCE_NEEDS_FIELD, assess_accuracy, default_reference_field
         from ..workflow.requests import AccuracyRequest
 
         layer = self.parameterAsRasterLayer(parameters, self.CLASSIFICATION, context)
@@ -64,11 +64,15 @@ class AccuracyAlgorithm(DiffClipAlgorithm):
         if isinstance(reference, QgsRasterLayer):
             request.reference = reference.source()
         elif isinstance(reference, QgsVectorLayer):
-            if not self.parameterAsString(parameters, self.REFERENCE_FIELD, context):
-                fields = ", ".join(field.name() for field in reference.fields()) or "-"
-                raise QgsProcessingException(tr(REFERENCE_NEEDS_FIELD) + " " + tr("Its fields: {0}.").format(fields))
-            request.reference_samples = self.samples(parameters, context, feedback, self.REFERENCE,
-                                                     self.REFERENCE_FIELD)
+            fields = reference.fields().names()
+            field = self.parameterAsString(parameters, self.REFERENCE_FIELD, context) \
+                or default_reference_field(fields)
+            if not field:
+                raise QgsProcessingException(tr(REFERENCE_NEEDS_FIELD) + " " + tr("Its fields: {0}.").format(
+                    ", ".join(fields) or "-"))
+            feedback.pushInfo(tr("Reference class field: {0}").format(field))
+            request.reference_samples = self.samples(dict(parameters, **{self.REFERENCE_FIELD: field}), context,
+                                                     feedback, self.REFERENCE, self.REFERENCE_FIELD)
         else:
             raise QgsProcessingException(
                 tr("Choose the reference layer (REFERENCE): a class raster or a vector layer."))

@@ -9,7 +9,7 @@ import uuid
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 from osgeo import gdal, ogr, osr
@@ -22,11 +22,16 @@ from ..core.metrics import accuracy_from_matrix
 from ..core.progress import SILENT, Callback
 from ..gis.raster import PIXEL_GEOTRANSFORM, LabelRaster, category_names, dataset_files, open_class_raster
 from ..gis.samples import as_int, samples_from_geometries
-from ..gis.validation import pixel_hectares
+from ..gis.validation import REFERENCE_FIELD, pixel_hectares
 from .requests import AccuracyRequest, AccuracyResult
 
 
 REFERENCE_NEEDS_FIELD = "The reference is a vector layer: choose its class field (REFERENCE_FIELD)."
+
+
+def default_reference_field(fields: Sequence[str]) -> str:
+    """The class field of a vector reference when none is given: Validation Sample's, where the layer has it."""
+    return REFERENCE_FIELD if REFERENCE_FIELD in fields else ""
 
 
 def assess_accuracy(req: AccuracyRequest, callback: Callback = SILENT) -> AccuracyResult:
@@ -188,7 +193,7 @@ def sample_truth(samples, grid, names: Dict[int, str], callback: Callback) -> Ca
     gt, height, width, wkt = grid
     values = _values_as_class_ids(samples.values, names)
     found = samples_from_geometries(samples.wkbs, values, gt, height, width, samples.crs_wkt, wkt,
-                                    log=callback.gis_log)
+                                    log=callback.gis_log, reference=True)
     callback.log(f"{len(samples.wkbs)} reference features -> {len(found.rows)} reference pixels.")
 
     def truth_of(row0: int, predicted: np.ndarray) -> np.ndarray:

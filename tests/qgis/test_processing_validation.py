@@ -18,7 +18,7 @@ def test_validation_sample_then_accuracy_with_areas(qgis_app, tmp_path):
         feature.SetField("reference", feature.GetField("map_class"))
         layer.SetFeature(feature)
     vector = layer = None
-    out = run_alg("diffclip:accuracy", {"CLASSIFICATION": DEMO_GT, "REFERENCE": points, "REFERENCE_FIELD": "reference",
+    out = run_alg("diffclip:accuracy", {"CLASSIFICATION": DEMO_GT, "REFERENCE": points,   # field `reference` by default
                                         "OUTPUT_HTML": str(tmp_path / "r.html")})
     html = (tmp_path / "r.html").read_text()
     assert out["OA"] == 100 and "Overall accuracy: <b>100.0 &plusmn; 0.0%</b>" in html

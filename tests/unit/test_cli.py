@@ -278,7 +278,8 @@ def test_a_feature_id_as_class_field_is_refused_before_training(tmp_path):
 
 
 @pytest.mark.parametrize("reference, message", [
-    (["--REFERENCE", "{demo}/demo_samples.gpkg"], "The reference is a vector layer: choose its class field"),
+    (["--REFERENCE", "{demo}/demo_samples.gpkg"],
+     "The reference is a vector layer: choose its class field (REFERENCE_FIELD). Its fields: class_id"),
     (["--REFERENCE", "{demo}/demo_gt.tif", "--REFERENCE_FIELD", "class_id"],
      "REFERENCE_FIELD applies to a vector reference only"),
     (["--REFERENCE", "nothere.tif"], "Cannot open the reference (REFERENCE) nothere.tif"),
@@ -289,6 +290,23 @@ def test_accuracy_mistakes_get_the_message_of_the_parameter_at_fault(reference, 
     assert code == 1 and message in text, text
     code, text = cli("accuracy", "--CLASSIFICATION", "nothere.tif", "--REFERENCE", demo("demo_gt.tif"))
     assert code == 1 and "Cannot open the classification (CLASSIFICATION) nothere.tif" in text, text
+
+
+def test_a_validation_sample_is_assessed_on_its_reference_field_without_naming_it(tmp_path):
+    points = str(tmp_path / "check.gpkg")
+    code, text = cli("validationsample", "--CLASSIFICATION", demo("demo_gt.tif"), "--OUTPUT", points,
+                     "--SAMPLE_SIZE", "60", "--MIN_PER_CLASS", "3")
+    assert code == 0, text
+    vector = gdal.OpenEx(points, gdal.OF_VECTOR | gdal.OF_UPDATE)
+    layer = vector.GetLayer(0)
+    for feature in layer:   # the analyst sees class 1 everywhere
+        feature.SetField("reference", 1)
+        layer.SetFeature(feature)
+    vector = layer = None
+    code, text = cli("accuracy", "--CLASSIFICATION", demo("demo_gt.tif"), "--REFERENCE", points,
+                     "--OUTPUT_HTML", str(tmp_path / "r.html"))
+    assert code == 0 and "Reference class field: reference" in text, text
+    assert "OA: 8.3333" in text, text   # of 60 points, 5 per map class, only those on class 1 agree
 
 
 def test_a_class_list_that_matches_none_of_the_classes_is_refused_before_training(tmp_path):
