@@ -38,6 +38,21 @@ def test_large_and_sparse_class_ids():
     assert ((out == 0) == (ids == 0)).all()
 
 
+def test_same_as_scikit_image_majority_with_a_disk_and_a_mask():
+    """The filter scikit-image gives (a dev dependency only), on random maps with nodata, edges and ties."""
+    rank = pytest.importorskip("skimage.filters.rank")
+    from skimage.morphology import disk
+
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        shape, k, radius = tuple(rng.integers(1, 30, 2)), int(rng.integers(1, 6)), int(rng.integers(1, 6))
+        ids = rng.integers(0, k + 1, shape)
+        ids[rng.random(shape) < rng.random() * 0.6] = 0
+        expected = rank.majority(ids.astype(np.uint8), disk(radius), mask=(ids > 0).astype(np.uint8))
+        expected[ids == 0] = 0
+        assert np.array_equal(majority_filter(ids, radius), expected), (ids, radius)
+
+
 @pytest.mark.parametrize("radius", [1, 3])
 def test_blocks_equal_whole(radius):
     rng = np.random.default_rng(radius)
