@@ -336,6 +336,22 @@
         <translation>预训练模型</translation>
     </message>
     <message>
+        <source>Smoothing</source>
+        <translation>平滑</translation>
+    </message>
+    <message>
+        <source>off</source>
+        <translation>关闭</translation>
+    </message>
+    <message>
+        <source> px</source>
+        <translation> 像素</translation>
+    </message>
+    <message>
+        <source>Radius of a majority filter over the map: every pixel takes the most common class around it, which removes isolated pixels (and objects smaller than the filter). Off by default; 1 to 2 pixels suit a map classified pixel by pixel.</source>
+        <translation>地图多数滤波的半径：每个像素取其周围最常见的类别，可去除孤立像素（以及小于滤波器的地物）。默认关闭；逐像素分类的地图适合 1 到 2 像素。</translation>
+    </message>
+    <message>
         <source>Pretraining epochs</source>
         <translation>预训练轮数</translation>
     </message>

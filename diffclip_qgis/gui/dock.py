@@ -508,7 +508,7 @@ class DiffClipDock(QgsDockWidget):
             output=outputs.classification, output_confidence=outputs.confidence, output_model=outputs.model,
             classes=classes, pretrained=pretrained, preset=values["preset"], window=values["window"],
             pretrain_epochs=values["pretrain_epochs"], epochs=values["finetune_epochs"],
-            class_proportions=values["class_proportions"], device=values["device"])
+            class_proportions=values["class_proportions"], device=values["device"], smoothing=values["smoothing"])
         return request, outputs
 
     def default_output_folder(self) -> str:

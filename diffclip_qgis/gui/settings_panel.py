@@ -1,4 +1,5 @@
-"""Run settings: preset, epochs, window, class proportions, device, optional pretrained model, output folder."""
+"""Run settings: preset, epochs, window, class proportions, device, optional pretrained model, smoothing, output
+folder."""
 from __future__ import annotations
 
 from qgis.gui import QgsFileWidget
@@ -6,6 +7,7 @@ from qgis.PyQt.QtCore import Qt, pyqtSignal
 from qgis.PyQt.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLabel, QSpinBox, QWidget
 
 from ..core.config import CLASSIFY_WINDOW_CHOICES, PRESETS, fewshot_pretrain_epochs
+from ..workflow.ranges import RANGES
 from . import folders, tr
 
 TIP = Qt.ItemDataRole.ToolTipRole
@@ -75,6 +77,13 @@ class SettingsPanel(QWidget):
         self.pretrained.setFilter(tr("DiffCLIP models (*.pt)"))
         self.pretrained.setToolTip(tr("Optional: an encoder from DiffCLIP Pretrain (or an earlier run) for the same "
                                       "sensors, instead of pretraining here."))
+        self.smoothing = QSpinBox()
+        self.smoothing.setRange(*RANGES["SMOOTHING"])
+        self.smoothing.setSpecialValueText(tr("off"))
+        self.smoothing.setSuffix(tr(" px"))
+        self.smoothing.setToolTip(tr("Radius of a majority filter over the map: every pixel takes the most common "
+                                     "class around it, which removes isolated pixels (and objects smaller than the "
+                                     "filter). Off by default; 1 to 2 pixels suit a map classified pixel by pixel."))
         self.output = QgsFileWidget()
         self.output.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
         self.output.setToolTip(tr("Runs write numbered files here (diffclip_classification_001.tif, ...), "
@@ -93,7 +102,8 @@ class SettingsPanel(QWidget):
             widget.fileChanged.connect(folders.remember)
         self.pretrained.fileChanged.connect(self._pretrained_changed)
         self.preset.currentIndexChanged.connect(self._preset_changed)
-        for signal in (self.pretrain_epochs.valueChanged, self.finetune_epochs.valueChanged, self.output.fileChanged,
+        for signal in (self.pretrain_epochs.valueChanged, self.finetune_epochs.valueChanged,
+                       self.smoothing.valueChanged, self.output.fileChanged,
                        self.window.currentIndexChanged, self.proportions.currentIndexChanged,
                        self.device.currentIndexChanged, self.true_colour.toggled):
             signal.connect(lambda *_: self.changed.emit())
@@ -109,6 +119,7 @@ class SettingsPanel(QWidget):
         form.addRow(tr("Device"), self.device)
         form.addRow("", self.detected)
         form.addRow(tr("Pretrained model"), self.pretrained)
+        form.addRow(tr("Smoothing"), self.smoothing)
         form.addRow(tr("Output folder"), self.output)
         form.addRow(self.true_colour)  # the whole width: its text is long
         self._preset_changed()
@@ -136,6 +147,7 @@ class SettingsPanel(QWidget):
                 "finetune_epochs": self.finetune_epochs.value(), "window": self.window.currentData(),
                 "class_proportions": self.proportions.currentData(),
                 "device": self.device.currentData(), "pretrained_path": self.pretrained.filePath(),
+                "smoothing": self.smoothing.value(),
                 "output_folder": self.output.filePath(), "true_colour": self.true_colour.isChecked()}
 
     def set_values(self, values: dict) -> None:
@@ -145,7 +157,8 @@ class SettingsPanel(QWidget):
             index = combo.findData(values.get(key))
             if index >= 0:
                 combo.setCurrentIndex(index)
-        for spin, key in ((self.pretrain_epochs, "pretrain_epochs"), (self.finetune_epochs, "finetune_epochs")):
+        for spin, key in ((self.pretrain_epochs, "pretrain_epochs"), (self.finetune_epochs, "finetune_epochs"),
+                          (self.smoothing, "smoothing")):
             if isinstance(values.get(key), int):
                 spin.setValue(values[key])
         self.pretrained.setFilePath(values.get("pretrained_path") or "")

@@ -74,13 +74,14 @@ def test_run_adds_styled_layers_and_reports_held_out_accuracy(dock, iface, scene
     assert dock.run_button.isEnabled() and not dock.cancel_button.isEnabled()
 
     # A second run never overwrites the first; the first one's message goes when it starts.
-    configure(dock, out, window="3")
+    configure(dock, out, window="3", smoothing=1)
     assert dock.run()
     assert message not in iface.messages()
     wait_for_run(dock, timeout=300)
     assert os.path.isfile(os.path.join(out, "diffclip_classification_002.tif"))
     assert os.path.isfile(os.path.join(out, "diffclip_model_002.pt"))
     assert "No accuracy estimate" in iface.messages()[0]
+    assert "Majority smoothing with radius 1 px" in dock.log.toPlainText()
     assert len([l for l in QgsProject.instance().mapLayers().values() if l.name().startswith("DiffCLIP class")]) == 2
     assert dock.phase_label.text() == "Done."
     QgsProject.instance().clear()
