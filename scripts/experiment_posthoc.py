@@ -15,7 +15,9 @@ classified by:
 - ``text+proto``: prompts replaced by the normalised sum of the prompt and the mean embedding of the
   labelled windows of the class;
 - ``softkm lam``: five soft k-means steps on 4000 unlabelled embeddings started at the prompts, the
-  labelled windows weighted 10, each step blended with the prompts (weight lam).
+  labelled windows weighted 10, each step blended with the prompts (weight lam);
+- ``net+avg3``: the posteriors averaged over each pixel's 3 x 3 neighbourhood; ``net+maj r``: ``net``'s map
+  after the majority filter that SMOOTHING applies (``gis/smoothing.py``), radius r.
 
 Prints OA per draw and, per method, the mean and the worst draw. Also, per draw, four indicators that need
 no reference (does one tell a weak draw?): how often ``net`` and ``lr`` agree, the network's mean
@@ -30,6 +32,7 @@ import sys
 
 import numpy as np
 import torch
+from scipy.ndimage import uniform_filter
 from scipy.stats import spearmanr
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -38,6 +41,7 @@ from diffclip_qgis.core.infer import class_text, window_scores  # noqa: E402
 from diffclip_qgis.core.pipeline import fewshot_classifier  # noqa: E402
 from diffclip_qgis.core.semisupervised import pixel_logistic_regression  # noqa: E402
 from diffclip_qgis.core.windows import extract_windows  # noqa: E402
+from diffclip_qgis.gis.smoothing import majority_filter  # noqa: E402
 
 B = E.B
 
@@ -65,6 +69,10 @@ def variants(trained, scene, r, c, y, d):
     pixels, _ = extract_windows(scene.source, trained.stats, rr[vidx], cc[vidx], 1)
     f = np.concatenate([p[:, :, 0, 0] for p in pixels], axis=1).astype(np.float32)
     out = {"net": log_p.argmax(1)}
+    prob = np.zeros((h * w, k))
+    prob[vidx] = softmax(log_p)
+    out["net+avg3"] = uniform_filter(prob.reshape(h, w, k), size=(3, 3, 1), mode="nearest").reshape(h * w, k)[
+        vidx].argmax(1)
     lr = np.log(pixel_logistic_regression(f[at], y, f, k, seed=d) + 1e-12)
     indicators = quality_indicators(log_p, lr, k)
     for wt in (0.3, 0.5, 1.0):
@@ -109,6 +117,7 @@ def main():
     ap.add_argument("--scenes", nargs="+", default=["demo", "indian_pines_subset", "jasper_ridge", "enmap_potsdam"])
     ap.add_argument("--shots", type=int, default=2)
     ap.add_argument("--draws", type=int, default=5)
+    ap.add_argument("--first-draw", type=int, default=0)
     args = ap.parse_args()
     torch.set_num_threads(1)
     for key in args.scenes:
@@ -116,7 +125,7 @@ def main():
         ids_of = np.array([cl.id for cl in scene.classes])
         index = {cl.id: i for i, cl in enumerate(scene.classes)}
         res, found = {}, []
-        for d in range(args.draws):
+        for d in range(args.first_draw, args.first_draw + args.draws):
             r, c, ids = B.draw(scene.gt, scene.classes, args.shots, seed=1000 * d + args.shots)
             mask, _ = B.test_masks(scene.gt, r, c)
             y = np.array([index[int(v)] for v in ids])
@@ -125,10 +134,15 @@ def main():
             preds, vidx, indicators = variants(trained, scene, r, c, y, d)
             found.append(indicators)
             line = []
+            maps = {}
             for m, p in preds.items():
                 grid = np.zeros(scene.gt.size, np.int64)
                 grid[vidx] = ids_of[p]
-                oa = B.scores(scene.gt, grid.reshape(scene.gt.shape), mask)["oa"]
+                maps[m] = grid.reshape(scene.gt.shape)
+            for radius in (1, 2):
+                maps[f"net+maj{radius}"] = majority_filter(maps["net"], radius)
+            for m, grid in maps.items():
+                oa = B.scores(scene.gt, grid, mask)["oa"]
                 res.setdefault(m, []).append(oa)
                 line.append(f"{m} {oa:.1f}")
             print(f"{key} {args.shots}-shot draw {d} win={trained.window}: " + " | ".join(line)
