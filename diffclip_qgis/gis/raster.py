@@ -403,9 +403,13 @@ STRIP_PIXELS = 1 << 20   # about this many pixels per strip when a class raster 
 def open_class_raster(path: str, role: str = "class raster") -> gdal.Dataset:
     """The raster, or an error naming its role (e.g. "reference (REFERENCE)") and the problem."""
     try:
-        return gdal.Open(path, gdal.GA_ReadOnly)
+        ds = gdal.Open(path, gdal.GA_ReadOnly)
     except RuntimeError as e:
         raise RasterInputError(f"Cannot open the {role} {path} ({e}). Choose an existing raster of class ids.") from None
+    if ds.RasterCount != 1:
+        raise RasterInputError(f"The {role} {path} has {ds.RasterCount} bands, so it is not a class raster (one band of "
+                               "class ids). Choose a classification or a reference map, not the image.")
+    return ds
 
 
 class LabelRaster:

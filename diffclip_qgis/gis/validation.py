@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
-from osgeo import gdal, ogr, osr
+from osgeo import ogr, osr
 
 from ..core.files import PendingOutputs
 from .points import write_points
-from .raster import PIXEL_GEOTRANSFORM, RasterInputError
+from .raster import PIXEL_GEOTRANSFORM, LabelRaster, open_class_raster
 
-BLOCK = 1024
 REFERENCE_FIELD = "reference"
 #: What a sample is written with: the reference field stays empty for the user to fill in.
 SAMPLE_FIELDS = (("id", ogr.OFTInteger), ("map_class", ogr.OFTInteger), ("map_name", ogr.OFTString),
@@ -19,30 +18,13 @@ SAMPLE_FIELDS = (("id", ogr.OFTInteger), ("map_class", ogr.OFTInteger), ("map_na
 SAMPLE_LAYER = "validation_sample"
 
 
-def _blocks(ds: gdal.Dataset):
-    """(row0, col0, class ids) blocks of band 1 in row-major order; nodata and negatives are 0."""
-    band = ds.GetRasterBand(1)
-    nodata = band.GetNoDataValue()
-    for r in range(0, ds.RasterYSize, BLOCK):
-        for c in range(0, ds.RasterXSize, BLOCK):
-            values = band.ReadAsArray(c, r, min(BLOCK, ds.RasterXSize - c), min(BLOCK, ds.RasterYSize - r))
-            values = values.astype(np.float64)
-            invalid = ~np.isfinite(values) | (values < 0) | ((values == nodata) if nodata is not None else False)
-            yield r, c, np.where(invalid, 0, values).astype(np.int64)
-
-
-def _open(path: str) -> gdal.Dataset:
-    try:
-        return gdal.Open(path, gdal.GA_ReadOnly)
-    except RuntimeError as e:
-        raise RasterInputError(f"Cannot open the classification {path} ({e}). Choose a class raster.") from None
+ROLE = "classification (CLASSIFICATION)"
 
 
 def class_pixel_counts(path: str) -> Dict[int, int]:
-    """Pixels of every class (> 0) of a class raster, read block by block."""
-    ds = _open(path)
+    """Pixels of every class (> 0) of a class raster, read strip by strip."""
     counts: Dict[int, int] = {}
-    for _, _, ids in _blocks(ds):
+    for _, ids in LabelRaster(path, ROLE).strips():
         values, n = np.unique(ids[ids > 0], return_counts=True)
         for v, k in zip(values.tolist(), n.tolist()):
             counts[v] = counts.get(v, 0) + k
@@ -53,7 +35,7 @@ def draw_pixels(path: str, sizes: Dict[int, int], counts: Dict[int, int], seed: 
                 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows, columns and classes of a stratified random sample: ``sizes[c]`` distinct pixels of each class.
 
-    Each class's pixels are numbered in reading order (blocks, then rows); random numbers
+    Each class's pixels are numbered in reading order (row by row); random numbers
     are drawn per class and the pixels found in a second pass, so memory stays bounded.
     """
     rng = np.random.default_rng(seed)
@@ -62,21 +44,21 @@ def draw_pixels(path: str, sizes: Dict[int, int], counts: Dict[int, int], seed: 
     rows: List[np.ndarray] = []
     cols: List[np.ndarray] = []
     classes: List[np.ndarray] = []
-    for r, c, ids in _blocks(_open(path)):
+    for r, ids in LabelRaster(path, ROLE).strips():
         for k, ranks in wanted.items():
             yy, xx = np.nonzero(ids == k)
             lo, hi = np.searchsorted(ranks, [seen[k], seen[k] + len(yy)])
             pick = ranks[lo:hi] - seen[k]
             seen[k] += len(yy)
             rows.append(yy[pick] + r)
-            cols.append(xx[pick] + c)
+            cols.append(xx[pick])
             classes.append(np.full(len(pick), k))
     return np.concatenate(rows), np.concatenate(cols), np.concatenate(classes)
 
 
 def raster_grid(path: str) -> Tuple[tuple, int, int, str]:
     """Geotransform (QGIS's placement when there is none), height, width and CRS (WKT) of a raster."""
-    ds = _open(path)
+    ds = open_class_raster(path, ROLE)
     gt = ds.GetGeoTransform(can_return_null=True) or PIXEL_GEOTRANSFORM
     return tuple(gt), ds.RasterYSize, ds.RasterXSize, ds.GetProjection() or ""
 

@@ -236,3 +236,32 @@ def test_accuracy_reports_another_run_writes_meanwhile_are_not_replaced(scene, t
     with pytest.raises(OSError, match="another run or program wrote it .*while this run was working"):
         assess_accuracy(AccuracyRequest(gt, str(html), str(csv), reference=gt), Callback(meanwhile))
     assert csv.read_text() == "the other run's" and not html.exists()
+
+
+def test_rasters_that_are_not_class_maps_are_refused_before_any_draw(scene, tmp_path):
+    """A confidence raster (fractions), a resampled map (bilinear floats) and the image (many bands) give wrong
+    samples and accuracies if read as class ids."""
+    gt, _, labels, _ = scene
+    ds = gdal.Open(gt)
+
+    def raster(name, arrays, data_type):
+        out = gdal.GetDriverByName("GTiff").Create(str(tmp_path / name), ds.RasterXSize, ds.RasterYSize, len(arrays),
+                                                   data_type)
+        out.SetGeoTransform(ds.GetGeoTransform())
+        out.SetProjection(ds.GetProjection())
+        for i, array in enumerate(arrays):
+            out.GetRasterBand(i + 1).WriteArray(array)
+        out = None
+        return str(tmp_path / name)
+
+    confidence = raster("conf.tif", [np.full(labels.shape, 0.75)], gdal.GDT_Float32)
+    image = raster("image.tif", [labels * 10 + b for b in range(3)], gdal.GDT_Int16)
+    for path, message in ((confidence, "non-integer values such as 0.75, so it is not a class raster"),
+                          (image, "has 3 bands, so it is not a class raster")):
+        with pytest.raises(Exception, match=message):
+            validation_sample(ValidationSampleRequest(path, str(tmp_path / "s.gpkg"), 50, 2))
+        with pytest.raises(Exception, match=message):
+            assess_accuracy(AccuracyRequest(path, reference=gt))
+        with pytest.raises(Exception, match=message):
+            assess_accuracy(AccuracyRequest(gt, reference=path))
+    assert not os.path.exists(tmp_path / "s.gpkg")
