@@ -140,6 +140,10 @@ def _extents(geometries_wkb: Sequence[Optional[bytes]], source_crs: str, grid: "
             + text[0].lower() + text[1:] + ".")
 
 
+_GRID_SRS = osr.SpatialReference()
+_GRID_SRS.SetLocalCS("grid")
+
+
 class _Grid:
     """Pixel lookups on a grid given by its geotransform and size."""
 
@@ -188,7 +192,8 @@ class _Grid:
         mask_ds.SetGeoTransform((gt[0] + col0 * gt[1] + row0 * gt[2], gt[1], gt[2],
                                  gt[3] + col0 * gt[4] + row0 * gt[5], gt[4], gt[5]))
         vector = ogr.GetDriverByName("Memory").CreateDataSource("")
-        layer = vector.CreateLayer("sample")
+        layer = vector.CreateLayer("sample", srs=_GRID_SRS)   # the geometry is in grid coordinates already: no
+        mask_ds.SetSpatialRef(_GRID_SRS)                        # "layer without a CRS" warning per feature
         feature = ogr.Feature(layer.GetLayerDefn())
         feature.SetGeometry(geom)
         layer.CreateFeature(feature)
