@@ -191,10 +191,18 @@ def sample_truth(samples, grid, names: Dict[int, str], callback: Callback) -> Ca
     """Reference class ids from features (class ids, or names of the classification's classes), for
     :func:`compare`: the labelled pixels of each strip."""
     gt, height, width, wkt = grid
-    values = _values_as_class_ids(samples.values, names)
-    found = samples_from_geometries(samples.wkbs, values, gt, height, width, samples.crs_wkt, wkt,
-                                    log=callback.gis_log, reference=True)
-    callback.log(f"{len(samples.wkbs)} reference features -> {len(found.rows)} reference pixels.")
+    labelled = [i for i, v in enumerate(samples.values) if not (v is None or str(v).strip() == "" or as_int(v) == 0)]
+    if not labelled:
+        raise ValueError(f"None of the {len(samples.values)} reference features has a class in its reference field "
+                         "(all are empty or 0). Fill in the class you see at each point, or choose the field that "
+                         "holds them (REFERENCE_FIELD).")
+    if len(labelled) < len(samples.values):
+        callback.warn(f"{len(samples.values) - len(labelled)} of {len(samples.values)} reference features have no "
+                      "class (empty or 0, as 0 is unlabelled in a reference raster) and are left out.")
+    values = _values_as_class_ids([samples.values[i] for i in labelled], names)
+    found = samples_from_geometries([samples.wkbs[i] for i in labelled], values, gt, height, width, samples.crs_wkt,
+                                    wkt, log=callback.gis_log, reference=True)
+    callback.log(f"{len(labelled)} reference features -> {len(found.rows)} reference pixels.")
 
     def truth_of(row0: int, predicted: np.ndarray) -> np.ndarray:
         truth = np.zeros(predicted.shape, np.int32)

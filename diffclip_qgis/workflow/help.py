@@ -133,7 +133,8 @@ or a vector layer of points (the pixel under each point) or polygons (every pixe
 inside), in any CRS.</dd>
 <dt>Reference class field (REFERENCE_FIELD)</dt><dd>For a vector reference: the name of the field with the
 class id (the classification's values) or the class name (matched to the classification's class names). Empty:
-the layer's field reference, where it has one (a Validation Sample's). Typed, not picked from a list: QGIS closes when a field list follows a layer
+the layer's field reference, where it has one (a Validation Sample's). Features left empty or 0 there are
+unlabelled and left out (with a warning). Typed, not picked from a list: QGIS closes when a field list follows a layer
 choice that may be a raster.</dd>
 <dt>Report (OUTPUT_HTML)</dt><dd>HTML report with the tables.</dd>
 <dt>Table (OUTPUT_CSV, optional)</dt><dd>CSV: one row per class (id, name, reference pixels, classified

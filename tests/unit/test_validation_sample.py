@@ -265,3 +265,25 @@ def test_rasters_that_are_not_class_maps_are_refused_before_any_draw(scene, tmp_
         with pytest.raises(Exception, match=message):
             assess_accuracy(AccuracyRequest(gt, reference=path))
     assert not os.path.exists(tmp_path / "s.gpkg")
+
+
+def test_points_left_empty_or_0_are_unlabelled_and_left_out(scene, tmp_path):
+    """0 is unlabelled in a reference raster; in a vector reference it was refused as a training class id."""
+    from diffclip_qgis.core.progress import Callback
+    from diffclip_qgis.gis.samples import read_features
+
+    gt, _, _, _ = scene
+    sample = str(tmp_path / "s.gpkg")
+    validation_sample(ValidationSampleRequest(gt, sample, 60, 3, seed=0))
+    wkbs, values, crs = read_features(sample, "map_class")
+    values = [None if i % 3 == 0 else 0 if i % 3 == 1 else v for i, v in enumerate(values)]
+    warnings = []
+    result = assess_accuracy(AccuracyRequest(gt, str(tmp_path / "r.html"),
+                                             reference_samples=Samples(wkbs, values, crs, [sample])),
+                             Callback(warn=warnings.append))
+    assert result.pixels == 20 and result.overall == 100.0
+    assert warnings == ["40 of 60 reference features have no class (empty or 0, as 0 is unlabelled in a reference "
+                        "raster) and are left out."]
+    with pytest.raises(ValueError, match="None of the 60 reference features has a class"):
+        assess_accuracy(AccuracyRequest(gt, str(tmp_path / "r.html"),
+                                        reference_samples=Samples(wkbs, [0] * 60, crs, [sample])))
