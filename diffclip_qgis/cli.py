@@ -90,6 +90,13 @@ def _number(name: str, count: bool = False):
     return number
 
 
+def _field_name(text: str) -> str:
+    """The parser of a field name: an empty one would read every feature as unlabelled."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty: give the name of the field that holds the class ids or names")
+    return text
+
+
 def _values_may_be_negative(argv: Sequence[str]) -> List[str]:
     """'--EXTENT -89.2,-89.1,30.3,30.4' as '--EXTENT=-89.2,...': argparse takes a value starting with '-' for an option."""
     out = []
@@ -137,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = job("classify", FEWSHOT_HELP, "few-shot classification (diffclip:fewshotclassify)")
     _add_common(p)
     p.add_argument("--SAMPLES", required=True, help="vector file of sample points or polygons (path or path|layername=L)")
-    p.add_argument("--CLASS_FIELD", required=True, help="field with the class id (>= 1) or class name")
+    p.add_argument("--CLASS_FIELD", required=True, type=_field_name,
+                   help="field with the class id (>= 1) or class name")
     p.add_argument("--PROMPTS", default="", help="class list (.json from the dock, or .csv 'class,prompt')")
     p.add_argument("--PROMPT_TEMPLATE", default=None, help="prompt of classes without one; {name} = class name")
     p.add_argument("--PRETRAINED", default="", help="pretrained model .pt (empty: the preset decides)")
@@ -192,32 +200,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _layer(path: str):
-    """'file.gpkg|layername=samples' as QGIS writes it -> (file, layer or None)."""
-    file, _, options = path.partition("|")
-    match = re.search(r"layername=([^|]+)", options)
-    return file, match.group(1) if match else None
-
-
 def _is_vector(path: str) -> bool:
     """Whether the file (``path|layername=L`` too) opens as vector data and not as a raster."""
     from osgeo import gdal
 
     try:
-        return gdal.OpenEx(_layer(path)[0], gdal.OF_VECTOR | gdal.OF_RASTER).RasterCount == 0
+        return gdal.OpenEx(path.split("|")[0], gdal.OF_VECTOR | gdal.OF_RASTER).RasterCount == 0
     except (RuntimeError, AttributeError):   # missing or unreadable: the job's own message says so
         return False
 
 
-def _samples(path: str, field: str = ""):
-    """Features of a vector file (with the class field's values, or none) as workflow Samples."""
+def _samples(path: str, callback, field: str = ""):
+    """Features of a vector layer (``file`` or ``file|layername=x``; with the class field's values, or none) as
+    workflow Samples."""
     from .gis.raster import dataset_files
-    from .gis.samples import read_features
+    from .gis.samples import read_features, split_source
     from .workflow.requests import Samples
 
-    file, layer = _layer(path)
-    wkbs, values, crs = read_features(file, field, layer)
-    return Samples(wkbs, values, crs, dataset_files(file))
+    wkbs, values, crs = read_features(path, field, callback.gis_log)
+    return Samples(wkbs, values, crs, dataset_files(split_source(path)[0]))
 
 
 def _extent(text: str, first_raster: str, warn):
@@ -290,12 +291,12 @@ def run(args, callback) -> List[str]:
                                  "one: leave REFERENCE_FIELD out for a class raster.")
             request.reference = args.REFERENCE
         else:
-            fields = field_names(*_layer(args.REFERENCE))
+            fields = field_names(args.REFERENCE)
             field = args.REFERENCE_FIELD or default_reference_field(fields)
             if not field:
                 raise ValueError(f"{REFERENCE_NEEDS_FIELD} Its fields: {', '.join(fields) or '-'}.")
             callback.log(f"Reference class field: {field}")
-            request.reference_samples = _samples(args.REFERENCE, field)
+            request.reference_samples = _samples(args.REFERENCE, callback, field)
         result = assess_accuracy(request, callback)
         return [f"OA: {result.overall:.4f}", f"AA: {result.average:.4f}", f"KAPPA: {result.kappa:.4f}",
                 f"OUTPUT_HTML: {result.output_html}", f"OUTPUT_CSV: {result.output_csv}"]
@@ -310,7 +311,7 @@ def run(args, callback) -> List[str]:
     if args.job == "suggestsamples":
         from .workflow.suggest import suggest_samples
 
-        samples = _samples(args.SAMPLES) if args.SAMPLES else None
+        samples = _samples(args.SAMPLES, callback) if args.SAMPLES else None
         suggest_samples(rq.SuggestRequest(args.INPUTS, args.MODEL, args.OUTPUT, args.COUNT, samples, extent,
                                           args.SEED, device), callback)
         return [f"OUTPUT: {args.OUTPUT}"]
@@ -323,7 +324,7 @@ def run(args, callback) -> List[str]:
     from .workflow.classify import fewshot_classify
 
     request = rq.ClassifyRequest(
-        inputs=args.INPUTS, samples=_samples(args.SAMPLES, args.CLASS_FIELD), output=args.OUTPUT,
+        inputs=args.INPUTS, samples=_samples(args.SAMPLES, callback, args.CLASS_FIELD), output=args.OUTPUT,
         output_confidence=args.OUTPUT_CONFIDENCE, output_model=args.OUTPUT_MODEL, prompts=args.PROMPTS,
         pretrained=args.PRETRAINED, preset=args.PRESET, window=args.WINDOW, pretrain_epochs=args.PRETRAIN_EPOCHS,
         epochs=args.EPOCHS, class_proportions=args.CLASS_PROPORTIONS, device=device, seed=args.SEED, extent=extent,

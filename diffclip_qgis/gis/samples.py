@@ -313,8 +313,27 @@ def _first_per_pixel(rows: List[np.ndarray], cols: List[np.ndarray], classes: Li
     return rows[first], cols[first], classes[first]
 
 
-def _open_layer(path: str, layer_name: Optional[str] = None) -> Tuple[ogr.DataSource, ogr.Layer]:
-    """The vector file and its layer ``layer_name`` (default: the first); the file must outlive the layer."""
+#: What ``file|option=value|...`` (a QGIS layer source) may choose: a layer by name or index, and a feature filter.
+SOURCE_OPTIONS = ("layername", "layerid", "subset")
+
+
+def split_source(source: str) -> Tuple[str, Dict[str, str]]:
+    """``file|layername=x|subset=...`` (as QGIS writes a layer's source) -> (file, {option: value})."""
+    file, *parts = source.split("|")
+    options = {}
+    for part in parts:
+        key, equals, value = part.partition("=")
+        if not equals or key not in SOURCE_OPTIONS:
+            raise SampleError(f"'{part}' in {source} is not an option read here: after '|' come "
+                              f"{', '.join(o + '=' for o in SOURCE_OPTIONS)} (e.g. {file}|layername=samples).")
+        options[key] = value
+    return file, options
+
+
+def _open_layer(source: str, log: Optional[Log] = None) -> Tuple[ogr.DataSource, ogr.Layer]:
+    """The vector file and the layer its source chooses (default: the first, with a warning when there are
+    more), filtered by its ``subset``; the file must outlive the layer."""
+    path, options = split_source(source)
     try:
         vector = ogr.Open(path)
     except RuntimeError:
@@ -325,9 +344,28 @@ def _open_layer(path: str, layer_name: Optional[str] = None) -> Tuple[ogr.DataSo
     if vector.GetLayerCount() == 0:
         raise SampleError(f"{path} holds no vector layer. Choose a file with sample points or polygons.")
     layers = [vector.GetLayer(i).GetName() for i in range(vector.GetLayerCount())]
-    if layer_name is not None and layer_name not in layers:
-        raise SampleError(f"{path} has no layer '{layer_name}'; its layers are: {', '.join(layers)}.")
-    return vector, vector.GetLayerByName(layer_name) if layer_name is not None else vector.GetLayer(0)
+    if "layername" in options:
+        name = options["layername"]
+    elif "layerid" in options:
+        index = options["layerid"]
+        name = layers[int(index)] if index.isdigit() and int(index) < len(layers) else f"number {index}"
+    else:
+        name = layers[0]
+        if len(layers) > 1 and log is not None:
+            log(f"{path} holds {len(layers)} layers ({', '.join(layers)}): reading the first, '{name}'. Choose "
+                f"another with {path}|layername=NAME.", True)
+    if name not in layers:
+        raise SampleError(f"{path} has no layer '{name}'; its layers are: {', '.join(layers)} (choose one with "
+                          f"{path}|layername=NAME).")
+    layer = vector.GetLayerByName(name)
+    if options.get("subset"):
+        try:
+            layer.SetAttributeFilter(options["subset"])
+            layer.GetNextFeature()   # some drivers (GeoPackage) read the filter only here
+            layer.ResetReading()
+        except RuntimeError as e:
+            raise SampleError(f"The filter (subset) {options['subset']} of {source} does not read: {e}") from None
+    return vector, layer
 
 
 def _field_names(layer: ogr.Layer) -> List[str]:
@@ -335,28 +373,32 @@ def _field_names(layer: ogr.Layer) -> List[str]:
     return [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
 
 
-def field_names(path: str, layer_name: Optional[str] = None) -> List[str]:
-    """The attribute fields of a vector file's layer (default: the first)."""
-    vector, layer = _open_layer(path, layer_name)
+def field_names(source: str) -> List[str]:
+    """The attribute fields of the layer a vector source chooses (see :func:`read_features`)."""
+    vector, layer = _open_layer(source)
     return _field_names(layer)
 
 
-def read_features(path: str, class_field: str, layer_name: Optional[str] = None
+def read_features(source: str, class_field: str, log: Optional[Log] = None
                   ) -> Tuple[List[Optional[bytes]], List[object], str]:
-    """Geometries (ISO WKB), class-field values and CRS (WKT) of a vector file's features, read with OGR.
+    """Geometries (ISO WKB), class-field values and CRS (WKT) of a vector layer's features, read with OGR.
 
-    ``layer_name`` picks a layer of a multi-layer file (default: the first layer); without
-    ``class_field`` the values are all None.
+    ``source`` is a file, or a QGIS layer source ``file|layername=x`` (or ``layerid=n``, and ``subset=``
+    for a feature filter); without ``class_field`` the values are all None.
     """
-    vector, layer = _open_layer(path, layer_name)
+    vector, layer = _open_layer(source, log)
     fields = _field_names(layer)
     if class_field and class_field not in fields and class_field.lower() == (layer.GetFIDColumn() or "fid").lower():
         raise SampleError(f"The class field '{class_field}' is the sample layer's feature id (a different value for "
                           "every feature), so every sample would be a class of its own. Choose the field that holds "
                           f"the class ids or names (fields: {', '.join(fields) or 'none'}).")
     if class_field and class_field not in fields:
+        others = [vector.GetLayer(i).GetName() for i in range(vector.GetLayerCount())
+                  if vector.GetLayer(i).GetName() != layer.GetName()]
         raise SampleError(f"The sample layer '{layer.GetName()}' has no field '{class_field}'. Choose the "
-                          f"class field among: {', '.join(fields) or '(no fields)'}.")
+                          f"class field among: {', '.join(fields) or '(no fields)'}."
+                          + (f" The file's other layers: {', '.join(others)} (choose one with "
+                             f"{split_source(source)[0]}|layername=NAME)." if others else ""))
     index = fields.index(class_field) if class_field else -1
     geometries, values = [], []
     for feature in layer:
@@ -365,15 +407,3 @@ def read_features(path: str, class_field: str, layer_name: Optional[str] = None
         values.append(feature.GetField(index) if index >= 0 and feature.IsFieldSetAndNotNull(index) else None)
     srs = layer.GetSpatialRef()
     return geometries, values, srs.ExportToWkt() if srs is not None else ""
-
-
-def read_samples_file(path: str, class_field: str, grid_geotransform, grid_height: int, grid_width: int,
-                      grid_crs_wkt: str = "", layer_name: Optional[str] = None,
-                      log: Optional[Log] = None) -> SampleSet:
-    """Labelled grid pixels from a vector file (GeoPackage, shapefile, GeoJSON, ...) read with OGR.
-
-    See :func:`read_features` and :func:`samples_from_geometries`.
-    """
-    geometries, values, crs_wkt = read_features(path, class_field, layer_name)
-    return samples_from_geometries(geometries, values, grid_geotransform, grid_height, grid_width,
-                                   crs_wkt, grid_crs_wkt, log)

@@ -148,6 +148,12 @@ def test_numbers_outside_the_processing_ranges_are_refused(job, args, message):
     assert code == 2 and message in text, text
 
 
+def test_an_empty_class_field_is_named_as_the_mistake():
+    """Not "32 of 32 sample features have an empty class value": the field name is what is empty."""
+    code, text = cli("classify", "--CLASS_FIELD", "")
+    assert code == 2 and "--CLASS_FIELD: is empty: give the name of the field that holds the class ids" in text, text
+
+
 def test_an_extent_reads_the_input_statistics_once(tmp_path, monkeypatch):
     """The extent's check and training share one fit of the band statistics (it reads tiles of every input)."""
     import diffclip_qgis.core.pipeline as pipeline

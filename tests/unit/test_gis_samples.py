@@ -3,7 +3,7 @@ import pytest
 from osgeo import gdal, ogr, osr
 
 from diffclip_qgis.gis.samples import (SampleError, class_values_to_ids, geometry_pixels, mixed_values_note,
-                                       read_samples_file, samples_from_geometries)
+                                       read_features, samples_from_geometries)
 
 ogr.UseExceptions()
 UTM = 32633
@@ -141,6 +141,11 @@ def write_layer(path, driver, features, epsg=UTM, field="class", field_type=ogr.
     return str(path)
 
 
+def read_samples_file(source, field, *grid, log=None):
+    geometries, values, crs = read_features(source, field, log)
+    return samples_from_geometries(geometries, values, *grid[:3], crs, *grid[3:], log=log)
+
+
 def test_read_samples_from_geopackage(tmp_path):
     path = write_layer(tmp_path / "samples.gpkg", "GPKG",
                        [(point(1, 1), "water"), (box(5, 5, 7, 6), "forest"), (point(3, 3), "water")])
@@ -170,9 +175,37 @@ def test_read_samples_errors(tmp_path):
     with pytest.raises(SampleError, match="1 of 2 sample features have an empty"):
         read_samples_file(path, "class", GT, HEIGHT, WIDTH)
     with pytest.raises(SampleError, match="no layer 'other'"):
-        read_samples_file(path, "class", GT, HEIGHT, WIDTH, layer_name="other")
+        read_samples_file(path + "|layername=other", "class", GT, HEIGHT, WIDTH)
     with pytest.raises(SampleError, match="Cannot open"):
         read_samples_file(str(tmp_path / "missing.gpkg"), "class", GT, HEIGHT, WIDTH)
+
+
+def test_a_layer_of_a_multi_layer_file_is_chosen_by_name_number_and_filter_as_qgis_writes_them(tmp_path):
+    path = write_layer(tmp_path / "many.gpkg", "GPKG", [(point(1, 1), "water"), (point(2, 2), "forest")])
+    ds = ogr.Open(path, 1)
+    names = ds.CreateLayer("names", srs(UTM), ogr.wkbPoint)
+    names.CreateField(ogr.FieldDefn("name", ogr.OFTString))
+    for col, value in ((4, "tree"), (5, "grass"), (6, "tree")):
+        feature = ogr.Feature(names.GetLayerDefn())
+        feature.SetGeometry(ogr.CreateGeometryFromWkt(point(col, 1)))
+        feature.SetField("name", value)
+        names.CreateFeature(feature)
+    ds = names = None
+    log = Log()
+    assert read_features(path, "class", log)[1] == ["water", "forest"]
+    assert log.warnings == [f"{path} holds 2 layers (samples, names): reading the first, 'samples'. Choose another "
+                            f"with {path}|layername=NAME."]
+    assert read_features(path + "|layername=names", "name")[1] == ["tree", "grass", "tree"]
+    assert read_features(path + "|layerid=1", "name")[1] == ["tree", "grass", "tree"]
+    assert read_features(path + "|layername=names|subset=\"name\" = 'tree'", "name")[1] == ["tree", "tree"]
+    with pytest.raises(SampleError, match=r"no field 'name'.*The file's other layers: names \(choose one with "):
+        read_features(path, "name")
+    with pytest.raises(SampleError, match="'geometrytype=Point' .* is not an option read here"):
+        read_features(path + "|geometrytype=Point", "class")
+    with pytest.raises(SampleError, match="has no layer 'number 7'"):
+        read_features(path + "|layerid=7", "class")
+    with pytest.raises(SampleError, match="The filter \\(subset\\) nonsense = = of"):
+        read_features(path + "|subset=nonsense = =", "class")
 
 
 def test_samples_of_which_none_lies_on_the_raster_name_both_extents_and_crs():
