@@ -13,7 +13,7 @@ PLUGIN_ENV  := QGIS_PLUGINPATH=$(abspath $(BUILD)) PYTHONPATH=$(abspath $(BUILD)
 
 .PHONY: setup plugin package deploy test test-core test-qgis-lts demo bench gpu-check translations e2e clean
 
-setup:  ## system packages (QGIS, GDAL, Xvfb, Qt tools, venv), the venv with torch, numpy < 2, scikit-image, test tools
+setup:  ## system packages (QGIS, GDAL, Xvfb, Qt tools, venv), the venv with torch, numpy < 2, test tools (scikit-image, scikit-learn, pytest)
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq qgis python3-qgis python3-gdal gdal-bin xvfb \
 		xauth pyqt5-dev-tools qttools5-dev-tools zip python3-venv >/dev/null

@@ -40,8 +40,11 @@ def build():
         QgsProcessingParameterMapLayer,
         QgsProcessingParameterMultipleLayers,
         QgsProcessingParameterNumber,
+        QgsProcessingParameterString,
     )
     from qgis.PyQt.QtCore import QPointF
+
+    from diffclip_qgis.core.config import CLASSIFY_WINDOW_CHOICES
 
     model = QgsProcessingModelAlgorithm("DiffCLIP pretrain, classify and assess", "DiffCLIP",
                                         "diffclip_examples")
@@ -54,9 +57,11 @@ def build():
         "class_field": "Class field of the samples (integer id >= 1 or class name).",
         "prompts": "Optional class list (JSON from the DiffCLIP dock, or CSV 'class,prompt').",
         "reference": "Reference labels: class raster, or points / polygons.",
-        "reference_field": "Class field of a vector reference.",
+        "reference_field": "Class field of a vector reference (empty: its field 'reference', as Validation Sample "
+                           "writes it).",
         "preset": "cpu (small, fast) or paper (GPU).",
-        "window": "Window size of the classifier; auto = chosen by cross-validation on the samples.",
+        "window": "Window size of the classifier (1 = the pixel alone); auto = from the scene's noise, or by "
+                  "cross-validation on the samples.",
         "pretrain_epochs": "Pretraining epochs; -1 = the preset's.",
         "epochs": "Fine-tuning epochs; -1 = the preset's.",
         "ALG_CREATOR": "DiffCLIP for QGIS",
@@ -77,7 +82,8 @@ def build():
                                          fileFilter="Class lists (*.json *.csv)"), 780, 60)
     add_input(QgsProcessingParameterEnum("preset", "Preset", ["cpu", "paper"], defaultValue="cpu",
                                          usesStaticStrings=True), 120, 140)
-    add_input(QgsProcessingParameterEnum("window", "Window size (pixels)", ["auto", "3", "5", "7", "9", "11"],
+    add_input(QgsProcessingParameterEnum("window", "Window size (pixels)",
+                                         ["auto"] + [str(size) for size in CLASSIFY_WINDOW_CHOICES],
                                          defaultValue="auto", usesStaticStrings=True), 1000, 60)
     add_input(QgsProcessingParameterNumber("pretrain_epochs", "Pretraining epochs (-1 = preset's)",
                                            QgsProcessingParameterNumber.Integer, defaultValue=-1, minValue=-1),
@@ -88,8 +94,9 @@ def build():
     add_input(QgsProcessingParameterMapLayer(
         "reference", "Reference (class raster, or points / polygons)",
         types=[QgsProcessing.TypeRaster, QgsProcessing.TypeVectorPoint, QgsProcessing.TypeVectorPolygon]), 780, 140)
-    add_input(QgsProcessingParameterField("reference_field", "Reference class field (vector reference)",
-                                          parentLayerParameterName="reference", optional=True), 1000, 140)
+    # Typed, not a field list: QGIS crashes building a field list whose parent layer may be a raster.
+    add_input(QgsProcessingParameterString("reference_field", "Reference class field (vector reference)",
+                                           optional=True), 1000, 140)
 
     def param(name):
         return [QgsProcessingModelChildParameterSource.fromModelParameter(name)]

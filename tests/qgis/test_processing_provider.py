@@ -150,13 +150,15 @@ def test_help_has_no_line_breaks_inside_sentences(qgis_app):
         assert "\n" not in text and "<dt>" in text, alg.id()
 
 
-@pytest.mark.parametrize("alg_id", sorted(ALGORITHMS))
+@pytest.mark.parametrize("alg_id", sorted(ALGORITHMS) + ["the example model"])
 def test_no_field_list_hangs_on_a_layer_that_may_be_a_raster(qgis_app, alg_id):
     """QGIS (3.22 to 3.44 at least) crashes building a field list whose parent layer is a raster: the dialog
     died at once when the active layer was a class raster (the accuracy reference)."""
-    from qgis.core import QgsProcessingParameterFeatureSource, QgsProcessingParameterField
+    from qgis.core import QgsProcessingModelAlgorithm, QgsProcessingParameterFeatureSource, QgsProcessingParameterField
 
-    alg = registry().algorithmById(alg_id)
+    alg = registry().algorithmById(alg_id) if alg_id in ALGORITHMS else QgsProcessingModelAlgorithm()
+    if alg_id not in ALGORITHMS:
+        assert alg.fromFile(os.path.join(ROOT, "models", "diffclip_pretrain_classify_assess.model3"))
     for param in alg.parameterDefinitions():
         if isinstance(param, QgsProcessingParameterField):
             parent = alg.parameterDefinition(param.parentLayerParameterName())
