@@ -144,6 +144,15 @@ _GRID_SRS = osr.SpatialReference()
 _GRID_SRS.SetLocalCS("grid")
 
 
+def _memory_vector():
+    """An empty in-memory vector dataset: GDAL's MEM driver where it holds vectors (GDAL 3.11 on, which deprecates
+    OGR's Memory driver), else the Memory driver."""
+    mem = gdal.GetDriverByName("MEM")
+    if mem.GetMetadataItem(gdal.DCAP_VECTOR) == "YES":
+        return mem.Create("", 0, 0, 0, gdal.GDT_Unknown)
+    return ogr.GetDriverByName("Memory").CreateDataSource("")
+
+
 class _Grid:
     """Pixel lookups on a grid given by its geotransform and size."""
 
@@ -191,7 +200,7 @@ class _Grid:
         mask_ds = gdal.GetDriverByName("MEM").Create("", col1 - col0, row1 - row0, 1, gdal.GDT_Byte)
         mask_ds.SetGeoTransform((gt[0] + col0 * gt[1] + row0 * gt[2], gt[1], gt[2],
                                  gt[3] + col0 * gt[4] + row0 * gt[5], gt[4], gt[5]))
-        vector = ogr.GetDriverByName("Memory").CreateDataSource("")
+        vector = _memory_vector()
         layer = vector.CreateLayer("sample", srs=_GRID_SRS)   # the geometry is in grid coordinates already: no
         mask_ds.SetSpatialRef(_GRID_SRS)                        # "layer without a CRS" warning per feature
         feature = ogr.Feature(layer.GetLayerDefn())
