@@ -43,7 +43,9 @@ class OutputPathError(ValueError):
 def write_error(path: str, reason: object) -> OSError:
     """The error every failed write reports: the path, the reason, and what to check."""
     reason = " ".join(str(reason).split())   # one line: GDAL's messages may span several
-    return OSError(f"Could not write {path}: {reason} ({WRITE_HINT})")
+    error = OSError(f"Could not write {path}: {reason} ({WRITE_HINT})")
+    error.strerror = reason   # the cause alone, for a message that names the file or folder itself
+    return error
 
 
 def temp_file_beside(path: str, suffix: str, marker: str = "tmp") -> str:
