@@ -12,8 +12,9 @@ from .points import write_points
 from .raster import PIXEL_GEOTRANSFORM, LabelRaster, open_class_raster
 
 REFERENCE_FIELD = "reference"
+MAP_CLASS_FIELD = "map_class"   # the map class each point was drawn from
 #: What a sample is written with: the reference field stays empty for the user to fill in.
-SAMPLE_FIELDS = (("id", ogr.OFTInteger), ("map_class", ogr.OFTInteger), ("map_name", ogr.OFTString),
+SAMPLE_FIELDS = (("id", ogr.OFTInteger), (MAP_CLASS_FIELD, ogr.OFTInteger), ("map_name", ogr.OFTString),
                  (REFERENCE_FIELD, ogr.OFTInteger))
 SAMPLE_LAYER = "validation_sample"
 

@@ -13,7 +13,8 @@ from qgis.core import (
 )
 
 from ..workflow.help import ACCURACY_HELP, html_help
-from .algorithm import RASTER, VECTOR_POINT, VECTOR_POLYGON, DiffClipAlgorithm, FeedbackAdapter, tr
+from .algorithm import (RASTER, VECTOR_POINT, VECTOR_POLYGON, DiffClipAlgorithm, FeedbackAdapter,
+                        feature_wkb_and_values, tr)
 
 class AccuracyAlgorithm(DiffClipAlgorithm):
     CLASSIFICATION = "CLASSIFICATION"
@@ -51,6 +52,7 @@ class AccuracyAlgorithm(DiffClipAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.KAPPA, tr("Kappa (x 100)")))
 
     def compute(self, parameters, context, feedback):
+        from ..gis.validation import MAP_CLASS_FIELD
         from ..workflow.accuracy import REFERENCE_NEEDS_FIELD, assess_accuracy, default_reference_field
         from ..workflow.requests import AccuracyRequest
 
@@ -73,6 +75,10 @@ class AccuracyAlgorithm(DiffClipAlgorithm):
             feedback.pushInfo(tr("Reference class field: {0}").format(field))
             request.reference_samples = self.samples(dict(parameters, **{self.REFERENCE_FIELD: field}), context,
                                                      feedback, self.REFERENCE, self.REFERENCE_FIELD)
+            if MAP_CLASS_FIELD in fields:   # a Validation Sample: the classes its points were drawn from
+                request.drawn_classes = feature_wkb_and_values(self.parameterAsSource(parameters, self.REFERENCE,
+                                                                                      context),
+                                                               MAP_CLASS_FIELD, context, feedback)[1]
         else:
             raise QgsProcessingException(
                 tr("Choose the reference layer (REFERENCE): a class raster or a vector layer."))

@@ -22,7 +22,7 @@ from ..core.metrics import accuracy_from_matrix
 from ..core.progress import SILENT, Callback
 from ..gis.raster import PIXEL_GEOTRANSFORM, LabelRaster, category_names, dataset_files, open_class_raster
 from ..gis.samples import as_int, samples_from_geometries
-from ..gis.validation import REFERENCE_FIELD, pixel_hectares
+from ..gis.validation import MAP_CLASS_FIELD, REFERENCE_FIELD, pixel_hectares
 from .requests import AccuracyRequest, AccuracyResult
 
 
@@ -63,7 +63,8 @@ def assess_accuracy(req: AccuracyRequest, callback: Callback = SILENT) -> Accura
     labels = {i: names.get(i) or ref_names.get(i) or f"class {i}" for i in accuracy.class_ids}
     areas = None
     if req.reference_samples is not None and _all_points(req.reference_samples.wkbs):
-        areas = sample_estimates(found, grid, callback)
+        areas = sample_estimates(found, grid, drawn_from_this_map(classification, req, grid, callback), callback)
+    if areas is not None:
         labels.update({i: names.get(i) or f"class {i}" for i in areas.estimates.class_ids.tolist() if i not in labels})
     oa, aa, kappa = 100 * accuracy.overall, 100 * accuracy.average, 100 * accuracy.kappa
     callback.log(f"{accuracy.count} pixels with a reference label and a class: OA {oa:.2f}%, "
@@ -175,8 +176,40 @@ def count_pairs(a: np.ndarray, b: np.ndarray) -> Dict[Tuple[int, int], int]:
     return {(int(c >> 32), int(c & 0xFFFFFFFF)): int(n) for c, n in zip(codes, counts)}
 
 
-def sample_estimates(found: Comparison, grid, callback: Callback) -> SampleAreas:
-    """Area-weighted accuracy and error-adjusted areas: strata = map classes, weights = their pixel counts."""
+def drawn_from_this_map(classification: LabelRaster, req: AccuracyRequest, grid, callback: Callback) -> bool:
+    """Whether the reference points are a stratified sample of this map: each lies on the map class it was drawn
+    from (a Validation Sample's map_class). Says why not."""
+    if req.drawn_classes is None or not all(as_int(v) is not None and as_int(v) > 0 for v in req.drawn_classes):
+        callback.log(f"No area-weighted estimates: they need a stratified sample of this map, the points of "
+                     f"'DiffCLIP Validation Sample' (field {MAP_CLASS_FIELD}).")
+        return False
+    gt, height, width, wkt = grid
+    samples = req.reference_samples
+    drawn = samples_from_geometries(samples.wkbs, req.drawn_classes, gt, height, width, samples.crs_wkt, wkt,
+                                    reference=True)
+    pairs = compare(classification, _on_strips(drawn), callback).pairs
+    moved = sum(n for (was, now), n in pairs.items() if was != now)
+    if moved:
+        callback.warn(f"No area-weighted estimates: {moved} of {sum(pairs.values())} points lie on another class of "
+                      f"this map than the one they were drawn from ({MAP_CLASS_FIELD}), so they were drawn from another "
+                      "map. Assess that map, or draw a validation sample of this one.")
+    return not moved
+
+
+def sample_estimates(found: Comparison, grid, drawn_here: bool, callback: Callback) -> Optional[SampleAreas]:
+    """Area-weighted accuracy and error-adjusted areas: strata = map classes, weights = their pixel counts; None
+    unless the points were drawn from this map and every stratum has labelled points enough for a variance."""
+    if not drawn_here:
+        return None
+    per_class = Counter()
+    for (_, mapped), n in found.pairs.items():
+        per_class[mapped] += n
+    short = {c: per_class[c] for c, pixels in sorted(found.mapped.items()) if c > 0 and per_class[c] < min(2, pixels)}
+    if short:
+        callback.warn("No area-weighted estimates: every map class needs 2 or more labelled points, and "
+                      + ", ".join(f"class {c} has {n}" for c, n in short.items())
+                      + ". Fill in the reference of more of its points.")
+        return None
     gt, _, _, wkt = grid
     pairs = list(found.pairs.items())
     truth = np.repeat([r for (r, _), _ in pairs], [n for _, n in pairs]).astype(np.int64)
@@ -203,7 +236,11 @@ def sample_truth(samples, grid, names: Dict[int, str], callback: Callback) -> Ca
     found = samples_from_geometries([samples.wkbs[i] for i in labelled], values, gt, height, width, samples.crs_wkt,
                                     wkt, log=callback.gis_log, reference=True)
     callback.log(f"{len(labelled)} reference features -> {len(found.rows)} reference pixels.")
+    return _on_strips(found)
 
+
+def _on_strips(found) -> Callable[[int, np.ndarray], np.ndarray]:
+    """For :func:`compare`: the class ids of labelled pixels (a ``SampleSet``) in each strip, 0 elsewhere."""
     def truth_of(row0: int, predicted: np.ndarray) -> np.ndarray:
         truth = np.zeros(predicted.shape, np.int32)
         inside = (found.rows >= row0) & (found.rows < row0 + predicted.shape[0])

@@ -149,7 +149,10 @@ classes are the strata, weighted by their pixel counts in the classification; th
 estimated area proportions, overall, user's and producer's accuracy with 95 % confidence intervals,
 and the error-adjusted area of every class (hectares in a projected CRS, else pixels) with its 95 %
 confidence interval next to the mapped area. Pixel counts of a map are biased by its errors: report
-these areas.</p>
+these areas. They are given only when they hold: the points lie on the map classes they were drawn from
+(field map_class; a sample of another map, or points of another kind, give the confusion matrix alone) and
+every map class has 2 or more points filled in (points left empty or 0 are left out); the log says which
+condition failed.</p>
 <p>Outputs OA, AA and KAPPA (numbers, percent) can feed other algorithms in a model.</p>"""
 
 VALIDATION_HELP = """<p>Draws a stratified random sample of a classification's pixels for an accuracy

@@ -89,6 +89,9 @@ class AccuracyRequest:
     output_csv: str = ""
     reference: str = ""                       # a class raster
     reference_samples: Optional[Samples] = None  # or features with class ids or names
+    # The map class each reference feature was drawn from (a Validation Sample's map_class): with it, points
+    # give area-weighted estimates.
+    drawn_classes: Optional[List[object]] = None
 
 
 @dataclass

@@ -313,6 +313,7 @@ def test_a_validation_sample_is_assessed_on_its_reference_field_without_naming_i
                      "--OUTPUT_HTML", str(tmp_path / "r.html"))
     assert code == 0 and "Reference class field: reference" in text, text
     assert "OA: 8.3333" in text, text   # of 60 points, 5 per map class, only those on class 1 agree
+    assert "Stratified estimates from 60 sample points" in text, text   # map_class read: a sample of this map
 
 
 def test_a_class_list_that_matches_none_of_the_classes_is_refused_before_training(tmp_path):

@@ -74,7 +74,8 @@ def test_filled_sample_gives_area_estimates_around_the_truth(scene, tmp_path):
 
     wkbs, values, crs = read_features(sample, "reference")
     result = assess_accuracy(AccuracyRequest(gt, str(tmp_path / "r.html"), str(tmp_path / "r.csv"),
-                                             reference_samples=Samples(wkbs, values, crs, [sample])))
+                                             reference_samples=Samples(wkbs, values, crs, [sample]),
+                                             drawn_classes=read_features(sample, "map_class")[1]))
     html = (tmp_path / "r.html").read_text()
     assert "Area-weighted estimates" in html and "Error-adjusted area (ha)" in html
     assert "stratified_estimates" in (tmp_path / "r.csv").read_text()
@@ -98,7 +99,7 @@ def test_maps_are_assessed_strip_by_strip_with_the_same_result(scene, tmp_path, 
 
     wkbs, values, crs = read_features(sample, "map_class")
     references = [dict(reference=str(folder / "truth.tif")),
-                  dict(reference_samples=Samples(wkbs, values, crs, [sample]))]
+                  dict(reference_samples=Samples(wkbs, values, crs, [sample]), drawn_classes=values)]
     reports = {}
     for pixels, strips in ((raster.STRIP_PIXELS, 1), (4 * labels.shape[1], -(-labels.shape[0] // 4))):
         monkeypatch.setattr(raster, "STRIP_PIXELS", pixels)
@@ -287,3 +288,38 @@ def test_points_left_empty_or_0_are_unlabelled_and_left_out(scene, tmp_path):
     with pytest.raises(ValueError, match="None of the 60 reference features has a class"):
         assess_accuracy(AccuracyRequest(gt, str(tmp_path / "r.html"),
                                         reference_samples=Samples(wkbs, [0] * 60, crs, [sample])))
+
+
+def test_area_estimates_only_for_a_validation_sample_of_this_map_with_2_points_in_every_class(scene, tmp_path):
+    """Weights and variances of the stratified estimators hold only for points drawn per map class from this map,
+    with two or more labelled in each; otherwise the report gives the confusion matrix alone and says why."""
+    from diffclip_qgis.core.progress import Callback
+    from diffclip_qgis.gis.samples import read_features
+
+    gt, truth, labels, folder = scene
+    sample = str(tmp_path / "s.gpkg")
+    validation_sample(ValidationSampleRequest(gt, sample, 120, 5, seed=4))
+    wkbs, drawn, crs = read_features(sample, "map_class")
+    html = str(tmp_path / "r.html")
+
+    def assess(values, drawn_classes, classification=gt):
+        said = []
+        assess_accuracy(AccuracyRequest(classification, html, reference_samples=Samples(wkbs, values, crs, [sample]),
+                                        drawn_classes=drawn_classes), Callback(log=said.append, warn=said.append))
+        return "Error-adjusted area" in open(html).read(), " ".join(said)
+
+    assert assess(drawn, drawn)[0]
+    estimated, said = assess(drawn, None)   # points that are not a Validation Sample
+    assert not estimated and "they need a stratified sample of this map" in said
+    one_left = [v if v != 2 else None for v in drawn]
+    one_left[drawn.index(2)] = 2
+    estimated, said = assess(one_left, drawn)
+    assert not estimated and "every map class needs 2 or more labelled points, and class 2 has 1." in said
+    estimated, said = assess([v if v != 3 else None for v in drawn], drawn)
+    assert not estimated and "class 3 has 0" in said
+    other = str(tmp_path / "other_map.tif")   # the sample assessed against a map it was not drawn from
+    ds = gdal.GetDriverByName("GTiff").CreateCopy(other, gdal.Open(gt))
+    ds.GetRasterBand(1).WriteArray(truth)
+    ds = None
+    estimated, said = assess(drawn, drawn, other)
+    assert not estimated and "points lie on another class of this map than the one they were drawn from" in said
