@@ -80,7 +80,7 @@ def pretrain_encoder(source: PixelSource, preset: Preset, device: torch.device,
 def _check_window_fits(source: PixelSource, window: int) -> None:
     if window > min(source.height, source.width):
         raise InputError(
-            f"The {window} x {window} window is larger than the raster ({source.height} x {source.width} px). "
+            f"The {window} x {window} window is larger than the raster ({source.width} x {source.height} px). "
             "Choose a smaller window or a larger raster."
         )
 
@@ -138,7 +138,7 @@ def fewshot_classifier(source: PixelSource, rows: np.ndarray, cols: np.ndarray, 
     limit = _largest_window(source)
     if preset.window != "auto" and int(preset.window) > limit:
         raise InputError(f"The {preset.window} x {preset.window} window is larger than the raster "
-                         f"({source.height} x {source.width} px). Choose a smaller window.")
+                         f"({source.width} x {source.height} px). Choose a smaller window.")
     if pretrained is not None:
         check_inputs(pretrained, source.band_counts, infos, warn=callback.log)
         trained = TrainedModel(copy.deepcopy(pretrained.network), pretrained.modalities, pretrained.pretrain_window,
@@ -151,8 +151,8 @@ def fewshot_classifier(source: PixelSource, rows: np.ndarray, cols: np.ndarray, 
             preset.model.window = max(int(preset.window), WINDOW_CHOICES[0])
         preset.model.window = min(preset.model.window, limit)
         if preset.model.window < WINDOW_CHOICES[0] and preset.pretrain.epochs > 0:
-            raise InputError(f"Pretraining needs 3 x 3 windows, which are larger than the raster ({source.height} x "
-                             f"{source.width} px). Set the pretraining epochs to 0, or use a larger raster.")
+            raise InputError(f"Pretraining needs 3 x 3 windows, which are larger than the raster ({source.width} x "
+                             f"{source.height} px). Set the pretraining epochs to 0, or use a larger raster.")
         stats = stats or fit_input_stats(source, infos, callback=callback)
         if preset.pretrain.epochs > 0:   # samples on nodata: refused before the long pretraining, not after it
             validate_samples(labels[extract_windows(source, stats, rows, cols, 1)[1]], classes)

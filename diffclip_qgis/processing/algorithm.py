@@ -297,9 +297,8 @@ class DiffClipAlgorithm(QgsProcessingAlgorithm):
     def add_seed(self):
         self.add_number(self.SEED, "Random seed", 0, advanced=True)
 
-    def add_extent(self):
-        self.addParameter(QgsProcessingParameterExtent(self.EXTENT, tr("Classify only inside this extent"),
-                                                       optional=True))
+    def add_extent(self, description: str = "Classify only inside this extent"):
+        self.addParameter(QgsProcessingParameterExtent(self.EXTENT, tr(description), optional=True))
 
     def add_smoothing(self):
         self.add_number(self.SMOOTHING, "Majority smoothing radius (pixels; 0 = off)", 0)

@@ -33,7 +33,7 @@ class SuggestSamplesAlgorithm(DiffClipAlgorithm):
             self.SAMPLES, tr("Labelled samples"),
             [VECTOR_ANY],
             optional=True))
-        self.add_extent()
+        self.add_extent("Suggest only inside this extent")
         self.add_seed()
         self.add_device()
         self.addParameter(QgsProcessingParameterFileDestination(

@@ -69,7 +69,7 @@ def open_stack(paths: Sequence[str], callback: Callback) -> RasterStack:
     stack = RasterStack(paths, log=callback.gis_log)
     callback.log("Inputs: " + "; ".join(
         f"{info.name} ({count} bands)" for info, count in zip(stack.infos, stack.band_counts))
-        + f" on a {stack.height} x {stack.width} px grid.")
+        + f" on a grid of {stack.width} x {stack.height} px (width x height).")
     return stack
 
 
@@ -79,7 +79,7 @@ def classified_area(stack: RasterStack, extent: Optional[Extent], callback: Call
         return stack
     row0, col0, rows, cols = stack.pixel_window(*extent)
     callback.log(f"Classifying only inside the extent: rows {row0}-{row0 + rows - 1}, "
-                 f"columns {col0}-{col0 + cols - 1} ({rows} x {cols} px).")
+                 f"columns {col0}-{col0 + cols - 1} ({cols} x {rows} px).")
     return SubsetSource(stack, row0, col0, rows, cols)
 
 
@@ -104,8 +104,10 @@ def check_pixels_to_classify(source, stats: Sequence[BandStats], infos) -> None:
         pass
     try:
         found = fit_input_stats(source, infos)
-    except InputError as e:
-        raise InputError(f"Nothing to classify: {e}") from None
+    except InputError as e:   # e.g. an extent that lies in a gap of a mosaic
+        inside = isinstance(source, SubsetSource)
+        raise InputError(f"Nothing to classify{' inside the extent' if inside else ''}: {e}"
+                         + (" Or choose an extent where the inputs hold data." if inside else "")) from None
     empty = [f"{info.name} band(s) {number_ranges([b + 1 for b in sorted(set(used.bands) - set(there.bands))])}"
              for info, used, there in zip(infos, stats, found) if set(used.bands) - set(there.bands)]
     raise InputError("Nothing to classify: " + ("; ".join(empty) + " hold no data there" if empty else
@@ -145,7 +147,7 @@ def classify_to_files(trained, source, device, output: str, confidence: str, smo
 
     geo = dict(height=source.height, width=source.width, geotransform=source.geotransform,
                crs_wkt=source.crs_wkt, classes=trained.classes, log=callback.gis_log, outputs=outputs)
-    callback.log(f"Classifying {source.height} x {source.width} px with {predictor.window} x "
+    callback.log(f"Classifying {source.width} x {source.height} px with {predictor.window} x "
                  f"{predictor.window} windows into {len(trained.classes)} classes.")
     tiles = checked(predictor.iter_tiles(source, callback=callback, shard=(rank, ranks)))
     if ranks > 1:

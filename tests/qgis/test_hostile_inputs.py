@@ -638,3 +638,26 @@ def test_malicious_pickle_is_not_loaded(enabled, crop, tmp_path, param):
         args = fewshot(s, str(tmp_path / "class.tif"), f"--PRETRAINED={evil}")
     guard.check(qgis(*args), False, ("not a DiffCLIP model file",), absent=[NOT_TRAINED])
     assert not os.path.exists(marker), "the pickle ran its command"
+
+
+def test_extent_in_a_gap_of_every_input(enabled, crop, tmp_path):
+    """An extent over a gap (a tiled mosaic's) is named as the cause, not the file: 'every band is nodata'."""
+    s = copy_scene(crop, tmp_path / "in")
+    taken = {(r // 4, c // 4) for r, c, _ in s.points}
+    r0, c0 = next((4 * i, 4 * j) for i in range(6) for j in range(6) if (i, j) not in taken)
+    for path in (s.hsi, s.lidar):
+        ds = gdal.Open(path, gdal.GA_Update)
+        for b in range(1, ds.RasterCount + 1):
+            band = ds.GetRasterBand(b)
+            band.SetNoDataValue(-9999)
+            values = band.ReadAsArray()
+            values[r0:r0 + 4, c0:c0 + 4] = -9999
+            band.WriteArray(values)
+        ds = None
+    gt = s.geotransform
+    extent = (f"{gt[0] + (c0 + 0.5) * gt[1]},{gt[0] + (c0 + 3.5) * gt[1]},"
+              f"{gt[3] + (r0 + 3.5) * gt[5]},{gt[3] + (r0 + 0.5) * gt[5]} [EPSG:{DEMO_EPSG}]")
+    guard = Guard(s.folder, [tmp_path / "class.tif"])
+    proc = qgis(*fewshot(s, str(tmp_path / "class.tif"), f"--EXTENT={extent}"))
+    guard.check(proc, False, ("Nothing to classify inside the extent", "Or choose an extent where the inputs hold "
+                              "data"), absent=[NOT_TRAINED])
