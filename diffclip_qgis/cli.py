@@ -222,8 +222,8 @@ def _samples(path: str, callback, field: str = ""):
 
 
 def _extent(text: str, first_raster: str, warn):
-    """'xmin,xmax,ymin,ymax [EPSG:n]' -> (xmin, ymin, xmax, ymax) in the first raster's CRS; a warning when it
-    reaches far beyond the raster (typed in GDAL's order xmin,ymin,xmax,ymax?)."""
+    """'xmin,xmax,ymin,ymax [EPSG:n]' -> (xmin, ymin, xmax, ymax) in the first raster's CRS; a warning when a CRS
+    is given for a raster without one."""
     if not text.strip():
         return None
     from osgeo import gdal, osr
@@ -259,13 +259,9 @@ def _extent(text: str, first_raster: str, warn):
             if not all(map(math.isfinite, (xmin, ymin, xmax, ymax))):
                 raise ValueError(f"EXTENT: {text.strip()} cannot be placed on the raster: are its values in {crs}? "
                                  "Give the extent's own CRS, or none for the raster's.")
-    from .gis.raster import grid_bounds
-
-    rx0, ry0, rx1, ry1 = grid_bounds(raster.GetGeoTransform(), raster.RasterXSize, raster.RasterYSize)
-    overlap = max(0.0, min(xmax, rx1) - max(xmin, rx0)) * max(0.0, min(ymax, ry1) - max(ymin, ry0))
-    if 0 < overlap < 0.01 * (xmax - xmin) * (ymax - ymin):
-        warn(f"EXTENT reaches far beyond the raster (it overlaps {100 * overlap / ((xmax - xmin) * (ymax - ymin)):.2g} "
-             "% of it). EXTENT is in QGIS's order xmin,xmax,ymin,ymax, not GDAL's xmin,ymin,xmax,ymax.")
+    if crs and not grid_wkt:
+        warn(f"EXTENT is given in {crs}, but {first_raster} has no CRS: its values are taken as the raster's own "
+             "coordinates (x = column, y = -row where it has no georeferencing either).")
     return xmin, ymin, xmax, ymax
 
 

@@ -363,10 +363,15 @@ class DiffClipAlgorithm(QgsProcessingAlgorithm):
                 title, context.project(), self.OUTPUT))
         return path
 
-    def extent(self, parameters, context, layers):
+    def extent(self, parameters, context, layers, feedback=None):
         """EXTENT in the CRS of the first input raster, or None when not set."""
         if parameters.get(self.EXTENT) in (None, ""):
             return None
+        given = self.parameterAsExtentCrs(parameters, self.EXTENT, context)
+        if given.isValid() and not layers[0].crs().isValid() and feedback is not None:
+            feedback.pushWarning(tr("EXTENT is given in {0}, but {1} has no CRS: its values are taken as the raster's "
+                                    "own coordinates.").format(given.authid() or given.description(),
+                                                               layers[0].name()))
         rectangle = self.parameterAsExtent(parameters, self.EXTENT, context, layers[0].crs())
         if rectangle is None or rectangle.isNull() or rectangle.isEmpty():
             return None

@@ -39,7 +39,7 @@ class ApplyModelAlgorithm(DiffClipAlgorithm):
             output=self.raster_output(parameters, self.OUTPUT, context),
             output_confidence=self.raster_output(parameters, self.OUTPUT_CONFIDENCE, context, required=False),
             device=self.parameterAsEnumString(parameters, self.DEVICE, context) or "auto",
-            extent=self.extent(parameters, context, layers),
+            extent=self.extent(parameters, context, layers, feedback),
             smoothing=self.parameterAsInt(parameters, self.SMOOTHING, context))
         adapter = FeedbackAdapter(feedback, {"reading": (0, 3), "classifying": (3, 97), "smoothing": (97, 99.5),
                                              "writing": (99.5, 100)})

@@ -133,7 +133,7 @@ class FewShotClassifyAlgorithm(DiffClipAlgorithm):
             class_proportions=self.parameterAsDouble(parameters, self.CLASS_PROPORTIONS, context),
             device=self.parameterAsEnumString(parameters, self.DEVICE, context) or "auto",
             seed=self.parameterAsInt(parameters, self.SEED, context),
-            extent=self.extent(parameters, context, layers),
+            extent=self.extent(parameters, context, layers, feedback),
             smoothing=self.parameterAsInt(parameters, self.SMOOTHING, context))
         ranges = {"reading": (0, 2), **run_phases(request).ranges(2, 97)}
         ranges.update({"smoothing": (97, 99.5), "writing": (99.5, 100)})

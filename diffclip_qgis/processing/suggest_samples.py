@@ -50,7 +50,8 @@ class SuggestSamplesAlgorithm(DiffClipAlgorithm):
             output=self.point_output(parameters, context, SUGGESTIONS_LAYER, tr("Suggested samples")),
             count=self.optional_int(parameters, self.COUNT, context),
             samples=self.samples(parameters, context, feedback, self.SAMPLES, optional=True),
-            extent=self.extent(parameters, context, layers), seed=self.parameterAsInt(parameters, self.SEED, context),
+            extent=self.extent(parameters, context, layers, feedback),
+            seed=self.parameterAsInt(parameters, self.SEED, context),
             device=self.parameterAsEnumString(parameters, self.DEVICE, context) or "auto")
         suggest_samples(request, FeedbackAdapter(feedback, {"reading": (0, 10), "classifying": (10, 95),
                                                             "writing": (95, 100)}).callback())

@@ -28,7 +28,8 @@ from ..core.normalize import BandStats, scale_mismatch
 from ..core.window_rule import few_labels, skips_cross_validation
 from ..core.windows import InputError, fit_input_stats, number_ranges, sample_valid_pixels
 from ..core.progress import SILENT, Callback
-from ..gis.raster import RasterStack, SubsetSource, check_class_ids, dataset_files, style_path, write_classification
+from ..gis.raster import (RasterStack, SubsetSource, check_class_ids, dataset_files, grid_bounds, style_path,
+                          write_classification)
 from ..gis.samples import SampleSet, samples_from_geometries
 from .distributed import from_main, gather_tiles, is_main, world
 from .phases import RunProgress
@@ -77,6 +78,13 @@ def classified_area(stack: RasterStack, extent: Optional[Extent], callback: Call
     """The stack, or the part of it inside ``extent`` (error when it does not overlap)."""
     if extent is None:
         return stack
+    xmin, ymin, xmax, ymax = extent
+    rx0, ry0, rx1, ry1 = grid_bounds(stack.geotransform, stack.width, stack.height)
+    share = max(0.0, min(xmax, rx1) - max(xmin, rx0)) * max(0.0, min(ymax, ry1) - max(ymin, ry0)) / max(
+        (xmax - xmin) * (ymax - ymin), 1e-300)
+    if 0 < share < 0.01:   # typed in GDAL's order?
+        callback.warn(f"EXTENT reaches far beyond the raster (it overlaps {100 * share:.2g} % of it). EXTENT is in "
+                      "QGIS's order xmin,xmax,ymin,ymax, not GDAL's xmin,ymin,xmax,ymax.")
     row0, col0, rows, cols = stack.pixel_window(*extent)
     callback.log(f"Classifying only inside the extent: rows {row0}-{row0 + rows - 1}, "
                  f"columns {col0}-{col0 + cols - 1} ({cols} x {rows} px).")

@@ -214,3 +214,26 @@ def test_nodata_stays_nodata(qgis_app, scene, tmp_path):
     ids = read(out["OUTPUT"])
     assert np.all(ids[10:14, 10:14] == 0)
     assert np.all(ids[:10] > 0)
+
+
+def test_extent_warnings_in_gdal_order_and_in_a_crs_on_a_raster_without_one(qgis_app, scene, tmp_path):
+    """As on the command line: an extent typed xmin,ymin,xmax,ymax reaches far beyond the raster, and an extent's
+    CRS cannot be honoured on a raster that has none."""
+    model = classify(scene, tmp_path, OUTPUT_MODEL=str(tmp_path / "m.pt"))["OUTPUT_MODEL"]
+    fb = LogFeedback()
+    gdal_order = f"{X0 + 4 * PIXEL},{Y0 - 24 * PIXEL},{X0 + 20 * PIXEL},{Y0 - 8 * PIXEL} [EPSG:{EPSG}]"
+    run_alg("diffclip:applymodel", dict(INPUTS=[scene.hsi, scene.lidar], MODEL=model, EXTENT=gdal_order, DEVICE="cpu",
+                                        OUTPUT=str(tmp_path / "a.tif")), feedback=fb)
+    assert "EXTENT reaches far beyond the raster" in fb.text and "not GDAL's xmin,ymin,xmax,ymax" in fb.text
+    plain = []
+    for path in (scene.hsi, scene.lidar):   # the same rasters without CRS or georeferencing
+        plain.append(str(tmp_path / os.path.basename(path)))
+        source = gdal.Open(path)
+        ds = gdal.GetDriverByName("GTiff").Create(plain[-1], source.RasterXSize, source.RasterYSize,
+                                                  source.RasterCount, gdal.GDT_Float32)
+        ds.WriteArray(source.ReadAsArray())
+        ds = source = None
+    fb = LogFeedback()
+    run_alg("diffclip:applymodel", dict(INPUTS=plain, MODEL=model, EXTENT="2,10,-10,-2 [EPSG:4326]", DEVICE="cpu",
+                                        OUTPUT=str(tmp_path / "b.tif")), feedback=fb)
+    assert "EXTENT is given in EPSG:4326, but" in fb.text and "has no CRS" in fb.text, fb.text
