@@ -277,7 +277,7 @@ def run(args, callback) -> List[str]:
                                                      args.MIN_PER_CLASS, args.SEED), callback)
         return [f"OUTPUT: {args.OUTPUT}"]
     if args.job == "accuracy":
-        from .gis.samples import field_names
+        from .gis.samples import field_names, read_features
         from .gis.validation import MAP_CLASS_FIELD
         from .workflow.accuracy import REFERENCE_NEEDS_FIELD, assess_accuracy, default_reference_field
 
@@ -295,7 +295,7 @@ def run(args, callback) -> List[str]:
             callback.log(f"Reference class field: {field}")
             request.reference_samples = _samples(args.REFERENCE, callback, field)
             if MAP_CLASS_FIELD in fields:   # a Validation Sample: the classes its points were drawn from
-                request.drawn_classes = _samples(args.REFERENCE, callback, MAP_CLASS_FIELD).values
+                request.drawn_classes = read_features(args.REFERENCE, MAP_CLASS_FIELD)[1]
         result = assess_accuracy(request, callback)
         return [f"OA: {result.overall:.4f}", f"AA: {result.average:.4f}", f"KAPPA: {result.kappa:.4f}",
                 f"OUTPUT_HTML: {result.output_html}", f"OUTPUT_CSV: {result.output_csv}"]

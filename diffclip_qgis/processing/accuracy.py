@@ -76,9 +76,8 @@ class AccuracyAlgorithm(DiffClipAlgorithm):
             request.reference_samples = self.samples(dict(parameters, **{self.REFERENCE_FIELD: field}), context,
                                                      feedback, self.REFERENCE, self.REFERENCE_FIELD)
             if MAP_CLASS_FIELD in fields:   # a Validation Sample: the classes its points were drawn from
-                request.drawn_classes = feature_wkb_and_values(self.parameterAsSource(parameters, self.REFERENCE,
-                                                                                      context),
-                                                               MAP_CLASS_FIELD, context, feedback)[1]
+                source = self.parameterAsSource(parameters, self.REFERENCE, context)
+                request.drawn_classes = feature_wkb_and_values(source, MAP_CLASS_FIELD, context, feedback)[1]
         else:
             raise QgsProcessingException(
                 tr("Choose the reference layer (REFERENCE): a class raster or a vector layer."))

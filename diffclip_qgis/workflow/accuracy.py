@@ -62,8 +62,9 @@ def assess_accuracy(req: AccuracyRequest, callback: Callback = SILENT) -> Accura
     accuracy = accuracy_from_matrix(ids, found.matrix(ids))
     labels = {i: names.get(i) or ref_names.get(i) or f"class {i}" for i in accuracy.class_ids}
     areas = None
-    if req.reference_samples is not None and _all_points(req.reference_samples.wkbs):
-        areas = sample_estimates(found, grid, drawn_from_this_map(classification, req, grid, callback), callback)
+    if req.reference_samples is not None and _all_points(req.reference_samples.wkbs) \
+            and drawn_from_this_map(classification, req, grid, callback):
+        areas = sample_estimates(found, grid, callback)
     if areas is not None:
         labels.update({i: names.get(i) or f"class {i}" for i in areas.estimates.class_ids.tolist() if i not in labels})
     oa, aa, kappa = 100 * accuracy.overall, 100 * accuracy.average, 100 * accuracy.kappa
@@ -196,11 +197,9 @@ def drawn_from_this_map(classification: LabelRaster, req: AccuracyRequest, grid,
     return not moved
 
 
-def sample_estimates(found: Comparison, grid, drawn_here: bool, callback: Callback) -> Optional[SampleAreas]:
+def sample_estimates(found: Comparison, grid, callback: Callback) -> Optional[SampleAreas]:
     """Area-weighted accuracy and error-adjusted areas: strata = map classes, weights = their pixel counts; None
-    unless the points were drawn from this map and every stratum has labelled points enough for a variance."""
-    if not drawn_here:
-        return None
+    unless every stratum has labelled points enough for a variance."""
     per_class = Counter()
     for (_, mapped), n in found.pairs.items():
         per_class[mapped] += n
