@@ -38,6 +38,18 @@ def test_large_and_sparse_class_ids():
     assert ((out == 0) == (ids == 0)).all()
 
 
+def test_smoothing_needs_no_scikit_image(monkeypatch):
+    """QGIS's Python on Windows and macOS usually lacks it: a run with SMOOTHING trained, then failed."""
+    import sys
+
+    for name in [n for n in sys.modules if n == "skimage" or n.startswith("skimage.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "skimage", None)   # import skimage now raises ImportError
+    ids = np.full((5, 5), 2)
+    ids[2, 2] = 1
+    assert (majority_filter(ids, 1) == 2).all()
+
+
 def test_same_as_scikit_image_majority_with_a_disk_and_a_mask():
     """The filter scikit-image gives (a dev dependency only), on random maps with nodata, edges and ties."""
     rank = pytest.importorskip("skimage.filters.rank")
