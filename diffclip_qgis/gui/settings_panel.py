@@ -151,12 +151,17 @@ class SettingsPanel(QWidget):
                 "output_folder": self.output.filePath(), "true_colour": self.true_colour.isChecked()}
 
     def set_values(self, values: dict) -> None:
-        """Apply saved values (unknown or missing keys are ignored)."""
-        for combo, key in ((self.preset, "preset"), (self.window, "window"), (self.device, "device"),
-                           (self.proportions, "class_proportions")):
+        """Apply saved values; what they lack or do not know takes its default (the preset's, for epochs and
+        proportions), never the last project's."""
+        preset = self.preset.findData(values.get("preset"))
+        self.preset.setCurrentIndex(preset if preset >= 0 else self.preset.findData("cpu"))
+        self._preset_changed()   # the preset's epochs and proportions, unless saved below
+        for combo, key, default in ((self.window, "window", "auto"), (self.device, "device", "auto"),
+                                    (self.proportions, "class_proportions", None)):
             index = combo.findData(values.get(key))
-            if index >= 0:
-                combo.setCurrentIndex(index)
+            if index >= 0 or default is not None:
+                combo.setCurrentIndex(index if index >= 0 else combo.findData(default))
+        self.smoothing.setValue(0)
         for spin, key in ((self.pretrain_epochs, "pretrain_epochs"), (self.finetune_epochs, "finetune_epochs"),
                           (self.smoothing, "smoothing")):
             if isinstance(values.get(key), int):

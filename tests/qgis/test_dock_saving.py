@@ -177,3 +177,23 @@ def test_saving_a_class_list_asks_before_replacing_a_file_the_dialog_did_not_nam
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: answer)
     dock.classes._save_clicked()
     assert (existing.read_text() == "the user's own class list") == kept
+
+
+def test_a_project_without_settings_gets_the_defaults_not_the_last_projects(dock, iface, tmp_path):
+    """Settings are the project's: File > New, or a project saved before a setting existed, ran with the last
+    project's smoothing and window."""
+    dock.settings.set_values({"preset": "cpu", "window": "5", "smoothing": 2, "finetune_epochs": 7, "device": "cpu"})
+    QgsProject.instance().clear()
+    process_events()
+    values = dock.settings.values()
+    assert (values["window"], values["smoothing"], values["finetune_epochs"], values["device"]) == ("auto", 0, 100,
+                                                                                                    "auto")
+    dock.settings.set_values({"preset": "cpu", "window": "5", "smoothing": 2})
+    older = str(tmp_path / "older.qgz")   # saved before Smoothing existed
+    QgsProject.instance().writeEntry("DiffCLIP", "settings", json.dumps({"preset": "cpu", "window": "3"}))
+    assert QgsProject.instance().write(older)
+    QgsProject.instance().clear()
+    dock.settings.set_values({"preset": "cpu", "window": "7", "smoothing": 3})
+    assert QgsProject.instance().read(older)
+    process_events()
+    assert (dock.settings.values()["window"], dock.settings.values()["smoothing"]) == ("3", 0)
