@@ -74,6 +74,14 @@ def open_stack(paths: Sequence[str], callback: Callback) -> RasterStack:
     return stack
 
 
+def fine_tuning_length(cfg) -> str:
+    """The fine-tuning length as the run will have it: the preset's step cap (the epochs follow from the sample
+    count), or the epochs set."""
+    if cfg.max_steps is None:
+        return f"{cfg.epochs} fine-tuning epochs"
+    return f"up to {max(cfg.max_steps, cfg.unlabelled_steps if cfg.unlabelled else 0)} fine-tuning steps"
+
+
 def classified_area(stack: RasterStack, extent: Optional[Extent], callback: Callback):
     """The stack, or the part of it inside ``extent`` (error when it does not overlap)."""
     if extent is None:
@@ -329,7 +337,7 @@ def fewshot_classify(req: ClassifyRequest, callback: Callback = SILENT) -> Class
             check_pixels_to_classify(source, stats, stack.infos)
         callback.log(f"Preset {preset.name}: window {preset.window}, "
                      + (f"{preset.pretrain.epochs} pretraining epochs, " if not req.pretrained else "")
-                     + f"{preset.finetune.epochs} fine-tuning epochs, class proportions "
+                     + fine_tuning_length(preset.finetune) + ", class proportions "
                      f"{preset.finetune.prior_strength:g}, seed {req.seed}.")
         callback.progress("reading", 1.0)
         trained = from_main(fewshot_classifier(stack, samples.rows, samples.cols, samples.class_ids, classes, preset,

@@ -41,3 +41,15 @@ def test_time_left_from_the_phase_rate():
     assert clock.update("fine-tuning", 0.3) == 35.0  # 0.2 in 10 s: 0.7 left takes 35 s
     assert clock.update("classifying", 0.1) is None
     assert [format_seconds(s) for s in (45, 185, 3725)] == ["45 s", "3 min 05 s", "1 h 02 min"]
+
+
+def test_the_log_gives_the_fine_tuning_length_the_run_will_have():
+    """The cpu preset's 100 epochs are capped at 200 steps and stretched to them: the log said '100 epochs' while
+    the progress counted to 200."""
+    from diffclip_qgis.core.config import get_preset, set_finetune_epochs
+    from diffclip_qgis.workflow.classify import fine_tuning_length
+
+    preset = get_preset("cpu")
+    assert fine_tuning_length(preset.finetune) == "up to 200 fine-tuning steps"
+    set_finetune_epochs(preset, 30)
+    assert fine_tuning_length(preset.finetune) == "30 fine-tuning epochs"
