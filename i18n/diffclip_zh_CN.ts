@@ -340,6 +340,10 @@
         <translation>平滑</translation>
     </message>
     <message>
+        <source>{a} has no CRS but {b} has one, so they cannot be aligned: set the CRS of {a} (Layer Properties &gt; Source), or untick one of them.</source>
+        <translation>{a} 没有坐标参考系，而 {b} 有，因此无法对齐：请设置 {a} 的坐标参考系（图层属性 &gt; 源），或取消勾选其中之一。</translation>
+    </message>
+    <message>
         <source>off</source>
         <translation>关闭</translation>
     </message>

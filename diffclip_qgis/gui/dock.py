@@ -25,7 +25,7 @@ from . import tr
 from .class_table import ClassPanel
 from .demo import demo_path, demo_rasters, demo_samples, zoom_to
 from .dependencies import torch_status
-from .inputs import InputList
+from .inputs import InputList, unalignable
 from .sample_layer import SampleLayerError, SampleStore, classes_in
 from .sample_tool import SampleMapTool
 from .settings_panel import SettingsPanel
@@ -445,7 +445,7 @@ class DiffClipDock(QgsDockWidget):
         """What a run still needs, or "" when it can start."""
         if not self.torch.available:
             return tr("PyTorch is missing: install it with the command shown in the dock, then restart QGIS.")
-        rasters = self.missing_rasters()
+        rasters = self.missing_rasters() or unalignable(self.inputs.checked_layers())
         if rasters:
             return rasters
         classes = self.classes.model.classes()

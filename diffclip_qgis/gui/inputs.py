@@ -45,6 +45,16 @@ def grid_difference(layer: QgsRasterLayer, reference: QgsRasterLayer) -> str:
     return ""
 
 
+def unalignable(layers: List[QgsRasterLayer]) -> str:
+    """Why the rasters cannot be brought onto one grid (one has a CRS, another none), or ""."""
+    without = [layer for layer in layers if not layer.crs().isValid()]
+    if not without or len(without) == len(layers):
+        return ""
+    other = next(layer for layer in layers if layer.crs().isValid())
+    return tr("{a} has no CRS but {b} has one, so they cannot be aligned: set the CRS of {a} (Layer Properties > "
+              "Source), or untick one of them.").format(a=without[0].name(), b=other.name())
+
+
 class InputList(QWidget):
     """Tick the rasters to use as modalities; drag to reorder (the first one defines the pixel grid).
 
@@ -135,7 +145,8 @@ class InputList(QWidget):
     def _update_warning(self) -> None:
         layers = self.checked_layers()
         notes = [tr("{name}: {difference}").format(name=l.name(), difference=d)
-                 for l in layers[1:] for d in [grid_difference(l, layers[0])] if d]
+                 for l in layers[1:] if l.crs().isValid() == layers[0].crs().isValid()   # else: unalignable()
+                 for d in [grid_difference(l, layers[0])] if d]
         self.warning.setText(tr("Not on the pixel grid of {first}, so resampled onto it (bilinear): {list}.")
                              .format(first=layers[0].name(), list="; ".join(notes)) if notes else "")
         self.warning.setVisible(bool(notes))

@@ -129,6 +129,21 @@ def test_inputs_show_band_count_crs_resolution_and_warn_about_grids(dock, iface,
     assert QgsProject.instance().readListEntry("DiffCLIP", "inputs", [])[0] == [ids["optical"], ids["coarse"]]
 
 
+def test_a_raster_without_crs_beside_one_with_a_crs_disables_run_saying_why(dock, iface, scene, tmp_path):
+    """The list said "resampled onto it" and Run was enabled, but such rasters cannot be aligned: the run failed."""
+    from osgeo import gdal
+
+    plain = str(tmp_path / "plain.tif")
+    ds = gdal.GetDriverByName("GTiff").Create(plain, 24, 24, 1, gdal.GDT_Float32)   # no CRS, no georeferencing
+    ds = None
+    add_rasters(iface, list(scene["paths"]) + [plain])
+    ids = {l.name(): l.id() for l in QgsProject.instance().mapLayers().values()}
+    dock.inputs.set_checked([ids["optical"], ids["plain"]])
+    assert dock.missing() == ("plain has no CRS but optical has one, so they cannot be aligned: set the CRS of plain "
+                              "(Layer Properties > Source), or untick one of them.")
+    assert not dock.run_button.isEnabled() and dock.inputs.warning.isHidden()   # no "resampled onto it"
+
+
 def test_map_clicks_add_remove_and_undo_samples(dock, iface, scene):
     add_rasters(iface, scene["paths"])
     label_scene(dock, iface, truth_grid(), per_class=2)
