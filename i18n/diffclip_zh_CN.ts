@@ -32,8 +32,8 @@
         <translation>添加这些样本</translation>
     </message>
     <message>
-        <source>All suggested samples are labelled or skipped: press Run again to train with them.</source>
-        <translation>所有建议样本均已标注或跳过：请再次点击“运行”，用它们训练。</translation>
+        <source>All suggested samples are labelled or skipped: press Run again to train with the labels you gave.</source>
+        <translation>所有建议样本均已标注或跳过：请再次点击“运行”，用您给出的标注训练。</translation>
     </message>
     <message>
         <source>CPU build</source>

@@ -407,8 +407,8 @@ def open_class_raster(path: str, role: str = "class raster") -> gdal.Dataset:
     except RuntimeError as e:
         raise RasterInputError(f"Cannot open the {role} {path} ({e}). Choose an existing raster of class ids.") from None
     if ds.RasterCount != 1:
-        raise RasterInputError(f"The {role} {path} has {ds.RasterCount} bands, so it is not a class raster (one band of "
-                               "class ids). Choose a classification or a reference map, not the image.")
+        raise RasterInputError(f"The {role} {path} has {ds.RasterCount} bands, so it is not a class raster (one band "
+                               "of class ids). Choose a classification or a reference map, not the image.")
     return ds
 
 

@@ -71,7 +71,7 @@ class SuggestPanel(QWidget):
 
     def all_done(self) -> str:
         """Say that every suggestion is labelled or skipped (and return that text)."""
-        text = tr("All suggested samples are labelled or skipped: press Run again to train with them.")
+        text = tr("All suggested samples are labelled or skipped: press Run again to train with the labels you gave.")
         self.label.setText(text)
         self.label.show()
         return text

@@ -192,8 +192,8 @@ def drawn_from_this_map(classification: LabelRaster, req: AccuracyRequest, grid,
     moved = sum(n for (was, now), n in pairs.items() if was != now)
     if moved:
         callback.warn(f"No area-weighted estimates: {moved} of {sum(pairs.values())} points lie on another class of "
-                      f"this map than the one they were drawn from ({MAP_CLASS_FIELD}), so they were drawn from another "
-                      "map. Assess that map, or draw a validation sample of this one.")
+                      f"this map than the one they were drawn from ({MAP_CLASS_FIELD}), so they were drawn from "
+                      "another map. Assess that map, or draw a validation sample of this one.")
     return not moved
 
 
