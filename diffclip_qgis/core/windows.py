@@ -163,7 +163,8 @@ def extract_windows(source: PixelSource, stats: Sequence[BandStats], rows: np.nd
     outside = (rows < 0) | (rows >= source.height) | (cols < 0) | (cols >= source.width)
     if outside.any():
         raise InputError(f"{int(outside.sum())} pixel position(s) lie outside the {source.width} x {source.height} px "
-                         f"grid, e.g. row {int(rows[outside][0])}, column {int(cols[outside][0])}. Drop samples outside the raster.")
+                         f"grid, e.g. row {int(rows[outside][0])}, column {int(cols[outside][0])}. Drop samples "
+                         "outside the raster.")
     if window > min(source.height, source.width) and window > 1:
         raise InputError(
             f"The {window} x {window} window is larger than the raster ({source.width} x {source.height} px). "
