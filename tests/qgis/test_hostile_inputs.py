@@ -593,21 +593,28 @@ def test_applymodel_to_data_in_other_units_warns(enabled, crop, trained, tmp_pat
     guard.check(proc, True, ("hsi_int.tif: its values span 1e\\+04 times the range", "reflectance x 10000"))
 
 
+def extent_over_a_gap(s, bands):
+    """An EXTENT over a 4 x 4 block without samples, after making it nodata in ``bands`` ({path: band numbers})."""
+    taken = {(r // 4, c // 4) for r, c, _ in s.points}
+    r0, c0 = next((4 * i, 4 * j) for i in range(6) for j in range(6) if (i, j) not in taken)
+    for path, numbers in bands.items():
+        ds = gdal.Open(path, gdal.GA_Update)
+        for number in numbers:
+            band = ds.GetRasterBand(number)
+            band.SetNoDataValue(-9999)   # GeoTIFF: one nodata value for every band
+            values = band.ReadAsArray()
+            values[r0:r0 + 4, c0:c0 + 4] = -9999
+            band.WriteArray(values)
+        ds = None
+    gt = s.geotransform
+    return (f"{gt[0] + (c0 + 0.5) * gt[1]},{gt[0] + (c0 + 3.5) * gt[1]},"
+            f"{gt[3] + (r0 + 3.5) * gt[5]},{gt[3] + (r0 + 0.5) * gt[5]} [EPSG:{DEMO_EPSG}]")
+
+
 def test_extent_where_an_input_holds_no_data(enabled, crop, tmp_path):
     """Refused before training, naming the band (the demo's LiDAR has two; the second keeps its data)."""
     s = copy_scene(crop, tmp_path / "in")
-    taken = {(r // 4, c // 4) for r, c, _ in s.points}
-    r0, c0 = next((4 * i, 4 * j) for i in range(6) for j in range(6) if (i, j) not in taken)   # a block without samples
-    ds = gdal.Open(s.lidar, gdal.GA_Update)
-    band = ds.GetRasterBand(1)
-    band.SetNoDataValue(-9999)
-    heights = band.ReadAsArray()
-    heights[r0:r0 + 4, c0:c0 + 4] = -9999
-    band.WriteArray(heights)
-    ds = None
-    gt = s.geotransform
-    extent = (f"{gt[0] + (c0 + 0.5) * gt[1]},{gt[0] + (c0 + 3.5) * gt[1]},"
-              f"{gt[3] + (r0 + 3.5) * gt[5]},{gt[3] + (r0 + 0.5) * gt[5]} [EPSG:{DEMO_EPSG}]")
+    extent = extent_over_a_gap(s, {s.lidar: [1]})
     guard = Guard(s.folder, [tmp_path / "class.tif"])
     proc = qgis(*fewshot(s, str(tmp_path / "class.tif"), f"--EXTENT={extent}"))
     guard.check(proc, False, ("Nothing to classify", r"lidar\.tif band\(s\) 1 hold no data"), absent=[NOT_TRAINED])
@@ -643,20 +650,7 @@ def test_malicious_pickle_is_not_loaded(enabled, crop, tmp_path, param):
 def test_extent_in_a_gap_of_every_input(enabled, crop, tmp_path):
     """An extent over a gap (a tiled mosaic's) is named as the cause, not the file: 'every band is nodata'."""
     s = copy_scene(crop, tmp_path / "in")
-    taken = {(r // 4, c // 4) for r, c, _ in s.points}
-    r0, c0 = next((4 * i, 4 * j) for i in range(6) for j in range(6) if (i, j) not in taken)
-    for path in (s.hsi, s.lidar):
-        ds = gdal.Open(path, gdal.GA_Update)
-        for b in range(1, ds.RasterCount + 1):
-            band = ds.GetRasterBand(b)
-            band.SetNoDataValue(-9999)
-            values = band.ReadAsArray()
-            values[r0:r0 + 4, c0:c0 + 4] = -9999
-            band.WriteArray(values)
-        ds = None
-    gt = s.geotransform
-    extent = (f"{gt[0] + (c0 + 0.5) * gt[1]},{gt[0] + (c0 + 3.5) * gt[1]},"
-              f"{gt[3] + (r0 + 3.5) * gt[5]},{gt[3] + (r0 + 0.5) * gt[5]} [EPSG:{DEMO_EPSG}]")
+    extent = extent_over_a_gap(s, {path: range(1, gdal.Open(path).RasterCount + 1) for path in (s.hsi, s.lidar)})
     guard = Guard(s.folder, [tmp_path / "class.tif"])
     proc = qgis(*fewshot(s, str(tmp_path / "class.tif"), f"--EXTENT={extent}"))
     guard.check(proc, False, ("Nothing to classify inside the extent", "Or choose an extent where the inputs hold "
