@@ -204,8 +204,10 @@ def _is_vector(path: str) -> bool:
     """Whether the file (``path|layername=L`` too) opens as vector data and not as a raster."""
     from osgeo import gdal
 
+    from .gis.samples import split_source
+
     try:
-        return gdal.OpenEx(path.split("|")[0], gdal.OF_VECTOR | gdal.OF_RASTER).RasterCount == 0
+        return gdal.OpenEx(split_source(path)[0], gdal.OF_VECTOR | gdal.OF_RASTER).RasterCount == 0
     except (RuntimeError, AttributeError):   # missing or unreadable: the job's own message says so
         return False
 

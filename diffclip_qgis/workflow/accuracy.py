@@ -48,6 +48,7 @@ def assess_accuracy(req: AccuracyRequest, callback: Callback = SILENT) -> Accura
     classification = LabelRaster(req.classification, "classification (CLASSIFICATION)")
     names = classification.names()
     grid = _grid(req.classification)
+    drawn_of = None
     if req.reference:
         with reference_on_grid(req.reference, grid, callback.gis_log) as (reference, ref_names):
             truth = LabelRaster(reference)
@@ -56,14 +57,14 @@ def assess_accuracy(req: AccuracyRequest, callback: Callback = SILENT) -> Accura
                             callback)
             truth = None   # closed before its in-memory VRT goes
     else:
+        drawn_of = drawn_truth(req, grid, callback)
         found, ref_names = compare(classification, sample_truth(req.reference_samples, grid, names, callback),
-                                   callback), {}
+                                   callback, drawn_of), {}
     ids = sorted((set(names) | found.reference_ids | set(found.mapped)) - {0})
     accuracy = accuracy_from_matrix(ids, found.matrix(ids))
     labels = {i: names.get(i) or ref_names.get(i) or f"class {i}" for i in accuracy.class_ids}
     areas = None
-    if req.reference_samples is not None and _all_points(req.reference_samples.wkbs) \
-            and drawn_from_this_map(classification, req, grid, callback):
+    if drawn_of is not None and drawn_from_this_map(found, callback):
         areas = sample_estimates(found, grid, callback)
     if areas is not None:
         labels.update({i: names.get(i) or f"class {i}" for i in areas.estimates.class_ids.tolist() if i not in labels})
@@ -104,6 +105,7 @@ class Comparison:
     """What the classification and the reference hold, counted strip by strip."""
 
     pairs: Counter = field(default_factory=Counter)     # (reference id, map id) -> pixels, both above 0
+    drawn_pairs: Counter = field(default_factory=Counter)   # (map id a sample was drawn from, map id now) -> pixels
     mapped: Counter = field(default_factory=Counter)    # map id -> pixels
     reference_ids: Set[int] = field(default_factory=set)
 
@@ -117,9 +119,10 @@ class Comparison:
 
 
 def compare(classification: LabelRaster, truth_of: Callable[[int, np.ndarray], np.ndarray],
-            callback: Callback) -> Comparison:
+            callback: Callback, drawn_of: Optional[Callable[[int, np.ndarray], np.ndarray]] = None) -> Comparison:
     """Count the classification against the reference, one strip of rows at a time (so any map size fits in
-    memory); ``truth_of(first row, classified strip)`` gives the reference ids of the same pixels (0 = none)."""
+    memory); ``truth_of(first row, classified strip)`` gives the reference ids of the same pixels (0 = none), and
+    ``drawn_of``, in the same pass, the map classes a validation sample's points were drawn from."""
     found = Comparison()
     for row0, predicted in classification.strips():
         callback.check()
@@ -128,6 +131,10 @@ def compare(classification: LabelRaster, truth_of: Callable[[int, np.ndarray], n
         found.reference_ids.update(count_ids(truth))
         both = (truth > 0) & (predicted > 0)
         found.pairs.update(count_pairs(truth[both], predicted[both]))
+        if drawn_of is not None:
+            drawn = drawn_of(row0, predicted)
+            both = (drawn > 0) & (predicted > 0)
+            found.drawn_pairs.update(count_pairs(drawn[both], predicted[both]))
     return found
 
 
@@ -177,23 +184,28 @@ def count_pairs(a: np.ndarray, b: np.ndarray) -> Dict[Tuple[int, int], int]:
     return {(int(c >> 32), int(c & 0xFFFFFFFF)): int(n) for c, n in zip(codes, counts)}
 
 
-def drawn_from_this_map(classification: LabelRaster, req: AccuracyRequest, grid, callback: Callback) -> bool:
-    """Whether the reference points are a stratified sample of this map: each lies on the map class it was drawn
-    from (a Validation Sample's map_class). Says why not."""
-    if req.drawn_classes is None or not all(as_int(v) is not None and as_int(v) > 0 for v in req.drawn_classes):
+def drawn_truth(req: AccuracyRequest, grid, callback: Callback) -> Optional[Callable[[int, np.ndarray], np.ndarray]]:
+    """For :func:`compare`'s ``drawn_of``: the map class each point of a Validation Sample was drawn from (its
+    map_class); None, saying why for points, when the reference features are not such a sample."""
+    samples = req.reference_samples
+    if not _all_points(samples.wkbs):
+        return None
+    if req.drawn_classes is None or not all((as_int(v) or 0) > 0 for v in req.drawn_classes):
         callback.log(f"No area-weighted estimates: they need a stratified sample of this map, the points of "
                      f"'DiffCLIP Validation Sample' (field {MAP_CLASS_FIELD}).")
-        return False
+        return None
     gt, height, width, wkt = grid
-    samples = req.reference_samples
-    drawn = samples_from_geometries(samples.wkbs, req.drawn_classes, gt, height, width, samples.crs_wkt, wkt,
-                                    reference=True)
-    pairs = compare(classification, _on_strips(drawn), callback).pairs
-    moved = sum(n for (was, now), n in pairs.items() if was != now)
+    return _on_strips(samples_from_geometries(samples.wkbs, req.drawn_classes, gt, height, width, samples.crs_wkt,
+                                              wkt, reference=True))
+
+
+def drawn_from_this_map(found: Comparison, callback: Callback) -> bool:
+    """Whether every point lies on the map class it was drawn from (``found.drawn_pairs``); says why not."""
+    moved = sum(n for (was, now), n in found.drawn_pairs.items() if was != now)
     if moved:
-        callback.warn(f"No area-weighted estimates: {moved} of {sum(pairs.values())} points lie on another class of "
-                      f"this map than the one they were drawn from ({MAP_CLASS_FIELD}), so they were drawn from "
-                      "another map. Assess that map, or draw a validation sample of this one.")
+        callback.warn(f"No area-weighted estimates: {moved} of {sum(found.drawn_pairs.values())} points lie on "
+                      f"another class of this map than the one they were drawn from ({MAP_CLASS_FIELD}), so they were "
+                      "drawn from another map. Assess that map, or draw a validation sample of this one.")
     return not moved
 
 
