@@ -342,8 +342,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     terminal = TerminalProgress(args.quiet)
     from .core.progress import Cancelled
 
+    done = False
     try:
         lines = run(args, terminal.callback())
+        done = True
     except KeyboardInterrupt:
         print("Interrupted: nothing was written.", file=sys.stderr)
         return 130
@@ -353,6 +355,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ValueError, RuntimeError, OSError, MemoryError) as e:
         print(f"Error: {e or e.__class__.__name__}", file=sys.stderr)
         return 1
+    finally:
+        if "torch" in sys.modules:   # only jobs with torch join a process group (accuracy runs without it)
+            from .workflow.distributed import leave
+
+            leave(done)
     if terminal.main_rank:   # the results, with --quiet too
         print("\n".join(line for line in lines if not line.endswith(": ")))
     return 0

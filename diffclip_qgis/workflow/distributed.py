@@ -36,6 +36,17 @@ def init_from_env(device_name: str = "auto") -> str:
     return "cpu" if device_name == "auto" else device_name
 
 
+def leave(done: bool) -> None:
+    """Leave the process group before the interpreter exits: a rank that exits with gloo's threads still running
+    aborts ("terminate called without an active exception"), failing the whole torchrun. When the job is ``done``
+    every rank waits for the others first; after an error it leaves at once (the others may never arrive)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if done:
+        dist.barrier()
+    dist.destroy_process_group()
+
+
 def world() -> Tuple[int, int]:
     """(rank, number of processes): (0, 1) without torchrun."""
     if dist.is_available() and dist.is_initialized():
