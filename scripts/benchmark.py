@@ -214,6 +214,8 @@ def method_predict(scene, encoder, preset_name, rows, cols, ids, ablation: str, 
             ft.alignment_target = "uniform"
         elif ablation == "unlabelled, no alignment":
             ft.distribution_alignment = False
+        elif ablation == "unlabelled, pixel alone (no neighbourhood)":
+            ft.pseudo_label_neighbourhood = 1
     t0 = time.perf_counter()
     trained = fewshot_classifier(scene.source, rows, cols, ids, scene.classes, preset, torch.device("cpu"),
                                  scene.infos, pretrained=pretrained)
@@ -224,8 +226,9 @@ def method_predict(scene, encoder, preset_name, rows, cols, ids, ablation: str, 
 # Few-label rows on every scene, 2 and 8 shots: the `cpu` default (unlabelled pixels in fine-tuning; with
 # few labels the window from the scene's neighbour noise share), the default before both, and each part
 # switched off (at 8 shots only the first two). None pretrains.
-FEW_LABEL_METHODS = ("cpu default", "before (labels alone, window by CV)", "window by CV", "no unlabelled pixels",
-                     "unlabelled, no pixel teacher", "unlabelled, equal-share alignment", "unlabelled, no alignment")
+FEW_LABEL_METHODS = ("cpu default", "before (labels alone, window by CV)", "unlabelled, pixel alone (no neighbourhood)",
+                     "window by CV", "no unlabelled pixels", "unlabelled, no pixel teacher",
+                     "unlabelled, equal-share alignment", "unlabelled, no alignment")
 FEW_LABEL_DRAWS = 5
 
 
@@ -249,7 +252,7 @@ def accuracy_jobs(draws_main: int, draws_other: int, demo: bool, real: bool, few
         real_methods = ("DiffCLIP", "no pretraining", "SVM-RBF per pixel", "SVM-RBF bands + 5x5 mean")
         jobs += [DrawJob(key, d, (8,), real_methods) for key in REAL_SCENES for d in range(3)]
     few_scenes = (["demo"] + (list(REAL_SCENES) if os.path.isdir(SHARED) else [])) if few else []
-    for shots, methods in ((2, FEW_LABEL_METHODS), (8, FEW_LABEL_METHODS[:2])):
+    for shots, methods in ((2, FEW_LABEL_METHODS), (8, FEW_LABEL_METHODS[:3])):
         jobs += [DrawJob(key, d, (shots,), methods + ("SVM-RBF per pixel",)) for key in few_scenes
                  for d in range(FEW_LABEL_DRAWS)]
     if demo:

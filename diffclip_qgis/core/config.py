@@ -99,6 +99,10 @@ class FinetuneConfig:
     alignment_target: str = "estimated"
     pixel_teacher: bool = True         # a per-pixel logistic regression on the centre pixel as second teacher
     pixel_teacher_weight: float = 1.0  # exponent of its posteriors in the product with the network's
+    # At window 1: the teachers' posteriors averaged over each unlabelled pixel's n x n neighbourhood, the
+    # centre weighing ``pseudo_label_centre`` (semisupervised.Neighbourhoods); 1 = the pixel alone.
+    pseudo_label_neighbourhood: int = 3
+    pseudo_label_centre: float = 0.4
     seed: int = 0
 
 

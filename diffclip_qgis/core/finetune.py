@@ -12,8 +12,8 @@ from .augment import dihedral
 from .config import FinetuneConfig
 from .model import DiffCLIP
 from .progress import SILENT, Callback
-from .semisupervised import (DistributionAlignment, centre_pixels, pixel_logistic_regression, pseudo_label_loss,
-                             strong_view)
+from .semisupervised import (DistributionAlignment, Neighbourhoods, centre_pixels, pixel_logistic_regression,
+                             pseudo_label_loss, strong_view)
 from .tokenizer import encode
 from .threads import one_cpu_thread
 from .training import batches, make_optimizer, optimise, seeded_generator
@@ -146,11 +146,17 @@ def _finetune_with_unlabelled(model, k: int, data, y, windows, labels, unlabelle
     epochs = math.ceil(total / steps_per_epoch)   # progress counts epochs, the unit of the settings
     opt, sched = make_optimizer(params, cfg.lr, cfg.weight_decay, total)
     n, n_u = len(y), len(unlabelled[0])
+    hoods = None
+    if unlabelled[0].shape[-1] > windows[0].shape[-1]:   # window 1: pseudo-labels from each pixel's neighbourhood
+        hoods = Neighbourhoods(unlabelled, cfg.pseudo_label_centre)
+        unlabelled = hoods.centres()
     u_data = [torch.from_numpy(w) for w in unlabelled]
     teacher = None
     if cfg.pixel_teacher:
-        teacher = torch.from_numpy(pixel_logistic_regression(centre_pixels(windows), labels, centre_pixels(unlabelled),
+        pixels = unlabelled if hoods is None else [p.numpy() for p in hoods.pixels()]
+        teacher = torch.from_numpy(pixel_logistic_regression(centre_pixels(windows), labels, centre_pixels(pixels),
                                                              k, seed=cfg.seed))
+        teacher = teacher if hoods is None else hoods.mean(teacher)
     align = DistributionAlignment(k) if cfg.distribution_alignment else None
 
     def labelled_batches():
@@ -174,12 +180,13 @@ def _finetune_with_unlabelled(model, k: int, data, y, windows, labels, unlabelle
                 align.set_target(_estimated_shares(model, u_data, text_embedding, teacher, cfg, device))
             u_idx = torch.from_numpy(rng.choice(n_u, size=min(cfg.unlabelled_batch, n_u), replace=False))
             u_batch = [d[u_idx] for d in u_data]
-            weak = dihedral(u_batch, generator)
+            weak = dihedral(u_batch, generator) if hoods is None else hoods.pixels(u_idx)
             strong = strong_view(dihedral(u_batch, generator), generator)
             text = text_embedding()
             with torch.no_grad():
                 probs = model.logits(model.embed_windows([w.to(device) for w in weak]),
                                      None if text is None else text.detach()).float().softmax(dim=1)
+                probs = probs if hoods is None else hoods.mean(probs)
                 if teacher is not None:
                     probs = probs * teacher[u_idx].to(probs) ** cfg.pixel_teacher_weight
                     probs = probs / probs.sum(dim=1, keepdim=True).clamp(min=1e-12)

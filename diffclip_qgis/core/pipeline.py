@@ -27,7 +27,7 @@ from .threads import side_by_side
 from .tokenizer import check_prompts
 from .trained import ModalityMeta, TrainedModel
 from .window_rule import few_labels, neighbour_noise_share, scene_window
-from .windows import InputError, extract_windows, fit_input_stats, sample_valid_pixels
+from .windows import InputError, extract_windows, fit_input_stats, sample_valid_pixels, window_offsets
 
 # How many standard errors a window's cross-validated accuracy must beat the scene's choice by to overrule it:
 # the scene's choice stands unless the labels clearly say otherwise (docs/few_labels.md).
@@ -186,10 +186,12 @@ def fewshot_classifier(source: PixelSource, rows: np.ndarray, cols: np.ndarray, 
     t0 = time.perf_counter()
     unlabelled = None
     if preset.finetune.unlabelled:
-        unlabelled = unlabelled_windows(source, trained.stats, preset.finetune.unlabelled_samples, window,
-                                        preset.finetune.seed, rows, cols)
+        hood = preset.finetune.pseudo_label_neighbourhood if window == 1 else 1
+        unlabelled = unlabelled_windows(source, trained.stats, preset.finetune.unlabelled_samples, max(window, hood),
+                                        preset.finetune.seed, rows, cols, whole_window_valid=hood > 1)
         callback.log(f"Fine-tuning also on {len(unlabelled[0])} unlabelled {window} x {window} windows "
                      f"(pseudo-labels above {preset.finetune.unlabelled_threshold:g} confidence"
+                     + (f" over their {hood} x {hood} neighbourhood" if hood > 1 else "")
                      + (", distribution alignment" if preset.finetune.distribution_alignment else "") + ").")
     history = finetune(trained.network, _center_crop(windows, window), labels, prompts, preset.finetune, device, callback,
                        unlabelled=unlabelled)
@@ -247,12 +249,14 @@ def auto_window(trained: TrainedModel, source: PixelSource, windows: List[np.nda
 
 
 def unlabelled_windows(source: PixelSource, stats, count: int, window: int, seed: int,
-                       rows: np.ndarray, cols: np.ndarray) -> List[np.ndarray]:
-    """Windows at up to ``count`` random valid pixels of the whole input, the labelled pixels left out."""
+                       rows: np.ndarray, cols: np.ndarray, whole_window_valid: bool = False) -> List[np.ndarray]:
+    """Windows at up to ``count`` random valid pixels of the whole input, the labelled pixels left out (and, with
+    ``whole_window_valid``, those with nodata in their window)."""
     u_rows, u_cols = sample_valid_pixels(source, stats, count, seed + 7919)
     labelled = set(zip(np.asarray(rows).tolist(), np.asarray(cols).tolist()))
     keep = np.array([(r, c) not in labelled for r, c in zip(u_rows.tolist(), u_cols.tolist())], dtype=bool)
-    out, valid = extract_windows(source, stats, u_rows[keep], u_cols[keep], window)
+    valid_at = tuple(zip(*window_offsets(window))) if whole_window_valid else ((0, 0),)
+    out, valid = extract_windows(source, stats, u_rows[keep], u_cols[keep], window, valid_at=valid_at)
     return [w[valid] for w in out]
 
 

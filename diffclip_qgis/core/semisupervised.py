@@ -77,6 +77,37 @@ class DistributionAlignment:
         return aligned / aligned.sum(dim=1, keepdim=True)
 
 
+class Neighbourhoods:
+    """Pseudo-labels where a pixel's neighbours agree, for a network that sees the pixel alone (window 1).
+
+    The teachers' posteriors (the network's and the pixel teacher's) of the n x n pixels around an unlabelled
+    pixel are averaged, the centre weighing ``centre`` and the others sharing the rest. A mixed or noisy pixel
+    whose neighbours disagree gets no confident pseudo-label, nor does one that differs from all its neighbours
+    (it does not get theirs either). Training only: prediction is still the pixel alone.
+    """
+
+    def __init__(self, windows: List[np.ndarray], centre: float):
+        m = windows[0].shape[-1] ** 2
+        self.windows = [torch.from_numpy(w) for w in windows]
+        self.weights = torch.full((m,), (1.0 - centre) / (m - 1))
+        self.weights[m // 2] = centre
+
+    def centres(self) -> List[np.ndarray]:
+        """The centre pixels as (N, C, 1, 1) windows."""
+        c = self.windows[0].shape[-1] // 2
+        return [np.ascontiguousarray(w[:, :, c:c + 1, c:c + 1].numpy()) for w in self.windows]
+
+    def pixels(self, idx: Optional[torch.Tensor] = None) -> List[torch.Tensor]:
+        """Every pixel of the neighbourhoods (those at ``idx``, else all) as (B * n * n, C, 1, 1) windows."""
+        windows = self.windows if idx is None else [w[idx] for w in self.windows]
+        return [w.permute(0, 2, 3, 1).reshape(-1, w.shape[1], 1, 1) for w in windows]
+
+    def mean(self, probs: torch.Tensor) -> torch.Tensor:
+        """(B * n * n, K) posteriors of :meth:`pixels` -> (B, K), weighted over each neighbourhood."""
+        m = len(self.weights)
+        return (probs.reshape(-1, m, probs.shape[-1]) * self.weights[None, :, None].to(probs)).sum(dim=1)
+
+
 def centre_pixels(windows: List[np.ndarray]) -> np.ndarray:
     """(N, bands of all modalities) values at the window centres."""
     s = windows[0].shape[-1]

@@ -9,11 +9,12 @@ from diffclip_qgis.core.config import FinetuneConfig, get_preset
 from diffclip_qgis.core.finetune import finetune
 from diffclip_qgis.core.infer import classify_windows
 from diffclip_qgis.core.model import DiffCLIP
-from diffclip_qgis.core.pipeline import fewshot_classifier
+from diffclip_qgis.core.pipeline import fewshot_classifier, unlabelled_windows
 from diffclip_qgis.core.progress import Callback
-from diffclip_qgis.core.semisupervised import (DistributionAlignment, pixel_logistic_regression, pseudo_label_loss,
-                                               strong_view)
+from diffclip_qgis.core.semisupervised import (DistributionAlignment, Neighbourhoods, pixel_logistic_regression,
+                                               pseudo_label_loss, strong_view)
 from diffclip_qgis.core.source import ArraySource
+from diffclip_qgis.core.windows import fit_input_stats
 
 from core_fixtures import CLASSES, CPU, multimodal_scene, pick_shots, single_thread, tiny_config, tiny_preset  # noqa: F401
 
@@ -133,3 +134,46 @@ def test_many_labels_choose_the_window_by_cross_validation_and_still_use_unlabel
     trained = fewshot_classifier(source, rows, cols, ids, CLASSES, preset, CPU, callback=Callback(log=logs.append))
     assert len(trained.report["window_scores"]) > 1 and trained.report["neighbour_noise_share"] is None  # 7 bands
     assert any(m.startswith("Fine-tuning also on") and "unlabelled" in m for m in logs), logs
+
+
+def test_neighbourhood_pseudo_labels_need_the_neighbours_to_agree():
+    """At window 1 a pixel is pseudo-labelled from its 3 x 3 neighbourhood's posteriors, the centre weighing 0.4."""
+    windows = np.arange(2 * 2 * 9, dtype=np.float32).reshape(2, 2, 3, 3)
+    hoods = Neighbourhoods([windows], centre=0.4)
+    pixels = hoods.pixels()[0]
+    assert pixels.shape == (18, 2, 1, 1)
+    assert np.array_equal(pixels.reshape(2, 9, 2)[:, 4].numpy(), hoods.centres()[0][:, :, 0, 0])  # row-major order
+    assert np.array_equal(hoods.pixels(torch.tensor([1]))[0].numpy(), pixels[9:].numpy())
+    agree = torch.tensor([[0.95, 0.05]] * 9)
+    lonely = torch.tensor([[0.05, 0.95]] * 4 + [[0.95, 0.05]] + [[0.05, 0.95]] * 4)  # the centre alone says class 0
+    probs = hoods.mean(torch.cat([agree, lonely]))
+    assert torch.allclose(probs.sum(dim=1), torch.ones(2))
+    assert probs[0, 0] == pytest.approx(0.95) and probs[1, 0] == pytest.approx(0.4 * 0.95 + 0.6 * 0.05)
+    _, used = pseudo_label_loss(torch.zeros(2, 2), probs, 0.9)
+    assert used == 0.5        # the neighbourhood that agrees gives a pseudo-label; the lonely centre gets none
+
+
+def test_unlabelled_neighbourhoods_leave_out_pixels_next_to_nodata():
+    image = np.where(np.arange(20)[None, :, None] % 2 == 0, 0.0, 10.0) * np.ones((3, 20, 20), np.float32)
+    image[:, :, 9] = np.nan                              # a nodata column: its neighbours' windows would read 0 there
+    source = ArraySource([image])
+    stats = fit_input_stats(source)
+    none = (np.array([], int), np.array([], int))
+    plain = unlabelled_windows(source, stats, 400, 3, 0, *none)[0]
+    whole = unlabelled_windows(source, stats, 400, 3, 0, *none, whole_window_valid=True)[0]
+    assert (plain == 0).any(axis=(1, 2, 3)).sum() > 0    # nodata reads as 0 ...
+    assert len(whole) > 0 and not (whole == 0).any()     # ... and no neighbourhood holds it
+    assert len(whole) < len(plain)
+
+
+def test_window_1_pseudo_labels_come_from_the_neighbourhood():
+    spectral, height, labels = multimodal_scene()
+    rows, cols, ids = pick_shots(labels, per_class=2)
+    preset = tiny_preset(window=1, pretrain_epochs=0, finetune_epochs=10)
+    preset.finetune = dataclasses.replace(preset.finetune, unlabelled=True, unlabelled_samples=200, max_steps=20,
+                                          unlabelled_steps=20, unlabelled_batch=32)
+    logs = []
+    trained = fewshot_classifier(ArraySource([spectral, height]), rows, cols, ids, CLASSES, preset, CPU,
+                                 callback=Callback(log=logs.append))
+    assert trained.window == 1
+    assert any("1 x 1 windows" in m and "over their 3 x 3 neighbourhood" in m for m in logs), logs
