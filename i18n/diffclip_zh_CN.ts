@@ -444,6 +444,10 @@
         <translation>模板</translation>
     </message>
     <message>
+        <source>{name} holds no data at this pixel: a sample there would be left out of the run. Label a pixel where every input holds data.</source>
+        <translation>{name} 在此像元处没有数据：此处的样本会在运行时被排除。请标注所有输入都有数据的像元。</translation>
+    </message>
+    <message>
         <source>The click is outside the first input raster.</source>
         <translation>单击位置在第一个输入栅格之外。</translation>
     </message>

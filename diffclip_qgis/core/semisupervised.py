@@ -19,6 +19,10 @@ Two safeguards against a class swallowing a spectrally similar one:
   "estimated"``, floored at a tenth of an equal share), or equal shares (``"uniform"``, which
   over-predicts rare classes in real scenes and measured worse).
 
+Where the network sees the pixel alone (window 1), a pseudo-label comes from the pixel's 3 x 3
+neighbourhood (``Neighbourhoods``): both teachers' posteriors are averaged over it, the centre
+weighing 0.4, so mixed pixels at boundaries and pixels unlike all their neighbours get none.
+
 The `cpu` preset uses it at every label count (it paid at 2, 5, 8 and 16 samples per class). The
 scene's class shares are applied to the predictions afterwards, as before, by the class-proportion step (``priors.py``).
 """

@@ -10,7 +10,7 @@ import json
 import os
 from typing import Callable, Optional, Sequence, Tuple
 
-from qgis.core import Qgis, QgsApplication, QgsCoordinateTransform, QgsProject, QgsRasterLayer
+from qgis.core import Qgis, QgsApplication, QgsCoordinateTransform, QgsProject
 from qgis.gui import QgsCollapsibleGroupBox, QgsDockWidget, QgsMessageBarItem
 from qgis.PyQt.QtCore import QSettings, Qt, QTimer
 from qgis.PyQt.QtGui import QIcon
@@ -70,7 +70,7 @@ class DiffClipDock(QgsDockWidget):
         self.suggestions = SuggestionMarkers(self.project, self)
         self.suggest_panel = SuggestPanel()
         self.suggest_panel.button.clicked.connect(self.suggest)
-        self.tool = SampleMapTool(self.canvas, self.store, self.grid_layer, self.classes.current_class,
+        self.tool = SampleMapTool(self.canvas, self.store, self.inputs.checked_layers, self.classes.current_class,
                                   self.classes.model.classes, self.notify, self.suggestions)
         self.tool_action = QAction(QIcon(os.path.join(RESOURCES, "sample_tool.svg")), tr("Label samples"), self)
         self.tool_action.setCheckable(True)
@@ -379,11 +379,6 @@ class DiffClipDock(QgsDockWidget):
         return True
 
     # -- samples ----------------------------------------------------------------------------------------
-    def grid_layer(self) -> Optional[QgsRasterLayer]:
-        """The first ticked input: samples sit on its pixel centres."""
-        layers = self.inputs.checked_layers()
-        return layers[0] if layers else None
-
     def _toggle_tool(self, on: bool) -> None:
         if on and self.canvas.mapTool() is not self.tool:
             self._previous_tool = self.canvas.mapTool()

@@ -22,6 +22,20 @@ from .suggestions import RemovedMarker, Suggestion, SuggestionMarkers, suggestio
 
 Notify = Callable[[str, Qgis.MessageLevel], None]
 POLYGON_GEOMETRY = enum_value("Qgis.GeometryType.Polygon", "QgsWkbTypes.GeometryType.PolygonGeometry")
+IDENTIFY_VALUE = enum_value("Qgis.RasterIdentifyFormat.Value", "QgsRaster.IdentifyFormat.IdentifyFormatValue")
+
+
+def holds_no_data(layer: QgsRasterLayer, point: QgsPointXY) -> bool:
+    """Whether ``layer`` has no value at ``point`` (its CRS) in any band: outside it, or nodata in every band.
+
+    Such a pixel is left out of a run; a pixel with some bands empty is the run's to judge (a band may be
+    empty everywhere and dropped).
+    """
+    if not layer.extent().contains(point):
+        return True
+    result = layer.dataProvider().identify(point, IDENTIFY_VALUE)
+    values = result.results().values() if result.isValid() else []
+    return bool(values) and all(v is None or (isinstance(v, float) and math.isnan(v)) for v in values)
 
 
 class PixelGrid:
@@ -48,18 +62,24 @@ class PixelGrid:
 
 
 class SampleMapTool(QgsMapTool):
-    """Labels pixels of ``grid_layer()`` with ``current_class()`` in the sample ``store``, and ``suggestions``."""
+    """Labels pixels of the first of the ``inputs()`` with ``current_class()`` in the sample ``store``, and
+    ``suggestions``."""
 
-    def __init__(self, canvas: QgsMapCanvas, store: SampleStore, grid_layer: Callable[[], Optional[QgsRasterLayer]],
+    def __init__(self, canvas: QgsMapCanvas, store: SampleStore, inputs: Callable[[], List[QgsRasterLayer]],
                  current_class: Callable[[], Optional[ClassInfo]], classes: Callable[[], List[ClassInfo]],
                  notify: Notify, suggestions: SuggestionMarkers):
         super().__init__(canvas)
-        self.store, self.grid_layer, self.current_class, self.classes, self.notify = (
-            store, grid_layer, current_class, classes, notify)
+        self.store, self.inputs, self.current_class, self.classes, self.notify = (
+            store, inputs, current_class, classes, notify)
         self.suggestions = suggestions
         self.setCursor(QgsApplication.getThemeCursor(QgsApplication.Cursor.CapturePoint))
         self.band: Optional[QgsRubberBand] = None
         self.menu: Optional[QMenu] = None  # the open suggestion menu
+
+    def grid_layer(self) -> Optional[QgsRasterLayer]:
+        """The first input: samples sit on its pixel centres."""
+        layers = self.inputs()
+        return layers[0] if layers else None
 
     # -- geometry helpers ---------------------------------------------------------------------
     def _to_layer(self, layer, point: QgsPointXY) -> QgsPointXY:
@@ -149,6 +169,11 @@ class SampleMapTool(QgsMapTool):
             self.notify(tr("The click is outside the first input raster."), Qgis.MessageLevel.Info)
             return False
         grid, row, col = hit
+        empty = self._empty_input(grid, row, col)
+        if empty is not None:
+            self.notify(tr("{name} holds no data at this pixel: a sample there would be left out of the run. "
+                           "Label a pixel where every input holds data.").format(name=empty), Qgis.MessageLevel.Warning)
+            return False
         layer = self.store.ensure_layer(grid.layer.crs(), self.classes())
         to_samples = QgsCoordinateTransform(grid.layer.crs(), layer.crs(),
                                             self.canvas().mapSettings().transformContext())
@@ -156,6 +181,19 @@ class SampleMapTool(QgsMapTool):
         inside = self.store.in_rect(to_samples.transformBoundingBox(grid.rect(row, col, shrink=0.01)))
         self.store.apply([(centre, cls.id, cls.name)], delete=[f.id() for f in inside], on_undo=on_undo)
         return True
+
+    def _empty_input(self, grid: PixelGrid, row: int, col: int) -> Optional[str]:
+        """The name of an input that holds no data at the pixel's centre, or None."""
+        centre = grid.centre(row, col)
+        for layer in self.inputs():
+            try:
+                point = QgsCoordinateTransform(grid.layer.crs(), layer.crs(),
+                                               self.canvas().mapSettings().transformContext()).transform(centre)
+            except QgsCsException:
+                return layer.name()
+            if holds_no_data(layer, point):
+                return layer.name()
+        return None
 
     def remove_near(self, map_point: QgsPointXY) -> bool:
         """Delete the sample nearest to ``map_point`` within the click tolerance (or one pixel)."""

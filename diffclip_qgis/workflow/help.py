@@ -39,7 +39,8 @@ class name. Every class needs a distinct prompt (the text encoder learns them as
 (or a classifier .pt, whose encoder is reused) for the same kind of inputs. Empty: the encoder starts
 from random weights, pretrained on the inputs first when Pretraining epochs is above 0.</dd>
 <dt>Preset (PRESET)</dt><dd>cpu: a small network and short schedules, minutes on a laptop CPU; about 4000
-unlabelled pixels of the inputs join fine-tuning (pseudo-labels where the classifier is confident). paper: the
+unlabelled pixels of the inputs join fine-tuning (pseudo-labels where the classifier is confident and, for
+the pixel alone, agrees with the neighbouring pixels). paper: the
 paper's sizes and schedules, meant for a CUDA GPU.</dd>
 <dt>Window size (WINDOW)</dt><dd>Size in pixels of the square neighbourhood the classifier sees around
 each pixel (1 = the pixel alone). auto (cpu preset): the pixel alone where neighbouring pixels differ

@@ -3,6 +3,7 @@ import json
 import os
 import time
 
+import numpy as np
 import pytest
 
 from qgis.core import QgsCategorizedSymbolRenderer, QgsProject, QgsRasterLayer
@@ -125,7 +126,7 @@ def test_inputs_show_band_count_crs_resolution_and_warn_about_grids(dock, iface,
     assert dock.inputs.warning.isHidden()
     dock.inputs.set_checked([ids["optical"], ids["coarse"]])
     assert not dock.inputs.warning.isHidden() and "coarse" in dock.inputs.warning.text()
-    assert dock.grid_layer().name() == "optical"
+    assert dock.tool.grid_layer().name() == "optical"
     assert QgsProject.instance().readListEntry("DiffCLIP", "inputs", [])[0] == [ids["optical"], ids["coarse"]]
 
 
@@ -198,6 +199,30 @@ def test_map_clicks_add_remove_and_undo_samples(dock, iface, scene):
     count = layer.featureCount()
     click(iface.canvas, X0 - 5, Y0 + 5)
     assert layer.featureCount() == count
+
+
+def test_a_click_where_an_input_holds_no_data_adds_no_sample_and_says_which_input(dock, iface, scene):
+    from osgeo import gdal
+
+    ds = gdal.Open(scene["paths"][1], gdal.GA_Update)   # lidar: nodata in both bands at (2, 3), in one at (2, 5)
+    for b in (1, 2):
+        band = ds.GetRasterBand(b)
+        values = band.ReadAsArray()
+        values[2, 3] = np.nan
+        if b == 1:
+            values[2, 5] = np.nan
+        band.WriteArray(values)
+    ds = None
+    add_rasters(iface, scene["paths"])
+    label_scene(dock, iface, truth_grid(), per_class=1)
+    dock.classes.select_class(1)
+    before = samples(dock)
+    click(iface.canvas, *pixel_centre(2, 3))
+    assert samples(dock) == before
+    assert "lidar holds no data at this pixel" in iface.messages()[0]
+    assert dock.classes.model.count(1) == 1
+    click(iface.canvas, *pixel_centre(2, 5))            # one band empty: the run judges it (a band may be dropped)
+    assert (2, 5, 1, "field") in samples(dock)
 
 
 def test_tool_hover_outlines_the_pixel_in_the_class_colour(dock, iface, scene):
@@ -555,7 +580,7 @@ def test_samples_survive_saving_and_reopening_the_project(dock, iface, scene, tm
     assert sample_layer(dock).source().split("|")[0] == moved
     assert [dock.classes.model.count(i) for i in (1, 2, 3)] == [1, 1, 1]
     assert [l.name() for l in dock.inputs.checked_layers()] == ["optical", "lidar"]
-    assert isinstance(dock.grid_layer(), QgsRasterLayer)
+    assert isinstance(dock.tool.grid_layer(), QgsRasterLayer)
 
 
 @pytest.mark.parametrize("name, samples", [("q.qgz", "q_diffclip_samples.gpkg"),
