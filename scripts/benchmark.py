@@ -225,7 +225,7 @@ def method_predict(scene, encoder, preset_name, rows, cols, ids, ablation: str, 
 
 # Few-label rows on every scene, 2 and 8 shots: the `cpu` default (unlabelled pixels in fine-tuning; with
 # few labels the window from the scene's neighbour noise share), the default before both, and each part
-# switched off (at 8 shots only the first two). None pretrains.
+# switched off (at 8 shots only the first three). None pretrains.
 FEW_LABEL_METHODS = ("cpu default", "before (labels alone, window by CV)", "unlabelled, pixel alone (no neighbourhood)",
                      "window by CV", "no unlabelled pixels", "unlabelled, no pixel teacher",
                      "unlabelled, equal-share alignment", "unlabelled, no alignment")

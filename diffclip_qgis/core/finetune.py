@@ -70,8 +70,9 @@ def finetune(model: DiffCLIP, windows: List[np.ndarray], labels: np.ndarray, pro
              unlabelled: Optional[List[np.ndarray]] = None) -> List[float]:
     """Fine-tune on labelled windows; ``labels`` are 0..K-1 indices into ``prompts``. Returns loss per epoch.
 
-    With ``cfg.unlabelled`` and ``unlabelled`` windows (same size, one array per modality), the
-    unlabelled windows join training after a warm-up (see :mod:`.semisupervised`). On the CPU it runs on one
+    With ``cfg.unlabelled`` and ``unlabelled`` windows (one array per modality; the same size, or at window 1
+    the neighbourhoods their pseudo-labels are averaged over), they join training after a warm-up (see
+    :mod:`.semisupervised`). On the CPU it runs on one
     thread (:func:`.threads.one_cpu_thread`).
     """
     with one_cpu_thread(device):
@@ -148,6 +149,8 @@ def _finetune_with_unlabelled(model, k: int, data, y, windows, labels, unlabelle
     n, n_u = len(y), len(unlabelled[0])
     hoods = None
     if unlabelled[0].shape[-1] > windows[0].shape[-1]:   # window 1: pseudo-labels from each pixel's neighbourhood
+        if windows[0].shape[-1] != 1:
+            raise ValueError("Unlabelled neighbourhoods larger than the window are for window 1 only.")
         hoods = Neighbourhoods(unlabelled, cfg.pseudo_label_centre)
         unlabelled = hoods.centres()
     u_data = [torch.from_numpy(w) for w in unlabelled]

@@ -186,13 +186,17 @@ def fewshot_classifier(source: PixelSource, rows: np.ndarray, cols: np.ndarray, 
     t0 = time.perf_counter()
     unlabelled = None
     if preset.finetune.unlabelled:
-        hood = preset.finetune.pseudo_label_neighbourhood if window == 1 else 1
+        hood = pseudo_label_neighbourhood(preset.finetune.pseudo_label_neighbourhood, window, source)
         unlabelled = unlabelled_windows(source, trained.stats, preset.finetune.unlabelled_samples, max(window, hood),
                                         preset.finetune.seed, rows, cols, whole_window_valid=hood > 1)
-        callback.log(f"Fine-tuning also on {len(unlabelled[0])} unlabelled {window} x {window} windows "
-                     f"(pseudo-labels above {preset.finetune.unlabelled_threshold:g} confidence"
-                     + (f" over their {hood} x {hood} neighbourhood" if hood > 1 else "")
-                     + (", distribution alignment" if preset.finetune.distribution_alignment else "") + ").")
+        if len(unlabelled[0]):
+            callback.log(f"Fine-tuning also on {len(unlabelled[0])} unlabelled {window} x {window} windows "
+                         f"(pseudo-labels above {preset.finetune.unlabelled_threshold:g} confidence"
+                         + (f" over their {hood} x {hood} neighbourhood" if hood > 1 else "")
+                         + (", distribution alignment" if preset.finetune.distribution_alignment else "") + ").")
+        else:
+            callback.warn("No unlabelled pixel of the inputs could join fine-tuning (too much nodata around them): "
+                          "fine-tuning on the samples alone.")
     history = finetune(trained.network, _center_crop(windows, window), labels, prompts, preset.finetune, device, callback,
                        unlabelled=unlabelled)
     trained.report.update(finetune_loss=history, finetune_seconds=time.perf_counter() - t0,
@@ -246,6 +250,14 @@ def auto_window(trained: TrainedModel, source: PixelSource, windows: List[np.nda
             callback.log("Window chosen by cross-validation on the samples: "
                          + ", ".join(f"{s} x {s}: {100 * v:.1f}%" for s, v in scores.items()) + f" -> {window} x {window}.")
     return window
+
+
+def pseudo_label_neighbourhood(size: int, window: int, source: PixelSource) -> int:
+    """The neighbourhood unlabelled pixels are pseudo-labelled over: ``size`` at window 1 where the raster holds it,
+    else 1 (the window itself)."""
+    if size < 1 or size % 2 == 0:
+        raise ValueError(f"pseudo_label_neighbourhood must be an odd size of 1 or more, not {size}.")
+    return size if window == 1 and size <= min(source.height, source.width) else 1
 
 
 def unlabelled_windows(source: PixelSource, stats, count: int, window: int, seed: int,

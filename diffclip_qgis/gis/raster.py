@@ -127,6 +127,27 @@ class _Modality:
             self.datasets.pop()
 
 
+def holds_data_at(path: str, x: float, y: float) -> bool:
+    """Whether the raster at ``path`` holds a value in any band but an alpha band at (``x``, ``y``) in its CRS, by
+    the rules a run reads it with (nodata, GDAL masks and alpha bands, non-finite values); False outside it.
+
+    True where that cannot be told (the file does not open, or has no georeferencing): the run will say.
+    """
+    try:
+        ds = gdal.Open(path, gdal.GA_ReadOnly)
+    except RuntimeError:
+        return True
+    gt = ds.GetGeoTransform(can_return_null=True)
+    if gt is None:
+        return True
+    col, row = (math.floor(v) for v in gdal.ApplyGeoTransform(gdal.InvGeoTransform(gt), x, y))
+    if not (0 <= row < ds.RasterYSize and 0 <= col < ds.RasterXSize):
+        return False
+    values = _Modality([ds]).read(row, col, 1, 1)[:, 0, 0]
+    alpha = [ds.GetRasterBand(i + 1).GetColorInterpretation() == gdal.GCI_AlphaBand for i in range(ds.RasterCount)]
+    return bool(np.isfinite(values[~np.array(alpha, dtype=bool)]).any())
+
+
 class RasterStack:
     """GDAL rasters (one per modality) read as one :class:`~diffclip_qgis.core.source.PixelSource`.
 

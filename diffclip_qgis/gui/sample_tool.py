@@ -15,27 +15,15 @@ from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import QMenu
 
 from ..core.classes import ClassInfo
+from ..gis.raster import holds_data_at
 from ..qgis_compat import enum_value
+from ..qgis_layers import layer_file
 from . import tr
 from .sample_layer import SampleLayerError, SampleStore
 from .suggestions import RemovedMarker, Suggestion, SuggestionMarkers, suggestion_menu
 
 Notify = Callable[[str, Qgis.MessageLevel], None]
 POLYGON_GEOMETRY = enum_value("Qgis.GeometryType.Polygon", "QgsWkbTypes.GeometryType.PolygonGeometry")
-IDENTIFY_VALUE = enum_value("Qgis.RasterIdentifyFormat.Value", "QgsRaster.IdentifyFormat.IdentifyFormatValue")
-
-
-def holds_no_data(layer: QgsRasterLayer, point: QgsPointXY) -> bool:
-    """Whether ``layer`` has no value at ``point`` (its CRS) in any band: outside it, or nodata in every band.
-
-    Such a pixel is left out of a run; a pixel with some bands empty is the run's to judge (a band may be
-    empty everywhere and dropped).
-    """
-    if not layer.extent().contains(point):
-        return True
-    result = layer.dataProvider().identify(point, IDENTIFY_VALUE)
-    values = result.results().values() if result.isValid() else []
-    return bool(values) and all(v is None or (isinstance(v, float) and math.isnan(v)) for v in values)
 
 
 class PixelGrid:
@@ -183,7 +171,8 @@ class SampleMapTool(QgsMapTool):
         return True
 
     def _empty_input(self, grid: PixelGrid, row: int, col: int) -> Optional[str]:
-        """The name of an input that holds no data at the pixel's centre, or None."""
+        """The name of an input that holds no data at the pixel's centre (outside it, or nodata in every band:
+        a run leaves such a pixel out), or None. A pixel with some bands empty is the run's to judge."""
         centre = grid.centre(row, col)
         for layer in self.inputs():
             try:
@@ -191,7 +180,7 @@ class SampleMapTool(QgsMapTool):
                                                self.canvas().mapSettings().transformContext()).transform(centre)
             except QgsCsException:
                 return layer.name()
-            if holds_no_data(layer, point):
+            if not holds_data_at(layer_file(layer), point.x(), point.y()):
                 return layer.name()
         return None
 

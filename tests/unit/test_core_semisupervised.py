@@ -9,7 +9,7 @@ from diffclip_qgis.core.config import FinetuneConfig, get_preset
 from diffclip_qgis.core.finetune import finetune
 from diffclip_qgis.core.infer import classify_windows
 from diffclip_qgis.core.model import DiffCLIP
-from diffclip_qgis.core.pipeline import fewshot_classifier, unlabelled_windows
+from diffclip_qgis.core.pipeline import fewshot_classifier, pseudo_label_neighbourhood, unlabelled_windows
 from diffclip_qgis.core.progress import Callback
 from diffclip_qgis.core.semisupervised import (DistributionAlignment, Neighbourhoods, pixel_logistic_regression,
                                                pseudo_label_loss, strong_view)
@@ -177,3 +177,12 @@ def test_window_1_pseudo_labels_come_from_the_neighbourhood():
                                  callback=Callback(log=logs.append))
     assert trained.window == 1
     assert any("1 x 1 windows" in m and "over their 3 x 3 neighbourhood" in m for m in logs), logs
+
+
+def test_the_neighbourhood_is_for_window_1_on_a_raster_that_holds_it():
+    big, strip = ArraySource([np.zeros((2, 8, 8), np.float32)]), ArraySource([np.zeros((2, 2, 40), np.float32)])
+    assert pseudo_label_neighbourhood(3, 1, big) == 3
+    assert pseudo_label_neighbourhood(3, 5, big) == 1 and pseudo_label_neighbourhood(1, 1, big) == 1
+    assert pseudo_label_neighbourhood(3, 1, strip) == 1      # 2 px high: the pixel alone, as before
+    with pytest.raises(ValueError, match="odd"):
+        pseudo_label_neighbourhood(2, 1, big)

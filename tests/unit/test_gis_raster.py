@@ -9,7 +9,7 @@ from osgeo import gdal, osr
 
 from diffclip_qgis.core.classes import ClassInfo
 from diffclip_qgis.gis.raster import (CONFIDENCE_NODATA, RasterInputError, RasterStack, SubsetSource, dataset_files,
-                                      read_label_raster, write_classification, write_qml)
+                                      holds_data_at, read_label_raster, write_classification, write_qml)
 
 gdal.UseExceptions()
 UTM = 32633
@@ -100,6 +100,29 @@ def test_pixels_a_gdal_mask_or_alpha_band_hides_are_nodata(tmp_path):
         stack.close()
     assert np.isnan(spectral[:, 0]).all() and np.isfinite(spectral[:, 1:]).all()
     assert np.isnan(rgb[:3, :, 0]).all() and np.isfinite(rgb[:3, :, 1:]).all()
+
+
+def test_holds_data_at_reads_a_pixel_by_the_runs_rules(tmp_path):
+    """The dock refuses a label where an input holds no data: nodata, a GDAL mask or alpha band, outside it."""
+    data = np.ones((2, 4, 4), np.float32)
+    data[:, 0, 0] = -9999                   # nodata in both bands
+    data[0, 0, 1] = -9999                   # in one band only: the pixel still holds data
+    path = utm_tif(tmp_path / "a.tif", data, nodata=-9999)
+    rgba = np.full((4, 4, 4), 7, np.uint8)
+    rgba[3] = 255
+    rgba[3, 2, 2] = 0                       # one transparent pixel
+    rgba_path = utm_tif(tmp_path / "rgba.tif", rgba, data_type=gdal.GDT_Byte)
+    ds = gdal.Open(rgba_path, gdal.GA_Update)
+    ds.GetRasterBand(4).SetColorInterpretation(gdal.GCI_AlphaBand)
+    ds = None
+
+    def at(p, row, col):
+        return holds_data_at(p, UTM_ORIGIN[0] + col + 0.5, UTM_ORIGIN[1] - row - 0.5)
+
+    assert not at(path, 0, 0) and at(path, 0, 1) and at(path, 3, 3)
+    assert not at(path, -1, 0) and not at(path, 0, 4)         # outside
+    assert not at(rgba_path, 2, 2) and at(rgba_path, 2, 1)
+    assert holds_data_at(str(tmp_path / "missing.tif"), 0, 0)  # cannot tell: the run will say
 
 
 def test_integer_raster_scale_offset_and_nodata(tmp_path):
