@@ -1,6 +1,6 @@
 """Benchmark: accuracy against classical baselines, fast-path speed, memory on large rasters.
 
-Run with ``make bench`` (about 40 minutes on 2 CPU cores). Writes ``reports/benchmark.md`` and
+Run with ``make bench`` (about 55 minutes on 2 CPU cores). Writes ``reports/benchmark.md`` and
 ``reports/benchmark.json``. Every method sees the same K-shot draws, so differences are
 paired; each draw's encoder is pretrained once and reused for every shot count and ablation.
 Few-label rows (``--skip few`` leaves them out): on every scene, 5 draws at 2 and 8 shots, the
